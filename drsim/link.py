@@ -1,0 +1,287 @@
+"""The WAN link as a fluid, fair-share (processor-sharing) server.
+
+Active transfers share the payload capacity in proportion to their weights (upload threads per VM):
+transfer *i* is served at ``C(t) * w_i / sum(w)`` bytes/s. The link is modelled as a fluid: nothing
+happens between events, and events occur only when a transfer starts, finishes or is paused, or when
+the capacity changes (throttle schedule, outage). No packets, no time steps.
+
+Virtual time (as in generalized processor sharing) makes each change O(log n): ``V`` counts the bytes
+each unit of weight has received; it grows at ``C(t) / sum(w)``. A transfer of ``s`` bytes and weight
+``w`` arriving at virtual time ``V_a`` finishes when ``V`` reaches its tag ``V_a + s / w``; the tags
+live in a heap, so the next finish is the heap's smallest tag.
+
+Floating point: a timer set for a finish *forces* ``V`` up to that tag, so the transfer completes
+exactly once even when rounding leaves ``V`` a hair short, and ties (equal tags) complete together;
+``V`` is reset to 0 whenever the link is idle, so round-off cannot accumulate across busy periods.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+from drsim.recorder import Table
+from drsim.schedule import CapacitySchedule
+
+__all__ = ["FluidLink", "Transfer"]
+
+
+class Transfer:
+    """One transfer on the link. Sizes in wire bytes, times in seconds."""
+
+    __slots__ = ("vm", "kind", "data_bytes", "size", "weight", "tag", "queued_at", "finished_at",
+                 "on_done", "active", "point", "served_before", "seq")
+
+    def __init__(self, vm: int, kind: int, data_bytes: float, size: float, weight: float,
+                 queued_at: float, on_done: Callable[[Transfer], Any] | None, point: float):
+        self.vm = vm
+        self.kind = kind
+        self.data_bytes = data_bytes  # bytes of VM data carried (before compression)
+        self.size = size  # wire bytes
+        self.weight = weight
+        self.tag = 0.0
+        self.queued_at = queued_at
+        self.finished_at = math.nan
+        self.on_done = on_done
+        self.active = False
+        self.point = point  # capture time of the recovery point it carries, NaN if none
+        self.served_before = 0.0  # wire bytes served in earlier (paused) stints
+        self.seq = 0  # heap entry that is current (older entries are stale)
+
+    def __lt__(self, other: Transfer) -> bool:  # heap ties: never compared in practice
+        return id(self) < id(other)
+
+
+class FluidLink:
+    """A fair-share link in one direction.
+
+    ``schedule`` gives the payload capacity in bytes/s over time; ``compression`` divides the data bytes
+    of every transfer. ``table`` (optional) records ``time, capacity, active, backlog`` at each change.
+    """
+
+    def __init__(self, env: simpy.Environment, schedule: CapacitySchedule, compression: float = 1.0,
+                 table: Table | None = None, direction: int = 0):
+        self.env = env
+        self.schedule = schedule
+        self.compression = compression
+        self.up = True
+        self._cap = schedule.at(env.now)
+        self._next_cap = schedule.next_change(env.now)
+        self._v = 0.0  # virtual time: wire bytes served per unit weight in this busy period
+        self._t = env.now  # time at which _v was last brought up to date
+        self._heap: list[tuple[float, int, Transfer]] = []
+        self._seq = 0
+        self._n = 0  # active transfers
+        self._wsum = 0.0  # sum of active weights
+        self._tagw = 0.0  # sum of tag * weight over active transfers (backlog = _tagw - _v * _wsum)
+        self._timer_at = math.inf
+        self._version = 0
+        self._table = table
+        self._direction = direction
+        if table is not None:
+            self._rec_time = table.column("time")
+            self._rec_dir = table.column("direction")
+            self._rec_cap = table.column("capacity")
+            self._rec_active = table.column("active")
+            self._rec_backlog = table.column("backlog")
+        self._schedule_timer()
+        self._record()
+
+    # --- queries -----------------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> float:
+        """Payload capacity now, bytes/s (0 while the link is down)."""
+        return self._cap if self.up else 0.0
+
+    @property
+    def active(self) -> int:
+        """Number of transfers sharing the link now."""
+        return self._n
+
+    def backlog(self) -> float:
+        """Wire bytes still to send for the active transfers."""
+        self._advance()
+        return max(self._tagw - self._v * self._wsum, 0.0)
+
+    def remaining(self, tr: Transfer) -> float:
+        """Wire bytes of ``tr`` still to send."""
+        if not tr.active:
+            return 0.0 if not math.isnan(tr.finished_at) else tr.size - tr.served_before
+        self._advance()
+        return max((tr.tag - self._v) * tr.weight, 0.0)
+
+    # --- changes ------------------------------------------------------------------------------------
+
+    def start(self, vm: int, kind: int, data_bytes: float, weight: float = 1.0,
+              on_done: Callable[[Transfer], Any] | None = None, point: float = math.nan) -> Transfer:
+        """Start a transfer of ``data_bytes`` (before compression). ``on_done(transfer)`` runs when it ends."""
+        size = data_bytes / self.compression
+        tr = Transfer(vm, kind, data_bytes, size, weight, self.env.now, on_done, point)
+        self._activate(tr, size)
+        return tr
+
+    def transfer(self, vm: int, kind: int, data_bytes: float, weight: float = 1.0,
+                 point: float = math.nan) -> simpy.Event:
+        """Like :meth:`start`, returning a SimPy event that succeeds with the transfer when it ends."""
+        done = self.env.event()
+        self.start(vm, kind, data_bytes, weight, on_done=done.succeed, point=point)
+        return done
+
+    def pause(self, tr: Transfer) -> float:
+        """Take ``tr`` off the link, keeping what was sent. Returns the wire bytes left to send."""
+        if not tr.active:
+            return 0.0
+        self._advance()
+        left = max((tr.tag - self._v) * tr.weight, 0.0)
+        tr.active = False
+        tr.served_before = tr.size - left
+        self._remove(tr)
+        self._after_change()
+        return left
+
+    def resume(self, tr: Transfer) -> None:
+        """Put a paused transfer back on the link; it continues where it stopped."""
+        if tr.active or not math.isnan(tr.finished_at):
+            return
+        self._activate(tr, tr.size - tr.served_before)
+
+    def set_up(self, up: bool) -> None:
+        """Bring the link down (capacity 0: transfers stall) or back up."""
+        if up == self.up:
+            return
+        self._advance()
+        self.up = up
+        self._after_change()
+
+    # --- internals ----------------------------------------------------------------------------------
+
+    def _activate(self, tr: Transfer, left: float) -> None:
+        self._advance()
+        if self._n == 0:  # idle: start a fresh busy period
+            self._v = 0.0
+            self._tagw = 0.0
+            self._wsum = 0.0
+        tr.tag = self._v + left / tr.weight
+        tr.active = True
+        self._seq += 1
+        tr.seq = self._seq
+        heapq.heappush(self._heap, (tr.tag, self._seq, tr))
+        self._n += 1
+        self._wsum += tr.weight
+        self._tagw += tr.tag * tr.weight
+        self._after_change()
+
+    def _remove(self, tr: Transfer) -> None:
+        self._n -= 1
+        if self._n == 0:
+            self._wsum = 0.0
+            self._tagw = 0.0
+            self._heap.clear()
+        else:
+            self._wsum -= tr.weight
+            self._tagw -= tr.tag * tr.weight
+
+    def _advance(self) -> None:
+        now = self.env.now
+        if now > self._t:
+            if self._n and self.up:
+                self._v += (now - self._t) * self._cap / self._wsum
+            self._t = now
+
+    def _after_change(self) -> None:
+        self._schedule_timer()
+        self._record()
+
+    def _record(self) -> None:
+        if self._table is None:
+            return
+        now = self.env.now
+        backlog = self._tagw - self._v * self._wsum if self._n else 0.0
+        times = self._rec_time
+        if times and times[-1] == now and self._rec_dir[-1] == self._direction:
+            # several changes at one instant: keep the last state only
+            times.pop()
+            self._rec_dir.pop()
+            self._rec_cap.pop()
+            self._rec_active.pop()
+            self._rec_backlog.pop()
+        times.append(now)
+        self._rec_dir.append(self._direction)
+        self._rec_cap.append(self._cap if self.up else 0.0)
+        self._rec_active.append(self._n)
+        self._rec_backlog.append(backlog if backlog > 0.0 else 0.0)
+
+    def _head(self) -> Transfer | None:
+        heap = self._heap
+        while heap and not _current(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][2] if heap else None
+
+    def _schedule_timer(self) -> None:
+        now = self.env.now
+        at = self._next_cap
+        head = self._head()
+        if head is not None and self.up and self._cap > 0.0:
+            finish = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
+            if finish < at:
+                at = finish
+        if at == self._timer_at:
+            return
+        self._timer_at = at
+        self._version += 1
+        if at < math.inf:
+            version = self._version
+            self.env.timeout(at - now).callbacks.append(lambda _ev: self._on_timer(version))
+
+    def _on_timer(self, version: int) -> None:
+        if version != self._version:
+            return  # superseded by a later change
+        self._timer_at = math.inf
+        now = self.env.now
+        self._advance()
+        changed = False
+        if now >= self._next_cap:
+            self._cap = self.schedule.at(now)
+            self._next_cap = self.schedule.next_change(now)
+            changed = True
+        done: list[Transfer] = []
+        head = self._head()
+        if head is not None and self.up and self._cap > 0.0:
+            due = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
+            if due <= now or _close(due, now):
+                # this timer was set for the head's finish: snap V to its tag (guards round-off)
+                if self._v < head.tag:
+                    self._v = head.tag
+                eps = 1e-12 * max(abs(self._v), 1.0)
+                heap = self._heap
+                while heap and (not _current(heap[0]) or heap[0][0] <= self._v + eps):
+                    entry = heapq.heappop(heap)
+                    tr = entry[2]
+                    if _current(entry):
+                        tr.active = False
+                        tr.finished_at = now
+                        self._remove(tr)
+                        done.append(tr)
+        if done or changed:
+            self._after_change()
+        else:
+            self._schedule_timer()
+        for tr in done:
+            if tr.on_done is not None:
+                tr.on_done(tr)
+
+
+def _current(entry: tuple[float, int, Transfer]) -> bool:
+    """A heap entry is current if its transfer is active and was not re-queued since."""
+    tr = entry[2]
+    return tr.active and tr.seq == entry[1]
+
+
+def _close(a: float, b: float) -> bool:
+    """Equal up to round-off of simulated times (1e-12 relative, 1 ns absolute)."""
+    return abs(a - b) <= max(1e-12 * max(abs(a), abs(b)), 1e-9)

@@ -1,0 +1,323 @@
+"""The simulation model: a site's VMs replicating to the cloud over a shared link.
+
+:class:`SiteModel` builds everything a scenario describes on one ``simpy.Environment``: the upload and
+download :class:`~drsim.link.FluidLink`, and one :class:`VMReplica` per VM. Protection is enabled at the
+scenario's initial start: each host installs its agent (setup time), then initial replication runs
+batch by batch. Each VM then cuts its log every interval and ships it as a delta.
+
+The model writes events into the :class:`~drsim.recorder.Recorder`; :mod:`drsim.results` turns them
+into tables. Events occur only where something changes: interval ticks, transfer starts and ends,
+capacity changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import simpy
+
+from drsim.churn import WriteCurve, build_curve, week_offset
+from drsim.link import FluidLink, Transfer
+from drsim.recorder import CODE, FLOAT, Recorder
+from drsim.scenario import VM, Host, Scenario
+from drsim.schedule import CapacitySchedule
+from drsim.streams import Streams
+
+__all__ = ["SiteModel", "VMReplica", "KINDS", "STATES", "HEALTH", "OUTCOMES", "CONSISTENCY", "DIRECTIONS"]
+
+KINDS = ["initial", "catchup", "delta"]
+STATES = ["not_protected", "initial_replication", "protected", "unsupported"]
+HEALTH = ["normal", "warning", "critical"]
+OUTCOMES = ["sent", "missed"]
+CONSISTENCY = ["none", "crash", "app"]
+DIRECTIONS = ["upload", "download"]
+
+K_INITIAL, K_CATCHUP, K_DELTA = (KINDS.index(k) for k in ("initial", "catchup", "delta"))
+S_NOT_PROTECTED, S_INITIAL, S_PROTECTED, S_UNSUPPORTED = range(4)
+H_NORMAL, H_WARNING, H_CRITICAL = range(3)
+C_NONE, C_CRASH, C_APP = range(3)
+
+HEALTH_WINDOW = 3600.0  # s: the service judges missed cycles over the last hour
+WARN_MISSED_SHARE = 0.20  # warning when at least this share of the window's cycles was missed
+WARN_SILENCE = 3600.0  # s: warning when nothing replicated for longer than this
+CRITICAL_LOG_SHARE = 0.50  # critical (resynchronisation) when pending log reaches this share of disk size
+
+
+class SiteModel:
+    """One simulated run of a scenario. Call :meth:`run`, then read :attr:`recorder`."""
+
+    def __init__(self, scenario: Scenario, seed: int | None = None):
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.streams = Streams(self.seed)
+        self.env = simpy.Environment()
+        self.horizon = scenario.duration
+        self.recorder = Recorder()
+        self.vm_names = [vm.name for _, vm in scenario.vms()]
+        labels = {"vm": self.vm_names}
+        rec = self.recorder
+        self.transfers = rec.table(
+            "transfers",
+            {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT, "wire_bytes": FLOAT,
+             "queued_at": FLOAT, "started_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
+             "consistency": CODE},
+            {**labels, "kind": KINDS, "direction": DIRECTIONS, "consistency": CONSISTENCY},
+        )
+        self.cycles = rec.table("cycles", {"vm": CODE, "time": FLOAT, "outcome": CODE, "bytes": FLOAT},
+                                {**labels, "outcome": OUTCOMES})
+        self.states = rec.table("states", {"vm": CODE, "state": CODE, "start": FLOAT, "end": FLOAT},
+                                {**labels, "state": STATES})
+        self.health = rec.table("health", {"vm": CODE, "health": CODE, "start": FLOAT, "end": FLOAT},
+                                {**labels, "health": HEALTH})
+        link_table = rec.table(
+            "link",
+            {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": "l", "backlog": FLOAT},
+            {"direction": DIRECTIONS},
+        )
+        lk = scenario.link
+        if lk.throttle is not None:
+            t = lk.throttle
+            up_schedule = CapacitySchedule.weekly(
+                lk.upload, t.work_limit, t.off_limit if t.off_limit is not None else lk.upload,
+                t.weekday_numbers, t.work_hours, week_offset(scenario), lk.efficiency,
+            )
+        else:
+            up_schedule = CapacitySchedule.constant(lk.upload * lk.efficiency)
+        self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, direction=0)
+        self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
+                                  lk.compression, link_table, direction=1)
+        self.replicas: list[VMReplica] = []
+        for i, (host, vm) in enumerate(scenario.vms()):
+            curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
+            self.replicas.append(VMReplica(self, i, host, vm, curve))
+        self.env.process(self._enable_protection())
+
+    def _enable_protection(self):
+        """Agent install and vault creation per host, then initial replication batch by batch."""
+        env = self.env
+        yield env.timeout(self.scenario.initial_start_offset())
+        setup = self.scenario.replication.setup
+        host_ready = {
+            h.name: env.timeout(setup.sample(self.streams.get("setup", h.name))) for h in self.scenario.site.hosts
+        }
+        for batch in self._batches():
+            runs = [env.process(r.initial_replication(host_ready[r.host.name])) for r in batch]
+            yield env.all_of(runs)
+
+    def _batches(self) -> list[list[VMReplica]]:
+        by_name = {r.vm.name: r for r in self.replicas}
+        eligible = [r for r in self.replicas if r.eligible]
+        names = self.scenario.replication.initial.batches
+        if names is None:
+            return [eligible] if eligible else []
+        batches = [[by_name[n] for n in batch if by_name[n].eligible] for batch in names]
+        listed = {n for batch in names for n in batch}
+        rest = [r for r in eligible if r.vm.name not in listed]
+        if rest:
+            batches.append(rest)  # VMs in no batch go last, together
+        return [b for b in batches if b]
+
+    def run(self) -> SiteModel:
+        """Run to the end of the scenario's duration and close open intervals."""
+        self.env.run(until=self.horizon)
+        for r in self.replicas:
+            r.finish(self.horizon)
+        return self
+
+
+class VMReplica:
+    """Replication of one VM: initial copy, catch-up, then a delta every interval.
+
+    A recovery point *captures* the VM when its log is cut and becomes *available* when its transfer
+    ends. At most one delta is in flight per VM: a tick that finds the previous transfer still running
+    is *missed* and the writes roll into the next cut.
+    """
+
+    def __init__(self, model: SiteModel, index: int, host: Host, vm: VM, curve: WriteCurve):
+        self.model = model
+        self.env = model.env
+        self.index = index
+        self.host = host
+        self.vm = vm
+        self.curve = curve
+        self.link = model.upload
+        rep = model.scenario.replication
+        self.interval = rep.interval
+        self.retention = rep.retention
+        self.app_every = rep.app_consistent_every
+        self.weight = float(vm.threads)
+        self.critical_bytes = CRITICAL_LOG_SHARE * vm.disk_size
+        self.eligible = host.supported and vm.protect
+        self.state = S_NOT_PROTECTED if host.supported else S_UNSUPPORTED
+        self.state_since = 0.0
+        self.health = -1  # not judged until protected
+        self.health_since = math.nan
+        self.protected = self.env.event()
+        self.initial_started_at = math.nan
+        self.protected_at = math.nan
+        # log and recovery points
+        self._cut_at = math.nan  # time of the last log cut
+        self._w_cut = 0.0  # cumulative writes at the last cut
+        self._last_app = -math.inf
+        self._inflight: Transfer | None = None
+        self._inflight_consistency = C_NONE
+        self._initial_inflight: Transfer | None = None
+        self.points: deque[tuple[float, float, int]] = deque()  # (captured, available, consistency)
+        self._w_newest = 0.0  # cumulative writes at the newest available point's capture
+        self._last_success = math.nan
+        # cycles and health
+        self.ticks = 0
+        self.missed = 0
+        self._missed_times: deque[float] = deque()
+        self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
+        self._tick_loop: simpy.Process | None = None
+        # bound appends for the hot path
+        c = model.cycles.columns
+        self._cy_vm, self._cy_t, self._cy_out, self._cy_b = (
+            c["vm"].append, c["time"].append, c["outcome"].append, c["bytes"].append)
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def set_state(self, state: int) -> None:
+        now = self.env.now
+        if state == self.state:
+            return
+        if now > self.state_since:
+            self.model.states.append(self.index, self.state, self.state_since, now)
+        self.state = state
+        self.state_since = now
+
+    def _set_health(self, health: int, now: float) -> None:
+        if health == self.health:
+            return
+        if self.health >= 0 and now > self.health_since:
+            self.model.health.append(self.index, self.health, self.health_since, now)
+        self.health = health
+        self.health_since = now
+
+    def initial_replication(self, host_ready: simpy.Event):
+        """Copy each disk in turn, then send the writes made meanwhile; protected when both are in."""
+        env = self.env
+        yield host_ready
+        self.set_state(S_INITIAL)
+        self.initial_started_at = env.now
+        snapshot = env.now
+        self._cut_at = snapshot
+        self._w_cut = self.curve(snapshot)
+        for disk in self.vm.disks:
+            done = env.event()
+            self._initial_inflight = self.link.start(self.index, K_INITIAL, disk.copy_bytes, self.weight,
+                                                     on_done=done.succeed)
+            tr = yield done
+            self._initial_inflight = None
+            self._record_transfer(tr, C_NONE)
+        # catch-up: the log accumulated during the copy carries the first recovery point
+        self._cut(env.now, K_CATCHUP)
+        self._tick_loop = env.process(self._ticks())
+        yield self.protected
+
+    def _ticks(self):
+        timeout = self.env.timeout
+        interval = self.interval
+        while True:
+            yield timeout(interval)
+            self._tick()
+
+    def _tick(self) -> None:
+        now = self.env.now
+        self.ticks += 1
+        if self._inflight is not None:
+            self.missed += 1
+            self._missed_times.append(now)
+            self._cy_vm(self.index)
+            self._cy_t(now)
+            self._cy_out(1)
+            self._cy_b(0.0)
+        else:
+            sent = self._cut(now, K_DELTA)
+            self._cy_vm(self.index)
+            self._cy_t(now)
+            self._cy_out(0)
+            self._cy_b(sent)
+        if self.state == S_PROTECTED:
+            self._judge_health(now)
+
+    def _cut(self, now: float, kind: int) -> float:
+        """Cut the log: ship the writes since the last cut as a recovery point captured now."""
+        w = self.curve(now)
+        data = w - self._w_cut
+        self._w_cut = w
+        self._cut_at = now
+        consistency = C_CRASH
+        if self.app_every > 0 and now - self._last_app >= self.app_every - 1e-6:
+            consistency = C_APP
+            self._last_app = now
+        self._inflight_consistency = consistency
+        self._inflight = self.link.start(self.index, kind, data, self.weight, on_done=self._delivered, point=now)
+        return data
+
+    def _delivered(self, tr: Transfer) -> None:
+        """A log transfer ended: its recovery point is now available in the cloud."""
+        now = self.env.now
+        self._inflight = None
+        consistency = self._inflight_consistency
+        self._record_transfer(tr, consistency)
+        points = self.points
+        points.append((tr.point, now, consistency))
+        self._w_newest = self.curve(tr.point)
+        self._last_success = now
+        horizon = now - self.retention
+        while len(points) > 1 and points[0][0] < horizon:
+            points.popleft()
+        if self.state != S_PROTECTED and tr.kind == K_CATCHUP:
+            self.protected_at = now
+            self.set_state(S_PROTECTED)
+            self._judge_health(now)
+            self.protected.succeed()
+
+    def _record_transfer(self, tr: Transfer, consistency: int) -> None:
+        self.model.transfers.append(
+            tr.vm, tr.kind, 0, tr.data_bytes, tr.size, tr.queued_at, tr.queued_at, tr.finished_at, tr.point,
+            consistency,
+        )
+
+    def _judge_health(self, now: float) -> None:
+        """Health as the service reports it: critical > warning > normal."""
+        pending = self.curve(now) - self._w_newest
+        if pending >= self.critical_bytes:
+            health = H_CRITICAL
+        else:
+            missed = self._missed_times
+            cutoff = now - HEALTH_WINDOW
+            while missed and missed[0] <= cutoff:
+                missed.popleft()
+            window = min(self.ticks, self._ticks_per_window)
+            silent = now - self._last_success > WARN_SILENCE
+            share = len(missed) / window if window else 0.0
+            health = H_WARNING if silent or share >= WARN_MISSED_SHARE else H_NORMAL
+        self._set_health(health, now)
+
+    # --- queries ------------------------------------------------------------------------------------
+
+    def available_points(self, now: float) -> list[tuple[float, float, int]]:
+        """Recovery points usable at ``now``: available, within retention, and always the newest."""
+        pts = [p for p in self.points if p[1] <= now]
+        if not pts:
+            return []
+        keep = [p for p in pts[:-1] if p[0] >= now - self.retention]
+        return [*keep, pts[-1]]
+
+    def rpo(self, now: float) -> float:
+        """Seconds since the capture of the newest available recovery point (NaN before any)."""
+        return now - self.points[-1][0] if self.points else math.nan
+
+    def finish(self, end: float) -> None:
+        """Close open intervals at the end of the run and record transfers still in flight."""
+        if self.health >= 0 and end > self.health_since:
+            self.model.health.append(self.index, self.health, self.health_since, end)
+        if end > self.state_since or not len(self.model.states):
+            self.model.states.append(self.index, self.state, self.state_since, end)
+        for tr, consistency in ((self._initial_inflight, C_NONE), (self._inflight, self._inflight_consistency)):
+            if tr is not None:
+                self._record_transfer(tr, consistency)

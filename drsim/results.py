@@ -1,0 +1,265 @@
+"""Result tables of one run, as tidy pandas DataFrames.
+
+Times are seconds from t = 0 (with a ``*_ts`` timestamp column beside each when the scenario has a
+calendar start); sizes are bytes; rates bytes/s. Tables are built on first access and cached.
+
+==================  ============================================================================
+table               one row per
+==================  ============================================================================
+``transfers``       transfer on the link: vm, kind, direction, bytes, wire_bytes, queued_at,
+                    started_at, finished_at (NaN if still in flight at the end)
+``recovery_points`` recovery point: vm, captured_at, available_at, bytes, consistency, pruned_at
+``cycles``          replication tick: vm, time, outcome (sent/missed), bytes cut
+``states``          interval in a lifecycle state: vm, state, start, end
+``health``          interval in a health state (protected VMs): vm, health, start, end
+``rpo``             breakpoint of the RPO curve: vm, time, rpo (two rows where it drops)
+``link``            change on the link: time, direction, capacity, active, backlog
+``summary``         VM, plus a ``(site)`` row
+==================  ============================================================================
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from drsim.metrics import RPOStats, rpo_stats
+from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, SiteModel
+
+if TYPE_CHECKING:
+    from drsim.scenario import Scenario
+
+__all__ = ["Results", "SITE", "TABLES"]
+
+SITE = "(site)"
+TABLES = ("summary", "transfers", "recovery_points", "cycles", "states", "health", "rpo", "link")
+_TIME_COLUMNS = {
+    "transfers": ("queued_at", "started_at", "finished_at"),
+    "recovery_points": ("captured_at", "available_at", "pruned_at"),
+    "cycles": ("time",),
+    "states": ("start", "end"),
+    "health": ("start", "end"),
+    "rpo": ("time",),
+    "link": ("time",),
+    "summary": ("protected_at",),
+}
+
+
+class Results:
+    """The outcome of :func:`drsim.simulate`: tables plus the scenario and seed that produced them."""
+
+    def __init__(self, model: SiteModel):
+        self.scenario: Scenario = model.scenario
+        self.seed = model.seed
+        self.end = model.horizon
+        self._model = model
+        self._tables = model.recorder.tables
+
+    # --- raw tables ---------------------------------------------------------------------------------
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        return self._tables[name].to_frame()
+
+    def _with_timestamps(self, name: str, df: pd.DataFrame) -> pd.DataFrame:
+        start = self.scenario.start
+        if start is None:
+            return df
+        base = pd.Timestamp(start)
+        for col in _TIME_COLUMNS.get(name, ()):
+            if col in df:
+                df[col + "_ts"] = base + pd.to_timedelta(df[col], unit="s")
+        return df
+
+    @cached_property
+    def transfers(self) -> pd.DataFrame:
+        df = self._frame("transfers").drop(columns=["point", "consistency"])
+        df = df.sort_values(["queued_at", "vm"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("transfers", df)
+
+    @cached_property
+    def cycles(self) -> pd.DataFrame:
+        df = self._frame("cycles").sort_values(["time", "vm"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("cycles", df)
+
+    @cached_property
+    def states(self) -> pd.DataFrame:
+        df = self._frame("states").sort_values(["vm", "start"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("states", df)
+
+    @cached_property
+    def health(self) -> pd.DataFrame:
+        df = self._frame("health").sort_values(["vm", "start"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("health", df)
+
+    @cached_property
+    def link(self) -> pd.DataFrame:
+        df = self._frame("link").sort_values(["direction", "time"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("link", df)
+
+    # --- derived tables -----------------------------------------------------------------------------
+
+    def _points(self) -> dict[str, np.ndarray]:
+        """Delivered recovery points sorted by (vm, available_at), as arrays."""
+        a = self._tables["transfers"].arrays()
+        keep = ~np.isnan(a["point"]) & ~np.isnan(a["finished_at"])
+        vm = a["vm"][keep].astype(np.int64)
+        avail = a["finished_at"][keep]
+        order = np.lexsort((avail, vm))
+        return {
+            "vm": vm[order],
+            "captured_at": a["point"][keep][order],
+            "available_at": avail[order],
+            "bytes": a["bytes"][keep][order],
+            "consistency": a["consistency"][keep][order],
+        }
+
+    @cached_property
+    def recovery_points(self) -> pd.DataFrame:
+        p = self._points()
+        vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
+        retention = self.scenario.replication.retention
+        # pruned when older than the retention, but never while it is the newest available point
+        same_next = np.zeros(len(vm), dtype=bool)
+        same_next[:-1] = vm[1:] == vm[:-1]
+        next_avail = np.full(len(vm), np.nan)
+        next_avail[:-1] = avail[1:]
+        pruned = np.where(same_next, np.maximum(cap + retention, next_avail), np.nan)
+        pruned[pruned > self.end] = np.nan
+        df = pd.DataFrame({
+            "vm": pd.Categorical.from_codes(vm.astype(np.int16), categories=self._model.vm_names),
+            "captured_at": cap,
+            "available_at": avail,
+            "bytes": p["bytes"],
+            "consistency": pd.Categorical.from_codes(p["consistency"].astype(np.int16), categories=CONSISTENCY),
+            "pruned_at": pruned,
+        })
+        return self._with_timestamps("recovery_points", df)
+
+    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RPO segments (vm, r0, length): from each point's availability to the next one's (or the end)."""
+        p = self._points()
+        vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
+        nxt = np.full(len(vm), self.end)
+        same = np.zeros(len(vm), dtype=bool)
+        same[:-1] = vm[1:] == vm[:-1]
+        nxt[:-1] = np.where(same[:-1], avail[1:], self.end)
+        return vm, avail - cap, np.maximum(nxt - avail, 0.0)
+
+    @cached_property
+    def rpo(self) -> pd.DataFrame:
+        """Breakpoints of each VM's RPO curve; linear with slope 1 between rows of the same VM."""
+        p = self._points()
+        vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
+        n = len(vm)
+        first = np.ones(n, dtype=bool)
+        first[1:] = vm[1:] != vm[:-1]
+        last = np.ones(n, dtype=bool)
+        last[:-1] = vm[1:] != vm[:-1]
+        prev_cap = np.empty(n)
+        prev_cap[1:] = cap[:-1]
+        prev_cap[0] = np.nan
+        # rows: (before the drop, unless first), after the drop, (end of run, if last)
+        b_idx = np.flatnonzero(~first)
+        e_idx = np.flatnonzero(last)
+        vms = np.concatenate((vm[b_idx], vm, vm[e_idx]))
+        times = np.concatenate((avail[b_idx], avail, np.full(len(e_idx), self.end)))
+        values = np.concatenate((avail[b_idx] - prev_cap[b_idx], avail - cap, self.end - cap[e_idx]))
+        order_key = np.concatenate((np.zeros(len(b_idx)), np.ones(n), np.full(len(e_idx), 2)))
+        order = np.lexsort((order_key, times, vms))
+        df = pd.DataFrame({
+            "vm": pd.Categorical.from_codes(vms[order].astype(np.int16), categories=self._model.vm_names),
+            "time": times[order],
+            "rpo": values[order],
+        })
+        return self._with_timestamps("rpo", df)
+
+    def rpo_stats(self, vm: str | None = None) -> RPOStats:
+        """Exact time-weighted RPO statistics for one VM, or pooled over all VMs when ``vm`` is None."""
+        codes, r0, length = self._segments()
+        if vm is not None:
+            sel = codes == self._model.vm_names.index(vm)
+            r0, length = r0[sel], length[sel]
+        return rpo_stats(r0, length, self.scenario.objectives.rpo)
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per VM and a ``(site)`` row."""
+        model = self._model
+        target = self.scenario.objectives.rpo
+        tr = self._tables["transfers"].arrays()
+        cy = self._tables["cycles"].arrays()
+        n_vm = len(model.vm_names)
+        done = ~np.isnan(tr["finished_at"])
+        bytes_sent = np.bincount(tr["vm"][done], weights=tr["bytes"][done], minlength=n_vm)
+        initial_bytes = np.bincount(tr["vm"][done & (tr["kind"] == K_INITIAL)],
+                                    weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
+        sent = np.bincount(cy["vm"][cy["outcome"] == 0], minlength=n_vm)
+        missed = np.bincount(cy["vm"][cy["outcome"] == 1], minlength=n_vm)
+        codes, r0, length = self._segments()
+        rows = []
+        for r in model.replicas:
+            sel = codes == r.index
+            st = rpo_stats(r0[sel], length[sel], target)
+            rows.append({
+                "vm": r.vm.name,
+                "host": r.host.name,
+                "protected": not np.isnan(r.protected_at),
+                "protected_at": r.protected_at,
+                "initial_replication_s": r.protected_at - r.initial_started_at,
+                "initial_bytes": initial_bytes[r.index],
+                "rpo_mean_s": st.mean,
+                "rpo_p95_s": st.p95,
+                "rpo_max_s": st.max,
+                "rpo_over_target": st.over_target,
+                "cycles_sent": int(sent[r.index]),
+                "cycles_missed": int(missed[r.index]),
+                "bytes_written": r.curve(self.end),
+                "bytes_sent": bytes_sent[r.index],
+                "health": HEALTH[r.health] if r.health >= 0 else ("unsupported" if not r.host.supported
+                                                                   else "not protected"),
+            })
+        eligible = [r for r in model.replicas if r.eligible]
+        all_protected = bool(eligible) and all(not np.isnan(r.protected_at) for r in eligible)
+        site = rpo_stats(r0, length, target)
+        rows.append({
+            "vm": SITE,
+            "host": "",
+            "protected": all_protected,
+            "protected_at": max(r.protected_at for r in eligible) if all_protected else np.nan,
+            "initial_replication_s": (max(r.protected_at for r in eligible)
+                                      - min(r.initial_started_at for r in eligible)) if all_protected else np.nan,
+            "initial_bytes": float(initial_bytes.sum()),
+            "rpo_mean_s": site.mean,
+            "rpo_p95_s": site.p95,
+            "rpo_max_s": site.max,
+            "rpo_over_target": site.over_target,
+            "cycles_sent": int(sent.sum()),
+            "cycles_missed": int(missed.sum()),
+            "bytes_written": float(sum(r.curve(self.end) for r in model.replicas)),
+            "bytes_sent": float(bytes_sent.sum()),
+            "health": _worst_health([r.health for r in eligible]),
+        })
+        return self._with_timestamps("summary", pd.DataFrame(rows))
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def replica(self, vm: str):
+        """The model object of a VM (for inspection in notebooks and tests)."""
+        return self._model.replicas[self._model.vm_names.index(vm)]
+
+    def __repr__(self) -> str:
+        return f"<Results {self.scenario.name} seed={self.seed} vms={len(self._model.vm_names)} end={self.end:g}s>"
+
+
+def _worst_health(values: list[int]) -> str:
+    judged = [v for v in values if v >= 0]
+    if not judged:
+        return "not protected"
+    return HEALTH[max(judged)] if len(judged) == len(values) else f"{HEALTH[max(judged)]} (some not protected)"

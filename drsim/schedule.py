@@ -1,0 +1,91 @@
+"""Link capacity over time: a weekly throttle schedule, as the replication agent offers.
+
+A :class:`CapacitySchedule` is piecewise constant. It answers the capacity at a time and the next time
+the capacity changes, so the link only wakes up at schedule boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+
+from drsim.units import DAY, WEEK
+
+__all__ = ["CapacitySchedule"]
+
+
+class CapacitySchedule:
+    """Payload capacity in bytes/s as a function of simulated time (seconds from t = 0).
+
+    ``pattern`` is a list of ``(week_second, capacity)`` pairs sorted by week second, the first at 0:
+    the capacity from that second of the week (Monday 00:00 = 0) until the next entry. ``offset`` is the
+    week second of t = 0. With one entry the capacity is constant.
+    """
+
+    def __init__(self, pattern: list[tuple[float, float]], offset: float = 0.0):
+        if not pattern or pattern[0][0] != 0.0:
+            raise ValueError("a weekly pattern starts at week second 0")
+        merged: list[tuple[float, float]] = []
+        for sec, cap in pattern:
+            if merged and merged[-1][1] == cap:
+                continue
+            merged.append((sec, cap))
+        self._starts = [s for s, _ in merged]
+        self._caps = [c for _, c in merged]
+        self._offset = offset
+
+    @classmethod
+    def constant(cls, capacity: float) -> CapacitySchedule:
+        return cls([(0.0, capacity)])
+
+    @classmethod
+    def weekly(
+        cls,
+        base: float,
+        work_limit: float,
+        off_limit: float,
+        work_days: frozenset[int],
+        work_hours: tuple[float, float],
+        offset: float,
+        efficiency: float,
+    ) -> CapacitySchedule:
+        """Work-hours and off-hours limits (bytes/s, raw), each capped by ``base``, times ``efficiency``."""
+        work = min(base, work_limit) * efficiency
+        off = min(base, off_limit) * efficiency
+        pattern: list[tuple[float, float]] = [(0.0, off)]
+        for day in range(7):
+            if day in work_days:
+                pattern.append((day * DAY + work_hours[0], work))
+                pattern.append((day * DAY + work_hours[1], off))
+        pattern.sort()
+        cleaned: list[tuple[float, float]] = []
+        for sec, cap in pattern:
+            if cleaned and cleaned[-1][0] == sec:
+                cleaned[-1] = (sec, cap)
+            else:
+                cleaned.append((sec, cap))
+        cleaned = [(s, c) for s, c in cleaned if s < WEEK]
+        return cls(cleaned, offset)
+
+    @property
+    def is_constant(self) -> bool:
+        return len(self._caps) == 1
+
+    def at(self, t: float) -> float:
+        """Capacity (bytes/s) in force at time ``t``."""
+        if len(self._caps) == 1:
+            return self._caps[0]
+        pos = (t + self._offset) % WEEK
+        return self._caps[bisect_right(self._starts, pos) - 1]
+
+    def next_change(self, t: float) -> float:
+        """The first time strictly after ``t`` at which the capacity may change (``inf`` if never)."""
+        if len(self._caps) == 1:
+            return math.inf
+        week_start = math.floor((t + self._offset) / WEEK) * WEEK - self._offset
+        pos = t - week_start
+        i = bisect_right(self._starts, pos)
+        nxt = week_start + (self._starts[i] if i < len(self._starts) else WEEK)
+        if nxt <= t:  # guard against rounding at a boundary
+            nxt = math.nextafter(t, math.inf)
+        return nxt
