@@ -245,9 +245,10 @@ class FluidLink:
         now = self.env.now
         self._advance()
         changed = False
-        if now >= self._next_cap:
-            self._cap = self.schedule.at(now)
-            self._next_cap = self.schedule.next_change(now)
+        if now >= self._next_cap or _close(now, self._next_cap):
+            boundary = max(now, self._next_cap)  # the timer may land an ulp before the boundary
+            self._cap = self.schedule.at(boundary)
+            self._next_cap = self.schedule.next_change(boundary)
             changed = True
         done: list[Transfer] = []
         head = self._head()

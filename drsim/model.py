@@ -226,6 +226,8 @@ class VMReplica:
 
     def _tick(self) -> None:
         now = self.env.now
+        if self.state != S_PROTECTED:
+            return  # still finishing initial replication: writes roll into the first delta
         self.ticks += 1
         if self._inflight is not None:
             self.missed += 1
@@ -240,8 +242,7 @@ class VMReplica:
             self._cy_t(now)
             self._cy_out(0)
             self._cy_b(sent)
-        if self.state == S_PROTECTED:
-            self._judge_health(now)
+        self._judge_health(now)
 
     def _cut(self, now: float, kind: int) -> float:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""

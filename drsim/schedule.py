@@ -79,13 +79,18 @@ class CapacitySchedule:
         return self._caps[bisect_right(self._starts, pos) - 1]
 
     def next_change(self, t: float) -> float:
-        """The first time strictly after ``t`` at which the capacity may change (``inf`` if never)."""
+        """The first time strictly after ``t`` at which the capacity changes (``inf`` if never)."""
         if len(self._caps) == 1:
             return math.inf
+        current = self.at(t)
         week_start = math.floor((t + self._offset) / WEEK) * WEEK - self._offset
-        pos = t - week_start
-        i = bisect_right(self._starts, pos)
-        nxt = week_start + (self._starts[i] if i < len(self._starts) else WEEK)
-        if nxt <= t:  # guard against rounding at a boundary
-            nxt = math.nextafter(t, math.inf)
-        return nxt
+        i = bisect_right(self._starts, t - week_start)
+        for _ in range(len(self._starts) + 1):
+            if i >= len(self._starts):
+                week_start += WEEK
+                i = 0
+            nxt = week_start + self._starts[i]
+            if self._caps[i] != current and nxt > t:
+                return nxt
+            i += 1
+        return math.inf

@@ -1,0 +1,408 @@
+"""The ``drsim`` command line: validate, run, schema; exit codes and messages; never a traceback."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from click.testing import CliRunner, Result
+
+from drsim import __version__
+from drsim.cli import main
+from drsim.results import TABLES
+from drsim.scenario import load_scenario, scenario_hash, scenario_schema
+
+BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml"
+
+
+def tiny_scenario(**top: Any) -> dict[str, Any]:
+    """A one-VM scenario that simulates in a few milliseconds."""
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "duration": "6h",
+        "site": {
+            "hosts": [
+                {"name": "h1", "vms": [{"name": "vm1", "disks": ["1GiB"], "churn": {"rate": "100kB/s"}}]}
+            ]
+        },
+        "link": {"upload": "10Mbit/s", "download": "50Mbit/s"},
+    }
+    data.update(top)
+    return data
+
+
+def write(tmp_path: Path, data: dict[str, Any], name: str = "tiny.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)  # click 8.1: keep stderr apart
+    except TypeError:
+        return CliRunner()  # click >= 8.2: stderr is always apart
+
+
+def invoke(*args: str | Path) -> Result:
+    return runner().invoke(main, [str(a) for a in args], catch_exceptions=True)
+
+
+def assert_clean_exit(result: Result, code: int) -> None:
+    """Exit ``code`` through sys.exit / click, not an uncaught exception, and no traceback text."""
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    if code:
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    else:
+        assert result.exception is None
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def run_folders(out: Path, name: str = "tiny") -> list[Path]:
+    parent = out / name
+    return sorted(p for p in parent.iterdir()) if parent.exists() else []
+
+
+# ----------------------------------------------------------------------------------------------------
+# validate
+
+
+def test_validate_ok(tmp_path):
+    path = write(tmp_path, tiny_scenario())
+    result = invoke("validate", path)
+    assert_clean_exit(result, 0)
+    assert result.stdout == f"ok: {path} (tiny: 1 VMs on 1 hosts)\n"
+    assert result.stderr == ""
+
+
+def test_validate_bundled_scenario():
+    result = invoke("validate", BUNDLED)
+    assert_clean_exit(result, 0)
+    assert result.stdout == f"ok: {BUNDLED} (essentials-office: 5 VMs on 2 hosts)\n"
+    assert result.stderr == ""
+
+
+def test_validate_bad_file(tmp_path):
+    path = write(tmp_path, tiny_scenario(replication={"intervl": "5m"}))
+    line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "intervl" in t)
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: {path}:{line}:3: replication.intervl: unknown key 'intervl' (did you mean 'interval'?)\n"
+    )
+
+
+def test_validate_several_problems(tmp_path):
+    path = write(tmp_path, tiny_scenario(duration="0s", link={"upload": "0Mbit/s", "download": "50Mbit/s"}))
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {path}:"
+    assert len(lines) == 3
+    assert re.fullmatch(
+        re.escape(f"{path}:") + r"2:\d+: duration: must be greater than zero, got 0\.0", lines[1]
+    )
+    assert re.fullmatch(
+        re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[2]
+    )
+
+
+def test_validate_malformed_yaml(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: tiny\nsite: [\n  a: b\nlink: {\n", encoding="utf-8")
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    assert result.stderr.startswith(f"error: {path}:4:5: malformed YAML: ")
+
+
+def test_validate_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    assert result.stderr == f"error: {path}: file not found\n"
+
+
+def test_validate_good_and_bad_files(tmp_path):
+    good = write(tmp_path, tiny_scenario(), "good.yaml")
+    bad = write(tmp_path, tiny_scenario(seed=-1), "bad.yaml")
+    result = invoke("validate", good, bad, good)
+    assert_clean_exit(result, 2)  # any bad file fails the whole command
+    assert result.stdout == f"ok: {good} (tiny: 1 VMs on 1 hosts)\n" * 2
+    assert result.stderr.startswith(f"error: {bad}:")
+    assert "seed: Input should be greater than or equal to 0 (got -1)" in result.stderr
+
+
+def test_validate_prints_warnings(tmp_path):
+    path = write(tmp_path, tiny_scenario(replication={"interval": "15m"}))
+    result = invoke("validate", path)
+    assert_clean_exit(result, 0)
+    assert result.stdout == f"ok: {path} (tiny: 1 VMs on 1 hosts)\n"
+    assert result.stderr == (
+        f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        "prefer 30s or 5m\n"
+    )
+
+
+def test_validate_needs_a_file():
+    result = invoke("validate")
+    assert result.exit_code == 2
+    assert "Missing argument 'FILES...'" in result.stderr
+
+
+# ----------------------------------------------------------------------------------------------------
+# run
+
+
+def test_run_writes_a_run_folder(tmp_path):
+    path = write(tmp_path, tiny_scenario(seed=5))
+    out = tmp_path / "out"
+    result = invoke("run", path, "--out", out)
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    assert re.fullmatch(r"\d{8}-\d{6}-seed5", folder.name)
+    assert result.stdout.endswith(f"results: {folder}\n")
+    assert "tiny: 1 VMs on 1 hosts" in result.stdout
+    names = {p.name for p in folder.iterdir()}
+    assert names == {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt"}
+    assert not list((out / "tiny").glob(".incomplete-*"))
+
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["scenario"] == "tiny"
+    assert meta["seed"] == 5
+    assert meta["scenario_hash"] == scenario_hash(load_scenario(path))
+    assert set(meta["tables"]) == set(TABLES)
+    assert meta["wall_time_s"] >= 0
+
+    summary = pd.read_parquet(folder / "summary.parquet")
+    assert meta["tables"]["summary"]["rows"] == len(summary)
+    assert set(summary["vm"]) == {"vm1", "(site)"}
+
+    saved = load_scenario(folder / "scenario.yaml")
+    assert saved.seed == 5
+    assert scenario_hash(saved) == meta["scenario_hash"]
+    assert (folder / "summary.txt").read_text().startswith("tiny: 1 VMs on 1 hosts")
+
+
+def test_run_csv(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "--csv")
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    for table in TABLES:
+        csv = pd.read_csv(folder / f"{table}.csv")
+        parquet = pd.read_parquet(folder / f"{table}.parquet")
+        assert len(csv) == len(parquet), table
+        assert list(csv.columns) == list(parquet.columns), table
+
+
+def test_run_twice_never_overwrites(tmp_path):
+    path = write(tmp_path, tiny_scenario())
+    out = tmp_path / "out"
+    assert_clean_exit(invoke("run", path, "--out", out), 0)
+    (first,) = run_folders(out)
+    first_meta = (first / "metadata.json").read_bytes()
+    assert_clean_exit(invoke("run", path, "--out", out), 0)
+    folders = run_folders(out)
+    assert len(folders) == 2
+    assert first in folders
+    (second,) = [f for f in folders if f != first]
+    assert (first / "metadata.json").read_bytes() == first_meta
+    # same scenario and seed: identical tables
+    for table in ("summary", "rpo", "transfers"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(first / f"{table}.parquet"), pd.read_parquet(second / f"{table}.parquet")
+        )
+
+
+def test_run_seed_overrides_the_scenario_seed(tmp_path):
+    path = write(tmp_path, tiny_scenario(seed=5))
+    out = tmp_path / "out"
+    result = invoke("run", path, "--out", out, "--seed", "7")
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    assert folder.name.endswith("-seed7")
+    assert json.loads((folder / "metadata.json").read_text())["seed"] == 7
+    assert yaml.safe_load((folder / "scenario.yaml").read_text())["seed"] == 7
+
+
+def test_run_negative_seed_is_refused(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "--seed", "-1")
+    assert result.exit_code == 2
+    assert "Invalid value for '--seed'" in result.stderr
+    assert not out.exists()
+
+
+def test_run_bad_scenario_writes_nothing(tmp_path):
+    path = write(tmp_path, tiny_scenario(link={"upload": "0Mbit/s", "download": "50Mbit/s"}))
+    out = tmp_path / "out"
+    result = invoke("run", path, "--out", out)
+    assert_clean_exit(result, 2)
+    assert not out.exists()
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"error: {path} is not a valid scenario (1 problem):"
+    assert re.fullmatch(
+        re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[1]
+    )
+    assert len(lines) == 2
+
+
+def test_run_missing_scenario(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", tmp_path / "nope.yaml", "--out", out)
+    assert_clean_exit(result, 2)
+    assert result.stderr == (
+        f"error: {tmp_path / 'nope.yaml'} is not a valid scenario (1 problem):\n{tmp_path / 'nope.yaml'}: "
+        "file not found\n"
+    )
+    assert not out.exists()
+
+
+def test_run_no_save(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "--no-save")
+    assert_clean_exit(result, 0)
+    assert not out.exists()
+    assert "tiny: 1 VMs on 1 hosts" in result.stdout
+    assert "results:" not in result.stdout
+
+
+def test_run_quiet_prints_only_the_folder(tmp_path):
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "-q")
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    assert result.stdout == f"{folder}\n"
+
+
+def test_run_prints_warnings_on_stderr(tmp_path):
+    out = tmp_path / "out"
+    result = invoke(
+        "run", write(tmp_path, tiny_scenario(replication={"interval": "15m"})), "--out", out, "-q"
+    )
+    assert_clean_exit(result, 0)
+    assert result.stderr == (
+        "warning: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        "prefer 30s or 5m\n"
+    )
+
+
+def test_run_out_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", blocker, "-q")
+    assert_clean_exit(result, 2)
+    assert f"Invalid value for '--out': Directory '{blocker}' is a file." in result.stderr
+    assert blocker.read_text() == "not a folder"
+
+
+def test_run_unwritable_out(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    out = blocker / "results"
+    result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "-q")
+    assert_clean_exit(result, 1)
+    assert result.stderr.startswith(f"error: cannot write results under {out}: ")
+    assert blocker.read_text() == "not a folder"
+
+
+# ----------------------------------------------------------------------------------------------------
+# schema and version
+
+
+def test_schema_prints_json():
+    result = invoke("schema")
+    assert_clean_exit(result, 0)
+    schema = json.loads(result.stdout)
+    assert schema == scenario_schema()
+    assert schema["additionalProperties"] is False
+    assert {"site", "link", "replication", "objectives"} <= set(schema["properties"])
+
+
+def test_schema_to_a_file(tmp_path):
+    target = tmp_path / "schema.json"
+    result = invoke("schema", "-o", target)
+    assert_clean_exit(result, 0)
+    assert result.stdout == ""
+    assert json.loads(target.read_text(encoding="utf-8")) == scenario_schema()
+
+
+def test_schema_to_an_unwritable_place(tmp_path):
+    target = tmp_path / "missing-dir" / "schema.json"
+    result = invoke("schema", "--output", target)
+    assert_clean_exit(result, 1)
+    assert result.stderr.startswith(f"error: cannot write {target}: ")
+    assert not target.exists()
+
+
+def test_version():
+    result = invoke("--version")
+    assert_clean_exit(result, 0)
+    assert result.stdout == f"drsim, version {__version__}\n"
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert_clean_exit(result, 0)
+    for command in ("run", "validate", "schema"):
+        assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), command
+
+
+# ----------------------------------------------------------------------------------------------------
+# The installed console script
+
+
+def console_script() -> Path:
+    bindir = Path(sys.executable).parent
+    for candidate in (bindir / "drsim", bindir / "drsim.exe"):
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("drsim")
+    assert found, f"the drsim console script is not installed next to {sys.executable} nor on PATH"
+    return Path(found)
+
+
+def test_console_script_validate(tmp_path):
+    drsim = console_script()
+    good = write(tmp_path, tiny_scenario(), "good.yaml")
+    done = subprocess.run(
+        [str(drsim), "validate", str(good)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"ok: {good} (tiny: 1 VMs on 1 hosts)\n"
+
+    bad = write(tmp_path, tiny_scenario(replication={"initial": {"batches": [["ghost"]]}}), "bad.yaml")
+    done = subprocess.run(
+        [str(drsim), "validate", str(bad)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert re.fullmatch(
+        re.escape(f"error: {bad}:") + r"\d+:\d+: replication\.initial\.batches\[0\]\[0\]: "
+        r"unknown VM 'ghost'\n",
+        done.stderr,
+    )
+
+
+def test_console_script_run(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [str(console_script()), "run", str(write(tmp_path, tiny_scenario())), "--out", str(out), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (folder,) = run_folders(out)
+    assert done.stdout == f"{folder}\n"
+    assert (folder / "summary.parquet").is_file()
