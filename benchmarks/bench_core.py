@@ -134,8 +134,9 @@ def bare_vm(env: simpy.Environment, link: BarePSLink, rate: float, interval: flo
     yield link.send(DISK_USED)  # initial copy; the writes made meanwhile go in the first cut
     last_cut = env.now
     inflight = link.send(rate * (last_cut - start))  # catch-up
-    while True:
+    while not inflight.triggered:  # ticks before the catch-up is in are not cycles (as in drsim)
         yield env.timeout(interval)
+    while True:
         now = env.now
         if inflight.triggered:
             inflight = link.send(rate * (now - last_cut))
@@ -143,6 +144,7 @@ def bare_vm(env: simpy.Environment, link: BarePSLink, rate: float, interval: flo
             counts[0] += 1
         else:
             counts[1] += 1
+        yield env.timeout(interval)
 
 
 def run_bare(n: int, days: float, mean_rate: float, utilisation: float) -> dict:

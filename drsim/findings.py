@@ -38,6 +38,10 @@ def saturation(results: Results) -> float:
     return churn / capacity if capacity > 0 else math.inf
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _when(results: Results, t: float) -> str:
     text = units.format_duration(t)
     if results.scenario.start is not None and math.isfinite(t):
@@ -73,15 +77,16 @@ def findings(results: Results) -> list[str]:
         out.append(f"Not protected by the end of the run ({units.format_duration(s.duration)}): {names}. "
                    "Failover is impossible for them until initial replication completes.")
     elif eligible:
-        out.append(f"All {len(eligible)} protectable VMs are protected after {_when(results, site['protected_at'])}.")
+        what = "The only protectable VM is" if len(eligible) == 1 else f"All {len(eligible)} protectable VMs are"
+        out.append(f"{what} protected after {_when(results, site['protected_at'])}.")
     for host, vm in s.vms():
         if not host.supported:
             out.append(f"{vm.name} cannot be protected: host {host.name} runs {host.os} (2012 R2 or later needed).")
 
     prot = vms[vms["protected"]]
     if len(prot) and not math.isnan(site["rpo_over_target"]):
-        out.append(f"Site-wide, the {units.format_duration(target)} RPO target is met "
-                   f"{1 - site['rpo_over_target']:.1%} of the protected time.")
+        met = max(0.0, 1 - site["rpo_over_target"])
+        out.append(f"Site-wide, the {units.format_duration(target)} RPO target is met {met:.1%} of the protected time.")
         for _, row in prot.sort_values("rpo_over_target", ascending=False).iterrows():
             if row["rpo_over_target"] > 0.01:
                 out.append(f"{row['vm']} exceeds the RPO target {row['rpo_over_target']:.1%} of the time "
@@ -101,9 +106,10 @@ def findings(results: Results) -> list[str]:
             out.append(f"{vm} reached critical health (pending log >= 50 % of its disk: resynchronisation "
                        f"required) for {units.format_duration(float((crit['end'] - crit['start']).sum()))}.")
         elif len(warn):
-            out.append(f"{vm} was in warning health {len(warn)} times, "
+            times = "once" if len(warn) == 1 else f"{len(warn)} times"
+            out.append(f"{vm} was in warning health {times}, "
                        f"{units.format_duration(float((warn['end'] - warn['start']).sum()))} in all.")
-    out.extend("Note: " + w for w in scenario_warnings(s))
+    out.extend("Note: " + w for w in scenario_warnings(s) if "cannot be protected" not in w)
     return out
 
 
@@ -129,7 +135,8 @@ def summary_text(results: Results) -> str:
         ))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = [
-        f"{s.name}: {len(s.vms())} VMs on {len(s.site.hosts)} hosts, {units.format_duration(s.duration)} simulated, "
+        f"{s.name}: {_count(len(s.vms()), 'VM')} on {_count(len(s.site.hosts), 'host')}, "
+        f"{units.format_duration(s.duration)} simulated, "
         f"seed {results.seed}",
         f"link: {units.format_rate(s.link.upload)} up / {units.format_rate(s.link.download)} down, "
         f"replication every {units.format_duration(s.replication.interval)}, "
