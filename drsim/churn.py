@@ -96,7 +96,7 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
     import pandas as pd
 
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise TraceError(f"churn trace {path} not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -107,29 +107,43 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
         raise TraceError(f"churn trace {path} needs columns 'timestamp' and 'bytes' (missing {', '.join(missing)})")
     if len(df) < 2:
         raise TraceError(f"churn trace {path} needs at least two rows")
-    ts = df[cols["timestamp"]]
+
+    def where(i: int) -> str:
+        return f"churn trace {path}, line {i + 2}"  # header is line 1
+
+    ts = df[cols["timestamp"]].str.strip()
     numeric = pd.to_numeric(ts, errors="coerce")
     if numeric.notna().all():
         t = numeric.to_numpy(dtype=float)
+    elif numeric.notna().any():
+        i = int(np.argmax(numeric.isna().to_numpy()))
+        raise TraceError(f"{where(i)}: timestamp {ts.iloc[i]!r} is not a number like the rows before it")
     else:
-        parsed = pd.to_datetime(ts, errors="coerce")
-        bad = parsed.isna()
-        if bad.any():
-            row = int(np.argmax(bad.to_numpy())) + 2
-            raise TraceError(f"churn trace {path}, line {row}: timestamp {ts.iloc[row - 2]!r} is neither seconds "
-                             "nor a date-time")
+        parsed = pd.to_datetime(ts, format="ISO8601", errors="coerce")
+        if parsed.isna().any():
+            i = int(np.argmax(parsed.isna().to_numpy()))
+            raise TraceError(f"{where(i)}: timestamp {ts.iloc[i]!r} is neither seconds nor an ISO date-time "
+                             "like 2026-03-02T08:00:00")
         t = (parsed - parsed.iloc[0]).dt.total_seconds().to_numpy(dtype=float)
-    b = pd.to_numeric(df[cols["bytes"]], errors="coerce")
-    if b.isna().any():
-        row = int(np.argmax(b.isna().to_numpy())) + 2
-        raise TraceError(f"churn trace {path}, line {row}: bytes {df[cols['bytes']].iloc[row - 2]!r} is not a number")
-    b = b.to_numpy(dtype=float)
+    raw_b = df[cols["bytes"]].str.strip()
+    b_series = pd.to_numeric(raw_b, errors="coerce")
+    if b_series.isna().any():
+        i = int(np.argmax(b_series.isna().to_numpy()))
+        text = raw_b.iloc[i]
+        raise TraceError(f"{where(i)}: bytes " + ("is empty" if text == "" else f"{text!r} is not a number"))
+    b = b_series.to_numpy(dtype=float)
+    if not np.isfinite(b).all():
+        i = int(np.argmax(~np.isfinite(b)))
+        raise TraceError(f"{where(i)}: bytes must be finite")
     if np.any(b < 0):
-        row = int(np.argmax(b < 0)) + 2
-        raise TraceError(f"churn trace {path}, line {row}: bytes must not be negative")
+        i = int(np.argmax(b < 0))
+        raise TraceError(f"{where(i)}: bytes must not be negative")
+    if not np.isfinite(t).all():
+        i = int(np.argmax(~np.isfinite(t)))
+        raise TraceError(f"{where(i)}: timestamp must be finite")
     if np.any(np.diff(t) <= 0):
-        row = int(np.argmax(np.diff(t) <= 0)) + 3
-        raise TraceError(f"churn trace {path}, line {row}: timestamps must increase")
+        i = int(np.argmax(np.diff(t) <= 0)) + 1
+        raise TraceError(f"{where(i)}: timestamps must increase")
     t = t - t[0]
     period = t[-1] + (t[-1] - t[-2])
     return t, b, float(period)
@@ -177,6 +191,8 @@ def mean_rate(scenario: Scenario, vm: VM) -> float:
     c = vm.churn
     if c.trace is not None:
         _, b, period = load_trace(scenario.trace_path(c.trace))
+        if not c.trace.repeat and scenario.duration > period:
+            return float(b.sum() / scenario.duration)  # writes stop when the trace ends
         return float(b.sum() / period)
     return _base_rate(vm) * (5 + 2 * c.weekend) / 7
 

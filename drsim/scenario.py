@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     WithJsonSchema,
     field_validator,
@@ -90,6 +91,12 @@ def _ser_rate(v: float) -> str:
     return f"{v!r}B/s"
 
 
+def _parse_daily(raw: object) -> float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool) and raw > 1:
+        raise ValueError(f"a bare number is a fraction (0.03 = 3 %/day); write '{raw}%' if you mean percent")
+    return units.parse_daily_fraction(raw)
+
+
 Duration = Annotated[
     float,
     BeforeValidator(units.parse_duration),
@@ -119,7 +126,7 @@ Fraction = Annotated[
 ]
 DailyFraction = Annotated[
     float,
-    BeforeValidator(units.parse_daily_fraction),
+    BeforeValidator(_parse_daily),
     AfterValidator(_positive),
     WithJsonSchema(_string_schema("daily change: 3%/day, 3%, 0.03", ["3%/day"], True)),
 ]
@@ -243,9 +250,17 @@ class Churn(_Model):
 
     daily: DailyFraction | None = None
     rate: Rate | None = None
-    trace: Annotated[Trace, BeforeValidator(_trace_before)] | None = None
+    trace: Annotated[
+        Trace,
+        BeforeValidator(_trace_before),
+        WithJsonSchema({"anyOf": [
+            {"type": "string", "description": "path of a CSV file (timestamp,bytes), relative to the scenario"},
+            {"type": "object", "properties": {"file": {"type": "string"}, "repeat": {"type": "boolean"}},
+             "required": ["file"], "additionalProperties": False},
+        ]}),
+    ] | None = None
     profile: str | list[float] | None = None
-    weekend: float = Field(1.0, ge=0)
+    weekend: Fraction = Field(1.0, ge=0, description="multiplier of the write rate on Saturdays and Sundays")
     variation: float = Field(0.0, ge=0, le=5)
 
     @model_validator(mode="after")
@@ -293,18 +308,23 @@ class VM(_Model):
 
 
 _OS_RE = re.compile(r"(?:windows\s+server\s+)?(\d{4})(\s*r2)?", re.IGNORECASE)
+_KNOWN_OS = {(2008, False), (2008, True), (2012, False), (2012, True), (2016, False), (2019, False),
+             (2022, False), (2025, False)}
 
 
 class Host(_Model):
     name: str = Field(min_length=1)
-    os: str = Field("Windows Server 2016", description="e.g. 'Windows Server 2012 R2', 'Windows Server 2019'")
+    os: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)] = (
+        Field("Windows Server 2016", description="e.g. 'Windows Server 2012 R2', 'Windows Server 2019'"))
     vms: list[VM] = Field(default_factory=list)
 
     @field_validator("os")
     @classmethod
     def _known_os(cls, v: str) -> str:
-        if not _OS_RE.fullmatch(v.strip()):
-            raise ValueError(f"expected a Windows Server version like 'Windows Server 2016', got {v!r}")
+        m = _OS_RE.fullmatch(v.strip())
+        if not m or (int(m.group(1)), bool(m.group(2))) not in _KNOWN_OS:
+            raise ValueError("expected a Windows Server version: 2008, 2008 R2, 2012, 2012 R2, 2016, 2019, 2022 "
+                             f"or 2025 (e.g. 'Windows Server 2016'), got {v!r}")
         return v
 
     @property
@@ -327,6 +347,8 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _parse_hours(raw: object) -> tuple[float, float]:
+    if isinstance(raw, list | tuple) and any(isinstance(p, int) for p in raw):
+        raise ValueError("quote times of day, e.g. ['08:00', '18:00'] (YAML reads 18:00 unquoted as a number)")
     if isinstance(raw, list | tuple) and len(raw) == 2:
         parts = [str(p) for p in raw]
     elif isinstance(raw, str) and "-" in raw:
@@ -357,7 +379,9 @@ class Throttle(_Model):
         BeforeValidator(_parse_hours),
         PlainSerializer(lambda v: f"{int(v[0]) // 3600:02d}:{int(v[0]) % 3600 // 60:02d}-"
                         f"{int(v[1]) // 3600:02d}:{int(v[1]) % 3600 // 60:02d}"),
-        WithJsonSchema({"type": "string", "examples": ["08:00-18:00"]}),
+        WithJsonSchema({"anyOf": [{"type": "string", "examples": ["08:00-18:00"]},
+                                  {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}],
+                        "default": "08:00-18:00"}),
     ] = (8 * 3600.0, 18 * 3600.0)
     work_limit: Rate
     off_limit: Rate | None = None
@@ -370,7 +394,7 @@ class Throttle(_Model):
 class Link(_Model):
     upload: Rate
     download: Rate
-    efficiency: float = Field(0.9, gt=0, le=1, description="share of the raw bandwidth left for payload")
+    efficiency: Fraction = Field(0.9, gt=0, le=1, description="share of the raw bandwidth left for payload")
     compression: float = Field(1.0, ge=1, le=10, description="compression ratio of replication traffic")
     throttle: Throttle | None = None
 
@@ -389,7 +413,10 @@ def _initial_start_before(raw: object) -> object:
             return datetime.fromisoformat(raw)
         except ValueError:
             pass
-    return units.parse_duration(raw)
+    offset = units.parse_duration(raw)
+    if offset < 0:
+        raise ValueError(f"the initial start offset must not be negative, got {raw!r}")
+    return offset
 
 
 class Initial(_Model):
@@ -398,7 +425,8 @@ class Initial(_Model):
     start: Annotated[
         Literal["immediate"] | datetime | float,
         BeforeValidator(_initial_start_before),
-        WithJsonSchema({"description": "'immediate', a date-time, or an offset like 18h", "type": "string"}),
+        WithJsonSchema({"description": "'immediate', a date-time, or an offset like 18h",
+                        "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}),
     ] = "immediate"
     batches: list[list[str]] | None = Field(
         None, description="ordered groups of VM names; batch k+1 starts when batch k is protected"
@@ -460,7 +488,12 @@ class Scenario(_Model):
     objectives: Objectives = Field(default_factory=Objectives)
 
     # Not part of the file: where it came from, so traces resolve relative to it.
-    source: Path | None = Field(None, exclude=True, repr=False)
+    _source: Path | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> Path | None:
+        """The file this scenario was loaded from (None when built in code)."""
+        return self._source
 
     def vms(self) -> list[tuple[Host, VM]]:
         """Every (host, VM) pair, in file order."""
@@ -673,7 +706,7 @@ def parse_scenario(
             problems.append(Problem(loc=loc, message=_message(err), line=line, column=col))
         raise ScenarioError(problems, source) from None
     if base is not None:
-        scenario = scenario.model_copy(update={"source": base})
+        scenario._source = base
     problems = _check_references(scenario)
     for p in problems:
         p.line, p.column = _locate(root, p.loc, key=False)
@@ -728,7 +761,10 @@ def _check_references(s: Scenario) -> list[Problem]:
                     problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one batch"))
                 seen.add(name)
     start = s.replication.initial.start
-    if isinstance(start, datetime):
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        problems.append(Problem(loc=("replication", "initial", "start"),
+                                message="give the date-time in site local time, without a zone"))
+    elif isinstance(start, datetime):
         if s.start is None:
             problems.append(Problem(
                 loc=("replication", "initial", "start"),
@@ -774,6 +810,12 @@ def load_scenario(path: str | Path) -> Scenario:
 def scenario_warnings(s: Scenario) -> list[str]:
     """Things that are allowed but worth a planner's attention (legacy settings, vendor limits)."""
     out = []
+    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    for batch in s.replication.initial.batches or []:
+        for name in batch:
+            if name not in eligible:
+                out.append(f"replication.initial.batches: {name} is listed but will not replicate "
+                           "(protect: false or an unsupported host)")
     if s.replication.interval == 900.0:
         out.append("replication.interval: 15 minutes is a legacy frequency in the cloud service; prefer 30s or 5m")
     t = s.link.throttle
@@ -789,8 +831,8 @@ def scenario_warnings(s: Scenario) -> list[str]:
             out.append(f"{vm.name}: host {host.name} runs {host.os}; hosts older than Windows Server 2012 R2 "
                        "cannot be protected")
         rate = mean_rate(s, vm)
-        if rate > CHURN_LIMIT_STANDARD:
-            out.append(f"{vm.name}: mean churn {units.format_rate(rate)} exceeds the 2 MB/s the service supports "
+        if vm.name in eligible and rate > CHURN_LIMIT_STANDARD:
+            out.append(f"{vm.name}: mean churn {rate / 1e6:.2f} MB/s exceeds the 2 MB/s the service supports "
                        "per VM on standard storage")
     return out
 

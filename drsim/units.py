@@ -94,7 +94,11 @@ def _split(text: str, what: str, example: str) -> tuple[float, str]:
     return float(m.group(1)), m.group(2).strip()
 
 
-def _finite(value: float, text: object, what: str) -> float:
+def _finite(value: float | int, text: object, what: str) -> float:
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{what} {text!r} is too large") from None
     if not math.isfinite(value):
         raise ValueError(f"expected a finite {what}, got {text!r}")
     return value
@@ -108,7 +112,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration like '5m', got {value!r}")
     if isinstance(value, int | float):
-        return _finite(float(value), value, "duration")
+        return _finite(value, value, "duration")
     if not isinstance(value, str):
         raise ValueError(f"expected a duration like '5m', got {value!r}")
     text = value.strip()
@@ -173,7 +177,7 @@ def parse_fraction(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a percentage like '3%', got {value!r}")
     if isinstance(value, int | float):
-        return _finite(float(value), value, "fraction")
+        return _finite(value, value, "fraction")
     if isinstance(value, str):
         m = re.fullmatch(_NUMBER + r"\s*%", value.strip())
         if m:
