@@ -693,7 +693,8 @@ def parse_scenario(
     """
     if not isinstance(data, dict):
         raise ScenarioError(
-            [Problem(loc=(), message=f"expected a mapping of scenario keys at the top level, got {type(data).__name__}")],
+            [Problem(loc=(), message="expected a mapping of scenario keys at the top level, "
+                     f"got {type(data).__name__}")],
             source,
         )
     try:
@@ -723,7 +724,8 @@ def _check_references(s: Scenario) -> list[Problem]:
     dashboards = []
     for hi, host in enumerate(s.site.hosts):
         if host.name in hosts:
-            problems.append(Problem(loc=("site", "hosts", hi, "name"), message=f"host name {host.name!r} is used twice"))
+            problems.append(Problem(loc=("site", "hosts", hi, "name"),
+                                    message=f"host name {host.name!r} is used twice"))
         hosts[host.name] = hi
         for vi, vm in enumerate(host.vms):
             loc = ("site", "hosts", hi, "vms", vi)
@@ -775,7 +777,8 @@ def _check_references(s: Scenario) -> list[Problem]:
     if s.start is not None and s.start.tzinfo is not None:
         problems.append(Problem(loc=("start",), message="give the calendar start in site local time, without a zone"))
     if not problems and s.initial_start_offset() >= s.duration:
-        problems.append(Problem(loc=("replication", "initial", "start"), message="starts after the simulated period ends"))
+        problems.append(Problem(loc=("replication", "initial", "start"),
+                                message="starts after the simulated period ends"))
     return problems
 
 
@@ -788,7 +791,8 @@ def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        raise ScenarioError([Problem(loc=(), message=f"malformed YAML: {what}", line=line, column=col)], source) from None
+        problem = Problem(loc=(), message=f"malformed YAML: {what}", line=line, column=col)
+        raise ScenarioError([problem], source) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(loc=(), message=f"malformed YAML: {exc}")], source) from None
     return data, root
@@ -823,7 +827,8 @@ def scenario_warnings(s: Scenario) -> list[str]:
         for name in ("work_limit", "off_limit"):
             v = getattr(t, name)
             if v is not None and not MIN_THROTTLE <= v <= MAX_THROTTLE:
-                out.append(f"link.throttle.{name}: the agent accepts 512 kbit/s to 1023 Mbit/s, got {units.format_rate(v)}")
+                out.append(f"link.throttle.{name}: the agent accepts 512 kbit/s to 1023 Mbit/s, "
+                           f"got {units.format_rate(v)}")
     from drsim.churn import mean_rate  # local: churn needs the scenario's trace resolution
 
     for host, vm in s.vms():
