@@ -25,7 +25,6 @@ import cProfile
 import gc
 import io
 import json
-import math
 import os
 import platform
 import pstats
@@ -230,7 +229,8 @@ def part_bare(args) -> None:
     print(f"   drsim      : {d['wall']:8.2f} s   cycles {d['cycles']:>10,} (sent {d['sent']:,}, missed "
           f"{d['missed']:,})   delivered {d['delivered_bytes'] / 1e9:,.3f} GB   "
           f"(+ {d['parse']:.2f} s parse_scenario, not timed)")
-    print(f"   ratio drsim/bare: {ratio:.2f}x   target <= {RATIO_TARGET}x: {'MET' if ratio <= RATIO_TARGET else 'NOT MET'}")
+    met = "MET" if ratio <= RATIO_TARGET else "NOT MET"
+    print(f"   ratio drsim/bare: {ratio:.2f}x   target <= {RATIO_TARGET}x: {met}")
     diff = abs(d["cycles"] - b["cycles"]) / max(b["cycles"], 1)
     print(f"   cycle counts differ by {diff:.3%}: {'agree' if diff <= 0.03 else 'DO NOT AGREE'} (within 3 %)")
     print(f"   per cycle: bare {b['wall'] / max(b['cycles'], 1) * 1e6:.1f} us, "
@@ -288,7 +288,7 @@ def part_scale(args) -> None:
     total = r["simulate"] + r["summary"]
     cycles = r["cycles_sent"] + r["cycles_missed"]
     print(f"   cycles          : {cycles:,} (sent {r['cycles_sent']:,}, missed {r['cycles_missed']:,})")
-    print(f"   table rows      : " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items()))
+    print("   table rows      : " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items()))
     print(f"   parse_scenario  : {r['parse']:8.2f} s (not counted)")
     print(f"   drsim.simulate  : {r['simulate']:8.2f} s   ({r['simulate'] / max(cycles, 1) * 1e6:.2f} us per cycle)")
     print(f"   results.summary : {r['summary']:8.2f} s")

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from drsim import __version__, simulate
-from drsim.findings import summary_text
+from drsim.findings import count, summary_text
 from drsim.output import write_run
 from drsim.scenario import ScenarioError, load_scenario, scenario_schema, scenario_warnings
 
@@ -87,7 +87,7 @@ def validate(files: tuple[str, ...]) -> None:
             continue
         for w in scenario_warnings(s):
             click.echo(f"warning: {path}: {w}", err=True)
-        click.echo(f"ok: {path} ({s.name}: {len(s.vms())} VMs on {len(s.site.hosts)} hosts)")
+        click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')})")
     if bad:
         sys.exit(EXIT_BAD_INPUT)
 

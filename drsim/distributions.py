@@ -263,7 +263,7 @@ def parse_distribution(raw: object, parse_value: Callable[[object], float]) -> D
     if "dist" not in raw:
         raise ValueError(f"a random quantity needs a 'dist' key (one of {', '.join(DIST_NAMES)}), got {raw!r}")
     name = raw["dist"]
-    if name not in _SPECS:
+    if not isinstance(name, str) or name not in _SPECS:
         raise ValueError(f"unknown distribution {name!r}; expected one of {', '.join(DIST_NAMES)}")
     cls, keys = _SPECS[name]
     given = set(raw) - {"dist"}
@@ -285,10 +285,13 @@ def parse_distribution(raw: object, parse_value: Callable[[object], float]) -> D
             raise ValueError("empirical values must not be negative")
         return Empirical(parsed)
     if name == "weibull":
-        shape = float(raw["shape"])
+        try:
+            shape = float(raw["shape"])
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"weibull shape must be a positive number, got {raw['shape']!r}") from None
         scale = parse_value(raw["scale"])
-        if shape <= 0 or scale <= 0:
-            raise ValueError("weibull shape and scale must be positive")
+        if not (math.isfinite(shape) and shape > 0 and scale > 0):
+            raise ValueError("weibull shape and scale must be positive and finite")
         return Weibull(shape, scale)
     args = [parse_value(raw[k]) for k in keys]
     if min(args) < 0:

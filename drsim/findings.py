@@ -17,7 +17,7 @@ from drsim.churn import mean_rate
 from drsim.results import SITE, Results
 from drsim.scenario import scenario_warnings
 
-__all__ = ["findings", "summary_text", "saturation"]
+__all__ = ["findings", "summary_text", "saturation", "count"]
 
 
 def saturation(results: Results) -> float:
@@ -38,7 +38,8 @@ def saturation(results: Results) -> float:
     return churn / capacity if capacity > 0 else math.inf
 
 
-def _count(n: int, noun: str) -> str:
+def count(n: int, noun: str) -> str:
+    """``count(1, 'VM')`` -> ``'1 VM'``; ``count(2, 'VM')`` -> ``'2 VMs'``."""
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
@@ -135,7 +136,7 @@ def summary_text(results: Results) -> str:
         ))
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = [
-        f"{s.name}: {_count(len(s.vms()), 'VM')} on {_count(len(s.site.hosts), 'host')}, "
+        f"{s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}, "
         f"{units.format_duration(s.duration)} simulated, "
         f"seed {results.seed}",
         f"link: {units.format_rate(s.link.upload)} up / {units.format_rate(s.link.download)} down, "

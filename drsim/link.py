@@ -78,8 +78,8 @@ class FluidLink:
         self._n = 0  # active transfers
         self._wsum = 0.0  # sum of active weights
         self._tagw = 0.0  # sum of tag * weight over active transfers (backlog = _tagw - _v * _wsum)
-        self._timer_at = math.inf
-        self._version = 0
+        self._timer_at = math.inf  # time of the pending timer (inf if none)
+        self._timer: simpy.Event | None = None
         self._table = table
         self._direction = direction
         if table is not None:
@@ -223,6 +223,11 @@ class FluidLink:
         return heap[0][2] if heap else None
 
     def _schedule_timer(self) -> None:
+        """Make sure a timer is pending no later than the next finish or capacity change.
+
+        A pending timer that is *earlier* than needed is kept: it wakes the link, finds nothing due and
+        sets the next one. This way a burst of arrivals at one instant costs one timer, not one each.
+        """
         now = self.env.now
         at = self._next_cap
         head = self._head()
@@ -230,17 +235,19 @@ class FluidLink:
             finish = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
             if finish < at:
                 at = finish
-        if at == self._timer_at:
+        if at >= self._timer_at:
+            return  # the pending timer comes first (or at the same time)
+        if at == math.inf:
             return
         self._timer_at = at
-        self._version += 1
-        if at < math.inf:
-            version = self._version
-            self.env.timeout(at - now).callbacks.append(lambda _ev: self._on_timer(version))
+        timer = self.env.timeout(at - now)
+        self._timer = timer
+        timer.callbacks.append(self._on_timer)
 
-    def _on_timer(self, version: int) -> None:
-        if version != self._version:
-            return  # superseded by a later change
+    def _on_timer(self, event: simpy.Event) -> None:
+        if event is not self._timer:
+            return  # superseded by an earlier timer
+        self._timer = None
         self._timer_at = math.inf
         now = self.env.now
         self._advance()
@@ -255,7 +262,7 @@ class FluidLink:
         if head is not None and self.up and self._cap > 0.0:
             due = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
             if due <= now or _close(due, now):
-                # this timer was set for the head's finish: snap V to its tag (guards round-off)
+                # the head is due: snap V to its tag (guards round-off) and complete every tie
                 if self._v < head.tag:
                     self._v = head.tag
                 eps = 1e-12 * max(abs(self._v), 1.0)
@@ -271,7 +278,7 @@ class FluidLink:
         if done or changed:
             self._after_change()
         else:
-            self._schedule_timer()
+            self._schedule_timer()  # woke early: a later arrival pushed the finish back
         for tr in done:
             if tr.on_done is not None:
                 tr.on_done(tr)

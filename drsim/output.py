@@ -23,16 +23,8 @@ __all__ = ["write_run", "resolved_scenario"]
 
 
 def resolved_scenario(results: Results) -> dict[str, Any]:
-    """The scenario as run: every default filled in, trace paths made absolute."""
-    s = results.scenario
-    data = scenario_to_dict(s)
-    for hi, host in enumerate(s.site.hosts):
-        for vi, vm in enumerate(host.vms):
-            if vm.churn.trace is not None:
-                data["site"]["hosts"][hi]["vms"][vi]["churn"]["trace"]["file"] = str(
-                    s.trace_path(vm.churn.trace).resolve())
-    data["seed"] = results.seed
-    return data
+    """The scenario as run: every default filled in, trace paths absolute, the seed used."""
+    return scenario_to_dict(results.scenario, results.seed)
 
 
 def _versions() -> dict[str, str]:
@@ -75,7 +67,7 @@ def write_run(
             (tmp / "summary.txt").write_text(text + "\n", encoding="utf-8")
         meta = {
             "scenario": results.scenario.name,
-            "scenario_hash": scenario_hash(results.scenario),
+            "scenario_hash": scenario_hash(results.scenario, results.seed),
             "source": str(results.scenario.source) if results.scenario.source else None,
             "seed": results.seed,
             "created_at": now.isoformat(timespec="seconds"),

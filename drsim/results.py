@@ -76,6 +76,9 @@ class Results:
     @cached_property
     def transfers(self) -> pd.DataFrame:
         df = self._frame("transfers").drop(columns=["point", "consistency"])
+        # a fair-share link starts serving a transfer the moment it is queued
+        df.insert(df.columns.get_loc("queued_at") + 1, "started_at", df["queued_at"])
+        df.insert(df.columns.get_loc("bytes") + 1, "wire_bytes", df["bytes"] / self.scenario.link.compression)
         df = df.sort_values(["queued_at", "vm"], kind="stable").reset_index(drop=True)
         return self._with_timestamps("transfers", df)
 
@@ -101,6 +104,10 @@ class Results:
 
     # --- derived tables -----------------------------------------------------------------------------
 
+    @cached_property
+    def _point_arrays(self) -> dict[str, np.ndarray]:
+        return self._points()
+
     def _points(self) -> dict[str, np.ndarray]:
         """Delivered recovery points sorted by (vm, available_at), as arrays."""
         a = self._tables["transfers"].arrays()
@@ -118,7 +125,7 @@ class Results:
 
     @cached_property
     def recovery_points(self) -> pd.DataFrame:
-        p = self._points()
+        p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
         retention = self.scenario.replication.retention
         # pruned when older than the retention, but never while it is the newest available point
@@ -139,8 +146,10 @@ class Results:
         return self._with_timestamps("recovery_points", df)
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """RPO segments (vm, r0, length): from each point's availability to the next one's (or the end)."""
-        p = self._points()
+        """RPO segments (vm, r0, length): from each point's availability to the next one's (or the end).
+
+        Sorted by vm code."""
+        p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
         nxt = np.full(len(vm), self.end)
         same = np.zeros(len(vm), dtype=bool)
@@ -151,7 +160,7 @@ class Results:
     @cached_property
     def rpo(self) -> pd.DataFrame:
         """Breakpoints of each VM's RPO curve; linear with slope 1 between rows of the same VM."""
-        p = self._points()
+        p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
         n = len(vm)
         first = np.ones(n, dtype=bool)
@@ -199,9 +208,10 @@ class Results:
         sent = np.bincount(cy["vm"][cy["outcome"] == 0], minlength=n_vm)
         missed = np.bincount(cy["vm"][cy["outcome"] == 1], minlength=n_vm)
         codes, r0, length = self._segments()
+        bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
         rows = []
         for r in model.replicas:
-            sel = codes == r.index
+            sel = slice(bounds[r.index], bounds[r.index + 1])
             st = rpo_stats(r0[sel], length[sel], target)
             rows.append({
                 "vm": r.vm.name,

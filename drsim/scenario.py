@@ -659,6 +659,11 @@ def _message(err: dict[str, Any]) -> str:
         return text
     if kind == "missing":
         return "required key is missing"
+    if kind == "too_short":
+        return "must list at least one item"
+    if kind == "string_pattern_mismatch" and loc == ("name",):
+        return (f"a scenario name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' "
+                f"(it names the results folder), got {err.get('input')!r}")
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
@@ -691,6 +696,8 @@ def parse_scenario(
     ``source`` names the file in messages; ``root`` (the composed YAML node tree) gives line numbers;
     ``base`` is the scenario's path, against which trace files resolve.
     """
+    if data is None:
+        raise ScenarioError([Problem(loc=(), message="the file is empty")], source)
     if not isinstance(data, dict):
         raise ScenarioError(
             [Problem(loc=(), message="expected a mapping of scenario keys at the top level, "
@@ -850,12 +857,21 @@ def scenario_schema() -> dict[str, Any]:
     return schema
 
 
-def scenario_to_dict(s: Scenario) -> dict[str, Any]:
-    """The resolved scenario (every default filled in), as plain data with units."""
-    return s.model_dump(mode="json")
+def scenario_to_dict(s: Scenario, seed: int | None = None) -> dict[str, Any]:
+    """The resolved scenario as plain data with units: every default filled in, trace paths absolute,
+    and ``seed`` (if given) in place of the file's seed. Loading it again gives the same scenario."""
+    data = s.model_dump(mode="json")
+    for hi, host in enumerate(s.site.hosts):
+        for vi, vm in enumerate(host.vms):
+            if vm.churn.trace is not None:
+                trace = data["site"]["hosts"][hi]["vms"][vi]["churn"]["trace"]
+                trace["file"] = str(s.trace_path(vm.churn.trace).resolve())
+    if seed is not None:
+        data["seed"] = seed
+    return data
 
 
-def scenario_hash(s: Scenario) -> str:
-    """A stable SHA-256 of the resolved scenario (first 16 hex digits)."""
-    text = json.dumps(scenario_to_dict(s), sort_keys=True, default=str)
+def scenario_hash(s: Scenario, seed: int | None = None) -> str:
+    """A stable SHA-256 (first 16 hex digits) of :func:`scenario_to_dict`: equal for equal runs."""
+    text = json.dumps(scenario_to_dict(s, seed), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -98,7 +98,8 @@ def _finite(value: float | int, text: object, what: str) -> float:
     try:
         value = float(value)
     except OverflowError:
-        raise ValueError(f"{what} {text!r} is too large") from None
+        shown = repr(text) if len(repr(text)) <= 30 else repr(text)[:27] + "..."
+        raise ValueError(f"{what} {shown} is too large") from None
     if not math.isfinite(value):
         raise ValueError(f"expected a finite {what}, got {text!r}")
     return value
@@ -124,6 +125,8 @@ def parse_duration(value: object) -> float:
     for number, unit in parts:
         if unit == "" and len(parts) == 1:
             factor = 1.0
+        elif unit == "":
+            raise ValueError(f"a number without a unit in {value!r} (write e.g. '1h30m')")
         elif unit in _DURATION_UNITS:
             factor = _DURATION_UNITS[unit]
         else:
@@ -163,7 +166,7 @@ def parse_rate(value: object) -> float:
     m = re.fullmatch(r"(k|K|M|G|T|)bps", unit)
     if m:
         return _finite(number * _PREFIX[m.group(1)] / 8.0, value, "rate")
-    m = re.fullmatch(r"(.+?)\s*(?:/|per\s*)(s|sec|second|h|hour|d|day)", unit)
+    m = re.fullmatch(r"(.+?)\s*(?:/|per)\s*(s|sec|second|h|hour|d|day)", unit)
     if m:
         factor = _size_unit_factor(m.group(1))
         per = parse_duration("1" + m.group(2)) if m.group(2) not in ("sec", "second") else 1.0
@@ -206,7 +209,7 @@ def format_duration(seconds: float, precise: bool = False) -> str:
         return "never" if seconds > 0 else "-inf"
     sign = "-" if seconds < 0 else ""
     s = abs(float(seconds))
-    if s < 60:
+    if round(s) < 60:
         text = f"{s:.1f} s" if (precise or s < 10) and s != int(s) else f"{s:.0f} s"
         return sign + text
     units = [("d", DAY), ("h", HOUR), ("min", MINUTE), ("s", SECOND)]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 import yaml
 from click.testing import CliRunner, Result
 
@@ -27,11 +28,7 @@ def tiny_scenario(**top: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "tiny",
         "duration": "6h",
-        "site": {
-            "hosts": [
-                {"name": "h1", "vms": [{"name": "vm1", "disks": ["1GiB"], "churn": {"rate": "100kB/s"}}]}
-            ]
-        },
+        "site": {"hosts": [{"name": "h1", "vms": [{"name": "vm1", "disks": ["1GiB"], "churn": {"rate": "100kB/s"}}]}]},
         "link": {"upload": "10Mbit/s", "download": "50Mbit/s"},
     }
     data.update(top)
@@ -78,7 +75,7 @@ def test_validate_ok(tmp_path):
     path = write(tmp_path, tiny_scenario())
     result = invoke("validate", path)
     assert_clean_exit(result, 0)
-    assert result.stdout == f"ok: {path} (tiny: 1 VMs on 1 hosts)\n"
+    assert result.stdout == f"ok: {path} (tiny: 1 VM on 1 host)\n"
     assert result.stderr == ""
 
 
@@ -87,6 +84,16 @@ def test_validate_bundled_scenario():
     assert_clean_exit(result, 0)
     assert result.stdout == f"ok: {BUNDLED} (essentials-office: 5 VMs on 2 hosts)\n"
     assert result.stderr == ""
+
+
+def test_validate_every_bundled_scenario():
+    files = sorted(BUNDLED.parent.glob("*.yaml"))
+    assert BUNDLED in files
+    result = invoke("validate", *files)
+    assert_clean_exit(result, 0)
+    lines = result.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"ok: {f}" for f in files]
+    assert "error" not in result.stderr
 
 
 def test_validate_bad_file(tmp_path):
@@ -107,12 +114,8 @@ def test_validate_several_problems(tmp_path):
     lines = result.stderr.splitlines()
     assert lines[0] == f"error: {path}:"
     assert len(lines) == 3
-    assert re.fullmatch(
-        re.escape(f"{path}:") + r"2:\d+: duration: must be greater than zero, got 0\.0", lines[1]
-    )
-    assert re.fullmatch(
-        re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[2]
-    )
+    assert re.fullmatch(re.escape(f"{path}:") + r"2:\d+: duration: must be greater than zero, got 0\.0", lines[1])
+    assert re.fullmatch(re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[2])
 
 
 def test_validate_malformed_yaml(tmp_path):
@@ -135,7 +138,7 @@ def test_validate_good_and_bad_files(tmp_path):
     bad = write(tmp_path, tiny_scenario(seed=-1), "bad.yaml")
     result = invoke("validate", good, bad, good)
     assert_clean_exit(result, 2)  # any bad file fails the whole command
-    assert result.stdout == f"ok: {good} (tiny: 1 VMs on 1 hosts)\n" * 2
+    assert result.stdout == f"ok: {good} (tiny: 1 VM on 1 host)\n" * 2
     assert result.stderr.startswith(f"error: {bad}:")
     assert "seed: Input should be greater than or equal to 0 (got -1)" in result.stderr
 
@@ -144,7 +147,7 @@ def test_validate_prints_warnings(tmp_path):
     path = write(tmp_path, tiny_scenario(replication={"interval": "15m"}))
     result = invoke("validate", path)
     assert_clean_exit(result, 0)
-    assert result.stdout == f"ok: {path} (tiny: 1 VMs on 1 hosts)\n"
+    assert result.stdout == f"ok: {path} (tiny: 1 VM on 1 host)\n"
     assert result.stderr == (
         f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
         "prefer 30s or 5m\n"
@@ -169,7 +172,7 @@ def test_run_writes_a_run_folder(tmp_path):
     (folder,) = run_folders(out)
     assert re.fullmatch(r"\d{8}-\d{6}-seed5", folder.name)
     assert result.stdout.endswith(f"results: {folder}\n")
-    assert "tiny: 1 VMs on 1 hosts" in result.stdout
+    assert result.stdout.startswith("tiny: 1 VM on 1 host, 6 h simulated, seed ")
     names = {p.name for p in folder.iterdir()}
     assert names == {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt"}
     assert not list((out / "tiny").glob(".incomplete-*"))
@@ -188,7 +191,7 @@ def test_run_writes_a_run_folder(tmp_path):
     saved = load_scenario(folder / "scenario.yaml")
     assert saved.seed == 5
     assert scenario_hash(saved) == meta["scenario_hash"]
-    assert (folder / "summary.txt").read_text().startswith("tiny: 1 VMs on 1 hosts")
+    assert (folder / "summary.txt").read_text().startswith("tiny: 1 VM on 1 host, 6 h simulated, seed 5\n")
 
 
 def test_run_csv(tmp_path):
@@ -233,6 +236,44 @@ def test_run_seed_overrides_the_scenario_seed(tmp_path):
     assert yaml.safe_load((folder / "scenario.yaml").read_text())["seed"] == 7
 
 
+@pytest.mark.parametrize("seed", [None, 7, 0])
+def test_run_metadata_hash_is_the_hash_of_the_saved_scenario(tmp_path, seed):
+    # a relative trace is saved by its absolute path; the --seed used replaces the file's seed
+    (tmp_path / "trace.csv").write_text("timestamp,bytes\n0,100000\n600,200000\n", encoding="utf-8")
+    data = tiny_scenario(seed=5)
+    data["site"]["hosts"][0]["vms"][0]["churn"] = {"trace": "trace.csv"}
+    path = write(tmp_path, data)
+    out = tmp_path / "out"
+    result = invoke("run", path, "--out", out, "-q", *(["--seed", str(seed)] if seed is not None else []))
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    used = 5 if seed is None else seed
+    assert folder.name.endswith(f"-seed{used}")
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["seed"] == used
+
+    saved_text = (folder / "scenario.yaml").read_text()
+    saved_data = yaml.safe_load(saved_text)
+    assert saved_data["seed"] == used
+    trace = saved_data["site"]["hosts"][0]["vms"][0]["churn"]["trace"]["file"]
+    assert trace == str((tmp_path / "trace.csv").resolve())
+
+    saved = load_scenario(folder / "scenario.yaml")
+    assert meta["scenario_hash"] == scenario_hash(saved)
+    assert meta["scenario_hash"] == scenario_hash(load_scenario(path), seed)
+    assert (meta["scenario_hash"] == scenario_hash(load_scenario(path))) is (used == 5)
+
+    # the saved scenario runs again to the same tables
+    again = tmp_path / "again"
+    assert_clean_exit(invoke("run", folder / "scenario.yaml", "--out", again, "-q"), 0)
+    (second,) = run_folders(again)
+    assert json.loads((second / "metadata.json").read_text())["scenario_hash"] == meta["scenario_hash"]
+    for table in ("summary", "rpo", "transfers"):
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / f"{table}.parquet"), pd.read_parquet(second / f"{table}.parquet")
+        )
+
+
 def test_run_negative_seed_is_refused(tmp_path):
     out = tmp_path / "out"
     result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "--seed", "-1")
@@ -250,9 +291,7 @@ def test_run_bad_scenario_writes_nothing(tmp_path):
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert lines[0] == f"error: {path} is not a valid scenario (1 problem):"
-    assert re.fullmatch(
-        re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[1]
-    )
+    assert re.fullmatch(re.escape(f"{path}:") + r"\d+:\d+: link\.upload: must be greater than zero, got 0\.0", lines[1])
     assert len(lines) == 2
 
 
@@ -272,7 +311,7 @@ def test_run_no_save(tmp_path):
     result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "--no-save")
     assert_clean_exit(result, 0)
     assert not out.exists()
-    assert "tiny: 1 VMs on 1 hosts" in result.stdout
+    assert result.stdout.startswith("tiny: 1 VM on 1 host, 6 h simulated, seed ")
     assert "results:" not in result.stdout
 
 
@@ -286,13 +325,10 @@ def test_run_quiet_prints_only_the_folder(tmp_path):
 
 def test_run_prints_warnings_on_stderr(tmp_path):
     out = tmp_path / "out"
-    result = invoke(
-        "run", write(tmp_path, tiny_scenario(replication={"interval": "15m"})), "--out", out, "-q"
-    )
+    result = invoke("run", write(tmp_path, tiny_scenario(replication={"interval": "15m"})), "--out", out, "-q")
     assert_clean_exit(result, 0)
     assert result.stderr == (
-        "warning: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
-        "prefer 30s or 5m\n"
+        "warning: replication.interval: 15 minutes is a legacy frequency in the cloud service; prefer 30s or 5m\n"
     )
 
 
@@ -378,12 +414,10 @@ def test_console_script_validate(tmp_path):
         [str(drsim), "validate", str(good)], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"ok: {good} (tiny: 1 VMs on 1 hosts)\n"
+    assert done.stdout == f"ok: {good} (tiny: 1 VM on 1 host)\n"
 
     bad = write(tmp_path, tiny_scenario(replication={"initial": {"batches": [["ghost"]]}}), "bad.yaml")
-    done = subprocess.run(
-        [str(drsim), "validate", str(bad)], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
+    done = subprocess.run([str(drsim), "validate", str(bad)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert re.fullmatch(

@@ -140,9 +140,29 @@ ALL_NAMES = ", ".join(DIST_NAMES)
             {"dist": "triangular", "low": "10m", "mode": "5m", "high": "30m"},
             "triangular needs low <= mode <= high",
         ),
-        ({"dist": "weibull", "shape": 0, "scale": "2y"}, "weibull shape and scale must be positive"),
-        ({"dist": "weibull", "shape": 1.5, "scale": 0}, "weibull shape and scale must be positive"),
-        ({"dist": "weibull", "shape": -1, "scale": "2y"}, "weibull shape and scale must be positive"),
+        ({"dist": "weibull", "shape": 0, "scale": "2y"}, "weibull shape and scale must be positive and finite"),
+        ({"dist": "weibull", "shape": 1.5, "scale": 0}, "weibull shape and scale must be positive and finite"),
+        ({"dist": "weibull", "shape": -1, "scale": "2y"}, "weibull shape and scale must be positive and finite"),
+        (
+            {"dist": "weibull", "shape": math.nan, "scale": "2y"},
+            "weibull shape and scale must be positive and finite",
+        ),
+        (
+            {"dist": "weibull", "shape": math.inf, "scale": "2y"},
+            "weibull shape and scale must be positive and finite",
+        ),
+        (
+            {"dist": "weibull", "shape": "abc", "scale": "2y"},
+            "weibull shape must be a positive number, got 'abc'",
+        ),
+        (
+            {"dist": "weibull", "shape": None, "scale": "2y"},
+            "weibull shape must be a positive number, got None",
+        ),
+        (
+            {"dist": "weibull", "shape": 10**400, "scale": "2y"},
+            f"weibull shape must be a positive number, got {10**400!r}",
+        ),
         ({"dist": "empirical", "values": []}, "empirical distribution needs a non-empty list of values"),
         ({"dist": "empirical", "values": "5m"}, "empirical distribution needs a non-empty list of values"),
     ],
@@ -160,38 +180,23 @@ def test_parse_distribution_reports_bad_values_from_the_unit_parser():
         parse({"dist": "empirical", "values": ["1m", "3x"]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="distributions.parse_distribution: `name not in _SPECS` with an unhashable dist (a list or "
-    "mapping from YAML) raises TypeError instead of the 'unknown distribution' ValueError",
-)
-@pytest.mark.parametrize("name", [["exponential"], {"a": 1}])
-def test_parse_distribution_unhashable_dist_name(name):
-    with pytest.raises(ValueError, match="distribution"):
-        parse({"dist": name, "mean": "1h"})
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="distributions.parse_distribution: weibull `shape <= 0` is False for NaN, so shape .nan is "
-    "accepted and the mean is NaN",
-)
-def test_parse_distribution_weibull_nan_shape():
-    with pytest.raises(ValueError, match="weibull"):
-        parse({"dist": "weibull", "shape": math.nan, "scale": "2y"})
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="distributions.parse_distribution: weibull float(raw['shape']) leaks Python's "
-    "\"could not convert string to float: 'abc'\", which does not say what is expected",
-)
-def test_parse_distribution_weibull_non_numeric_shape_says_what_is_expected():
+@pytest.mark.parametrize("name", [["exponential"], {"a": 1}, 5, None])
+def test_parse_distribution_non_string_dist_name(name):
+    # a list or mapping from YAML is unhashable; it is an unknown name like any other
     with pytest.raises(ValueError) as exc:
-        parse({"dist": "weibull", "shape": "abc", "scale": "2y"})
-    assert "shape" in str(exc.value)
+        parse({"dist": name, "mean": "1h"})
+    assert str(exc.value) == f"unknown distribution {name!r}; expected one of {ALL_NAMES}"
+
+
+def test_parse_distribution_weibull_nan_scale():
+    # a value parser that lets NaN through still cannot make a NaN scale
+    with pytest.raises(ValueError) as exc:
+        parse_distribution({"dist": "weibull", "shape": 1.5, "scale": math.nan}, float)
+    assert str(exc.value) == "weibull shape and scale must be positive and finite"
+
+
+def test_parse_distribution_weibull_shape_as_a_numeric_string():
+    assert parse({"dist": "weibull", "shape": "1.5", "scale": "2y"}) == Weibull(1.5, 2 * 365 * 86400.0)
 
 
 # ----------------------------------------------------------------------------------------------------

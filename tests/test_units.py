@@ -114,15 +114,24 @@ def test_parse_duration_rejects_non_finite(value):
     assert str(exc.value) == f"expected a finite duration, got {value!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="units.parse_duration: float(value) on a huge int raises OverflowError, not ValueError",
-)
-def test_parse_duration_huge_integer_is_a_value_error():
-    # YAML turns a long run of digits into a Python int; float() of it overflows.
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(10**400)
+@pytest.mark.parametrize(("parser", "what"), [(parse_duration, "duration"), (parse_fraction, "fraction")])
+@pytest.mark.parametrize("number", [10**400, -(10**400)])
+def test_huge_integers_are_a_value_error(parser, what, number):
+    # YAML turns a long run of digits into a Python int, which float() cannot hold; the message shows
+    # only the first 27 characters of its 401 or 402, then '...'
+    with pytest.raises(ValueError) as exc:
+        parser(number)
+    shown = repr(number)[:27] + "..."
+    assert len(shown) == 30
+    assert str(exc.value) == f"{what} {shown} is too large"
+
+
+@pytest.mark.parametrize("text", ["1h30", "5m3", "1h 30", "30 5m"])
+def test_parse_duration_composite_needs_every_unit(text):
+    # a bare number is seconds only on its own; inside a composite it is most likely a forgotten unit
+    with pytest.raises(ValueError) as exc:
+        parse_duration(text)
+    assert str(exc.value) == f"a number without a unit in {text!r} (write e.g. '1h30m')"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -169,9 +178,7 @@ def test_parse_size_unknown_unit(text):
     with pytest.raises(ValueError) as exc:
         parse_size(text)
     unit = text.lstrip("0123456789. ")
-    assert str(exc.value) == (
-        f"unknown size unit {unit!r} in {text!r} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
-    )
+    assert str(exc.value) == (f"unknown size unit {unit!r} in {text!r} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")
 
 
 @pytest.mark.parametrize("text", ["abc", "GiB", "", "infGB", "nanGB"])
@@ -217,6 +224,14 @@ def test_parse_size_rejects_overflow():
         ("3.6GB/h", 1e6),
         ("86.4GB/day", 1e6),
         ("8640 MB per day", 1e5),
+        # spaces around '/' or 'per'
+        ("20 Mbit / s", 2.5e6),
+        ("20Mbit/ s", 2.5e6),
+        ("20 Mbit /s", 2.5e6),
+        ("2 MB / sec", 2e6),
+        ("86.4 GB / day", 1e6),
+        ("3.6 GB / h", 1e6),
+        ("20 Mbit per s", 2.5e6),
     ],
 )
 def test_parse_rate_values(text, bytes_per_s):
@@ -243,9 +258,7 @@ def test_parse_rate_needs_a_unit(value):
 def test_parse_rate_unknown_unit(text, unit):
     with pytest.raises(ValueError) as exc:
         parse_rate(text)
-    assert str(exc.value) == (
-        f"unknown rate unit {unit!r} in {text!r} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, MB/s)"
-    )
+    assert str(exc.value) == (f"unknown rate unit {unit!r} in {text!r} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, MB/s)")
 
 
 @pytest.mark.parametrize("text", ["abc", "Mbit/s", "nanMbps"])
@@ -330,7 +343,11 @@ def test_parse_fraction_rejects_non_finite(value):
         (5.5, "5.5 s"),
         (45, "45 s"),
         (45.4, "45 s"),
+        (59.4, "59 s"),
+        (59.6, "1 min"),  # rounds to 60 s, shown as a minute rather than '60 s'
+        (-59.6, "-1 min"),
         (60, "1 min"),
+        (119.6, "2 min"),
         (250, "4 min 10 s"),
         (3600, "1 h"),
         (7500, "2 h 5 min"),
@@ -347,6 +364,11 @@ def test_parse_fraction_rejects_non_finite(value):
 )
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_format_duration_never_shows_60_s():
+    # everything from 59.5 s (which rounds to 60) up to 60.4 s reads as a minute
+    assert [format_duration(tenths / 10) for tenths in range(590, 605)] == ["59 s"] * 5 + ["1 min"] * 10
 
 
 def test_format_duration_precise_keeps_a_decimal_under_a_minute():
