@@ -327,14 +327,14 @@ def part_profile(args) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
-def revision() -> str:
-    here = os.path.dirname(os.path.abspath(__file__))
+def revision(package_dir: str) -> str:
+    """Git revision of the drsim being measured (its own directory), with a flag for uncommitted changes."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=package_dir, capture_output=True, text=True,
                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "drsim"], cwd=here, capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=package_dir, capture_output=True,
                                text=True, timeout=10).stdout.strip()
-        return f"{rev}{' + uncommitted changes in drsim/' if dirty else ''}" if rev else "unknown"
+        return f"{rev}{' + uncommitted changes in drsim/' if dirty else ''}" if rev else "not a git checkout"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -363,8 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     import drsim  # imported before any timing
 
     parts = args.only or ["bare", "scale"]
-    print(f"drsim {drsim.__version__} ({revision()}), simpy {simpy.__version__}, Python {platform.python_version()}, "
-          f"{platform.machine()}, {os.cpu_count()} CPUs")
+    package_dir = os.path.dirname(os.path.abspath(drsim.__file__))
+    print(f"drsim {drsim.__version__} ({revision(package_dir)}) from {package_dir}, "
+          f"simpy {simpy.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+          f"{os.cpu_count()} CPUs")
     if "bare" in parts:
         part_bare(args)
     if "scale" in parts:
