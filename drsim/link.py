@@ -108,6 +108,10 @@ class FluidLink:
         self._advance()
         return max(self._tagw - self._v * self._wsum, 0.0)
 
+    def active_transfers(self) -> list[Transfer]:
+        """The transfers sharing the link now."""
+        return [entry[2] for entry in self._heap if _current(entry)]
+
     def remaining(self, tr: Transfer) -> float:
         """Wire bytes of ``tr`` still to send."""
         if not tr.active:

@@ -27,15 +27,19 @@ from drsim.streams import Streams
 
 __all__ = ["SiteModel", "VMReplica", "KINDS", "STATES", "HEALTH", "OUTCOMES", "CONSISTENCY", "DIRECTIONS"]
 
-KINDS = ["initial", "catchup", "delta"]
-STATES = ["not_protected", "initial_replication", "protected", "unsupported"]
+KINDS = ["initial", "catchup", "delta", "final_sync", "reverse", "failback", "restore"]
+STATES = ["not_protected", "initial_replication", "protected", "unsupported",
+          "down", "failing_over", "in_cloud", "failback_sync", "failing_back", "restoring"]
 HEALTH = ["normal", "warning", "critical"]
 OUTCOMES = ["sent", "missed"]
 CONSISTENCY = ["none", "crash", "app"]
 DIRECTIONS = ["upload", "download"]
 
-K_INITIAL, K_CATCHUP, K_DELTA = (KINDS.index(k) for k in ("initial", "catchup", "delta"))
+K_INITIAL, K_CATCHUP, K_DELTA, K_FINAL, K_REVERSE, K_FAILBACK, K_RESTORE = range(7)
 S_NOT_PROTECTED, S_INITIAL, S_PROTECTED, S_UNSUPPORTED = range(4)
+# where the VM runs (its service); on-prem the shown state is the replication state
+ONPREM, DOWN, FAILING_OVER, IN_CLOUD, FAILBACK_SYNC, FAILING_BACK, RESTORING = 0, 4, 5, 6, 7, 8, 9
+SERVICE_UP = frozenset({ONPREM, IN_CLOUD, FAILBACK_SYNC})  # clients can reach the VM
 H_NORMAL, H_WARNING, H_CRITICAL = range(3)
 C_NONE, C_CRASH, C_APP = range(3)
 
@@ -92,6 +96,9 @@ class SiteModel:
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
         self.env.process(self._enable_protection())
+        from drsim.recovery import Recovery  # failures and failover act on the replicas built above
+
+        self.recovery = Recovery(self)
 
     def _enable_protection(self):
         """Agent install and vault creation per host, then initial replication batch by batch."""
@@ -102,7 +109,10 @@ class SiteModel:
             h.name: env.timeout(setup.sample(self.streams.get("setup", h.name))) for h in self.scenario.site.hosts
         }
         for batch in self._batches():
-            runs = [env.process(r.initial_replication(host_ready[r.host.name])) for r in batch]
+            runs = []
+            for r in batch:
+                r._initial = env.process(r.initial_replication(host_ready[r.host.name]))
+                runs.append(r._initial)
             yield env.all_of(runs)
 
     def _batches(self) -> list[list[VMReplica]]:
@@ -129,6 +139,7 @@ class SiteModel:
         gc.disable()
         try:
             self.env.run(until=self.horizon)
+            self.recovery.finish()
         finally:
             if was_enabled:
                 gc.enable()
@@ -161,8 +172,12 @@ class VMReplica:
         self.weight = float(vm.threads)
         self.critical_bytes = CRITICAL_LOG_SHARE * vm.disk_size
         self.eligible = host.supported and vm.protect
-        self.state = S_NOT_PROTECTED if host.supported else S_UNSUPPORTED
+        self.rep_state = S_NOT_PROTECTED if host.supported else S_UNSUPPORTED
+        self.service = ONPREM
+        self.state = self.rep_state  # shown state: the replication state on-prem, else the service state
         self.state_since = 0.0
+        self._stopped_at = math.nan  # the VM is not running anywhere since (NaN: running)
+        self._w_offset = 0.0  # writes the curve counts while the VM was not running
         self.health = -1  # not judged until protected
         self.health_since = math.nan
         self.protected = self.env.event()
@@ -185,6 +200,14 @@ class VMReplica:
         self._missed_times: deque[float] = deque()
         self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
         self._tick_loop: simpy.Process | None = None
+        self._initial: simpy.Process | None = None
+        self._paused: list[Transfer] = []  # transfers held while the host's agent is down
+        self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
+        self._service_waiters: list[tuple[frozenset[int], simpy.Event]] = []
+        # failures and failover (see drsim.recovery)
+        self.vm_faults = 0  # active guest-level failures
+        self.disks_lost = False  # on-prem disks destroyed: recovery needs the whole image
+        self.cloud_w0 = 0.0  # writes when the VM started in the cloud
         # bound appends for the hot path
         c = model.cycles.columns
         self._cy_vm, self._cy_t, self._cy_out, self._cy_b = (
@@ -196,16 +219,65 @@ class VMReplica:
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
-    def set_state(self, state: int) -> None:
-        now = self.env.now
+    def _show(self) -> None:
+        state = self.rep_state if self.service == ONPREM else self.service
         if state == self.state:
             return
+        now = self.env.now
         if now > self.state_since:
             self.model.states.append(self.index, self.state, self.state_since, now)
         self.state = state
         self.state_since = now
+        if self.health >= 0 and (self.service != ONPREM or self.rep_state != S_PROTECTED):
+            self._set_health(-1, now)  # health is judged only while replicating
+
+    def set_state(self, state: int) -> None:
+        """Set the replication state (not_protected, initial_replication, protected, unsupported)."""
+        self.rep_state = state
+        self._show()
+
+    def set_service(self, service: int) -> None:
+        """Set where the VM runs (ONPREM, DOWN, FAILING_OVER, IN_CLOUD, ...); writes stop while it is down."""
+        now = self.env.now
+        running = service in SERVICE_UP
+        if running and self._stopped_at == self._stopped_at:  # was stopped: writes resume
+            self._w_offset += self.curve(now) - self.curve(self._stopped_at)
+            self._stopped_at = math.nan
+        elif not running and self._stopped_at != self._stopped_at:
+            self._stopped_at = now
+        self.service = service
+        self._show()
+        if self._service_waiters:
+            waiting, self._service_waiters = self._service_waiters, []
+            for wanted, ev in waiting:
+                if service in wanted:
+                    ev.succeed(service)
+                else:
+                    self._service_waiters.append((wanted, ev))
+
+    def wait_service(self, *services: int) -> simpy.Event:
+        """An event that succeeds when the VM's service becomes one of ``services``."""
+        ev = self.env.event()
+        if self.service in services:
+            ev.succeed(self.service)
+        else:
+            self._service_waiters.append((frozenset(services), ev))
+        return ev
+
+    @property
+    def service_up(self) -> bool:
+        return self.service in SERVICE_UP
+
+    def writes(self, t: float) -> float:
+        """Bytes the VM has written in [0, t] while running (on-prem or in the cloud); t is now or earlier
+        than any change of service."""
+        stopped = self._stopped_at
+        if stopped == stopped and t > stopped:
+            t = stopped
+        return self.curve(t) - self._w_offset
 
     def _set_health(self, health: int, now: float) -> None:
+        """Record a health change; -1 means not judged (not replicating)."""
         if health == self.health:
             return
         if self.health >= 0 and now > self.health_since:
@@ -216,23 +288,30 @@ class VMReplica:
     def initial_replication(self, host_ready: simpy.Event):
         """Copy each disk in turn, then send the writes made meanwhile; protected when both are in."""
         env = self.env
-        yield host_ready
-        self.set_state(S_INITIAL)
-        self.initial_started_at = env.now
-        snapshot = env.now
-        self._cut_at = snapshot
-        self._w_cut = self.curve(snapshot)
-        for disk in self.vm.disks:
-            done = env.event()
-            self._initial_inflight = self.link.start(self.index, K_INITIAL, disk.copy_bytes, self.weight,
-                                                     on_done=done.succeed)
-            tr = yield done
-            self._initial_inflight = None
-            self._record_transfer(tr, C_NONE)
-        # catch-up: the log accumulated during the copy carries the first recovery point
-        self._cut(env.now, K_CATCHUP)
-        self._tick_loop = env.process(self._ticks())
-        yield self.protected
+        try:
+            yield host_ready
+            while self.service != ONPREM:  # down when its turn came: wait until it runs again
+                yield env.timeout(self.interval)
+            self.set_state(S_INITIAL)
+            if self.initial_started_at != self.initial_started_at:
+                self.initial_started_at = env.now
+            snapshot = env.now
+            self._cut_at = snapshot
+            self._w_cut = self.writes(snapshot)
+            for disk in self.vm.disks:
+                done = env.event()
+                self._initial_inflight = self.link.start(self.index, K_INITIAL, disk.copy_bytes, self.weight,
+                                                         on_done=done.succeed)
+                tr = yield done
+                self._initial_inflight = None
+                self._record_transfer(tr, C_NONE)
+            # catch-up: the log accumulated during the copy carries the first recovery point
+            self._cut(env.now, K_CATCHUP)
+            if self._tick_loop is None:
+                self._tick_loop = env.process(self._ticks())
+            yield self.protected
+        except simpy.Interrupt:
+            return  # replication dropped (failover, rebuild)
 
     def _ticks(self):
         timeout = self.env.timeout
@@ -244,7 +323,7 @@ class VMReplica:
     def _tick(self) -> None:
         now = self.env.now
         if self.state != S_PROTECTED:
-            return  # still finishing initial replication: writes roll into the first delta
+            return  # finishing initial replication, or not running on-prem: no cycle
         self.ticks += 1
         if self._inflight is not None:
             self.missed += 1
@@ -259,11 +338,11 @@ class VMReplica:
             self._cy_t(now)
             self._cy_out(0)
             self._cy_b(sent)
-        self._judge_health(now, self._w_cut if self._cut_at == now else self.curve(now))
+        self._judge_health(now, self._w_cut if self._cut_at == now else self.writes(now))
 
     def _cut(self, now: float, kind: int) -> float:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""
-        w = self.curve(now)
+        w = self.writes(now)
         data = w - self._w_cut
         self._w_cut = w
         self._cut_at = now
@@ -282,6 +361,9 @@ class VMReplica:
         self._inflight = None
         consistency = self._inflight_consistency
         self._record_transfer(tr, consistency)
+        waiters, self._waiters = self._waiters, []
+        for ev in waiters:
+            ev.succeed(tr)
         points = self.points
         points.append((tr.point, now, consistency))
         self._w_newest = self._w_inflight
@@ -289,17 +371,19 @@ class VMReplica:
         horizon = now - self.retention
         while len(points) > 1 and points[0][0] < horizon:
             points.popleft()
-        if self.state != S_PROTECTED and tr.kind == K_CATCHUP:
-            self.protected_at = now
+        if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):
+            if self.protected_at != self.protected_at:  # NaN: first protection
+                self.protected_at = now
             self.set_state(S_PROTECTED)
-            self._judge_health(now, self.curve(now))
-            self.protected.succeed()
+            self._judge_health(now, self.writes(now))
+            if not self.protected.triggered:
+                self.protected.succeed()
 
-    def _record_transfer(self, tr: Transfer, consistency: int) -> None:
+    def _record_transfer(self, tr: Transfer, consistency: int, direction_code: int = 0) -> None:
         vm, kind, direction, nbytes, queued, finished, point, cons = self._tr_append
         vm(tr.vm)
         kind(tr.kind)
-        direction(0)
+        direction(direction_code)
         nbytes(tr.data_bytes)
         queued(tr.queued_at)
         finished(tr.finished_at)
@@ -321,6 +405,70 @@ class VMReplica:
             share = len(missed) / window if window else 0.0
             health = H_WARNING if silent or share >= WARN_MISSED_SHARE else H_NORMAL
         self._set_health(health, now)
+
+    # --- replication under failures (driven by drsim.recovery) ---------------------------------------
+
+    def in_flight(self) -> Transfer | None:
+        """The delta (or catch-up) transfer in flight, if any."""
+        return self._inflight
+
+    def wait_delivery(self) -> simpy.Event:
+        """An event that succeeds when the in-flight point is delivered."""
+        ev = self.env.event()
+        self._waiters.append(ev)
+        return ev
+
+    def pause_replication(self) -> None:
+        """The host's agent stops: transfers in flight stall where they are."""
+        for tr in (self._initial_inflight, self._inflight):
+            if tr is not None and tr.active:
+                self.link.pause(tr)
+                self._paused.append(tr)
+
+    def resume_replication(self) -> None:
+        """The host's agent is back: stalled transfers continue where they stopped."""
+        paused, self._paused = self._paused, []
+        for tr in paused:
+            self.link.resume(tr)
+
+    def drop_replication(self) -> None:
+        """Abandon on-prem replication (the VM moved to the cloud): in-flight transfers are cancelled."""
+        for tr, cons in ((self._inflight, self._inflight_consistency), (self._initial_inflight, C_NONE)):
+            if tr is not None and math.isnan(tr.finished_at):
+                self.link.pause(tr)
+                self._record_transfer(tr, cons)
+        self._paused = []
+        self._inflight = None
+        if self._initial is not None and self._initial.is_alive:
+            self._initial.interrupt("dropped")
+        self._initial_inflight = None
+
+    def final_sync(self) -> Transfer:
+        """Cut and ship the whole pending log (planned failover); the point captures the VM now."""
+        self._cut(self.env.now, K_FINAL)
+        assert self._inflight is not None
+        return self._inflight
+
+    def resume_after_recovery(self, captured_at: float) -> None:
+        """The VM runs on-prem again from an image the cloud also holds (failback, restore): replication
+        resumes without a full copy; the first point captures the image taken at ``captured_at``."""
+        now = self.env.now
+        self._cut_at = now
+        self._w_cut = self.writes(now)
+        self._inflight_consistency = C_CRASH
+        self._w_inflight = self._w_cut
+        self._inflight = self.link.start(self.index, K_REVERSE, 0.0, self.weight, on_done=self._delivered,
+                                         point=captured_at)
+        self.set_state(S_INITIAL if self.rep_state == S_PROTECTED else self.rep_state)
+
+    def restart_initial(self) -> None:
+        """Protect again from scratch (the on-prem VM was rebuilt without its data)."""
+        self.drop_replication()
+        self.points.clear()
+        self.set_state(S_NOT_PROTECTED)
+        if self.eligible:
+            self.protected = self.env.event()
+            self._initial = self.env.process(self.initial_replication(self.env.timeout(0)))
 
     # --- queries ------------------------------------------------------------------------------------
 

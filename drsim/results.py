@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from drsim.metrics import RPOStats, rpo_stats
-from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, SiteModel
+from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, S_PROTECTED, SiteModel
+from drsim.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
 
 if TYPE_CHECKING:
     from drsim.scenario import Scenario
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["Results", "SITE", "TABLES"]
 
 SITE = "(site)"
-TABLES = ("summary", "transfers", "recovery_points", "cycles", "states", "health", "rpo", "link")
+TABLES = ("summary", "incidents", "operations", "transfers", "recovery_points", "cycles", "states", "health", "rpo",
+          "link")
+SERVICE_DOWN_STATES = ("down", "failing_over", "failing_back", "restoring")
 _TIME_COLUMNS = {
     "transfers": ("queued_at", "started_at", "finished_at"),
     "recovery_points": ("captured_at", "available_at", "pruned_at"),
@@ -45,6 +48,9 @@ _TIME_COLUMNS = {
     "rpo": ("time",),
     "link": ("time",),
     "summary": ("protected_at",),
+    "incidents": ("failed_at", "detected_at", "decision_at", "failover_started_at", "service_restored_at",
+                  "failback_started_at", "failback_done_at", "recovery_point_captured_at"),
+    "operations": ("start", "end"),
 }
 
 
@@ -108,6 +114,23 @@ class Results:
     def _point_arrays(self) -> dict[str, np.ndarray]:
         return self._points()
 
+    @cached_property
+    def incidents(self) -> pd.DataFrame:
+        """One row per failure per affected VM (see :class:`drsim.recovery.Incident`)."""
+        rows = [inc.row() for inc in self._model.recovery.incidents]
+        df = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS))
+        df = df.astype({c: float for c in INCIDENT_COLUMNS if c not in ("vm", "kind", "outcome")})
+        df = df.sort_values(["failed_at", "vm"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("incidents", df)
+
+    @cached_property
+    def operations(self) -> pd.DataFrame:
+        """Every step of every operation: target (VM or plan), kind, step, start, end, bytes, operation id."""
+        df = pd.DataFrame(self._model.recovery.operations, columns=list(OPERATION_COLUMNS))
+        df = df.astype({"start": float, "end": float, "bytes": float, "operation": int})
+        df = df.sort_values(["start", "operation"], kind="stable").reset_index(drop=True)
+        return self._with_timestamps("operations", df)
+
     def _points(self) -> dict[str, np.ndarray]:
         """Delivered recovery points sorted by (vm, available_at), as arrays."""
         a = self._tables["transfers"].arrays()
@@ -155,33 +178,49 @@ class Results:
         same = np.zeros(len(vm), dtype=bool)
         same[:-1] = vm[1:] == vm[:-1]
         nxt[:-1] = np.where(same[:-1], avail[1:], self.end)
-        return vm, avail - cap, np.maximum(nxt - avail, 0.0)
+        # the RPO is defined while the VM replicates on-prem: cut each segment at the end of its
+        # 'protected' interval (a failure, a failover)
+        st = self._tables["states"].arrays()
+        prot = st["state"] == S_PROTECTED
+        scale = 4.0 * max(self.end, 1.0)  # key = vm * scale + time orders (vm, time) pairs
+        p_vm, p_start, p_end = st["vm"][prot].astype(float), st["start"][prot], st["end"][prot]
+        order = np.argsort(p_vm * scale + p_start, kind="stable")
+        keys = (p_vm * scale + p_start)[order]
+        ends = p_end[order]
+        starts_vm = p_vm[order]
+        idx = np.searchsorted(keys, vm * scale + avail, side="right") - 1
+        ok = idx >= 0
+        idx_c = np.clip(idx, 0, max(len(keys) - 1, 0))
+        inside = ok & (len(keys) > 0)
+        if len(keys):
+            inside &= (starts_vm[idx_c] == vm) & (avail <= ends[idx_c])
+            limit = np.where(inside, ends[idx_c], avail)
+        else:
+            limit = avail
+        stop = np.minimum(nxt, limit)
+        return vm, avail - cap, np.maximum(stop - avail, 0.0)
 
     @cached_property
     def rpo(self) -> pd.DataFrame:
-        """Breakpoints of each VM's RPO curve; linear with slope 1 between rows of the same VM."""
+        """The RPO curve of each VM as its linear pieces: two rows per piece, at its start and its end
+        (slope 1 in between). Where a recovery point arrives, a piece ends high and the next starts low at
+        the same time; a gap between pieces means the VM was not replicating (down, in the cloud)."""
         p = self._point_arrays
-        vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
+        vm, r0, length = self._segments()
+        avail = p["available_at"]
+        keep = length > 0
+        keep[:-1] |= (vm[1:] == vm[:-1]) & (avail[1:] == avail[:-1] + length[:-1])  # joins the next piece
+        vm, r0, length, avail = vm[keep], r0[keep], length[keep], avail[keep]
         n = len(vm)
-        first = np.ones(n, dtype=bool)
-        first[1:] = vm[1:] != vm[:-1]
-        last = np.ones(n, dtype=bool)
-        last[:-1] = vm[1:] != vm[:-1]
-        prev_cap = np.empty(n)
-        prev_cap[1:] = cap[:-1]
-        prev_cap[0] = np.nan
-        # rows: (before the drop, unless first), after the drop, (end of run, if last)
-        b_idx = np.flatnonzero(~first)
-        e_idx = np.flatnonzero(last)
-        vms = np.concatenate((vm[b_idx], vm, vm[e_idx]))
-        times = np.concatenate((avail[b_idx], avail, np.full(len(e_idx), self.end)))
-        values = np.concatenate((avail[b_idx] - prev_cap[b_idx], avail - cap, self.end - cap[e_idx]))
-        order_key = np.concatenate((np.zeros(len(b_idx)), np.ones(n), np.full(len(e_idx), 2)))
-        order = np.lexsort((order_key, times, vms))
+        vms = np.repeat(vm, 2)
+        times = np.empty(2 * n)
+        times[0::2], times[1::2] = avail, avail + length
+        values = np.empty(2 * n)
+        values[0::2], values[1::2] = r0, r0 + length
         df = pd.DataFrame({
-            "vm": pd.Categorical.from_codes(vms[order].astype(np.int16), categories=self._model.vm_names),
-            "time": times[order],
-            "rpo": values[order],
+            "vm": pd.Categorical.from_codes(vms.astype(np.int16), categories=self._model.vm_names),
+            "time": times,
+            "rpo": values,
         })
         return self._with_timestamps("rpo", df)
 

@@ -34,6 +34,7 @@ from pydantic import (
 from drsim import units
 from drsim.churn import PROFILES, TraceError, load_trace
 from drsim.distributions import parse_distribution
+from drsim.recovery_config import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.fields import (
     DailyFraction,
     Duration,
@@ -377,6 +378,12 @@ class Scenario(_Model):
     link: Link
     replication: Replication = Field(default_factory=Replication)
     objectives: Objectives = Field(default_factory=Objectives)
+    failures: list[Failure] = Field(default_factory=list, description="what breaks, scripted or stochastic")
+    failover: FailoverSteps = Field(default_factory=FailoverSteps, description="durations of operation steps")
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="the failover policy and its parameters")
+    drills: list[Drill] = Field(default_factory=list, description="test failovers")
+    maintenance: list[Maintenance] = Field(default_factory=list, description="planned failovers of a host")
+    plans: list[RecoveryPlan] = Field(default_factory=list, description="recovery plans (groups of VMs)")
 
     # Not part of the file: where it came from, so traces resolve relative to it.
     _source: Path | None = PrivateAttr(None)
@@ -660,6 +667,7 @@ def _check_references(s: Scenario) -> list[Problem]:
                 elif name in seen:
                     problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one batch"))
                 seen.add(name)
+    problems.extend(_check_recovery_references(s, hosts, vms))
     start = s.replication.initial.start
     if isinstance(start, datetime) and start.tzinfo is not None:
         problems.append(Problem(loc=("replication", "initial", "start"),
@@ -678,6 +686,68 @@ def _check_references(s: Scenario) -> list[Problem]:
         problems.append(Problem(loc=("replication", "initial", "start"),
                                 message="starts after the simulated period ends"))
     return problems
+
+
+def _name_problem(loc: tuple[str | int, ...], name: str, known: dict, what: str) -> Problem | None:
+    if name in known:
+        return None
+    hint = difflib.get_close_matches(name, list(known), n=1)
+    return Problem(loc=loc, message=f"unknown {what} {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+
+
+def _check_time(s: Scenario, loc: tuple[str | int, ...], at: object) -> Problem | None:
+    if isinstance(at, datetime):
+        if s.start is None:
+            return Problem(loc=loc, message="a date-time needs the scenario's calendar 'start'; or give an offset")
+        if at.tzinfo is not None:
+            return Problem(loc=loc, message="give the date-time in site local time, without a zone")
+        if at < s.start:
+            return Problem(loc=loc, message="is before the scenario starts")
+    return None
+
+
+def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Problem]:
+    """Names in failures, drills, maintenance, plans and the policy must exist."""
+    from drsim.policies import PolicyError, make_policy
+
+    problems: list[Problem | None] = []
+    for i, f in enumerate(s.failures):
+        loc = ("failures", i)
+        problems.append(_check_time(s, (*loc, "at"), f.at))
+        known, what = (hosts, "host") if f.kind == "host" else (vms, "VM")
+        for j, name in enumerate(f.targets or []):
+            if name == "all" and len(f.targets or []) == 1:
+                continue
+            tloc = (*loc, "target") if isinstance(f.target, str) else (*loc, "target", j)
+            problems.append(_name_problem(tloc, name, known, what))
+    for i, d in enumerate(s.drills):
+        problems.append(_check_time(s, ("drills", i, "at"), d.at))
+        names = [d.vms] if isinstance(d.vms, str) else d.vms
+        for j, name in enumerate(names):
+            if name != "all":
+                loc = ("drills", i, "vms") if isinstance(d.vms, str) else ("drills", i, "vms", j)
+                problems.append(_name_problem(loc, name, vms, "VM"))
+    for i, m in enumerate(s.maintenance):
+        problems.append(_check_time(s, ("maintenance", i, "at"), m.at))
+        problems.append(_name_problem(("maintenance", i, "host"), m.host, hosts, "host"))
+    plan_names: set[str] = set()
+    for i, plan in enumerate(s.plans):
+        if plan.name in plan_names:
+            problems.append(Problem(loc=("plans", i, "name"), message=f"plan name {plan.name!r} is used twice"))
+        plan_names.add(plan.name)
+        seen: set[str] = set()
+        for g, group in enumerate(plan.groups):
+            for j, name in enumerate(group.vms):
+                loc = ("plans", i, "groups", g, "vms", j)
+                problems.append(_name_problem(loc, name, vms, "VM"))
+                if name in seen:
+                    problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one group"))
+                seen.add(name)
+    try:
+        make_policy(s.policy, s)
+    except PolicyError as exc:
+        problems.append(Problem(loc=("policy", *exc.loc), message=exc.message))
+    return [p for p in problems if p is not None]
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:

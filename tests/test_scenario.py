@@ -359,7 +359,7 @@ def test_not_utf8(tmp_path):
             "zzzzzz",
             "zzzzzz:",
             "unknown key 'zzzzzz'; expected one of name, description, duration, start, seed, site, link, "
-            "replication, objectives",
+            "replication, objectives, failures, failover, policy, drills, maintenance, plans",
         ),
     ],
 )
@@ -379,7 +379,7 @@ def test_source_is_not_a_scenario_key(tmp_path):
         "source",
         line_of(path, "source:"),
         "unknown key 'source'; expected one of name, description, duration, start, seed, site, link, "
-        "replication, objectives",
+        "replication, objectives, failures, failover, policy, drills, maintenance, plans",
     )
 
 
@@ -1227,6 +1227,12 @@ def test_schema_lists_only_file_keys():
         "link",
         "replication",
         "objectives",
+        "failures",
+        "failover",
+        "policy",
+        "drills",
+        "maintenance",
+        "plans",
     }
 
 

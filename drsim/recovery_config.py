@@ -1,0 +1,186 @@
+"""Scenario sections for failures, failover operations and the failover policy.
+
+``failures`` lists what breaks (scripted at a time, or stochastic with a time between failures);
+``failover`` gives the duration of each operation step; ``drills`` schedules test failovers;
+``maintenance`` schedules planned failovers; ``plans`` defines recovery plans; ``policy`` selects the
+failover policy by name with its parameters. Defaults follow the typical values in the domain notes
+(cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild weeks).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from drsim import units
+from drsim.distributions import Distribution
+from drsim.fields import PositiveDuration, RandomDuration, StrictModel, random_duration
+
+__all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
+           "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
+
+FAILURE_KINDS = ("vm", "host", "site", "link", "corruption")
+
+#: repair (or reboot) time when a failure gives none [assumptions based on typical values]
+DEFAULT_REPAIR: dict[str, Distribution] = {
+    "vm": random_duration("5m"),  # guest crash: reboot on its host
+    "host": random_duration({"dist": "lognormal", "median": "8h", "p95": "72h"}),  # hours with a spare, days for parts
+    "site": random_duration({"dist": "lognormal", "median": "7d", "p95": "21d"}),  # rebuild: days to weeks
+    "link": random_duration({"dist": "lognormal", "median": "1h", "p95": "6h"}),
+    "corruption": random_duration("0s"),
+}
+DEFAULT_DETECTION = random_duration({"dist": "lognormal", "median": "12h", "p95": "3d"})  # corruption noticed
+
+
+def _time_point(raw: object) -> object:
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    value = units.parse_duration(raw)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {raw!r}")
+    return value
+
+
+TimePoint = Annotated[
+    datetime | float,
+    BeforeValidator(_time_point),
+    WithJsonSchema({"description": "an offset from the start like 10d or 10d9h12m, or a date-time",
+                    "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}),
+]
+
+
+class Failure(StrictModel):
+    """Something that breaks. Scripted with ``at`` (and a ``repair`` time), or stochastic with ``every``
+    (the time between failures of each target, e.g. ``{dist: exponential, mean: 3y}``) and ``repair``."""
+
+    kind: Literal["vm", "host", "site", "link", "corruption"]
+    target: str | list[str] | None = Field(
+        None, description="VM names (vm, corruption) or host names (host); 'all' for every one of the kind")
+    at: TimePoint | None = None
+    every: RandomDuration | None = None
+    repair: RandomDuration | None = Field(None, description="time until repaired (vm: reboot); default per kind")
+    disks_lost: bool = Field(False, description="the on-premises disks are destroyed (host, site, vm)")
+    detected_after: RandomDuration | None = Field(None, description="corruption: time until it is noticed")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Failure:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give either 'at' (a scripted failure) or 'every' (time between failures)")
+        if self.kind in ("site", "link") and self.target is not None:
+            raise ValueError(f"a {self.kind} failure has no target")
+        if self.kind in ("vm", "host", "corruption") and self.target is None:
+            raise ValueError(f"a {self.kind} failure needs a target (a name, a list of names, or 'all')")
+        if self.kind != "corruption" and self.detected_after is not None:
+            raise ValueError("'detected_after' applies to corruption only")
+        if self.kind in ("link", "corruption") and self.disks_lost:
+            raise ValueError(f"a {self.kind} failure cannot lose disks")
+        return self
+
+    @property
+    def targets(self) -> list[str] | None:
+        if self.target is None:
+            return None
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+    @property
+    def repair_dist(self) -> Distribution:
+        return self.repair if self.repair is not None else DEFAULT_REPAIR[self.kind]
+
+    @property
+    def detection_dist(self) -> Distribution:
+        return self.detected_after if self.detected_after is not None else DEFAULT_DETECTION
+
+
+def _rd(raw: object) -> Any:
+    return Field(default_factory=lambda: random_duration(raw))
+
+
+class FailoverSteps(StrictModel):
+    """Durations of the steps of failover and failback operations (random quantities)."""
+
+    shutdown: RandomDuration = _rd("2m")
+    prepare: RandomDuration = _rd({"dist": "lognormal", "median": "3m", "p95": "10m"})
+    process_pending: RandomDuration = _rd({"dist": "lognormal", "median": "5m", "p95": "20m"})
+    start: RandomDuration = _rd({"dist": "lognormal", "median": "8m", "p95": "20m"})
+    reconnect: RandomDuration = _rd("2m")
+    onprem_start: RandomDuration = _rd("5m")
+    cleanup: RandomDuration = _rd("10m")
+    portal: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "30m"})
+    quota: int | None = Field(None, ge=1, description="most VMs starting in the cloud at once (None: no limit)")
+    failback_sync: Literal["before-shutdown", "during-failover"] = Field(
+        "before-shutdown",
+        description="copy the changes back while the cloud VM keeps serving, or only after shutting it down")
+
+
+class Drill(StrictModel):
+    """A test failover: scheduled ``at`` a time, or ``every`` period (first at one period)."""
+
+    vms: str | list[str] = Field(description="VM names, or 'all'")
+    at: TimePoint | None = None
+    every: PositiveDuration | None = None
+    duration: RandomDuration = _rd("2h")
+    point: Literal["latest", "latest-processed", "latest-app"] = "latest-processed"
+
+    @model_validator(mode="after")
+    def _when(self) -> Drill:
+        if (self.at is None) == (self.every is None):
+            raise ValueError("give either 'at' or 'every'")
+        return self
+
+
+class Maintenance(StrictModel):
+    """Planned failover of every VM on a host for a maintenance window, then failback."""
+
+    host: str
+    at: TimePoint
+    window: RandomDuration = _rd("4h")
+
+
+class Actions(StrictModel):
+    """Before or after a plan group: a manual action (waits for a person) and/or a script."""
+
+    manual: RandomDuration | None = None
+    script: RandomDuration | None = None
+
+
+class PlanGroup(StrictModel):
+    vms: list[str] = Field(min_length=1)
+    before: Actions | None = None
+    after: Actions | None = None
+
+
+class RecoveryPlan(StrictModel):
+    """Ordered groups of VMs failed over together: group k+1 starts when every VM of group k runs."""
+
+    name: str = Field(min_length=1)
+    groups: list[PlanGroup] = Field(min_length=1, max_length=7)
+
+    @model_validator(mode="after")
+    def _size(self) -> RecoveryPlan:
+        n = sum(len(g.vms) for g in self.groups)
+        if n > 100:
+            raise ValueError(f"a recovery plan holds at most 100 VMs, got {n}")
+        return self
+
+    @property
+    def vm_names(self) -> list[str]:
+        return [v for g in self.groups for v in g.vms]
+
+
+class PolicyConfig(BaseModel):
+    """``name`` selects a failover policy; the other keys are its parameters (checked by the policy)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = "manual"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
