@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from drsim.recovery import Context, Incident
     from drsim.scenario import Scenario
 
-__all__ = ["Policy", "PolicyError", "make_policy", "available_policies", "ENTRY_POINT_GROUP",
+__all__ = ["Policy", "PolicyError", "make_policy", "available_policies", "register", "ENTRY_POINT_GROUP",
            "Manual", "Automatic", "WaitForRepair", "Threshold", "RecoveryPlanPolicy"]
 
 ENTRY_POINT_GROUP = "drsim.policies"
@@ -208,9 +208,21 @@ BUILT_IN: dict[str, type[Policy]] = {cls.name: cls for cls in (Manual, Automatic
                                                                RecoveryPlanPolicy)}
 
 
+_REGISTERED: dict[str, type[Policy]] = {}
+
+
+def register(cls: type[Policy]) -> type[Policy]:
+    """Make a policy class selectable by its ``name`` in this Python session (e.g. from a notebook).
+    Packages should use the ``drsim.policies`` entry-point group instead. Usable as a decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, Policy)) or not cls.name:
+        raise TypeError("register() takes a Policy subclass with a non-empty name")
+    _REGISTERED[cls.name] = cls
+    return cls
+
+
 def available_policies() -> dict[str, type[Policy]]:
-    """Every policy by name: the built-ins and those registered in the ``drsim.policies`` entry points."""
-    found = dict(BUILT_IN)
+    """Every policy by name: built-ins, registered classes and the ``drsim.policies`` entry points."""
+    found = {**BUILT_IN, **_REGISTERED}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in found:
             found[ep.name] = ep  # loaded on use

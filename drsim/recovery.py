@@ -131,7 +131,7 @@ class Context:
     def fail_over(self, incident: Incident, point: str = "latest") -> bool:
         """Start an unplanned failover of the incident's VM; False if impossible (not protected, already
         back, failover already running)."""
-        return self._r.start_failover(incident, point)
+        return self._r.start_failover(incident, point) is not None
 
     def wait(self, incident: Incident) -> None:
         """Decide not to fail over: the VM comes back when repaired."""
@@ -199,6 +199,8 @@ class Recovery:
         self.open: dict[str, Incident] = {}
         self._ops = 0
         self._plans_running: set[str] = set()
+        self._failbacks: dict[str, simpy.Process] = {}
+        self._moving: dict[str, Any] = {}  # VM name -> its transfer in flight in an operation
         self._rngs: dict[tuple[str, ...], np.random.Generator] = {}
         self.timeline = failure_timeline(self.scenario, model.streams)
         for ev in self.timeline:
@@ -230,8 +232,17 @@ class Recovery:
         """Copy ``nbytes`` of ``r``'s data over the link and record the step."""
         link = self.model.download if direction == "download" else self.model.upload
         start = self.env.now
-        tr = yield link.transfer(r.index, K_FAILBACK if kind == "failback" else K_RESTORE, nbytes, r.weight)
-        r._record_transfer(tr, 0, 1 if direction == "download" else 0)
+        done = self.env.event()
+        tr = link.start(r.index, K_FAILBACK if kind == "failback" else K_RESTORE, nbytes, r.weight,
+                        on_done=done.succeed)
+        self._moving[r.vm.name] = (link, tr)
+        try:
+            yield done
+        finally:
+            self._moving.pop(r.vm.name, None)
+            if tr.active:  # interrupted: cancel the copy
+                link.pause(tr)
+            r._record_transfer(tr, 0, 1 if direction == "download" else 0)
         self.operations.append((r.vm.name, kind, step, start, self.env.now, nbytes, op))
 
     def _new_op(self) -> int:
@@ -308,6 +319,9 @@ class Recovery:
     def _vm_fails(self, r: VMReplica, ev: FailureEvent) -> None:
         if ev.disks_lost:
             r.disks_lost = True
+        failback = self._failbacks.get(r.vm.name)
+        if failback is not None and failback.is_alive:
+            failback.interrupt("on-prem failed")  # the target of the failback is gone: abort it
         if ev.kind in ("host", "site"):
             r.pause_replication()  # the host's agent is down with it
         if r.service != ONPREM:
@@ -381,17 +395,17 @@ class Recovery:
         if inc.kind == "corruption" and r.service == DOWN and not inc.restarting:
             self.env.process(self._restart_onprem(r, inc))  # restore the clean point on-prem
 
-    def start_failover(self, inc: Incident, point: str) -> bool:
+    def start_failover(self, inc: Incident, point: str) -> simpy.Process | None:
+        """Start an unplanned failover; the process, or None if it is impossible or already done."""
         r = self.by_name[inc.vm]
         if inc.closed or inc.restarting or not math.isnan(inc.failover_started_at) or r.service != DOWN:
-            return False
+            return None
         if math.isnan(inc.decision_at):
             inc.decision_at = self.env.now
         if r.rep_state != S_PROTECTED or not r.points:
             inc.outcome = "waiting: not protected, failover impossible"
-            return False
-        self.env.process(self._failover(r, inc, point))
-        return True
+            return None
+        return self.env.process(self._failover(r, inc, point))
 
     def _choose_point(self, r: VMReplica, inc: Incident, point: str) -> tuple[float, float, int] | None:
         pts = r.available_points(self.env.now)
@@ -505,14 +519,32 @@ class Recovery:
         r = self.by_name[inc.vm]
         if r.service != IN_CLOUD or not self.onprem_available(r) or not math.isnan(inc.failback_started_at):
             return False
-        self.env.process(self._failback(r, inc))
+        self._failbacks[r.vm.name] = self.env.process(self._failback(r, inc))
         return True
 
     def _failback(self, r: VMReplica, inc: Incident):
-        env = self.env
+        """Failback, aborted (back to the cloud) if the on-prem side fails meanwhile."""
         op = self._new_op()
         rng = self.rng("operations", r.vm.name)
-        inc.failback_started_at = env.now
+        inc.failback_started_at = self.env.now
+        try:
+            yield from self._failback_steps(r, inc, op, rng)
+        except simpy.Interrupt:
+            env = self.env
+            if r.service not in (FAILBACK_SYNC, FAILING_BACK):
+                return
+            self.operations.append((r.vm.name, "failback", "aborted", env.now, env.now, 0.0, op))
+            inc.failback_started_at = NAN
+            if r.service == FAILING_BACK:  # the cloud VM was already shut down: start it again
+                down_from = r.state_since
+                yield from self._start_in_cloud(r, rng, op, "failback")
+                inc.downtime_s += env.now - down_from
+            r.set_service(IN_CLOUD)
+        finally:
+            self._failbacks.pop(r.vm.name, None)
+
+    def _failback_steps(self, r: VMReplica, inc: Incident, op: int, rng: np.random.Generator):
+        env = self.env
         full = r.disks_lost
         w_start = r.writes(env.now)
         main = r.vm.copy_bytes if full else w_start - r.cloud_w0
@@ -520,11 +552,6 @@ class Recovery:
         if self.steps.failback_sync == "before-shutdown":
             r.set_service(FAILBACK_SYNC)  # the cloud VM keeps serving during the bulk copy
             yield from self._move(r, "failback", step, main, op, "download")
-            if not self.onprem_available(r):
-                r.set_service(IN_CLOUD)
-                inc.failback_started_at = NAN
-                self.operations.append((r.vm.name, "failback", "aborted", env.now, env.now, 0.0, op))
-                return
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
@@ -533,17 +560,13 @@ class Recovery:
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
-            yield from self._move(r, "failback", step, main + r.writes(env.now) - w_start, op, "download")
-        if not self.onprem_available(r):  # the on-prem side failed again: start the cloud VM again
-            yield from self._start_in_cloud(r, rng, op, "failback")
-            r.set_service(IN_CLOUD)
-            inc.downtime_s += env.now - down_from
-            inc.failback_started_at = NAN
-            self.operations.append((r.vm.name, "failback", "aborted", env.now, env.now, 0.0, op))
-            return
+            # after the shutdown the image holds every write: the whole image, or all changes since failover
+            nbytes = main if full else r.writes(env.now) - r.cloud_w0
+            yield from self._move(r, "failback", step, nbytes, op, "download")
         yield from self._step(r.vm.name, "failback", "onprem_start", self.steps.onprem_start, rng, op)
         yield from self._step(r.vm.name, "failback", "reconnect", self.steps.reconnect, rng, op)
         r.set_service(ONPREM)
+        self._failbacks.pop(r.vm.name, None)  # done: a later failure is a new incident
         r.disks_lost = False
         inc.failback_done_at = env.now
         inc.downtime_s += env.now - down_from
@@ -666,18 +689,15 @@ class Recovery:
             for vm in group.vms:
                 r = self.by_name[vm]
                 inc = self.open.get(vm)
-                if r.service == DOWN and inc is not None and self.start_failover(inc, point):
-                    runs.append(self._wait_running(r))
+                failover = self.start_failover(inc, point) if r.service == DOWN and inc is not None else None
+                if failover is not None:
+                    runs.append(failover)
                 elif r.service == ONPREM and r.rep_state == S_PROTECTED:
                     runs.append(env.process(self._planned_failover(r, kind="plan")))
             if runs:
                 yield env.all_of(runs)
             yield from self._actions(name, f"group {g + 1} after", group.after, rng, op)
         self._plans_running.discard(name)
-
-    def _wait_running(self, r: VMReplica) -> simpy.Event:
-        """Succeeds when the VM runs in the cloud, or its failover ended without (back down)."""
-        return r.wait_service(IN_CLOUD, DOWN, ONPREM)
 
     def _actions(self, plan: str, where: str, actions, rng, op: int):
         if actions is None:

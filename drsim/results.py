@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from drsim.metrics import RPOStats, rpo_stats
-from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, S_PROTECTED, SiteModel
+from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, S_PROTECTED, STATES, SiteModel
 from drsim.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
 
 if TYPE_CHECKING:
@@ -240,7 +240,7 @@ class Results:
         tr = self._tables["transfers"].arrays()
         cy = self._tables["cycles"].arrays()
         n_vm = len(model.vm_names)
-        done = ~np.isnan(tr["finished_at"])
+        done = ~np.isnan(tr["finished_at"]) & (tr["direction"] == 0)  # replication: upload only
         bytes_sent = np.bincount(tr["vm"][done], weights=tr["bytes"][done], minlength=n_vm)
         initial_bytes = np.bincount(tr["vm"][done & (tr["kind"] == K_INITIAL)],
                                     weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
@@ -265,10 +265,9 @@ class Results:
                 "rpo_over_target": st.over_target,
                 "cycles_sent": int(sent[r.index]),
                 "cycles_missed": int(missed[r.index]),
-                "bytes_written": r.curve(self.end),
+                "bytes_written": r.writes(self.end),
                 "bytes_sent": bytes_sent[r.index],
-                "health": HEALTH[r.health] if r.health >= 0 else ("unsupported" if not r.host.supported
-                                                                   else "not protected"),
+                "health": HEALTH[r.health] if r.health >= 0 else STATES[r.state].replace("_", " "),
             })
         eligible = [r for r in model.replicas if r.eligible]
         all_protected = bool(eligible) and all(not np.isnan(r.protected_at) for r in eligible)
@@ -287,11 +286,57 @@ class Results:
             "rpo_over_target": site.over_target,
             "cycles_sent": int(sent.sum()),
             "cycles_missed": int(missed.sum()),
-            "bytes_written": float(sum(r.curve(self.end) for r in model.replicas)),
+            "bytes_written": float(sum(r.writes(self.end) for r in model.replicas)),
             "bytes_sent": float(bytes_sent.sum()),
             "health": _worst_health([r.health for r in eligible]),
         })
-        return self._with_timestamps("summary", pd.DataFrame(rows))
+        summary = pd.DataFrame(rows)
+        dr = self._recovery_summary()
+        summary = summary.join(dr, on="vm")
+        return self._with_timestamps("summary", summary)
+
+    def _recovery_summary(self) -> pd.DataFrame:
+        """Per VM and site: availability, downtime, incidents, data loss, RTO, objectives met, drills."""
+        s = self.scenario
+        names = self._model.vm_names
+        st = self.states
+        down = st[st["state"].isin(SERVICE_DOWN_STATES)]
+        downtime = (down["end"] - down["start"]).groupby(down["vm"], observed=False).sum().reindex(names).fillna(0.0)
+        inc = self.incidents
+        unplanned = inc[inc["kind"] != "maintenance"]
+        g = unplanned.groupby("vm")
+        ops = self.operations
+        drills = ops[(ops["kind"] == "test_failover") & (ops["step"] == "running")]
+        drill_rto = (drills["end"] - drills["start"]).groupby(drills["target"])
+        out = pd.DataFrame(index=pd.Index(names, name="vm"))
+        out["availability"] = 1.0 - downtime / self.end
+        out["downtime_s"] = downtime
+        out["incidents"] = g.size().reindex(names).fillna(0).astype(int)
+        out["data_loss_mean_s"] = g["data_loss_s"].mean().reindex(names)
+        out["data_loss_max_s"] = g["data_loss_s"].max().reindex(names)
+        out["rto_mean_s"] = g["rto_s"].mean().reindex(names)
+        out["rto_max_s"] = g["rto_s"].max().reindex(names)
+        objectives = s.objectives
+        out["rto_met"] = [_all_within(unplanned.loc[unplanned["vm"] == n, "rto_s"], objectives.rto) for n in names]
+        out["rpo_met"] = [_all_within(unplanned.loc[unplanned["vm"] == n, "data_loss_s"], objectives.rpo)
+                          for n in names]
+        out["drills"] = drills.groupby("target").size().reindex(names).fillna(0).astype(int)
+        out["drill_rto_mean_s"] = drill_rto.mean().reindex(names)
+        site = {
+            "availability": float(out["availability"].mean()),
+            "downtime_s": float(out["downtime_s"].sum()),
+            "incidents": int(len(unplanned)),
+            "data_loss_mean_s": float(unplanned["data_loss_s"].mean()) if len(unplanned) else np.nan,
+            "data_loss_max_s": float(unplanned["data_loss_s"].max()) if len(unplanned) else np.nan,
+            "rto_mean_s": float(unplanned["rto_s"].mean()) if len(unplanned) else np.nan,
+            "rto_max_s": float(unplanned["rto_s"].max()) if len(unplanned) else np.nan,
+            "rto_met": bool(out["rto_met"].all()),
+            "rpo_met": bool(out["rpo_met"].all()),
+            "drills": int(out["drills"].sum()),
+            "drill_rto_mean_s": float((drills["end"] - drills["start"]).mean()) if len(drills) else np.nan,
+        }
+        out.loc[SITE] = pd.Series(site)
+        return out
 
     # --- helpers ------------------------------------------------------------------------------------
 
@@ -305,6 +350,11 @@ class Results:
 
     def __repr__(self) -> str:
         return f"<Results {self.scenario.name} seed={self.seed} vms={len(self._model.vm_names)} end={self.end:g}s>"
+
+
+def _all_within(values: pd.Series, limit: float) -> bool:
+    """Every value known and at most ``limit`` (NaN: still down, unrecoverable, or never measured)."""
+    return bool((values.notna() & (values <= limit)).all())
 
 
 def _worst_health(values: list[int]) -> str:

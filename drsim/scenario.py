@@ -34,7 +34,6 @@ from pydantic import (
 from drsim import units
 from drsim.churn import PROFILES, TraceError, load_trace
 from drsim.distributions import parse_distribution
-from drsim.recovery_config import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.fields import (
     DailyFraction,
     Duration,
@@ -45,6 +44,7 @@ from drsim.fields import (
     Size,
     StrictModel,
 )
+from drsim.recovery_config import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 
 __all__ = [
     "Scenario",
