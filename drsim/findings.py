@@ -17,7 +17,7 @@ from drsim.churn import mean_rate
 from drsim.results import SITE, Results
 from drsim.scenario import scenario_warnings
 
-__all__ = ["findings", "summary_text", "saturation", "count"]
+__all__ = ["findings", "summary_text", "saturation", "count", "incident_lines"]
 
 
 def saturation(results: Results) -> float:
@@ -49,6 +49,29 @@ def _when(results: Results, t: float) -> str:
         stamp = pd.Timestamp(results.scenario.start) + pd.Timedelta(seconds=t)
         text += f" ({stamp:%a %d %b %H:%M})"
     return text
+
+
+def _recovery_table(results: Results) -> list[str]:
+    s = results.scenario
+    fmt = units.format_duration
+    header = ("VM", "availability", "downtime", "incidents", "worst data loss", "worst RTO",
+              f"RPO {fmt(s.objectives.rpo)}", f"RTO {fmt(s.objectives.rto)}", "drills", "drill RTO")
+    rows = []
+    for _, r in results.summary.iterrows():
+        rows.append((r["vm"], f"{r['availability']:.4%}", fmt(r["downtime_s"]), str(r["incidents"]),
+                     fmt(r["data_loss_max_s"]), fmt(r["rto_max_s"]), "met" if r["rpo_met"] else "MISSED",
+                     "met" if r["rto_met"] else "MISSED", str(r["drills"]), fmt(r["drill_rto_mean_s"])))
+    return _table(header, rows)
+
+
+def _table(header: tuple, rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+
+    def fmt(row: tuple) -> str:
+        return "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
+                         for i, (x, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+
+    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
 
 
 def findings(results: Results) -> list[str]:
@@ -110,7 +133,76 @@ def findings(results: Results) -> list[str]:
             times = "once" if len(warn) == 1 else f"{len(warn)} times"
             out.append(f"{vm} was in warning health {times}, "
                        f"{units.format_duration(float((warn['end'] - warn['start']).sum()))} in all.")
+    inc = results.incidents
+    fmt = units.format_duration
+    for _, row in inc[inc["outcome"].str.startswith("unrecoverable")].iterrows():
+        reason = row["outcome"].split(":", 1)[1].strip()
+        out.append(f"{row['vm']} could NOT be recovered after its {row['kind']} failure: {reason}."
+                   + (" Longer retention or faster detection would have kept a clean point."
+                      if "retention" in reason else ""))
+    unplanned = inc[inc["kind"] != "maintenance"]
+    late = unplanned[unplanned["rto_s"] > s.objectives.rto]
+    for _, row in late.iterrows():
+        out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "
+                   f"{fmt(row['rto_s'])} (SLA-measured failover {fmt(row['sla_rto_s'])}).")
+    lossy = unplanned[unplanned["data_loss_s"] > s.objectives.rpo]
+    for _, row in lossy.iterrows():
+        out.append(f"{row['vm']} lost {fmt(row['data_loss_s'])} of data in its {row['kind']} incident, above the "
+                   f"{fmt(s.objectives.rpo)} RPO target.")
     out.extend("Note: " + w for w in scenario_warnings(s) if "cannot be protected" not in w)
+    return out
+
+
+def _cause(results: Results, inc: pd.Series) -> str:
+    s = results.scenario
+    host = next((h.name for h, vm in s.vms() if vm.name == inc["vm"]), "?")
+    when = _when_short(results, inc["failed_at"])
+    return {
+        "host": f"host {host} failed {when}",
+        "site": f"the site went down {when}",
+        "vm": f"the VM crashed {when}",
+        "corruption": f"its data was corrupted {when}, noticed {_when_short(results, inc['detected_at'])}",
+        "maintenance": f"planned maintenance of host {host} {when}",
+        "plan": f"moved by its recovery plan {when}",
+    }.get(inc["kind"], f"{inc['kind']} failure {when}")
+
+
+def _when_short(results: Results, t: float) -> str:
+    """``day 10 09:12`` (calendar: ``Wed 18 Mar 09:12``)."""
+    if not math.isfinite(t):
+        return "-"
+    if results.scenario.start is not None:
+        stamp = pd.Timestamp(results.scenario.start) + pd.Timedelta(seconds=t)
+        return f"on {stamp:%a %d %b %H:%M}"
+    day, rest = divmod(t, 86400.0)
+    return f"on day {int(day)} {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
+
+
+def incident_lines(results: Results) -> list[str]:
+    """One plain-language line per incident, in time order."""
+    out = []
+    fmt = units.format_duration
+    for _, inc in results.incidents.iterrows():
+        text = f"{inc['vm']}: {_cause(results, inc)}; "
+        outcome = inc["outcome"]
+        if outcome.startswith(("failed over", "planned failover")):
+            age = ("no data lost" if inc["data_loss_s"] == 0
+                   else f"from a point {fmt(inc['data_loss_s'])} old")
+            text += f"failed over to the cloud ({age}); service back after {fmt(inc['rto_s'])}"
+            if math.isfinite(inc["failback_done_at"]):
+                text += f"; failed back {_when_short(results, inc['failback_done_at'])}"
+            else:
+                text += "; still in the cloud at the end"
+        elif outcome == "waited for repair" or outcome == "down for maintenance":
+            text += f"no failover; back on-premises after {fmt(inc['rto_s'])}"
+        elif outcome == "restored from the cloud":
+            text += (f"disks lost; restored from a recovery point {fmt(inc['data_loss_s'])} old; back after "
+                     f"{fmt(inc['rto_s'])}")
+        elif outcome.startswith("unrecoverable"):
+            text += outcome.upper().split(":")[0] + ":" + outcome.split(":", 1)[1]
+        else:
+            text += outcome
+        out.append(text + ".")
     return out
 
 
@@ -152,6 +244,12 @@ def summary_text(results: Results) -> str:
     lines.append(fmt(header))
     lines.append("  ".join("-" * w for w in widths))
     lines.extend(fmt(r) for r in rows)
+    if len(results.incidents) or len(results.operations):
+        lines.append("")
+        lines.extend(_recovery_table(results))
+        lines.append("")
+        lines.append("Incidents:" if len(results.incidents) else "Incidents: none")
+        lines.extend(f"- {line}" for line in incident_lines(results))
     notes = findings(results)
     if notes:
         lines.append("")

@@ -90,9 +90,15 @@ class Incident:
     restarting: bool = False
 
     @property
+    def outage_start(self) -> float:
+        """When the service went down: the failure, or for corruption its detection (the VM ran, corrupted,
+        until then)."""
+        return self.detected_at if self.kind == "corruption" else self.failed_at
+
+    @property
     def rto_s(self) -> float:
-        """Failure to service restored (seconds)."""
-        return self.service_restored_at - self.failed_at
+        """Outage start to service restored (seconds)."""
+        return self.service_restored_at - self.outage_start
 
     def row(self) -> tuple:
         return tuple(getattr(self, c) for c in INCIDENT_COLUMNS)
@@ -446,7 +452,7 @@ class Recovery:
         inc.recovery_point_captured_at = chosen[0]
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
         inc.data_loss_s = max(loss_from - chosen[0], 0.0)
-        inc.downtime_s += env.now - inc.failed_at if inc.kind != "corruption" else env.now - inc.detected_at
+        inc.downtime_s += env.now - inc.outage_start
         inc.outcome = "failed over"
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":
@@ -498,7 +504,7 @@ class Recovery:
             r.resume_replication()
             return
         inc.service_restored_at = env.now
-        inc.downtime_s += env.now - (inc.detected_at if inc.kind == "corruption" else inc.failed_at)
+        inc.downtime_s += env.now - inc.outage_start
         if point is not None:
             inc.recovery_point_captured_at = point[0]
             loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
@@ -717,7 +723,7 @@ class Recovery:
                 continue
             r = self.by_name[inc.vm]
             if math.isnan(inc.service_restored_at):
-                inc.downtime_s += end - (inc.detected_at if inc.kind == "corruption" else inc.failed_at)
+                inc.downtime_s += end - inc.outage_start
             elif r.service in (FAILING_BACK,):
                 pass
             if inc.outcome == "open" or inc.outcome.startswith("waiting"):
