@@ -378,3 +378,30 @@ def test_common_random_numbers_two_policies_see_the_same_failures():
     b = run(failures=fail, policy={"name": "manual"}, duration="3d")
     assert len(a.incidents) > 3
     np.testing.assert_array_equal(a.incidents["failed_at"], b.incidents["failed_at"])
+
+
+def test_the_readme_example_policy_works():
+    """The policy in the README's 'Writing a failover policy' section, run as written."""
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    code = re.search(r"# acme_policies/__init__.py\n(.*?)```", readme.read_text(), re.S).group(1)
+    import types
+
+    module = types.ModuleType("readme_acme_policies")
+    sys.modules[module.__name__] = module
+    exec(compile(code, "README.md", "exec"), module.__dict__)
+    register(module.BusinessHours)
+    d = base_scenario()
+    d["start"] = "2026-03-02T00:00:00"  # Monday
+    d["site"]["hosts"][0]["vms"][0]["disks"] = ["1GB"]
+    d["failover"] = dict(STEPS)
+    d["failures"] = [{"kind": "host", "target": "H1", "at": "2026-03-02T10:00:00", "repair": "20h"},
+                     {"kind": "host", "target": "H1", "at": "2026-03-03T20:00:00", "repair": "1h"}]
+    d["duration"] = "3d"
+    d["policy"] = {"name": "business-hours", "night_wait": "2h"}
+    inc = drsim.simulate(make_scenario(base=d)).incidents
+    day, night = inc.iloc[0], inc.iloc[1]
+    assert day["failover_started_at"] == pytest.approx(10 * 3600)  # business hours: at once
+    assert night["outcome"] == "waited for repair"  # at night it waits 2 h; the repair took 1 h
