@@ -7,8 +7,8 @@ pooled), the time spent with RPO above ``x`` is
     G(x) = sum_i clip(r0_i + L_i - max(r0_i, x), 0, L_i)  =  S(x; r0 + L) - S(x; r0),
 
 where ``S(x; v) = sum over v_i > x of (v_i - x)``. ``G`` is piecewise linear in ``x`` with knots at the
-segment ends, so the time-weighted mean, maximum, fraction of time above a target and any time
-percentile are computed exactly (no sampling), in O(n log n).
+segment ends, so the time-weighted mean, maximum and fraction of time above a target are computed
+exactly, and any time percentile by bisection on G to float resolution (no sampling), in O(n log n).
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ class RPOStats:
 
 
 class _Tail:
-    """S(x; v) = sum over v_i > x of (v_i - x), for many x at once."""
+    """S(x; v) = sum over v_i > x of (v_i - x), evaluated in O(log n) on sorted values."""
 
     def __init__(self, values: np.ndarray):
         self.v = np.sort(values)
         # suffix sums: tail_sum[k] = sum(v[k:])
-        self.tail_sum = np.concatenate((np.cumsum(self.v[::-1])[::-1], [0.0]))
+        self.tail_sum = np.zeros(len(self.v) + 1)
+        np.cumsum(self.v[::-1], out=self.tail_sum[-2::-1] if len(self.v) else self.tail_sum[:0])
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: float | np.ndarray) -> np.ndarray:
         k = np.searchsorted(self.v, x, side="right")
         return self.tail_sum[k] - x * (len(self.v) - k)
 
@@ -55,26 +56,29 @@ def rpo_stats(r0: np.ndarray, length: np.ndarray, target: float, q: float = 0.95
     r0 = np.asarray(r0, dtype=float)
     length = np.asarray(length, dtype=float)
     keep = length > 0
-    r0, length = r0[keep], length[keep]
+    if not keep.all():
+        r0, length = r0[keep], length[keep]
     total = float(length.sum())
     if total <= 0:
         return RPOStats(np.nan, np.nan, np.nan, np.nan, 0.0)
-    mean = float(np.sum((r0 + length / 2) * length) / total)
-    r1 = r0 + length
-    top = _Tail(r1)
+    mean = float(np.dot(r0 + length / 2, length) / total)
+    top = _Tail(r0 + length)
     bottom = _Tail(r0)
-    over = float((top(np.array([target])) - bottom(np.array([target])))[0] / total)
-    # percentile: G(x) = (1 - q) * total, with G decreasing and piecewise linear between knots
-    knots = np.unique(np.concatenate((r0, r1)))
-    g = top(knots) - bottom(knots)
+
+    def above(x: float) -> float:
+        return float(top(x) - bottom(x))
+
+    over = above(target) / total
+    # percentile: the x where G(x) = (1 - q) * total. G is continuous, non-increasing and piecewise linear,
+    # so bisection converges to it; stop at float resolution.
     want = (1 - q) * total
-    # g is non-increasing in the knots; find the first knot where g <= want
-    j = int(np.searchsorted(-g, -want, side="left"))
-    if j == 0:
-        p = float(knots[0])
-    elif j >= len(knots):
-        p = float(knots[-1])
-    else:
-        x0, x1, g0, g1 = knots[j - 1], knots[j], g[j - 1], g[j]
-        p = float(x1 if g0 == g1 else x0 + (g0 - want) * (x1 - x0) / (g0 - g1))
-    return RPOStats(mean=mean, p95=p, max=float(r1.max()), over_target=over, duration=total)
+    lo, hi = float(bottom.v[0]), float(top.v[-1])
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if mid <= lo or mid >= hi:
+            break
+        if above(mid) > want:
+            lo = mid
+        else:
+            hi = mid
+    return RPOStats(mean=mean, p95=hi, max=float(top.v[-1]), over_target=over, duration=total)
