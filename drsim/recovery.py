@@ -13,7 +13,8 @@ Rules (the product's contract; see the README):
   site are up and no guest failure is active.
 * Unplanned failover needs a protected VM. Data loss = failure time - capture time of the recovery point
   used (for corruption: detection time - capture time, the writes since that point are discarded).
-* Planned failover shuts the VM down, sends the whole pending log, then starts in the cloud: no data loss.
+* Planned failover shuts the VM down, sends the whole pending log, then starts in the cloud: no data loss;
+  downtime = shutdown + final sync + start + client reconnection.
 * Test failover starts a copy in an isolated network: production and replication are untouched.
 * Failback copies back the changes made in the cloud (the whole image when the on-prem disks were lost)
   over the download link, then switches over; replication resumes without a full copy.
@@ -630,7 +631,6 @@ class Recovery:
         self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes, op))
         captured = r.points[-1][0]
         r.drop_replication()
-        yield from self._step(r.vm.name, "planned_failover", "prepare", self.steps.prepare, rng, op)
         yield from self._start_in_cloud(r, rng, op, "planned_failover")
         running = env.now
         yield from self._step(r.vm.name, "planned_failover", "reconnect", self.steps.reconnect, rng, op)
@@ -671,10 +671,12 @@ class Recovery:
             return
         start = env.now
         yield from self._step(r.vm.name, "test_failover", "prepare", self.steps.prepare, rng, op)
+        provisioned = env.now  # the test VM exists in the cloud from its start until cleanup ends
         yield from self._start_in_cloud(r, rng, op, "test_failover")
-        self.operations.append((r.vm.name, "test_failover", "running", start, env.now, 0.0, op))
+        self.operations.append((r.vm.name, "test_failover", "running", start, env.now, 0.0, op))  # drill RTO
         yield from self._step(r.vm.name, "test_failover", "test", drill.duration, rng, op)
         yield from self._step(r.vm.name, "test_failover", "cleanup", self.steps.cleanup, rng, op)
+        self.operations.append((r.vm.name, "test_failover", "cloud_time", provisioned, env.now, 0.0, op))
 
     # --- recovery plans -----------------------------------------------------------------------------
 

@@ -129,9 +129,10 @@ def test_planned_failover_loses_exactly_zero_data():
     ops = r.operations[r.operations["kind"] == "planned_failover"].set_index("step")
     # the final sync captured the VM as it was shut down
     assert inc["recovery_point_captured_at"] == pytest.approx(ops.loc["shutdown", "end"])
-    # downtime of the switch = shutdown + final sync + prepare + start + reconnect
+    # downtime of the switch = shutdown + final sync + start + reconnect
     sync = ops.loc["final_sync", "end"] - ops.loc["final_sync", "start"]
-    assert inc["service_restored_at"] - inc["failed_at"] == pytest.approx((2 + 3 + 8 + 2) * 60 + sync)
+    assert sync > 0
+    assert inc["service_restored_at"] - inc["failed_at"] == pytest.approx((2 + 8 + 2) * 60 + sync)
     # after the window, failback brings it home and replication resumes
     assert inc["failback_started_at"] >= inc["service_restored_at"] + 3 * 3600 - 1e-6
     st = r.states
@@ -153,7 +154,7 @@ def test_test_failover_leaves_production_untouched():
         pd.testing.assert_frame_equal(without.tables()[name], with_drills.tables()[name], obj=name)
     ops = with_drills.operations
     tests = ops[ops["kind"] == "test_failover"]
-    assert set(tests["step"]) >= {"prepare", "start", "running", "test", "cleanup"}
+    assert set(tests["step"]) >= {"prepare", "start", "running", "test", "cleanup", "cloud_time"}
     s = with_drills.summary.set_index("vm")
     assert s.loc["vm1", "drills"] >= 1
     running = tests[tests["step"] == "running"]
