@@ -7,6 +7,7 @@ to the same value, and describes itself in the JSON Schema.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,7 +23,7 @@ from drsim import units
 from drsim.distributions import DIST_NAMES, Distribution, parse_distribution
 
 __all__ = ["Duration", "PositiveDuration", "Size", "Rate", "Fraction", "DailyFraction", "RandomDuration",
-           "StrictModel", "random_duration"]
+           "StrictModel", "random_duration", "parse_time_point"]
 
 
 def _positive(value: float) -> float:
@@ -140,6 +141,21 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
+
+
+def parse_time_point(raw: object) -> datetime | float:
+    """A time in a scenario: a date-time (``2026-03-18T09:12:00``) or a non-negative offset from t = 0 (``10d``)."""
+    if isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    value = units.parse_duration(raw)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {raw!r}")
+    return value
 
 
 def random_duration(raw: object) -> Distribution:

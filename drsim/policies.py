@@ -80,6 +80,11 @@ def _rd(raw: object) -> Any:
     return Field(default_factory=lambda: random_duration(raw))
 
 
+def _reaction(ctx: Context, respond: Distribution) -> float:
+    """An operator's response time, plus the cloud portal's extra time when the dashboard is down."""
+    return respond.sample(ctx.rng) + (ctx.portal_delay() if not ctx.dashboard_up() else 0.0)
+
+
 class Manual(Policy):
     """An operator notices after ``detect``, reacts after ``respond`` (plus the cloud portal's extra time
     when the dashboard server is down), fails over from ``point``; fails back after the repair at the next
@@ -99,8 +104,7 @@ class Manual(Policy):
 
         def noticed() -> None:
             ctx.detected(incident)
-            delay = p.respond.sample(ctx.rng) + (ctx.portal_delay() if not ctx.dashboard_up() else 0.0)
-            ctx.after(delay, lambda: ctx.fail_over(incident, p.point))
+            ctx.after(_reaction(ctx, p.respond), lambda: ctx.fail_over(incident, p.point))
 
         ctx.after(detect, noticed)
 
@@ -170,8 +174,7 @@ class Threshold(Policy):
             ctx.detected(incident)
             expected: Distribution = ctx.repair_distribution(incident)
             if expected.quantile(p.quantile) > p.threshold:
-                delay = p.respond.sample(ctx.rng) + (ctx.portal_delay() if not ctx.dashboard_up() else 0.0)
-                ctx.after(delay, lambda: ctx.fail_over(incident, p.point))
+                ctx.after(_reaction(ctx, p.respond), lambda: ctx.fail_over(incident, p.point))
             else:
                 ctx.wait(incident)
 
@@ -195,7 +198,7 @@ class RecoveryPlanPolicy(Policy):
 
         def noticed() -> None:
             ctx.detected(incident)
-            delay = p.respond.sample(ctx.rng) + (ctx.portal_delay() if not ctx.dashboard_up() else 0.0)
+            delay = _reaction(ctx, p.respond)
             if incident.vm in ctx.plan_vms(p.plan):
                 ctx.after(delay, lambda: ctx.run_plan(p.plan, incident, p.point))
             else:

@@ -443,23 +443,29 @@ class Recovery:
             self._close(r, inc, "unrecoverable: no usable recovery point")
             return
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
-        yield from self._start_in_cloud(r, rng, op, "failover")
-        running = env.now
-        yield from self._step(r.vm.name, "failover", "reconnect", self.steps.reconnect, rng, op)
-        r.set_service(IN_CLOUD)
-        r.cloud_w0 = r.writes(env.now)
-        inc.service_restored_at = env.now
-        inc.sla_rto_s = running - inc.failover_started_at
-        inc.recovery_point_captured_at = chosen[0]
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
-        inc.data_loss_s = max(loss_from - chosen[0], 0.0)
-        inc.downtime_s += env.now - inc.outage_start
+        yield from self._run_in_cloud(r, inc, rng, op, "failover", chosen[0], max(loss_from - chosen[0], 0.0))
         inc.outcome = "failed over"
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":
             if inc.kind == "corruption":
                 r.disks_lost = True  # the on-prem disks hold corrupted data: fail back the whole image
             self._repaired_in_cloud(r, inc)
+
+    def _run_in_cloud(self, r: VMReplica, inc: Incident, rng: np.random.Generator, op: int, kind: str,
+                      captured: float, data_loss: float):
+        """Start the VM in the cloud from the point captured at ``captured``; clients reconnect; record."""
+        env = self.env
+        yield from self._start_in_cloud(r, rng, op, kind)
+        running = env.now
+        yield from self._step(r.vm.name, kind, "reconnect", self.steps.reconnect, rng, op)
+        r.set_service(IN_CLOUD)
+        r.cloud_w0 = r.writes(env.now)
+        inc.service_restored_at = env.now
+        inc.sla_rto_s = running - inc.failover_started_at
+        inc.recovery_point_captured_at = captured
+        inc.data_loss_s = data_loss
+        inc.downtime_s += env.now - inc.outage_start
 
     def _start_in_cloud(self, r: VMReplica, rng: np.random.Generator, op: int, kind: str):
         if self.quota is None:
@@ -631,16 +637,8 @@ class Recovery:
         self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes, op))
         captured = r.points[-1][0]
         r.drop_replication()
-        yield from self._start_in_cloud(r, rng, op, "planned_failover")
-        running = env.now
-        yield from self._step(r.vm.name, "planned_failover", "reconnect", self.steps.reconnect, rng, op)
-        r.set_service(IN_CLOUD)
-        r.cloud_w0 = r.writes(env.now)
-        inc.service_restored_at = env.now
-        inc.sla_rto_s = running - inc.failover_started_at
-        inc.recovery_point_captured_at = captured
-        inc.data_loss_s = 0.0  # every write reached the cloud before the VM started there
-        inc.downtime_s += env.now - inc.failed_at
+        # every write reached the cloud before the VM starts there: no data loss
+        yield from self._run_in_cloud(r, inc, rng, op, "planned_failover", captured, 0.0)
         inc.outcome = "planned failover"
 
     # --- test failover (drills) ---------------------------------------------------------------------

@@ -14,9 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from drsim import units
 from drsim.distributions import Distribution
-from drsim.fields import PositiveDuration, RandomDuration, StrictModel, random_duration
+from drsim.fields import PositiveDuration, RandomDuration, StrictModel, parse_time_point, random_duration
 
 __all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
            "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
@@ -34,23 +33,9 @@ DEFAULT_REPAIR: dict[str, Distribution] = {
 DEFAULT_DETECTION = random_duration({"dist": "lognormal", "median": "12h", "p95": "3d"})  # corruption noticed
 
 
-def _time_point(raw: object) -> object:
-    if isinstance(raw, datetime):
-        return raw
-    if isinstance(raw, str):
-        try:
-            return datetime.fromisoformat(raw)
-        except ValueError:
-            pass
-    value = units.parse_duration(raw)
-    if value < 0:
-        raise ValueError(f"must not be negative, got {raw!r}")
-    return value
-
-
 TimePoint = Annotated[
     datetime | float,
-    BeforeValidator(_time_point),
+    BeforeValidator(parse_time_point),
     WithJsonSchema({"description": "an offset from the start like 10d or 10d9h12m, or a date-time",
                     "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}),
 ]

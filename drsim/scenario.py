@@ -43,6 +43,7 @@ from drsim.fields import (
     Rate,
     Size,
     StrictModel,
+    parse_time_point,
 )
 from drsim.recovery_config import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 
@@ -298,17 +299,12 @@ class Link(_Model):
 def _initial_start_before(raw: object) -> object:
     if raw is None or raw == "immediate":
         return "immediate"
-    if isinstance(raw, datetime):
-        return raw
-    if isinstance(raw, str):
-        try:
-            return datetime.fromisoformat(raw)
-        except ValueError:
-            pass
-    offset = units.parse_duration(raw)
-    if offset < 0:
-        raise ValueError(f"the initial start offset must not be negative, got {raw!r}")
-    return offset
+    try:
+        return parse_time_point(raw)
+    except ValueError as exc:
+        if str(exc).startswith("must not be negative"):
+            raise ValueError(f"the initial start offset {exc}") from None
+        raise
 
 
 class Initial(_Model):
