@@ -82,6 +82,6 @@ def failure_timeline(scenario: Scenario, streams: Streams) -> list[FailureEvent]
                 r = 0.0 if f.kind == "corruption" else repair.sample(rng)
                 d = detection.sample(rng) if f.kind == "corruption" else 0.0
                 events.append(FailureEvent(f.kind, (target,) if target else (), t, r, f.disks_lost, d, i))
-                t += r + d + f.every.sample(rng)
+                t += max(r + d + f.every.sample(rng), 1e-6)  # a zero draw must not stall the loop
     events.sort(key=lambda e: (e.start, e.source))
     return events

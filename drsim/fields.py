@@ -7,7 +7,7 @@ to the same value, and describes itself in the JSON Schema.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -147,6 +147,8 @@ def parse_time_point(raw: object) -> datetime | float:
     """A time in a scenario: a date-time (``2026-03-18T09:12:00``) or a non-negative offset from t = 0 (``10d``)."""
     if isinstance(raw, datetime):
         return raw
+    if isinstance(raw, date):  # an unquoted YAML date: midnight
+        return datetime.combine(raw, datetime.min.time())
     if isinstance(raw, str):
         try:
             return datetime.fromisoformat(raw)

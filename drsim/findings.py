@@ -14,7 +14,7 @@ import pandas as pd
 
 from drsim import units
 from drsim.churn import mean_rate
-from drsim.results import SITE, Results
+from drsim.results import PLANNED_KINDS, SITE, Results
 from drsim.scenario import scenario_warnings
 
 __all__ = ["findings", "summary_text", "saturation", "count", "incident_lines"]
@@ -140,7 +140,7 @@ def findings(results: Results) -> list[str]:
         out.append(f"{row['vm']} could NOT be recovered after its {row['kind']} failure: {reason}."
                    + (" Longer retention or faster detection would have kept a clean point."
                       if "retention" in reason else ""))
-    unplanned = inc[inc["kind"] != "maintenance"]
+    unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
     late = unplanned[unplanned["rto_s"] > s.objectives.rto]
     for _, row in late.iterrows():
         out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "

@@ -34,7 +34,7 @@ class Transfer:
     """One transfer on the link. Sizes in wire bytes, times in seconds."""
 
     __slots__ = ("vm", "kind", "data_bytes", "size", "weight", "tag", "queued_at", "finished_at",
-                 "on_done", "active", "point", "served_before", "seq")
+                 "on_done", "active", "point", "served_before", "seq", "cancelled")
 
     def __init__(self, vm: int, kind: int, data_bytes: float, size: float, weight: float,
                  queued_at: float, on_done: Callable[[Transfer], Any] | None, point: float):
@@ -51,6 +51,7 @@ class Transfer:
         self.point = point  # capture time of the recovery point it carries, NaN if none
         self.served_before = 0.0  # wire bytes served in earlier (paused) stints
         self.seq = 0  # heap entry that is current (older entries are stale)
+        self.cancelled = False  # abandoned by its owner: never resumed
 
     def __lt__(self, other: Transfer) -> bool:  # heap ties: never compared in practice
         return id(self) < id(other)
@@ -148,9 +149,14 @@ class FluidLink:
         self._after_change()
         return left
 
+    def cancel(self, tr: Transfer) -> None:
+        """Abandon a transfer: it leaves the link and is never resumed."""
+        self.pause(tr)
+        tr.cancelled = True
+
     def resume(self, tr: Transfer) -> None:
         """Put a paused transfer back on the link; it continues where it stopped."""
-        if tr.active or not math.isnan(tr.finished_at):
+        if tr.active or tr.cancelled or not math.isnan(tr.finished_at):
             return
         self._activate(tr, tr.size - tr.served_before)
 

@@ -418,12 +418,24 @@ class VMReplica:
         self._waiters.append(ev)
         return ev
 
+    def stall_waiters(self) -> None:
+        """Wake whoever waits for the in-flight point with None: it will not arrive soon (agent or link down)."""
+        waiters, self._waiters = self._waiters, []
+        for ev in waiters:
+            ev.succeed(None)
+
     def pause_replication(self) -> None:
         """The host's agent stops: transfers in flight stall where they are."""
         for tr in (self._initial_inflight, self._inflight):
-            if tr is not None and tr.active:
+            if tr is not None and math.isnan(tr.finished_at) and not tr.cancelled and tr not in self._paused:
                 self.link.pause(tr)
                 self._paused.append(tr)
+        self.stall_waiters()
+
+    @property
+    def agent_paused(self) -> bool:
+        """Whether the host's agent holds stalled transfers (host or site down)."""
+        return bool(self._paused)
 
     def resume_replication(self) -> None:
         """The host's agent is back: stalled transfers continue where they stopped."""
@@ -434,10 +446,11 @@ class VMReplica:
     def drop_replication(self) -> None:
         """Abandon on-prem replication (the VM moved to the cloud): in-flight transfers are cancelled."""
         for tr, cons in ((self._inflight, self._inflight_consistency), (self._initial_inflight, C_NONE)):
-            if tr is not None and math.isnan(tr.finished_at):
-                self.link.pause(tr)
+            if tr is not None and math.isnan(tr.finished_at) and not tr.cancelled:
+                self.link.cancel(tr)
                 self._record_transfer(tr, cons)
         self._paused = []
+        self.stall_waiters()
         self._inflight = None
         if self._initial is not None and self._initial.is_alive:
             self._initial.interrupt("dropped")
@@ -453,13 +466,16 @@ class VMReplica:
         """The VM runs on-prem again from an image the cloud also holds (failback, restore): replication
         resumes without a full copy; the first point captures the image taken at ``captured_at``."""
         now = self.env.now
+        self.points.clear()  # points from before the VM moved describe a diverged past
         self._cut_at = now
         self._w_cut = self.writes(now)
         self._inflight_consistency = C_CRASH
         self._w_inflight = self._w_cut
-        self._inflight = self.link.start(self.index, K_REVERSE, 0.0, self.weight, on_done=self._delivered,
-                                         point=captured_at)
-        self.set_state(S_INITIAL if self.rep_state == S_PROTECTED else self.rep_state)
+        # nothing to send: the cloud already holds this image; the point is available at once
+        tr = Transfer(self.index, K_REVERSE, 0.0, 0.0, self.weight, now, None, captured_at)
+        tr.finished_at = now
+        self.set_state(S_INITIAL)
+        self._delivered(tr)
 
     def restart_initial(self) -> None:
         """Protect again from scratch (the on-prem VM was rebuilt without its data)."""

@@ -51,7 +51,8 @@ class Policy:
     """Base class of failover policies. Subclasses set ``name`` and ``Params`` and override hooks.
 
     Hooks are called by the model at the simulated time of the event; they must not block. To act later,
-    schedule a callback with ``ctx.after(delay_s, fn)``. Random draws come from ``ctx.rng`` only.
+    schedule a callback with ``ctx.after(delay_s, fn)``. Random draws come from ``ctx.rng_for(incident)``
+    (one stream per incident, so common random numbers hold across runs) or ``ctx.rng``.
     """
 
     name: ClassVar[str] = ""
@@ -80,9 +81,16 @@ def _rd(raw: object) -> Any:
     return Field(default_factory=lambda: random_duration(raw))
 
 
-def _reaction(ctx: Context, respond: Distribution) -> float:
+def _detection(ctx: Context, incident: Incident, detect: Distribution) -> float:
+    """Time until the operator notices; none when the incident arrives already detected (corruption)."""
+    delay = detect.sample(ctx.rng_for(incident))
+    return 0.0 if incident.detected_at == incident.detected_at else delay
+
+
+def _reaction(ctx: Context, incident: Incident, respond: Distribution) -> float:
     """An operator's response time, plus the cloud portal's extra time when the dashboard is down."""
-    return respond.sample(ctx.rng) + (ctx.portal_delay() if not ctx.dashboard_up() else 0.0)
+    portal = ctx.portal_delay(incident)  # drawn either way, so the dashboard's state shifts no later draw
+    return respond.sample(ctx.rng_for(incident)) + (portal if not ctx.dashboard_up() else 0.0)
 
 
 class Manual(Policy):
@@ -100,11 +108,11 @@ class Manual(Policy):
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
-        detect = p.detect.sample(ctx.rng)
+        detect = _detection(ctx, incident, p.detect)
 
         def noticed() -> None:
             ctx.detected(incident)
-            ctx.after(_reaction(ctx, p.respond), lambda: ctx.fail_over(incident, p.point))
+            ctx.after(_reaction(ctx, incident, p.respond), lambda: ctx.fail_over(incident, p.point))
 
         ctx.after(detect, noticed)
 
@@ -151,7 +159,7 @@ class WaitForRepair(Policy):
             ctx.detected(incident)
             ctx.wait(incident)
 
-        ctx.after(self.params.detect.sample(ctx.rng), noticed)
+        ctx.after(_detection(ctx, incident, self.params.detect), noticed)
 
 
 class Threshold(Policy):
@@ -174,11 +182,11 @@ class Threshold(Policy):
             ctx.detected(incident)
             expected: Distribution = ctx.repair_distribution(incident)
             if expected.quantile(p.quantile) > p.threshold:
-                ctx.after(_reaction(ctx, p.respond), lambda: ctx.fail_over(incident, p.point))
+                ctx.after(_reaction(ctx, incident, p.respond), lambda: ctx.fail_over(incident, p.point))
             else:
                 ctx.wait(incident)
 
-        ctx.after(p.detect.sample(ctx.rng), noticed)
+        ctx.after(_detection(ctx, incident, p.detect), noticed)
 
 
 class RecoveryPlanPolicy(Policy):
@@ -198,13 +206,13 @@ class RecoveryPlanPolicy(Policy):
 
         def noticed() -> None:
             ctx.detected(incident)
-            delay = _reaction(ctx, p.respond)
+            delay = _reaction(ctx, incident, p.respond)
             if incident.vm in ctx.plan_vms(p.plan):
                 ctx.after(delay, lambda: ctx.run_plan(p.plan, incident, p.point))
             else:
                 ctx.after(delay, lambda: ctx.fail_over(incident, p.point))
 
-        ctx.after(p.detect.sample(ctx.rng), noticed)
+        ctx.after(_detection(ctx, incident, p.detect), noticed)
 
 
 BUILT_IN: dict[str, type[Policy]] = {cls.name: cls for cls in (Manual, Automatic, WaitForRepair, Threshold,
@@ -250,6 +258,8 @@ def make_policy(config: PolicyConfig, scenario: Scenario) -> Policy:
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required key is missing"
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(n for n in cls.Params.model_fields) or "none"
             msg = f"unknown parameter for policy {config.name!r} (its parameters: {allowed})"

@@ -86,6 +86,7 @@ class Incident:
     # not in the table
     event: FailureEvent | None = field(default=None, repr=False)
     corrupt_since: float = NAN
+    clean_point: tuple[float, float, int] | None = field(default=None, repr=False)  # chosen at detection
     planned: bool = False
     closed: bool = False
     restarting: bool = False
@@ -162,9 +163,14 @@ class Context:
         dash = self._r.dashboard
         return dash is None or dash.service_up
 
-    def portal_delay(self) -> float:
+    def rng_for(self, incident: Incident) -> np.random.Generator:
+        """The random stream for decisions about ``incident`` (keeps other incidents' draws unchanged)."""
+        return self._r.incident_rng("policy", incident)
+
+    def portal_delay(self, incident: Incident | None = None) -> float:
         """Extra time to trigger from the cloud portal (seconds), drawn now."""
-        return self._r.scenario.failover.portal.sample(self.rng)
+        rng = self.rng if incident is None else self.rng_for(incident)
+        return self._r.scenario.failover.portal.sample(rng)
 
     def repair_distribution(self, incident: Incident) -> Distribution:
         """The repair-time distribution of the failure behind ``incident``."""
@@ -206,6 +212,7 @@ class Recovery:
         self.open: dict[str, Incident] = {}
         self._ops = 0
         self._plans_running: set[str] = set()
+        self._plan_group: dict[str, int] = {}  # the group a running plan is at
         self._failbacks: dict[str, simpy.Process] = {}
         self._moving: dict[str, Any] = {}  # VM name -> its transfer in flight in an operation
         self._rngs: dict[tuple[str, ...], np.random.Generator] = {}
@@ -224,6 +231,10 @@ class Recovery:
         if key not in self._rngs:
             self._rngs[key] = self.model.streams.get(*names)
         return self._rngs[key]
+
+    def incident_rng(self, what: str, inc: Incident) -> np.random.Generator:
+        """A stream for one incident's draws: changing one incident's course never shifts another's draws."""
+        return self.rng(what, inc.vm, inc.kind, repr(inc.failed_at))
 
     def onprem_available(self, r: VMReplica) -> bool:
         return self.site_faults == 0 and self.host_faults[r.host.name] == 0 and r.vm_faults == 0
@@ -343,7 +354,8 @@ class Recovery:
             return
         inc = self.open.get(r.vm.name)
         if r.service == DOWN and inc is not None and math.isnan(inc.failover_started_at):
-            self.env.process(self._restart_onprem(r, inc))
+            if not inc.restarting:
+                self.env.process(self._restart_onprem(r, inc))
         elif r.service == DOWN and inc is None:
             self.env.process(self._restart_onprem(r, None))
         elif r.service == IN_CLOUD and inc is not None:
@@ -363,6 +375,8 @@ class Recovery:
             self.link_down_since = self.env.now
             self.model.upload.set_up(False)
             self.model.download.set_up(False)
+            for r in self.model.replicas:  # a 'latest' failover stops waiting for a delta that cannot arrive
+                r.stall_waiters()
 
     def _link_up(self) -> None:
         self.link_faults -= 1
@@ -378,22 +392,68 @@ class Recovery:
             for tr in stalled:  # each agent retries on its back-off schedule
                 first_failure = max(failed_at, tr.queued_at)
                 at = _next_retry(first_failure, now)
-                self.env.timeout(at - now).callbacks.append(lambda _ev, tr=tr, link=link: link.resume(tr))
+                self.env.timeout(at - now).callbacks.append(lambda _ev, tr=tr, link=link: self._retry(link, tr))
         self.operations.append(("link", "outage", "retry", failed_at, now, 0.0, self._new_op()))
+
+    def _retry(self, link, tr) -> None:
+        """An agent retries a transfer stalled by a link outage, unless it was abandoned or its host is down."""
+        if tr.cancelled or not math.isnan(tr.finished_at) or self.link_faults:
+            return
+        r = self.model.replicas[tr.vm]
+        if link is self.model.upload and not (self.site_faults == 0 and self.host_faults[r.host.name] == 0):
+            r._paused.append(tr)  # resumed with the host
+            return
+        link.resume(tr)
 
     def _corruption_detected(self, r: VMReplica, ev: FailureEvent) -> None:
         now = self.env.now
-        inc = self._open_incident(r, "corruption", ev.start, ev)
-        inc.detected_at = now
-        inc.corrupt_since = ev.start
         clean = [p for p in r.available_points(now) if p[0] < ev.start]
-        if r.rep_state != S_PROTECTED or not clean or r.service != ONPREM:
+        earlier = self.open.get(r.vm.name)
+        inc = Incident(vm=r.vm.name, kind="corruption", failed_at=ev.start, event=ev, detected_at=now,
+                       corrupt_since=ev.start, clean_point=clean[-1] if clean else None)
+        self.incidents.append(inc)
+        if r.service == IN_CLOUD and earlier is not None and earlier.recovery_point_captured_at >= ev.start:
+            # the VM runs in the cloud from a point captured after the corruption began: switch to a clean one
             inc.decision_at = now
-            self._close(r, inc, "unrecoverable: no clean recovery point within retention"
-                        if r.rep_state == S_PROTECTED else "unrecoverable: not protected")
+            if inc.clean_point is None:
+                inc.closed = True
+                inc.outcome = "unrecoverable: no clean recovery point within retention"
+                return
+            self.env.process(self._switch_point(r, inc))
             return
+        if earlier is not None or r.service != ONPREM:
+            # the VM is already down or in the cloud for another incident: its recovery must use a clean point
+            inc.decision_at = now
+            if earlier is not None:
+                earlier.corrupt_since = min(earlier.corrupt_since, ev.start) if math.isfinite(
+                    earlier.corrupt_since) else ev.start
+                earlier.clean_point = inc.clean_point
+            inc.closed = True
+            inc.outcome = f"handled by the open {earlier.kind if earlier else 'earlier'} incident"
+            return
+        if r.rep_state != S_PROTECTED or not clean:
+            inc.decision_at = now
+            inc.closed = True
+            inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state == S_PROTECTED
+                           else "unrecoverable: not protected")
+            return
+        self.open[r.vm.name] = inc
         r.set_service(DOWN)  # taken offline for recovery
         self.policy.on_failure(self.ctx, inc)
+
+    def _switch_point(self, r: VMReplica, inc: Incident):
+        """Restart the cloud VM from a clean recovery point (corruption found while running in the cloud)."""
+        env = self.env
+        op = self._new_op()
+        rng = self.incident_rng("operations", inc)
+        r.set_service(FAILING_OVER)
+        inc.failover_started_at = env.now
+        yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
+        captured = inc.clean_point[0]
+        yield from self._run_in_cloud(r, inc, rng, op, "failover", captured, max(inc.detected_at - captured, 0.0))
+        r.disks_lost = True  # failback must bring the whole clean image home
+        inc.closed = True
+        inc.outcome = "failed over again, to a clean point"
 
     # --- decisions ----------------------------------------------------------------------------------
 
@@ -412,26 +472,26 @@ class Recovery:
         if r.rep_state != S_PROTECTED or not r.points:
             inc.outcome = "waiting: not protected, failover impossible"
             return None
+        r.set_service(FAILING_OVER)  # at once: a second call now finds the failover started
+        inc.failover_started_at = self.env.now
         return self.env.process(self._failover(r, inc, point))
 
     def _choose_point(self, r: VMReplica, inc: Incident, point: str) -> tuple[float, float, int] | None:
+        if math.isfinite(inc.corrupt_since):  # the clean point chosen when the corruption was found
+            return inc.clean_point
         pts = r.available_points(self.env.now)
-        if inc.kind == "corruption":
-            pts = [p for p in pts if p[0] < inc.corrupt_since]
-        elif point == "latest-app":
+        if point == "latest-app":
             pts = [p for p in pts if p[2] == C_APP] or pts
         return pts[-1] if pts else None
 
     def _failover(self, r: VMReplica, inc: Incident, point: str, op: int | None = None):
         env = self.env
         op = op or self._new_op()
-        rng = self.rng("operations", r.vm.name)
-        r.set_service(FAILING_OVER)
-        inc.failover_started_at = env.now
-        if point == "latest" and inc.kind != "corruption":
+        rng = self.incident_rng("operations", inc)
+        if point == "latest" and not math.isfinite(inc.corrupt_since):
             tr = r.in_flight()
             if tr is not None and tr.active and self.model.upload.up:
-                # 'latest' processes pending data first: wait for the delta in flight
+                # 'latest' processes pending data first: wait for the delta in flight (not past a stall)
                 start = env.now
                 yield r.wait_delivery()
                 self.operations.append((r.vm.name, "failover", "pending_data", start, env.now, tr.data_bytes, op))
@@ -482,14 +542,15 @@ class Recovery:
         """The VM comes back on-prem without failover: reboot, restore of a lost disk, or rebuild."""
         env = self.env
         op = self._new_op()
-        rng = self.rng("operations", r.vm.name)
+        rng = self.incident_rng("restart", inc) if inc is not None else self.rng("restart", r.vm.name,
+                                                                                   repr(env.now))
         if inc is not None:
             inc.restarting = True
             if math.isnan(inc.decision_at):
                 inc.decision_at = env.now
         point = None
-        if r.disks_lost or (inc is not None and inc.kind == "corruption"):
-            if inc is not None and inc.kind == "corruption":
+        if r.disks_lost or (inc is not None and math.isfinite(inc.corrupt_since)):
+            if inc is not None and math.isfinite(inc.corrupt_since):
                 point = self._choose_point(r, inc, "latest")
             elif r.rep_state == S_PROTECTED and r.points:
                 point = r.available_points(env.now)[-1]
@@ -532,17 +593,18 @@ class Recovery:
         r = self.by_name[inc.vm]
         if r.service != IN_CLOUD or not self.onprem_available(r) or not math.isnan(inc.failback_started_at):
             return False
+        inc.failback_started_at = self.env.now  # at once: a second call now finds it started
         self._failbacks[r.vm.name] = self.env.process(self._failback(r, inc))
         return True
 
     def _failback(self, r: VMReplica, inc: Incident):
         """Failback, aborted (back to the cloud) if the on-prem side fails meanwhile."""
         op = self._new_op()
-        rng = self.rng("operations", r.vm.name)
-        inc.failback_started_at = self.env.now
+        rng = self.incident_rng("failback", inc)
         try:
             yield from self._failback_steps(r, inc, op, rng)
         except simpy.Interrupt:
+            self._failbacks.pop(r.vm.name, None)  # no second abort while the cloud VM restarts
             env = self.env
             if r.service not in (FAILBACK_SYNC, FAILING_BACK):
                 return
@@ -553,8 +615,11 @@ class Recovery:
                 yield from self._start_in_cloud(r, rng, op, "failback")
                 inc.downtime_s += env.now - down_from
             r.set_service(IN_CLOUD)
+            if self.onprem_available(r):  # repaired while the cloud VM restarted: try again
+                self._repaired_in_cloud(r, inc)
         finally:
-            self._failbacks.pop(r.vm.name, None)
+            if self._failbacks.get(r.vm.name) is self.env.active_process:
+                self._failbacks.pop(r.vm.name, None)
 
     def _failback_steps(self, r: VMReplica, inc: Incident, op: int, rng: np.random.Generator):
         env = self.env
@@ -600,25 +665,29 @@ class Recovery:
         if at >= self.scenario.duration:
             return
         yield env.timeout(at)
-        window = m.window.sample(self.rng("maintenance", m.host))
-        vms = [r for r in self.model.replicas if r.host.name == m.host and r.service == ONPREM]
-        moves = [env.process(self._planned_failover(r)) for r in vms]
+        window = m.window.sample(self.rng("maintenance", m.host, repr(at)))
+        on_host = [r for r in self.model.replicas if r.host.name == m.host]
+        for r in on_host:  # a failback onto this host cannot complete: abort it
+            failback = self._failbacks.get(r.vm.name)
+            if failback is not None and failback.is_alive:
+                failback.interrupt("maintenance")
+        moves = [env.process(self._planned_failover(r)) for r in on_host if r.service == ONPREM]
         yield env.all_of(moves)
         self.host_faults[m.host] += 1  # the host is off for the window
-        for r in vms:
+        for r in on_host:
             r.pause_replication()
         yield env.timeout(window)
         self.host_faults[m.host] -= 1
-        for r in vms:
+        for r in on_host:
             self._onprem_back(r)  # fails back the VMs in the cloud, restarts the others
 
-    def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):
+    def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):  # noqa: C901
         """Orderly shutdown, final sync, start in the cloud: no data loss. ``kind`` is ``maintenance``
         (fails back after the window) or ``plan`` (a recovery plan moved a running VM)."""
         env = self.env
         op = self._new_op()
-        rng = self.rng("operations", r.vm.name)
         inc = self._open_incident(r, kind, env.now, None)
+        rng = self.incident_rng("planned", inc)
         inc.planned = kind == "maintenance"
         inc.detected_at = inc.decision_at = env.now
         if r.rep_state != S_PROTECTED or not r.points:
@@ -630,13 +699,24 @@ class Recovery:
         inc.failover_started_at = env.now
         yield from self._step(r.vm.name, "planned_failover", "shutdown", self.steps.shutdown, rng, op)
         start = env.now
-        if r.in_flight() is not None:
-            yield r.wait_delivery()
-        tr = r.final_sync()  # everything written up to the shutdown
-        yield r.wait_delivery()
-        self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes, op))
+        delivered = True
+        if r.in_flight() is not None and self.onprem_available(r):
+            delivered = (yield r.wait_delivery()) is not None
+        if delivered and self.onprem_available(r):
+            tr = r.final_sync()  # everything written up to the shutdown
+            delivered = (yield r.wait_delivery()) is not None
+            self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes,
+                                    op))
         captured = r.points[-1][0]
         r.drop_replication()
+        if not delivered or not self.onprem_available(r):
+            # the host failed before the final sync completed: an unplanned failover from the newest point
+            inc.kind = "host"
+            inc.planned = False
+            yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
+            yield from self._run_in_cloud(r, inc, rng, op, "failover", captured, max(start - captured, 0.0))
+            inc.outcome = "failed over (final sync interrupted)"
+            return
         # every write reached the cloud before the VM starts there: no data loss
         yield from self._run_in_cloud(r, inc, rng, op, "planned_failover", captured, 0.0)
         inc.outcome = "planned failover"
@@ -664,10 +744,13 @@ class Recovery:
         env = self.env
         op = self._new_op()
         rng = self.rng("drills", r.vm.name, key)  # its own stream: production draws are untouched
-        if r.rep_state != S_PROTECTED or not r.points:
-            self.operations.append((r.vm.name, "test_failover", "skipped: not protected", env.now, env.now, 0.0, op))
+        if r.rep_state != S_PROTECTED or not r.points or r.service != ONPREM:
+            why = "not protected" if r.rep_state != S_PROTECTED else "not running on-premises"
+            self.operations.append((r.vm.name, "test_failover", f"skipped: {why}", env.now, env.now, 0.0, op))
             return
         start = env.now
+        if drill.point == "latest":
+            yield from self._step(r.vm.name, "test_failover", "process_pending", self.steps.process_pending, rng, op)
         yield from self._step(r.vm.name, "test_failover", "prepare", self.steps.prepare, rng, op)
         provisioned = env.now  # the test VM exists in the cloud from its start until cleanup ends
         yield from self._start_in_cloud(r, rng, op, "test_failover")
@@ -680,6 +763,11 @@ class Recovery:
 
     def start_plan(self, name: str, trigger: Incident, point: str) -> None:
         if name in self._plans_running:
+            plan = next(p for p in self.scenario.plans if p.name == name)
+            group = next(g for g, grp in enumerate(plan.groups) if trigger.vm in grp.vms)
+            if group < self._plan_group[name]:
+                # its group has already been failed over: this VM fails over by itself
+                self.env.timeout(0).callbacks.append(lambda _ev: self.start_failover(trigger, point))
             return
         self._plans_running.add(name)
         self.env.process(self._plan(name, trigger, point))
@@ -688,8 +776,10 @@ class Recovery:
         env = self.env
         plan = next(p for p in self.scenario.plans if p.name == name)
         op = self._new_op()
-        rng = self.rng("plans", name)
+        rng = self.rng("plans", name, repr(env.now))
+        moved: list[VMReplica] = []
         for g, group in enumerate(plan.groups):
+            self._plan_group[name] = g
             yield from self._actions(name, f"group {g + 1} before", group.before, rng, op)
             runs = []
             for vm in group.vms:
@@ -700,10 +790,16 @@ class Recovery:
                     runs.append(failover)
                 elif r.service == ONPREM and r.rep_state == S_PROTECTED:
                     runs.append(env.process(self._planned_failover(r, kind="plan")))
+                    moved.append(r)
             if runs:
                 yield env.all_of(runs)
             yield from self._actions(name, f"group {g + 1} after", group.after, rng, op)
         self._plans_running.discard(name)
+        self._plan_group[name] = len(plan.groups)
+        for r in moved:  # healthy VMs moved with the plan: their on-prem side is usable, the policy says when
+            inc = self.open.get(r.vm.name)
+            if inc is not None and r.service == IN_CLOUD:
+                self.policy.on_repair(self.ctx, inc)
 
     def _actions(self, plan: str, where: str, actions, rng, op: int):
         if actions is None:
@@ -724,8 +820,8 @@ class Recovery:
             r = self.by_name[inc.vm]
             if math.isnan(inc.service_restored_at):
                 inc.downtime_s += end - inc.outage_start
-            elif r.service in (FAILING_BACK,):
-                pass
+            elif r.service == FAILING_BACK:
+                inc.downtime_s += end - r.state_since  # the failback cutover still running
             if inc.outcome == "open" or inc.outcome.startswith("waiting"):
                 inc.outcome = "still down at the end" if not r.service_up else "in the cloud at the end"
             elif inc.outcome in ("failed over", "planned failover"):

@@ -66,6 +66,13 @@ class Failure(StrictModel):
             raise ValueError("'detected_after' applies to corruption only")
         if self.kind in ("link", "corruption") and self.disks_lost:
             raise ValueError(f"a {self.kind} failure cannot lose disks")
+        if self.kind == "corruption" and self.repair is not None:
+            raise ValueError("a corruption is not repaired: give 'detected_after' (recovery uses a clean point)")
+        if self.every is not None and not self.every.mean > 0:
+            raise ValueError("'every' (the time between failures) must be greater than zero on average")
+        names = self.targets or []
+        if "all" in names and len(names) > 1:
+            raise ValueError("'all' stands alone, not in a list of names")
         return self
 
     @property
@@ -107,7 +114,7 @@ class FailoverSteps(StrictModel):
 class Drill(StrictModel):
     """A test failover: scheduled ``at`` a time, or ``every`` period (first at one period)."""
 
-    vms: str | list[str] = Field(description="VM names, or 'all'")
+    vms: str | list[str] = Field(description="VM names, or 'all'", min_length=1)
     at: TimePoint | None = None
     every: PositiveDuration | None = None
     duration: RandomDuration = _rd("2h")
@@ -117,6 +124,8 @@ class Drill(StrictModel):
     def _when(self) -> Drill:
         if (self.at is None) == (self.every is None):
             raise ValueError("give either 'at' or 'every'")
+        if isinstance(self.vms, list) and "all" in self.vms and len(self.vms) > 1:
+            raise ValueError("'all' stands alone, not in a list of names")
         return self
 
 

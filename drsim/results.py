@@ -39,6 +39,7 @@ SITE = "(site)"
 TABLES = ("summary", "incidents", "operations", "transfers", "recovery_points", "cycles", "states", "health", "rpo",
           "link")
 SERVICE_DOWN_STATES = ("down", "failing_over", "failing_back", "restoring")
+PLANNED_KINDS = ("maintenance", "plan")  # incidents that are moves, not failures
 _TIME_COLUMNS = {
     "transfers": ("queued_at", "started_at", "finished_at"),
     "recovery_points": ("captured_at", "available_at", "pruned_at"),
@@ -303,7 +304,7 @@ class Results:
         down = st[st["state"].isin(SERVICE_DOWN_STATES)]
         downtime = (down["end"] - down["start"]).groupby(down["vm"], observed=False).sum().reindex(names).fillna(0.0)
         inc = self.incidents
-        unplanned = inc[inc["kind"] != "maintenance"]
+        unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
         g = unplanned.groupby("vm")
         ops = self.operations
         drills = ops[(ops["kind"] == "test_failover") & (ops["step"] == "running")]
