@@ -19,7 +19,15 @@ from drsim.scenario import Scenario, ScenarioError, load_scenario, parse_scenari
 
 __version__ = "0.1.0"
 
-__all__ = ["simulate", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results", "__version__"]
+__all__ = ["simulate", "run_experiment", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results",
+           "__version__"]
+
+
+def run_experiment(*args, **kwargs):
+    """Monte Carlo replications over a sweep; see :func:`drsim.experiment.run_experiment`."""
+    from drsim.experiment import run_experiment as run
+
+    return run(*args, **kwargs)
 
 
 def simulate(scenario: Scenario | str | Path, seed: int | None = None) -> Results:

@@ -105,3 +105,71 @@ def schema(output: str | None) -> None:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             _fail(f"error: cannot write {output}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Replications of every sweep point.")
+@click.option("--set", "settings", multiple=True, metavar="PATH=V1,V2,...",
+              help="Vary a scenario setting, e.g. --set link.upload=10Mbit/s,20Mbit/s (repeatable: full grid).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: one per core]; 1 runs in this process.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Experiment seed [default: the scenario's]; replication k uses the same run seed at every point.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Replications per task.")
+@click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Folder under which results/<scenario>/sweep-<time>/ is created.")
+@click.option("--no-save", is_flag=True, help="Print the aggregate table only; write nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
+def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: int | None, seed: int | None,
+          batch_size: int | None, out: str, no_save: bool, quiet: bool) -> None:
+    """Run REPLICATIONS replications of SCENARIO at every point of a sweep; write tidy and aggregate tables."""
+    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+    from drsim.experiment import aggregate_text, parse_set, run_experiment, write_experiment
+
+    s = _load(scenario)
+    grid: dict[str, list] = {}
+    try:
+        for text in settings:
+            path, values = parse_set(text)
+            if path in grid:
+                _fail(f"error: --set {path} is given twice; list every value in one --set", EXIT_BAD_INPUT)
+            grid[path] = values
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    for w in scenario_warnings(s):
+        click.echo(f"warning: {w}", err=True)
+    executor: Executor | None = None
+    if workers == 1:
+        executor = ThreadPoolExecutor(max_workers=1)
+    elif workers is not None:
+        executor = ProcessPoolExecutor(max_workers=workers)
+    try:
+        exp = run_experiment(s, replications=replications, sweep=grid, executor=executor, seed=seed,
+                             batch_size=batch_size)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    runs = len(exp.points) * exp.replications
+    if not quiet:
+        click.echo(f"{s.name}: {count(len(exp.points), 'point')} x {count(exp.replications, 'replication')} = "
+                   f"{count(runs, 'run')}, experiment seed {exp.seed}, {count(exp.workers, 'worker')}, "
+                   f"{exp.elapsed_s:.2f} s\n")
+        click.echo(aggregate_text(exp))
+        click.echo("\nmeans over replications (± 95 % confidence half-width); per-VM rows in aggregate.parquet")
+    if len(exp.failures):
+        first = exp.failures.iloc[0]
+        click.echo(f"warning: {count(len(exp.failures), 'run')} of {runs} failed (see failures.parquet); first: "
+                   f"point {first['point']} replication {first['replication']} seed {first['seed']}: "
+                   f"{first['error']}", err=True)
+    if no_save:
+        return
+    try:
+        folder = write_experiment(exp, out)
+    except OSError as exc:
+        _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    click.echo(f"results: {folder}" if not quiet else str(folder))
