@@ -375,7 +375,8 @@ class VMReplica:
             if self.protected_at != self.protected_at:  # NaN: first protection
                 self.protected_at = now
             self.set_state(S_PROTECTED)
-            self._judge_health(now, self.writes(now))
+            if self.state == S_PROTECTED:  # replicating on-prem (not down meanwhile)
+                self._judge_health(now, self.writes(now))
             if not self.protected.triggered:
                 self.protected.succeed()
 

@@ -499,8 +499,12 @@ class Recovery:
         chosen = self._choose_point(r, inc, point)
         r.drop_replication()
         if chosen is None:
+            # nothing usable to fail over to: the VM stays down until it is rebuilt on-prem
             r.set_service(DOWN)
-            self._close(r, inc, "unrecoverable: no usable recovery point")
+            inc.failover_started_at = NAN
+            inc.outcome = "waiting: no usable recovery point"
+            if self.onprem_available(r):
+                self.env.process(self._restart_onprem(r, inc))
             return
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
@@ -549,9 +553,11 @@ class Recovery:
             if math.isnan(inc.decision_at):
                 inc.decision_at = env.now
         point = None
-        if r.disks_lost or (inc is not None and math.isfinite(inc.corrupt_since)):
-            if inc is not None and math.isfinite(inc.corrupt_since):
+        corrupt = inc is not None and math.isfinite(inc.corrupt_since)
+        if r.disks_lost or corrupt:
+            if corrupt:
                 point = self._choose_point(r, inc, "latest")
+                r.disks_lost = r.disks_lost or point is None  # no clean image: rebuild empty
             elif r.rep_state == S_PROTECTED and r.points:
                 point = r.available_points(env.now)[-1]
             r.drop_replication()
@@ -691,8 +697,8 @@ class Recovery:
         inc.planned = kind == "maintenance"
         inc.detected_at = inc.decision_at = env.now
         if r.rep_state != S_PROTECTED or not r.points:
+            r.set_service(DOWN)  # down from the start of its shutdown, as a protected VM is
             yield from self._step(r.vm.name, "shutdown", "shutdown", self.steps.shutdown, rng, op)
-            r.set_service(DOWN)
             inc.outcome = "down for maintenance (not protected)"
             return
         r.set_service(FAILING_OVER)

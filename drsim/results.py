@@ -169,57 +169,58 @@ class Results:
         })
         return self._with_timestamps("recovery_points", df)
 
-    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """RPO segments (vm, r0, length): from each point's availability to the next one's (or the end).
+    @cached_property
+    def _pieces(self) -> dict[str, np.ndarray]:
+        """Linear pieces of the RPO curves, sorted by (vm, start): on ``[t0, t1)`` the newest available point
+        was captured at ``c`` and the RPO is ``t - c``.
 
-        Sorted by vm code."""
+        The RPO is defined while the VM replicates on-prem, so pieces are cut to the ``protected`` intervals:
+        a failure ends one; when the VM comes back (after a repair: the point from before the outage is still
+        the newest; after failback: the image the VM restarted from), the next interval's first piece starts.
+        """
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
-        nxt = np.full(len(vm), self.end)
-        same = np.zeros(len(vm), dtype=bool)
-        same[:-1] = vm[1:] == vm[:-1]
-        nxt[:-1] = np.where(same[:-1], avail[1:], self.end)
-        # the RPO is defined while the VM replicates on-prem: cut each segment at the end of its
-        # 'protected' interval (a failure, a failover)
+        bounds = np.searchsorted(vm, np.arange(len(self._model.vm_names) + 1))
         st = self._tables["states"].arrays()
-        prot = st["state"] == S_PROTECTED
-        scale = 4.0 * max(self.end, 1.0)  # key = vm * scale + time orders (vm, time) pairs
-        p_vm, p_start, p_end = st["vm"][prot].astype(float), st["start"][prot], st["end"][prot]
-        order = np.argsort(p_vm * scale + p_start, kind="stable")
-        keys = (p_vm * scale + p_start)[order]
-        ends = p_end[order]
-        starts_vm = p_vm[order]
-        idx = np.searchsorted(keys, vm * scale + avail, side="right") - 1
-        ok = idx >= 0
-        idx_c = np.clip(idx, 0, max(len(keys) - 1, 0))
-        inside = ok & (len(keys) > 0)
-        if len(keys):
-            inside &= (starts_vm[idx_c] == vm) & (avail <= ends[idx_c])
-            limit = np.where(inside, ends[idx_c], avail)
-        else:
-            limit = avail
-        stop = np.minimum(nxt, limit)
-        return vm, avail - cap, np.maximum(stop - avail, 0.0)
+        prot = np.flatnonzero(st["state"] == S_PROTECTED)
+        order = prot[np.lexsort((st["start"][prot], st["vm"][prot]))]
+        out: dict[str, list[np.ndarray]] = {"vm": [], "t0": [], "t1": [], "c": []}
+        for i in order:
+            v, s0, e0 = int(st["vm"][i]), float(st["start"][i]), float(st["end"][i])
+            a, c = avail[bounds[v]:bounds[v + 1]], cap[bounds[v]:bounds[v + 1]]
+            first = max(int(np.searchsorted(a, s0, side="right")) - 1, 0)
+            last = int(np.searchsorted(a, e0, side="left"))  # points arriving before the interval ends
+            if last <= first and (len(a) == 0 or a[first] > e0):
+                continue
+            j = np.arange(first, max(last, first + 1))
+            t0 = np.maximum(a[j], s0)
+            t1 = np.minimum(np.append(a, np.inf)[j + 1], e0)  # until the next point arrives, or the interval ends
+            keep = (t1 > t0) & (a[j] <= e0)
+            out["vm"].append(np.full(int(keep.sum()), v))
+            out["t0"].append(t0[keep])
+            out["t1"].append(t1[keep])
+            out["c"].append(c[j][keep])
+        return {k: (np.concatenate(v) if v else np.empty(0)) for k, v in out.items()}
+
+    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
+        pc = self._pieces
+        return pc["vm"].astype(np.int64), pc["t0"] - pc["c"], pc["t1"] - pc["t0"]
 
     @cached_property
     def rpo(self) -> pd.DataFrame:
         """The RPO curve of each VM as its linear pieces: two rows per piece, at its start and its end
         (slope 1 in between). Where a recovery point arrives, a piece ends high and the next starts low at
         the same time; a gap between pieces means the VM was not replicating (down, in the cloud)."""
-        p = self._point_arrays
-        vm, r0, length = self._segments()
-        avail = p["available_at"]
-        keep = length > 0
-        keep[:-1] |= (vm[1:] == vm[:-1]) & (avail[1:] == avail[:-1] + length[:-1])  # joins the next piece
-        vm, r0, length, avail = vm[keep], r0[keep], length[keep], avail[keep]
-        n = len(vm)
-        vms = np.repeat(vm, 2)
+        pc = self._pieces
+        n = len(pc["vm"])
         times = np.empty(2 * n)
-        times[0::2], times[1::2] = avail, avail + length
+        times[0::2], times[1::2] = pc["t0"], pc["t1"]
         values = np.empty(2 * n)
-        values[0::2], values[1::2] = r0, r0 + length
+        values[0::2], values[1::2] = pc["t0"] - pc["c"], pc["t1"] - pc["c"]
         df = pd.DataFrame({
-            "vm": pd.Categorical.from_codes(vms.astype(np.int16), categories=self._model.vm_names),
+            "vm": pd.Categorical.from_codes(np.repeat(pc["vm"], 2).astype(np.int16),
+                                            categories=self._model.vm_names),
             "time": times,
             "rpo": values,
         })
