@@ -1,0 +1,910 @@
+"""Reports of one run: a self-contained HTML file and a Markdown version, written into the run folder.
+
+:func:`write_report` takes a :class:`drsim.Results` and writes ``report.html`` (one file: figures embedded as
+base64 PNG data URIs, CSS inline, no script and no external address, so it opens offline and prints) and
+``report.md`` (the same content in Markdown, with the figures saved beside it as ``report-*.png`` and linked
+relatively). :func:`write_report_from_folder` rebuilds the report of a run folder written by
+:func:`drsim.output.write_run`: the folder holds tables but the figures need the full results, so it
+**re-simulates** the folder's ``scenario.yaml`` with the seed recorded in ``metadata.json`` (the simulation is
+deterministic: same scenario and seed, identical tables) after checking the scenario hash, and checks that the
+re-simulated summary equals the stored ``summary.parquet``.
+
+The report has these sections (:data:`SECTIONS`): the scenario in brief; an executive summary in plain words
+(headline sentences built from the summary, the incidents and the hours when the RPO target is missed most,
+then the findings of :func:`drsim.findings.findings`); objective compliance per VM; per-VM replication and
+recovery tables; the incidents (table and the lines of :func:`drsim.findings.incident_lines`); the four figures
+of :mod:`drsim.plots`; and the assumptions and sources behind the defaults used.
+
+Both formats are rendered with Jinja2 templates from ``drsim/templates``. The HTML template is autoescaped, so a
+VM named ``<script>alert(1)</script>`` appears as text; in the Markdown template every value is escaped by the
+environment's ``finalize`` (backslash before ``\\ ` * _ [ ] < > | & ~ # $``), so names cannot break a table or
+become markup. Values the report itself produces (image file names, data URIs) are marked safe explicitly.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from drsim import units
+from drsim.churn import PROFILES, week_offset
+from drsim.distributions import Distribution
+from drsim.findings import _cause, _when_short, count, findings, incident_lines, saturation
+from drsim.model import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
+from drsim.recovery import RETRY_BACKOFF, RETRY_EVERY
+from drsim.recovery_config import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.results import PLANNED_KINDS, SITE, Results
+from drsim.scenario import CHURN_LIMIT_STANDARD, SUPPORTED_INTERVALS, Link, Objectives, Replication, Scenario
+
+__all__ = ["write_report", "write_report_from_folder", "render_report", "report_context", "ReportError",
+           "SECTIONS", "FIGURES", "HTML_NAME", "MD_NAME", "markdown_escape"]
+
+HTML_NAME = "report.html"
+MD_NAME = "report.md"
+
+#: (anchor id, heading) of every section, in order.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("scenario", "Scenario"),
+    ("summary", "Executive summary"),
+    ("compliance", "Objective compliance"),
+    ("vms", "Per-VM results"),
+    ("incidents", "Incidents"),
+    ("figures", "Figures"),
+    ("assumptions", "Assumptions and sources"),
+)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    function: str  # name in drsim.plots
+    title: str
+    file: str  # PNG written beside report.md
+    caption: str
+
+
+#: The figures of the report, drawn by the :mod:`drsim.plots` function of the same name.
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("protection_timeline", "Protection timeline", "report-protection-timeline.png",
+               "One row per VM: lifecycle states over the run, health warnings hatched, failures (triangles) and "
+               "drills (diamonds) marked."),
+    FigureSpec("rpo_over_time", "RPO over time", "report-rpo-over-time.png",
+               "The exact RPO sawtooth of each VM against the RPO target; time above the target is shaded."),
+    FigureSpec("link_usage", "Link usage", "report-link-usage.png",
+               "Upload capacity (throttle schedule), active transfers and backlog; initial-replication progress."),
+    FigureSpec("incident_waterfall", "Incident waterfall", "report-incident-waterfall.png",
+               "Each incident from the failure to service restored, and its failback; RTO target ticks."),
+)
+
+_DPI = 100
+_MAX_EVENTS = 4  # incident events told in the executive summary; the rest are in the Incidents section
+
+#: The model's main approximations (kept in step with README.md, "Assumptions and approximations").
+APPROXIMATIONS: tuple[str, ...] = (
+    "Churn is the VM's write rate and every byte written is replicated (no de-duplication of rewrites within a "
+    "cycle, which would make real deltas smaller); a daily churn is a share of the provisioned disk size.",
+    "Health is judged at replication ticks (at most one interval late); reaching critical is recorded, but the "
+    "resynchronisation itself is not modelled: replication continues with ever larger deltas.",
+    "Ticks before protection (while the catch-up is in flight) are not cycles: their writes go into the first "
+    "delta.",
+    "Throttling applies to the site's shared uplink as a whole (the real agent throttles per host).",
+    "Without a calendar start, t = 0 is a Monday 00:00 for profiles and throttle schedules.",
+    "Protocol overhead is one efficiency factor; latency and TCP dynamics are not modelled.",
+    "A failure that hits a VM already down or in the cloud adds no incident; while a VM is down it writes "
+    "nothing; the RPO is defined only while the VM replicates on-premises.",
+    "Failover steps take the durations given; cloud capacity is only the quota on parallel starts; a failover "
+    "once started runs to its end even if the on-premises side is repaired meanwhile.",
+    "Corruption makes the recovery points captured after its start unusable; it does not spread.",
+    "Test failovers cost nothing on the link (the cloud copy is used in place).",
+)
+
+_STEP_BASIS = {
+    "shutdown": "orderly guest shutdown before a planned move or failback",
+    "prepare": "the service prepares the failover (creates the cloud VM from the recovery point)",
+    "process_pending": "pending data processed into a recovery point before a 'latest' failover",
+    "start": "cloud VM start: typically 5-20 min",
+    "reconnect": "clients and DNS reconnect to the moved VM",
+    "onprem_start": "VM start on-premises after a repair or failback (a reboot takes about 5 min)",
+    "cleanup": "deprovisioning the cloud or test VM and deleting its disk",
+    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down",
+}
+_REPAIR_BASIS = {
+    "vm": "a guest crash: the VM reboots on its host (about 5 min)",
+    "host": "hours with a spare or a quick fix, days when parts must be ordered",
+    "site": "rebuilding a site after a disaster: days to weeks",
+    "link": "ISP outage: usually an hour, sometimes most of a day",
+}
+
+
+class ReportError(ValueError):
+    """A folder a report cannot be rebuilt from (not a run folder, changed scenario, different results)."""
+
+
+# --- tables --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A table of formatted cells; ``numeric`` columns are right-aligned; ``total`` is the site row."""
+
+    header: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    caption: str = ""
+    total: list[str] | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for row in [*self.rows, *([self.total] if self.total else [])]:
+            if len(row) != len(self.header):
+                raise ValueError(f"row {row!r} has {len(row)} cells for {len(self.header)} columns")
+
+
+@dataclass
+class ReportFigure:
+    """A drawn figure: PNG bytes, its data URI for the HTML, and the file name beside report.md."""
+
+    title: str
+    caption: str
+    file: str
+    data_uri: str
+    png: bytes = field(repr=False, default=b"")
+
+
+# --- formatting ----------------------------------------------------------------------------------------------
+
+_fmt = units.format_duration
+
+
+def _isnan(x: Any) -> bool:
+    try:
+        return x is None or math.isnan(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return "-" if _isnan(x) else f"{100 * float(x):.{digits}f} %"
+
+
+def _status(ok: bool, incidents: int) -> str:
+    if incidents == 0:
+        return "met (no incident)"
+    return "met" if ok else "missed"
+
+
+def _describe(d: Any) -> str:
+    """A random duration or a plain duration, for people."""
+    if isinstance(d, Distribution):
+        return d.describe(_fmt)
+    if isinstance(d, int | float) and not isinstance(d, bool):
+        return _fmt(float(d))
+    return str(d)
+
+
+def _calendar(results: Results) -> str:
+    start = results.scenario.start
+    return f"{start:%a %d %b %Y %H:%M}" if start is not None else "none (t = 0 is a Monday 00:00)"
+
+
+def _time_point(s: Scenario, at: datetime | float) -> str:
+    seconds = (at - s.start).total_seconds() if isinstance(at, datetime) and s.start is not None else float(at)
+    return _when_short_scenario(s, seconds)
+
+
+def _when_short_scenario(s: Scenario, t: float) -> str:
+    return _when_short(SimpleNamespace(scenario=s), t)  # type: ignore[arg-type]  # it reads only .scenario
+
+
+def _names(names: Sequence[str], limit: int = 4) -> str:
+    names = list(names)
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# --- scenario in brief ----------------------------------------------------------------------------------------
+
+
+def _churn_text(s: Scenario, vm: Any) -> str:
+    c = vm.churn
+    if c.trace is not None:
+        text = f"trace {Path(c.trace.file).name}" + ("" if c.trace.repeat else " (once)")
+    elif c.daily is not None:
+        text = f"{_pct(c.daily)}/day"
+    else:
+        text = f"{units.format_size(c.rate)}/s"
+    extras = []
+    if c.profile is not None:
+        extras.append(f"profile {c.profile}" if isinstance(c.profile, str) else "custom profile")
+    if c.weekend != 1.0:
+        extras.append(f"weekend x{c.weekend:g}")
+    if c.variation:
+        extras.append(f"variation {c.variation:g}")
+    return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _link_text(s: Scenario) -> str:
+    link = s.link
+    text = (f"{units.format_rate(link.upload)} up / {units.format_rate(link.download)} down, "
+            f"efficiency {_pct(link.efficiency, 0)}, compression {link.compression:g}")
+    t = link.throttle
+    if t is not None:
+        def hhmm(x: float) -> str:
+            return f"{int(x) // 3600:02d}:{int(x) % 3600 // 60:02d}"
+
+        days = ", ".join(d.capitalize() for d in t.work_days)
+        off = units.format_rate(t.off_limit) if t.off_limit is not None else "no limit"
+        text += (f"; throttle {units.format_rate(t.work_limit)} {hhmm(t.work_hours[0])}-{hhmm(t.work_hours[1])} "
+                 f"on {days}, {off} otherwise")
+    return text
+
+
+def _failure_text(s: Scenario, f: Any) -> str:
+    what = f.kind if f.targets is None else f"{f.kind} {', '.join(f.targets)}"
+    text = f"{what} {_time_point(s, f.at)}" if f.at is not None else f"{what} every {_describe(f.every)}"
+    if f.kind == "corruption":
+        text += f", noticed after {_describe(f.detection_dist)}"
+    else:
+        text += f", repair {_describe(f.repair_dist)}"
+    if f.disks_lost:
+        text += ", disks lost"
+    return text
+
+
+def _brief(results: Results) -> tuple[list[tuple[str, str]], Table]:
+    s = results.scenario
+    pairs = s.vms()
+    eligible = [vm for host, vm in pairs if host.supported and vm.protect]
+    hosts = "; ".join(f"{h.name} ({h.os}{'' if h.supported else ', cannot be protected'})" for h in s.site.hosts)
+    rep = s.replication
+    app = (f"app-consistent every {_fmt(rep.app_consistent_every)}" if rep.app_consistent_every
+           else "crash-consistent only")
+    items = [
+        ("Hosts", f"{len(s.site.hosts)}: {hosts}"),
+        ("VMs", f"{len(pairs)}, {len(eligible)} protectable; "
+                f"{units.format_size(sum(vm.disk_size for _, vm in pairs))} of disks, "
+                f"{units.format_size(sum(vm.copy_bytes for vm in eligible))} to copy initially"),
+        ("Link", _link_text(s)),
+        ("Replication", f"every {_fmt(rep.interval)}, recovery points kept {_fmt(rep.retention)}, {app}"),
+        ("Period", _fmt(s.duration)),
+        ("Calendar start", _calendar(results)),
+        ("Seed", str(results.seed)),
+        ("Objectives", f"RPO {_fmt(s.objectives.rpo)}, RTO {_fmt(s.objectives.rto)}"),
+        ("Failover policy", _policy_text(s)),
+        ("Failures", "; ".join(_failure_text(s, f) for f in s.failures) or "none"),
+    ]
+    if s.maintenance:
+        items.append(("Maintenance", "; ".join(f"host {m.host} {_time_point(s, m.at)}, window {_describe(m.window)}"
+                                               for m in s.maintenance)))
+    if s.drills:
+        items.append(("Drills", "; ".join(
+            f"{d.vms if isinstance(d.vms, str) else ', '.join(d.vms)} "
+            + (_time_point(s, d.at) if d.at is not None else f"every {_fmt(d.every)}")
+            + f" for {_describe(d.duration)}" for d in s.drills)))
+    if s.plans:
+        items.append(("Recovery plans", "; ".join(
+            f"{p.name}: " + " then ".join("[" + ", ".join(g.vms) + "]" for g in p.groups) for p in s.plans)))
+    if s.description.strip():
+        items.insert(0, ("Description", " ".join(s.description.split())))
+    rows = []
+    for host, vm in pairs:
+        disks = ", ".join(units.format_size(d.size) + ("" if d.used is None else f" ({units.format_size(d.used)} used)")
+                          for d in vm.disks)
+        role = "dashboard" if vm.dashboard else ""
+        protect = ("yes" if vm.protect else "no") if host.supported else "no (host too old)"
+        rows.append([vm.name, host.name, disks, _churn_text(s, vm), protect, role])
+    table = Table(["VM", "host", "disks", "churn", "protected", "role"], rows,
+                  [False, False, False, False, False, False], caption="Hosts and VMs")
+    return items, table
+
+
+def _policy_text(s: Scenario) -> str:
+    params = _policy_params(s)
+    inner = "; ".join(f"{name}: {value}" for name, value, _ in params)
+    return s.policy.name + (f" ({inner})" if inner else "")
+
+
+def _policy_params(s: Scenario) -> list[tuple[str, str, str]]:
+    """(name, value, default) of every parameter of the scenario's policy, formatted."""
+    from drsim.policies import make_policy
+
+    try:
+        policy = make_policy(s.policy, s)
+    except Exception:  # an unknown or broken third-party policy: show what the scenario says
+        return [(k, str(v), "") for k, v in s.policy.params.items()]
+    out = []
+    for name, info in type(policy.params).model_fields.items():
+        value = getattr(policy.params, name)
+        default = info.get_default(call_default_factory=True) if not info.is_required() else None
+        is_duration = any(getattr(m, "func", None) is units.parse_duration for m in info.metadata)
+
+        def fmt(v: Any, is_duration: bool = is_duration) -> str:
+            if isinstance(v, Distribution):
+                return v.describe(_fmt)
+            if is_duration and isinstance(v, int | float):
+                return _fmt(float(v))
+            return str(v)
+
+        out.append((name, fmt(value), "(required)" if info.is_required() else fmt(default)))
+    return out
+
+
+# --- objectives, tables ----------------------------------------------------------------------------------------
+
+
+def _vm_rows(results: Results) -> tuple[pd.DataFrame, pd.Series]:
+    summ = results.summary
+    return summ[summ["vm"] != SITE], summ[summ["vm"] == SITE].iloc[0]
+
+
+def _compliance_table(results: Results) -> Table:
+    s = results.scenario
+    vms, site = _vm_rows(results)
+
+    def row(r: pd.Series) -> list[str]:
+        within = "-" if _isnan(r["rpo_over_target"]) else _pct(max(0.0, 1 - r["rpo_over_target"]))
+        n = int(r["incidents"])
+        return [r["vm"], within, _status(bool(r["rpo_met"]), n), _fmt(r["data_loss_max_s"]),
+                _status(bool(r["rto_met"]), n), _fmt(r["rto_max_s"]), str(n)]
+
+    header = ["VM", f"time within RPO {_fmt(s.objectives.rpo)}", "RPO in incidents", "worst data loss",
+              f"RTO {_fmt(s.objectives.rto)}", "worst RTO", "unplanned incidents"]
+    return Table(header, [row(r) for _, r in vms.iterrows()], [False, True, False, True, False, True, True],
+                 caption="RPO and RTO objectives per VM", total=row(site),
+                 note="Time within the RPO target is the share of the protected time when the newest recovery "
+                      "point was at most the target old. An incident meets the RPO objective when its data loss "
+                      "is within the target, and the RTO objective when service was back within the target; "
+                      "an unrecoverable or unfinished incident meets neither.")
+
+
+def _replication_table(results: Results) -> Table:
+    s = results.scenario
+    vms, site = _vm_rows(results)
+
+    def row(r: pd.Series) -> list[str]:
+        return [
+            r["vm"], r["host"],
+            _fmt(r["protected_at"]) if r["protected"] else "not protected",
+            units.format_size(r["initial_bytes"]),
+            _fmt(r["rpo_mean_s"]), _fmt(r["rpo_p95_s"]), _fmt(r["rpo_max_s"]),
+            _pct(r["rpo_over_target"]),
+            str(int(r["cycles_sent"])), str(int(r["cycles_missed"])),
+            units.format_size(r["bytes_written"]), units.format_size(r["bytes_sent"]),
+            str(r["health"]),
+        ]
+
+    header = ["VM", "host", "protected after", "initial copy", "RPO mean", "RPO p95", "RPO max",
+              f"over {_fmt(s.objectives.rpo)}", "cycles sent", "cycles missed", "written", "uploaded", "health"]
+    return Table(header, [row(r) for _, r in vms.iterrows()],
+                 [False, False, True, True, True, True, True, True, True, True, True, True, False],
+                 caption="Replication", total=row(site))
+
+
+def _recovery_table(results: Results) -> Table:
+    vms, site = _vm_rows(results)
+
+    def row(r: pd.Series) -> list[str]:
+        return [r["vm"], _pct(r["availability"], 3), _fmt(r["downtime_s"]), str(int(r["incidents"])),
+                _fmt(r["data_loss_mean_s"]), _fmt(r["data_loss_max_s"]), _fmt(r["rto_mean_s"]), _fmt(r["rto_max_s"]),
+                str(int(r["drills"])), _fmt(r["drill_rto_mean_s"])]
+
+    header = ["VM", "availability", "downtime", "unplanned incidents", "data loss mean", "data loss max",
+              "RTO mean", "RTO max", "drills", "drill RTO mean"]
+    return Table(header, [row(r) for _, r in vms.iterrows()], [False] + [True] * 9, caption="Recovery",
+                 total=row(site))
+
+
+def _incidents_table(results: Results) -> Table:
+    inc = results.incidents
+    rows = []
+    for _, r in inc.iterrows():
+        detected = r["detected_at"] - r["failed_at"]
+        back = _when_short(results, r["failback_done_at"]) if not _isnan(r["failback_done_at"]) else "-"
+        rows.append([r["vm"], str(r["kind"]), _when_short(results, r["failed_at"]).removeprefix("on "),
+                     _fmt(detected), _fmt(r["data_loss_s"]), _fmt(r["rto_s"]), _fmt(r["sla_rto_s"]),
+                     _fmt(r["downtime_s"]), str(r["outcome"]), back.removeprefix("on ")])
+    header = ["VM", "kind", "failed", "detected after", "data loss", "RTO", "SLA RTO", "downtime", "outcome",
+              "failed back"]
+    return Table(header, rows, [False, False, False, True, True, True, True, True, False, False],
+                 caption="Incidents (planned maintenance moves included)",
+                 note="RTO runs from the outage start (for corruption, its detection) to service restored; SLA "
+                      "RTO from failover start to the VM running in the cloud, as the vendor's SLA measures it; "
+                      "downtime adds the failback cutover.")
+
+
+# --- when the RPO target is missed -------------------------------------------------------------------------------
+
+
+def _measure(a: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Length of the union of sorted disjoint intervals ``[a_i, b_i)`` below each ``x``."""
+    if len(a) == 0:
+        return np.zeros(len(x))
+    prefix = np.concatenate([[0.0], np.cumsum(b - a)])
+    i = np.searchsorted(b, x, side="right")  # intervals ending at or before x
+    partial = np.where(i < len(a), np.clip(x - a[np.minimum(i, len(a) - 1)], 0.0, None), 0.0)
+    return prefix[i] + partial
+
+
+def rpo_by_hour(results: Results) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Seconds over the RPO target and seconds with an RPO (protected), per hour of the week (Monday 00:00
+    first, site clock), for each VM with an RPO curve and for the site (key ``"(site)"``): exact, from the
+    breakpoints of ``results.rpo``."""
+    s = results.scenario
+    target = float(s.objectives.rpo)
+    off = week_offset(s)
+    first = -(off % 3600.0)
+    n_edges = int(math.ceil((results.end - first) / 3600.0)) + 1
+    raw_edges = first + 3600.0 * np.arange(n_edges)
+    edges = np.clip(raw_edges, 0.0, results.end)
+    slot = (int(round((first + off) / 3600.0)) + np.arange(n_edges - 1)) % 168
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rpo = results.rpo
+    site_over, site_cov = np.zeros(168), np.zeros(168)
+    for vm, g in rpo.groupby("vm", observed=True, sort=False):
+        t = g["time"].to_numpy(dtype=float)
+        v = g["rpo"].to_numpy(dtype=float)
+        t0, t1, r0 = t[0::2], t[1::2], v[0::2]
+        a = np.maximum(t0, t0 + target - r0)
+        keep = a < t1
+        over = np.bincount(slot, weights=np.diff(_measure(a[keep], t1[keep], edges)), minlength=168)
+        cov = np.bincount(slot, weights=np.diff(_measure(t0, t1, edges)), minlength=168)
+        out[str(vm)] = (over, cov)
+        site_over += over
+        site_cov += cov
+    out[SITE] = (site_over, site_cov)
+    return out
+
+
+@dataclass
+class BusyHours:
+    days: str  # "weekdays", "weekends" or "every day"
+    first_hour: int
+    last_hour: int  # exclusive
+    share: float  # of the time over target that falls in these hours
+    rate: float  # time over target / time protected, during these hours
+
+    @property
+    def text(self) -> str:
+        return f"{self.days} {self.first_hour:02d}:00-{self.last_hour:02d}:00"
+
+
+def busy_hours(over: np.ndarray, cov: np.ndarray) -> BusyHours | None:
+    """The hours of the day (on weekdays, weekends or every day) holding the most time over the RPO target."""
+    total = over.sum()
+    if not total > 0:
+        return None
+    weekday = over[:120].sum() / total
+    if weekday >= 0.9:
+        days, rows = "weekdays", slice(0, 5)
+    elif weekday <= 0.1:
+        days, rows = "weekends", slice(5, 7)
+    else:
+        days, rows = "every day", slice(0, 7)
+    by_hour = over.reshape(7, 24)[rows].sum(axis=0)
+    cov_hour = cov.reshape(7, 24)[rows].sum(axis=0)
+    hot = by_hour >= 0.5 * by_hour.max()
+    best: tuple[float, int, int] | None = None
+    h = 0
+    while h < 24:
+        if hot[h]:
+            e = h
+            while e < 24 and hot[e]:
+                e += 1
+            weight = float(by_hour[h:e].sum())
+            if best is None or weight > best[0]:
+                best = (weight, h, e)
+            h = e
+        else:
+            h += 1
+    assert best is not None
+    weight, h0, h1 = best
+    covered = float(cov_hour[h0:h1].sum())
+    return BusyHours(days, h0, h1, weight / total, weight / covered if covered > 0 else math.nan)
+
+
+def _busy_table(results: Results, hours: dict[str, tuple[np.ndarray, np.ndarray]]) -> Table | None:
+    rows = []
+    total = None
+    for name, (over, cov) in hours.items():
+        b = busy_hours(over, cov)
+        if b is None:
+            continue
+        row = [name, _fmt(float(over.sum())), _pct(over.sum() / cov.sum() if cov.sum() else math.nan),
+               b.text, _pct(b.share, 0), _pct(b.rate)]
+        if name == SITE:
+            total = row
+        else:
+            rows.append(row)
+    if not rows:
+        return None
+    return Table(["VM", "time over target", "share of protected time", "worst hours", "share of the time over "
+                  "target", "over target during those hours"], rows, [False, True, True, False, True, True],
+                 caption="When the RPO target is missed (site clock)", total=total,
+                 note="Worst hours: the hours of the day (on weekdays, weekends or every day, whichever holds at "
+                      "least 90 % of the time over target) with at least half the peak hour's time over target.")
+
+
+# --- executive summary --------------------------------------------------------------------------------------------
+
+
+def _lead(results: Results, hours: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """Headline sentences: protection, RPO with the bandwidth, when it is missed, incidents, objectives, drills."""
+    s = results.scenario
+    vms, site = _vm_rows(results)
+    out: list[str] = []
+    eligible = [vm.name for host, vm in s.vms() if host.supported and vm.protect]
+    protected = vms[vms["protected"] & vms["vm"].isin(eligible)]
+    if eligible and len(protected) == len(eligible):
+        who = "The only protectable VM is" if len(eligible) == 1 else f"All {len(eligible)} protectable VMs are"
+        out.append(f"{who} protected after {_fmt(site['protected_at'])}.")
+    elif eligible:
+        missing = [n for n in eligible if n not in set(protected["vm"])]
+        out.append(f"{len(protected)} of {count(len(eligible), 'protectable VM')} are protected by the end of the "
+                   f"run; not protected: {_names(missing)}.")
+    else:
+        out.append("No VM can be protected in this scenario.")
+
+    target = _fmt(s.objectives.rpo)
+    if len(protected) and not _isnan(site["rpo_over_target"]):
+        ratio = saturation(results)
+        link = f"With {units.format_rate(s.link.upload)} up"
+        if ratio >= 1:
+            link += f" (a saturated link: churn is {ratio:.0%} of its mean capacity)"
+        text = f"{link}, the {target} RPO target is met {_pct(max(0.0, 1 - site['rpo_over_target']))} of the time"
+        worst = vms[vms["protected"] & (vms["rpo_over_target"] > 0.01)].sort_values("rpo_over_target",
+                                                                                   ascending=False)
+        if len(worst):
+            parts = [f"{r['vm']} exceeds it {_pct(r['rpo_over_target'])} of the time"
+                     for _, r in worst.head(2).iterrows()]
+            if len(worst) > 2:
+                parts.append(f"{count(len(worst) - 2, 'other VM')} more than 1 %")
+            text += "; " + ", ".join(parts)
+        out.append(text + ".")
+        name = str(worst.iloc[0]["vm"]) if len(worst) else None
+        b = busy_hours(*hours[name]) if name in hours else None
+        overall = hours[name][0].sum() / hours[name][1].sum() if b is not None else math.nan
+        # worth a sentence only when concentrated: a part of the day holding much of it, missed more often then
+        if b is not None and b.share >= 0.25 and b.last_hour - b.first_hour <= 12 and b.rate >= 1.5 * overall:
+            out.append(f"{name} misses it most on {b.text}: {_pct(b.share, 0)} of its time over the target falls "
+                       f"in those hours, when it is over the target {_pct(b.rate, 0)} of the time.")
+    out.extend(_incident_sentences(results))
+    if int(site["drills"]):
+        out.append(f"{count(int(site['drills']), 'test failover')} (drills) measured an RTO of "
+                   f"{_fmt(site['drill_rto_mean_s'])} on average.")
+    return out
+
+
+def _incident_sentences(results: Results) -> list[str]:
+    s = results.scenario
+    inc = results.incidents
+    unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
+    planned = inc[inc["kind"].isin(PLANNED_KINDS)]
+    out: list[str] = []
+    if not len(inc):
+        out.append("No failure hit a VM in this run." if s.failures else "No failures were simulated in this run.")
+        return out
+    events = list(unplanned.groupby(["kind", "failed_at"], sort=False))
+    for (kind, _), g in events[:_MAX_EVENTS]:
+        first = g.iloc[0]
+        cause = _cause(results, first)
+        head = _sentence(cause) if kind in ("host", "site") else f"{first['vm']}: {cause}"
+        if len(g) > 1:
+            head += f" ({count(len(g), 'VM')})"
+        n = len(g)
+        parts = []
+        lost = g["data_loss_s"]
+        if lost.notna().any():
+            worst = float(lost.max())
+            amount = "no data" if worst == 0 else f"{'up to ' if n > 1 else ''}{_fmt(worst)} of data"
+            parts.append(f"it cost {amount}")
+        back = g["rto_s"]
+        if back.notna().any():
+            parts.append(f"service was back {'within' if n > 1 else 'after'} {_fmt(float(back.max()))}")
+        unrec = g["outcome"].astype(str).str.startswith("unrecoverable")
+        if unrec.any():
+            parts.append(f"{_names(g.loc[unrec, 'vm'])} could not be recovered")
+        open_ = back.isna() & ~unrec
+        if open_.any():
+            parts.append(f"{_names(g.loc[open_, 'vm'])} not back by the end of the run")
+        out.append(head + ": " + "; ".join(parts) + ".")
+    if len(events) > _MAX_EVENTS:
+        rest = sum(len(g) for _, g in events[_MAX_EVENTS:])
+        out.append(f"{count(rest, 'more unplanned incident')} are listed under Incidents.")
+    if len(unplanned):
+        rto = s.objectives.rto
+        late = unplanned[~(unplanned["rto_s"] <= rto)]
+        if not len(late):
+            out.append(f"The {_fmt(rto)} RTO target was met in every unplanned incident.")
+        else:
+            out.append(f"The {_fmt(rto)} RTO target was missed in {len(late)} of "
+                       f"{count(len(unplanned), 'unplanned incident')} ({_names(late['vm'].unique())}).")
+    for _, g in planned.groupby(["kind", "failed_at"], sort=False):
+        what = _sentence(_cause(results, g.iloc[0]))
+        lost = g["data_loss_s"].fillna(0).max()
+        loss = "no data lost" if lost == 0 else f"up to {_fmt(lost)} of data lost"
+        out.append(f"{what}: {count(len(g), 'VM')} moved to the cloud, {loss}, longest interruption "
+                   f"{_fmt(float(g['rto_s'].max()))}.")
+    return out
+
+
+# --- assumptions ---------------------------------------------------------------------------------------------------
+
+
+def _default_row(setting: str, value: Any, default: Any, basis: str) -> list[str]:
+    shown = _describe(value)
+    same = value == default
+    return [setting, shown + (" (default)" if same else ""), _describe(default), basis]
+
+
+def _assumptions(results: Results) -> tuple[Table, list[str]]:
+    s = results.scenario
+    rows = []
+    rep0, obj0, steps0 = Replication(), Objectives(), FailoverSteps()
+    efficiency0 = Link.model_fields["efficiency"].default
+    rows.append(_default_row("replication.setup", s.replication.setup, rep0.setup,
+                             "agent install and vault creation per host: an assumption"))
+    rows.append(["link.efficiency", _pct(s.link.efficiency, 0) + (" (default)" if s.link.efficiency == efficiency0
+                                                                   else ""), _pct(efficiency0, 0),
+                 "share of the raw bandwidth left for payload after protocol overhead: an assumption"])
+    rows.append(["link.compression", f"{s.link.compression:g}" + (" (default)" if s.link.compression == 1 else ""),
+                 "1", "no compression unless the scenario gives a ratio"])
+    rows.append(_default_row("objectives.rpo", s.objectives.rpo, obj0.rpo, "the planner's target"))
+    rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
+    for step, basis in _STEP_BASIS.items():
+        rows.append(_default_row(f"failover.{step}", getattr(s.failover, step), getattr(steps0, step), basis))
+    kinds = {f.kind for f in s.failures}
+    for kind, basis in _REPAIR_BASIS.items():
+        given = sorted({_describe(f.repair_dist) for f in s.failures if f.kind == kind and f.repair is not None})
+        uses_default = any(f.kind == kind and f.repair is None for f in s.failures)
+        if kind not in kinds:
+            shown = "no failure of this kind"
+        else:
+            shown = "; ".join(given + ([_describe(DEFAULT_REPAIR[kind]) + " (default)"] if uses_default else []))
+        rows.append([f"repair of a {kind} failure", shown, _describe(DEFAULT_REPAIR[kind]), basis])
+    corr = [f for f in s.failures if f.kind == "corruption"]
+    shown = ("; ".join(sorted({_describe(f.detection_dist) + (" (default)" if f.detected_after is None else "")
+                               for f in corr})) if corr else "no corruption")
+    rows.append(["corruption noticed after", shown, _describe(DEFAULT_DETECTION),
+                 "hours to days until someone notices: an assumption"])
+    drill_default = Drill(vms="all", every=1.0).duration
+    drills = "; ".join(sorted({_describe(d.duration) + (" (default)" if d.duration == drill_default else "")
+                               for d in s.drills})) or "no drills"
+    rows.append(["drills.duration", drills, _describe(drill_default), "a test failover kept up for checks"])
+    window_default = Maintenance(host="h", at=0.0).window
+    windows = "; ".join(sorted({_describe(m.window) + (" (default)" if m.window == window_default else "")
+                                for m in s.maintenance})) or "no maintenance"
+    rows.append(["maintenance.window", windows, _describe(window_default), "a maintenance window: an assumption"])
+    for name, value, default in _policy_params(s):
+        rows.append([f"policy {s.policy.name}: {name}", value + (" (default)" if value == default else ""), default,
+                     "drsim/policies.py: operator reaction times are assumptions"])
+    profiles = sorted({vm.churn.profile for _, vm in s.vms() if isinstance(vm.churn.profile, str)})
+    for name in profiles:
+        shape = PROFILES.get(name)
+        peak = "" if shape is None else f", busiest {int(np.argmax(shape)):02d}:00"
+        rows.append([f"churn profile {name}", "used", "-",
+                     f"illustrative assumption (drsim/churn.py){peak}, not a measurement"])
+    table = Table(["setting", "this run", "default", "basis"], rows, [False, False, False, False],
+                  caption="Values used and their basis")
+    retry = ", ".join(_fmt(x) for x in RETRY_BACKOFF)
+    sources = [
+        "Step durations, repair and detection times: defaults in drsim/recovery_config.py, typical values from the "
+        "domain notes (cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild "
+        "weeks); they are assumptions, not vendor figures. '(default)' marks a value the scenario did not change.",
+        "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/churn.py are illustrative "
+        "assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
+        "Failover policy parameters: defaults in drsim/policies.py.",
+        f"Health as the service reports it (drsim/model.py): warning when at least {_pct(WARN_MISSED_SHARE, 0)} of "
+        f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
+        f"critical when the pending log reaches {_pct(CRITICAL_LOG_SHARE, 0)} of the VM's disk size.",
+        "Service limits (drsim/scenario.py): replication every "
+        + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
+        + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
+          f"or later; churn per VM supported up to {units.format_size(CHURN_LIMIT_STANDARD)}/s on standard storage.",
+        f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
+        "(drsim/recovery.py).",
+    ]
+    return table, sources
+
+
+# --- figures -------------------------------------------------------------------------------------------------------
+
+
+def _figures(results: Results) -> list[ReportFigure]:
+    import matplotlib
+
+    from drsim import plots
+
+    out = []
+    for spec in FIGURES:
+        # names from the scenario are text, never mathtext: a VM named "$\\foo$" must not break the drawing
+        with matplotlib.rc_context({"text.parse_math": False}):
+            fig = getattr(plots, spec.function)(results)
+            buf = io.BytesIO()
+            # no "Software" chunk: the PNG carries no address and is the same on every run
+            fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+        png = buf.getvalue()
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        out.append(ReportFigure(spec.title, spec.caption, spec.file, uri, png))
+    return out
+
+
+# --- rendering -----------------------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~#$])")  # $: GitHub renders $...$ as math
+
+
+def markdown_escape(value: Any) -> str:
+    """Text safe in Markdown, in a table cell or a paragraph: markup characters backslash-escaped, line breaks
+    made spaces."""
+    text = " ".join(str(value).splitlines())
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_finalize(value: Any) -> Any:
+    if isinstance(value, Markup):  # produced by the report itself (file names, links)
+        return str(value)
+    if value is None:
+        return ""
+    return markdown_escape(value)
+
+
+@cache
+def _environment(markdown: bool) -> jinja2.Environment:
+    loader = jinja2.PackageLoader("drsim", "templates")
+    if markdown:
+        env = jinja2.Environment(loader=loader, autoescape=False, finalize=_md_finalize, keep_trailing_newline=True,
+                                 trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    else:
+        env = jinja2.Environment(
+            loader=loader,
+            # report.html.j2 ends in .j2, so .j2 is listed; any other name escapes too (default)
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html", "htm", "j2"), default_for_string=True,
+                                                default=True),
+            keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.globals["Markup"] = Markup
+    return env
+
+
+def report_context(results: Results, figures: list[ReportFigure] | None = None) -> dict[str, Any]:
+    """Everything the templates show, formatted for people (figures drawn unless given)."""
+    import drsim
+    from drsim.scenario import scenario_hash
+
+    s = results.scenario
+    hours = rpo_by_hour(results)
+    brief, hosts = _brief(results)
+    defaults, sources = _assumptions(results)
+    return {
+        "title": f"Disaster-recovery simulation: {s.name}",
+        "name": s.name,
+        "seed": results.seed,
+        "version": drsim.__version__,
+        "hash": scenario_hash(s, results.seed),
+        "sections": SECTIONS,
+        "heading": dict(SECTIONS),
+        "brief": brief,
+        "hosts": hosts,
+        "lead": _lead(results, hours),
+        "findings": findings(results),
+        "compliance": _compliance_table(results),
+        "busy": _busy_table(results, hours),
+        "replication": _replication_table(results),
+        "recovery": _recovery_table(results),
+        "incident_lines": incident_lines(results),
+        "incidents": _incidents_table(results),
+        "figures": figures if figures is not None else _figures(results),
+        "defaults": defaults,
+        "sources": sources,
+        "approximations": APPROXIMATIONS,
+    }
+
+
+def render_report(results: Results, figures: list[ReportFigure] | None = None) -> tuple[str, str]:
+    """The report as (HTML, Markdown) text, without writing anything."""
+    ctx = report_context(results, figures)
+    html = _environment(False).get_template("report.html.j2").render(ctx)
+    md = _environment(True).get_template("report.md.j2").render(ctx)
+    return html, md
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_report(results: Results, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` with its ``report-*.png`` figures into ``folder``
+    (created if needed). Each file is written under a temporary name and renamed, so a file that exists is
+    whole. Returns (HTML path, Markdown path)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = _figures(results)
+    html, md = render_report(results, figures)
+    for fig in figures:
+        _write_atomic(folder / fig.file, fig.png)
+    _write_atomic(folder / MD_NAME, md.encode("utf-8"))
+    _write_atomic(folder / HTML_NAME, html.encode("utf-8"))
+    return folder / HTML_NAME, folder / MD_NAME
+
+
+def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[Path, Path]:
+    """Rebuild the report of a run folder written by :func:`drsim.output.write_run` (or ``drsim run``).
+
+    The figures need the full results, which the folder's tables do not hold, so this **re-simulates**: it loads
+    the folder's ``scenario.yaml`` (the scenario as run, every default filled in), checks that its hash with the
+    seed of ``metadata.json`` is the recorded ``scenario_hash``, runs it with that seed (deterministic: identical
+    tables) and, with ``verify``, checks that the new summary equals the stored ``summary.parquet`` (it would
+    not if the drsim version changed the model). Then writes the report into the folder, as
+    :func:`write_report`. Raises :class:`ReportError` when the folder is not a run folder or does not match.
+    """
+    import drsim
+    from drsim.scenario import ScenarioError, load_scenario, scenario_hash
+
+    folder = Path(folder)
+    meta_path, scenario_path = folder / "metadata.json", folder / "scenario.yaml"
+    if not meta_path.is_file() or not scenario_path.is_file():
+        raise ReportError(f"{folder}: not a run folder (needs metadata.json and scenario.yaml, as written by "
+                          "drsim run)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{meta_path}: cannot read it: {exc}") from None
+    if not isinstance(meta, dict) or "seed" not in meta or "scenario_hash" not in meta:
+        raise ReportError(f"{meta_path}: no seed and scenario hash: not the folder of a single run "
+                          "(a sweep folder has no single run to report)")
+    try:
+        scenario = load_scenario(scenario_path)
+    except ScenarioError as exc:
+        raise ReportError(str(exc)) from None
+    seed = int(meta["seed"])
+    found = scenario_hash(scenario, seed)
+    if found != meta["scenario_hash"]:
+        raise ReportError(f"{scenario_path}: its hash with seed {seed} is {found}, but metadata.json records "
+                          f"{meta['scenario_hash']}: the scenario was changed after the run")
+    results = drsim.simulate(scenario, seed=seed)
+    stored = folder / "summary.parquet"
+    if verify and stored.is_file():
+        _check_same_summary(pd.read_parquet(stored), results.summary, meta, stored)
+    return write_report(results, folder)
+
+
+def _check_same_summary(stored: pd.DataFrame, fresh: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
+    import drsim
+
+    try:
+        pd.testing.assert_frame_equal(stored.reset_index(drop=True), fresh.reset_index(drop=True),
+                                      check_dtype=False, check_categorical=False, check_exact=False, rtol=1e-9)
+    except AssertionError as exc:
+        then = (meta.get("versions") or {}).get("drsim", "?")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "tables differ"
+        raise ReportError(f"{path}: re-simulating does not reproduce the stored summary (run with drsim {then}, "
+                          f"this is drsim {drsim.__version__}): {first}. Pass verify=False to report the "
+                          "re-simulated run anyway.") from None
+
