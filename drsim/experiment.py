@@ -573,6 +573,7 @@ def write_experiment(exp: Experiment, out_root: str | Path = "results", extra: d
     parent = Path(out_root) / exp.scenario.name
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
     try:
         tables = {"tidy": exp.tidy, "aggregate": exp.aggregate}
         if len(exp.failures):

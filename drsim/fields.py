@@ -11,7 +11,6 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,16 +25,18 @@ __all__ = ["Duration", "PositiveDuration", "Size", "Rate", "Fraction", "DailyFra
            "StrictModel", "random_duration", "parse_time_point"]
 
 
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"must be greater than zero, got {value!r}")
-    return value
+def _checked(parse: Any, positive: bool) -> Any:
+    """A validator that parses a value with units and checks its sign, quoting the value as written."""
 
+    def validate(raw: object) -> float:
+        value = parse(raw)
+        if positive and not value > 0:
+            raise ValueError(f"must be greater than zero, got {raw!r}")
+        if value < 0:
+            raise ValueError(f"must not be negative, got {raw!r}")
+        return value
 
-def _non_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value!r}")
-    return value
+    return validate
 
 
 def _string_schema(pattern_hint: str, examples: list[str], allow_number: bool) -> dict[str, Any]:
@@ -65,23 +66,25 @@ def _parse_daily(raw: object) -> float:
 
 Duration = Annotated[
     float,
-    BeforeValidator(units.parse_duration),
-    AfterValidator(_non_negative),
+    BeforeValidator(_checked(units.parse_duration, positive=False)),
     PlainSerializer(_ser_duration, return_type=str),
     WithJsonSchema(_string_schema("duration: 30s, 5m, 2h, 3d, 2y (bare number = seconds)", ["5m"], True)),
 ]
-PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+PositiveDuration = Annotated[
+    float,
+    BeforeValidator(_checked(units.parse_duration, positive=True)),
+    PlainSerializer(_ser_duration, return_type=str),
+    WithJsonSchema(_string_schema("duration greater than zero: 30s, 5m, 2h, 3d", ["5m"], True)),
+]
 Size = Annotated[
     float,
-    BeforeValidator(units.parse_size),
-    AfterValidator(_positive),
+    BeforeValidator(_checked(units.parse_size, positive=True)),
     PlainSerializer(_ser_size, return_type=str),
     WithJsonSchema(_string_schema("size: 127GiB, 500MB, 2TB", ["127GiB"], False)),
 ]
 Rate = Annotated[
     float,
-    BeforeValidator(units.parse_rate),
-    AfterValidator(_positive),
+    BeforeValidator(_checked(units.parse_rate, positive=True)),
     PlainSerializer(_ser_rate, return_type=str),
     WithJsonSchema(_string_schema("rate: 20Mbit/s, 100Mbps, 2MB/s", ["20Mbit/s"], False)),
 ]
@@ -92,8 +95,7 @@ Fraction = Annotated[
 ]
 DailyFraction = Annotated[
     float,
-    BeforeValidator(_parse_daily),
-    AfterValidator(_positive),
+    BeforeValidator(_checked(_parse_daily, positive=True)),
     WithJsonSchema(_string_schema("daily change: 3%/day, 3%, 0.03", ["3%/day"], True)),
 ]
 

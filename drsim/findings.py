@@ -101,7 +101,8 @@ def findings(results: Results) -> list[str]:
         out.append(f"Not protected by the end of the run ({units.format_duration(s.duration)}): {names}. "
                    "Failover is impossible for them until initial replication completes.")
     elif eligible:
-        what = "The only protectable VM is" if len(eligible) == 1 else f"All {len(eligible)} protectable VMs are"
+        n = len(eligible)
+        what = {1: "The only protectable VM is", 2: "Both protectable VMs are"}.get(n, f"All {n} protectable VMs are")
         out.append(f"{what} protected after {_when(results, site['protected_at'])}.")
     for host, vm in s.vms():
         if not host.supported:

@@ -54,6 +54,7 @@ def write_run(
     parent = Path(out_root) / results.scenario.name
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
     try:
         tables = results.tables()
         for name in TABLES:

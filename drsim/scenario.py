@@ -829,6 +829,10 @@ def scenario_to_dict(s: Scenario, seed: int | None = None) -> dict[str, Any]:
 
 
 def scenario_hash(s: Scenario, seed: int | None = None) -> str:
-    """A stable SHA-256 (first 16 hex digits) of :func:`scenario_to_dict`: equal for equal runs."""
-    text = json.dumps(scenario_to_dict(s, seed), sort_keys=True, default=str)
+    """A stable SHA-256 (first 16 hex digits) of :func:`scenario_to_dict` and the contents of its trace files:
+    equal for equal runs."""
+    data = scenario_to_dict(s, seed)
+    traces = sorted({str(s.trace_path(vm.churn.trace).resolve()) for _, vm in s.vms() if vm.churn.trace is not None})
+    data["_trace_sha256"] = [hashlib.sha256(Path(t).read_bytes()).hexdigest() for t in traces]
+    text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
