@@ -20,12 +20,19 @@ from drsim.scenario import Scenario, ScenarioError, load_scenario, parse_scenari
 __version__ = "0.1.0"
 
 __all__ = ["simulate", "run_experiment", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results",
-           "__version__"]
+           "__version__", "plan"]
 
 
 def run_experiment(*args, **kwargs):
     """Monte Carlo replications over a sweep; see :func:`drsim.experiment.run_experiment`."""
     from drsim.experiment import run_experiment as run
+
+    return run(*args, **kwargs)
+
+
+def plan(*args, **kwargs):
+    """Bandwidth planner: the upload that meets an RPO target; see :func:`drsim.planner.plan`."""
+    from drsim.planner import plan as run
 
     return run(*args, **kwargs)
 

@@ -173,3 +173,47 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
+
+
+@main.command("plan")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--rpo", default=None, metavar="DURATION",
+              help="RPO target, e.g. 15m [default: the scenario's objective].")
+@click.option("--percentile", default=95.0, show_default=True, type=float,
+              help="Share of the time (in percent) the target must be met, by every VM.")
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Replications at every bandwidth (the same run seeds at each).")
+@click.option("--tolerance", default="0.5Mbit/s", show_default=True, metavar="RATE",
+              help="Stop when the bracket around the answer is this narrow.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: one per core]; 1 runs in this process.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Experiment seed [default: the scenario's].")
+@click.option("--criterion", type=click.Choice(["upper", "mean"]), default="upper", show_default=True,
+              help="Judge each bandwidth by the upper end of the 95 % confidence interval of the mean, or the mean.")
+@click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
+              help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
+                 workers: int | None, seed: int | None, criterion: str, window: str, quiet: bool) -> None:
+    """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
+    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+
+    from drsim.planner import PlanError, plan, plan_text
+
+    s = _load(scenario)
+    executor: Executor | None = None
+    if workers == 1:
+        executor = ThreadPoolExecutor(max_workers=1)
+    elif workers is not None:
+        executor = ProcessPoolExecutor(max_workers=workers)
+    progress = None if quiet else (lambda message: click.echo(message, err=True))
+    try:
+        table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
+                     executor=executor, seed=seed, criterion=criterion, window=window, progress=progress)
+    except (PlanError, ScenarioError) as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    click.echo(plan_text(table))

@@ -1,0 +1,205 @@
+"""The bandwidth planner: closed forms of a lone VM, the throttle, the peak-churn formula, the command line."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import drsim
+from drsim.cli import main
+from drsim.planner import (
+    PlanError,
+    _Point,
+    formula_bandwidth,
+    plan,
+    plan_text,
+    scenario_at,
+    sizing_scenario,
+    throttle_share,
+)
+from drsim.results import SITE
+from tests.conftest import base_scenario, make_scenario
+
+MBIT = 1e6 / 8  # bytes/s
+TOL = 0.25 * MBIT
+
+
+@pytest.fixture
+def executor():
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        yield ex
+
+
+def lone_vm(**changes) -> drsim.Scenario:
+    """One VM writing a constant 1 MB/s, 5-minute interval, efficiency and compression 1, no throttle: the RPO is
+    the sawtooth d..T+d with d = cT/B, so its p-quantile of time is d + pT."""
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"},
+                          "site.hosts[0].vms[0].disks": ["100MB"], "duration": "2d", **changes})
+
+
+def closed_form(c: float, T: float, R: float, p: float) -> float:
+    """Effective bandwidth B = cT / (R - pT), valid when d = R - pT <= T."""
+    d = R - p * T
+    assert 0 < d <= T
+    return c * T / d
+
+
+def site(df):
+    return df.set_index("vm").loc[SITE]
+
+
+@pytest.mark.parametrize("rpo,percentile,expected_mbit", [("7m", 95, 17.78), ("7m", 50, 8.89), ("6m", 80, 20.0)])
+def test_lone_vm_matches_the_closed_form(executor, rpo, percentile, expected_mbit):
+    s = lone_vm()
+    R = drsim.units.parse_duration(rpo)
+    closed = closed_form(1e6, 300.0, R, percentile / 100)
+    assert closed * 8 / 1e6 == pytest.approx(expected_mbit, abs=0.01)  # 1 MB/s, 5 min, 7 min at p95: 17.8 Mbit/s
+    df = plan(s, rpo=rpo, percentile=percentile, replications=1, tolerance=TOL, executor=executor)
+    row = site(df)
+    assert df.attrs["tolerance_Bps"] == TOL
+    assert abs(row["required_Bps"] - closed) <= TOL
+    assert 0 < row["required_Bps"] - row["required_low_Bps"] <= TOL
+    # the lone VM's own row is the site's; at the answer its RPO percentile is within the target
+    vm = df.set_index("vm").loc["vm1"]
+    assert vm["required_Bps"] == row["required_Bps"]
+    assert vm["rpo_required_s"] <= R
+    # the exact percentile at the answer is the sawtooth's d + pT (up to the catch-up transient)
+    d = 1e6 * 300.0 / row["required_Bps"]
+    assert vm["rpo_required_s"] == pytest.approx(d + percentile / 100 * 300.0, rel=2e-3)
+
+
+def test_throttle_scales_with_the_uplink(executor):
+    """A throttle to half the uplink in and out of work hours halves the link: the raw uplink needed doubles."""
+    s = lone_vm(**{"link.throttle": {"work_limit": "4Mbit/s", "off_limit": "4Mbit/s"}})  # the uplink is 8 Mbit/s
+    assert throttle_share(s) == pytest.approx(0.5)
+    at = scenario_at(s, 40 * MBIT)
+    assert at.link.upload == 40 * MBIT
+    assert at.link.throttle.work_limit == pytest.approx(20 * MBIT)
+    assert at.link.throttle.off_limit == at.link.throttle.work_limit
+    df = plan(s, rpo="7m", percentile=95, replications=1, tolerance=TOL, executor=executor)
+    closed = 2 * closed_form(1e6, 300.0, 420.0, 0.95)
+    assert abs(site(df)["required_Bps"] - closed) <= TOL
+    assert "scaled with the uplink" in df.attrs["throttle"]
+
+
+def test_formula_bandwidth_by_hand(executor):
+    """p95 of hourly churn x 1.3, summed over the protected VMs, / compression / efficiency."""
+    data = base_scenario()
+    data["duration"] = "7d"  # no calendar start: t = 0 is a Monday 00:00
+    data["link"].update({"compression": 1.3, "efficiency": 0.9, "upload": "20Mbit/s"})
+    data["site"]["hosts"][0]["vms"] = [
+        {"name": "office", "disks": ["100GB"], "churn": {"daily": "2%", "profile": "office", "weekend": 0.2}},
+        {"name": "flat", "disks": ["10GB"], "churn": {"rate": "500kB/s"}},
+    ]
+    data["site"]["hosts"].append({"name": "old", "os": "Windows Server 2008 R2",
+                                  "vms": [{"name": "legacy", "disks": ["10GB"], "churn": {"rate": "5MB/s"}}]})
+    s = drsim.parse_scenario(data)
+    office = np.array([0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.3, 0.6, 1.8, 2.2, 2.2, 2.0,
+                       1.2, 1.8, 2.0, 2.0, 1.8, 1.6, 0.8, 0.5, 0.4, 0.3, 0.3, 0.2])
+    base = 0.02 * 100e9 / 86400  # bytes/s on a weekday, before the shape
+    hours = np.concatenate([base * office / office.mean()] * 5 + [0.2 * base * office / office.mean()] * 2)
+    assert len(hours) == 168
+    by_hand = {"office": np.percentile(hours, 95) * 1.3 / 1.3 / 0.9, "flat": 500e3 * 1.3 / 1.3 / 0.9}
+    assert formula_bandwidth(s) == pytest.approx(by_hand, rel=1e-9)  # the unprotectable VM is left out
+    df = plan(s, rpo="15m", replications=1, tolerance=2 * MBIT, executor=executor)
+    table = df.set_index("vm")
+    assert list(table.index) == ["office", "flat", SITE]
+    assert table.loc["office", "formula_Bps"] == pytest.approx(by_hand["office"], rel=1e-9)
+    assert table.loc[SITE, "formula_Bps"] == pytest.approx(sum(by_hand.values()), rel=1e-9)
+    assert table.loc[SITE, "formula_ratio"] == pytest.approx(sum(by_hand.values()) / table.loc[SITE, "required_Bps"])
+    # the answer is judged at the site: every VM meets the target there, each VM's own bracket is no higher
+    assert (table["required_Bps"] <= table.loc[SITE, "required_Bps"]).all()
+    assert (table["rpo_required_s"] <= 900).all()
+    text = plan_text(df)
+    assert "peak-churn formula gives" in text and "Mbit/s" in text
+
+
+def test_initial_replication_per_batch(executor):
+    """Two batches of one VM each, constant churn: the batches' times add up to the site's."""
+    data = base_scenario()
+    data["site"]["hosts"][0]["vms"] = [
+        {"name": "a", "disks": ["2GB"], "churn": {"rate": "100kB/s"}},
+        {"name": "b", "disks": ["4GB"], "churn": {"rate": "100kB/s"}},
+    ]
+    data["replication"]["initial"] = {"batches": [["b"], ["a"]]}
+    df = plan(drsim.parse_scenario(data), rpo="15m", replications=1, tolerance=MBIT, executor=executor)
+    t = df.set_index("vm")
+    assert t.loc["b", "batch"] == 1 and t.loc["a", "batch"] == 2
+    assert t.loc["a", "batch_initial_replication_s"] == t.loc["a", "initial_replication_s"]
+    assert t.loc["b", "protected_after_s"] == pytest.approx(t.loc["b", "initial_replication_s"])
+    assert t.loc[SITE, "initial_replication_s"] == pytest.approx(
+        t.loc["a", "initial_replication_s"] + t.loc["b", "initial_replication_s"])
+
+
+def test_same_answer_in_processes_with_common_random_numbers(executor):
+    """Random churn, three replications: the same run seeds at every bandwidth, whatever the executor."""
+    s = lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.3}})
+    here = plan(s, rpo="7m", replications=3, tolerance=MBIT, executor=executor)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        there = plan(s, rpo="7m", replications=3, tolerance=MBIT, executor=pool)
+    assert here.equals(there)
+    assert here.attrs["evaluations"] == there.attrs["evaluations"]
+    assert len(set(here.attrs["run_seeds"])) == 3
+    assert here.attrs["criterion_text"].startswith("upper end of the 95 % confidence interval")
+
+
+def test_sizing_removes_failures_maintenance_and_drills():
+    s = drsim.load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml")
+    assert s.failures and s.maintenance and s.drills
+    sized = sizing_scenario(s)
+    assert not (sized.failures or sized.maintenance or sized.drills)
+    assert sized.link == s.link and sized.site == s.site
+
+
+def test_criterion_is_the_upper_confidence_bound():
+    q = np.array([[100.0, 200.0], [110.0, np.inf], [120.0, 200.0]])
+    p = _Point(1.0, {"quantile": q}, target=115.0, criterion="upper")
+    assert p.stat[0] == pytest.approx(110.0 + 4.3026527 * 10.0 / np.sqrt(3))
+    assert p.stat[1] == np.inf and not p.met.any()  # never protected in one replication: not met
+    assert _Point(1.0, {"quantile": q}, target=115.0, criterion="mean").met.tolist() == [True, False]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"rpo": "4m"}, "cannot be met"),
+    ({"rpo": "soon"}, "--rpo"),
+    ({"percentile": 0.95}, "not 0.95"),
+    ({"tolerance": "fast"}, "--tolerance"),
+])
+def test_impossible_or_bad_requests_are_refused(kwargs, message):
+    with pytest.raises(PlanError, match=message):
+        plan(lone_vm(), **kwargs)
+
+
+def _runner() -> CliRunner:
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:
+        return CliRunner()
+
+
+def test_cli_end_to_end(tmp_path):
+    path = tmp_path / "lone.yaml"
+    data = base_scenario()
+    data["site"]["hosts"][0]["vms"][0].update({"churn": {"rate": "1MB/s"}, "disks": ["100MB"]})
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = _runner().invoke(main, ["plan", str(path), "--rpo", "7m", "--percentile", "95", "-n", "1",
+                                     "--tolerance", "0.5Mbit/s", "--workers", "1"])
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    out = result.stdout
+    assert "tolerance 0.50 Mbit/s" in out and "1 replication per bandwidth" in out
+    assert "Every VM meets a 7 min RPO 95 % of the time from 17." in out  # 17.8 Mbit/s by the closed form
+    assert "simulating" in result.stderr  # progress goes to stderr
+
+    bad = _runner().invoke(main, ["plan", str(path), "--rpo", "soon"])
+    assert bad.exit_code == 2 and isinstance(bad.exception, SystemExit)
+    assert "error: --rpo" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_drsim_plan_is_exported(executor):
+    df = drsim.plan(lone_vm(), rpo="7m", percentile=95, replications=1, tolerance=MBIT, executor=executor)
+    assert df.attrs["percentile"] == 95 and df.attrs["window"] == "steady"
