@@ -52,19 +52,13 @@ class CapacitySchedule:
         """Work-hours and off-hours limits (bytes/s, raw), each capped by ``base``, times ``efficiency``."""
         work = min(base, work_limit) * efficiency
         off = min(base, off_limit) * efficiency
-        pattern: list[tuple[float, float]] = [(0.0, off)]
-        for day in range(7):
-            if day in work_days:
-                pattern.append((day * DAY + work_hours[0], work))
-                pattern.append((day * DAY + work_hours[1], off))
-        pattern.sort()
-        cleaned: list[tuple[float, float]] = []
-        for sec, cap in pattern:
-            if cleaned and cleaned[-1][0] == sec:
-                cleaned[-1] = (sec, cap)
-            else:
-                cleaned.append((sec, cap))
-        cleaned = [(s, c) for s, c in cleaned if s < WEEK]
+
+        def in_work(sec: float) -> bool:
+            day, t = int(sec // DAY) % 7, sec % DAY
+            return day in work_days and work_hours[0] <= t < work_hours[1]
+
+        bounds = sorted({0.0} | {d * DAY + h for d in range(7) for h in work_hours if d * DAY + h < WEEK})
+        cleaned = [(b, work if in_work(b) else off) for b in bounds]
         return cls(cleaned, offset)
 
     @property

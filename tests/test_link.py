@@ -189,3 +189,10 @@ def test_every_transfer_finishes_exactly_once_and_work_is_conserved(jobs, capaci
     if all(at == jobs[0][0] for at, _, _ in jobs):
         assert last == pytest.approx(first + total / capacity, rel=1e-9, abs=1e-9)
     assert not math.isnan(last)
+
+
+def test_all_day_work_hours_throttle_every_work_day():
+    sched = CapacitySchedule.weekly(base=10.0, work_limit=5.0, off_limit=10.0, work_days=frozenset(range(5)),
+                                    work_hours=(0.0, DAY), offset=0.0, efficiency=1.0)
+    assert [sched.at(d * DAY + 3600) for d in range(7)] == [5.0] * 5 + [10.0] * 2
+    assert sched.next_change(0.0) == 5 * DAY
