@@ -35,6 +35,8 @@ def _load(path: str):
         return load_scenario(path)
     except ScenarioError as exc:
         n = len(exc.problems)
+        if n == 1 and exc.problems[0].message == "file not found":
+            _fail(f"error: {path}: file not found", EXIT_BAD_INPUT)
         _fail(f"error: {path} is not a valid scenario ({n} problem{'s' if n > 1 else ''}):\n{exc}", EXIT_BAD_INPUT)
 
 
@@ -47,16 +49,17 @@ def main() -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Folder under which results/<scenario>/<run id>/ is created.")
+              help="Folder under which <scenario>/<run id>/ is created.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the scenario's seed.")
 @click.option("--csv", is_flag=True, help="Also write every table as CSV.")
 @click.option("--no-save", is_flag=True, help="Print the summary only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run folder.")
-def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool) -> None:
+@click.option("--report", is_flag=True, help="Also write report.html and report.md into the run folder.")
+def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
     s = _load(scenario)
     for w in scenario_warnings(s):
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {scenario}: {w}", err=True)
     t0 = time.perf_counter()
     results = simulate(s, seed=seed)
     wall = time.perf_counter() - t0
@@ -71,6 +74,28 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
+    if report:
+        from drsim.report import write_report
+
+        html, _ = write_report(results, folder)
+        if not quiet:
+            click.echo(f"report: {html}")
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(file_okay=False))
+def report_command(folder: str) -> None:
+    """Write report.html and report.md for a run FOLDER written by 'drsim run' (re-simulates it from its
+    scenario.yaml and seed, and checks the result matches the stored tables)."""
+    from drsim.report import ReportError, write_report_from_folder
+
+    try:
+        html, md = write_report_from_folder(folder)
+    except ReportError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except OSError as exc:
+        _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    click.echo(f"report: {html}\nreport: {md}")
 
 
 @main.command()
@@ -119,8 +144,8 @@ def schema(output: str | None) -> None:
               help="Experiment seed [default: the scenario's]; replication k uses the same run seed at every point.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Replications per task.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Folder under which results/<scenario>/sweep-<time>/ is created.")
-@click.option("--no-save", is_flag=True, help="Print the aggregate table only; write nothing.")
+              help="Folder under which <scenario>/sweep-<time>/ is created.")
+@click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: int | None, seed: int | None,
           batch_size: int | None, out: str, no_save: bool, quiet: bool) -> None:
@@ -173,6 +198,28 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
+    if report:
+        from drsim.report import write_report
+
+        html, _ = write_report(results, folder)
+        if not quiet:
+            click.echo(f"report: {html}")
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(file_okay=False))
+def report_command(folder: str) -> None:
+    """Write report.html and report.md for a run FOLDER written by 'drsim run' (re-simulates it from its
+    scenario.yaml and seed, and checks the result matches the stored tables)."""
+    from drsim.report import ReportError, write_report_from_folder
+
+    try:
+        html, md = write_report_from_folder(folder)
+    except ReportError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except OSError as exc:
+        _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    click.echo(f"report: {html}\nreport: {md}")
 
 
 @main.command("plan")
