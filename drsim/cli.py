@@ -198,28 +198,6 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
-    if report:
-        from drsim.report import write_report
-
-        html, _ = write_report(results, folder)
-        if not quiet:
-            click.echo(f"report: {html}")
-
-
-@main.command("report")
-@click.argument("folder", type=click.Path(file_okay=False))
-def report_command(folder: str) -> None:
-    """Write report.html and report.md for a run FOLDER written by 'drsim run' (re-simulates it from its
-    scenario.yaml and seed, and checks the result matches the stored tables)."""
-    from drsim.report import ReportError, write_report_from_folder
-
-    try:
-        html, md = write_report_from_folder(folder)
-    except ReportError as exc:
-        _fail(f"error: {exc}", EXIT_BAD_INPUT)
-    except OSError as exc:
-        _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
-    click.echo(f"report: {html}\nreport: {md}")
 
 
 @main.command("plan")
