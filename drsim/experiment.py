@@ -35,8 +35,6 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -571,10 +569,8 @@ def write_experiment(exp: Experiment, out_root: str | Path = "results", extra: d
     it exists). Written under a temporary name and renamed when complete, like :func:`drsim.output.write_run`."""
     now = datetime.now(UTC)
     parent = Path(out_root) / exp.scenario.name
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
-    try:
+
+    def fill(tmp: Path) -> None:
         tables = {"tidy": exp.tidy, "aggregate": exp.aggregate}
         if len(exp.failures):
             tables["failures"] = exp.failures
@@ -587,21 +583,10 @@ def write_experiment(exp: Experiment, out_root: str | Path = "results", extra: d
                            for name, df in tables.items()},
                 **(extra or {})}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        base = f"sweep-{now:%Y%m%d-%H%M%S}"
-        n = 1
-        while True:
-            target = parent / (base if n == 1 else f"{base}-{n}")
-            if not target.exists():
-                try:
-                    os.rename(tmp, target)  # atomic; refuses a non-empty existing folder
-                    return target
-                except OSError:
-                    if not target.exists():
-                        raise
-            n += 1
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    from drsim.output import atomic_folder
+
+    return atomic_folder(parent, f"sweep-{now:%Y%m%d-%H%M%S}", fill)
 
 
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:

@@ -10,6 +10,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import yaml
 from drsim.results import TABLES, Results
 from drsim.scenario import scenario_hash, scenario_to_dict
 
-__all__ = ["write_run", "resolved_scenario"]
+__all__ = ["write_run", "resolved_scenario", "atomic_folder"]
 
 
 def resolved_scenario(results: Results) -> dict[str, Any]:
@@ -51,11 +52,8 @@ def write_run(
     with a ``-2``, ``-3``... suffix if that folder exists already. ``text`` is saved as ``summary.txt``.
     """
     now = datetime.now(UTC)
-    parent = Path(out_root) / results.scenario.name
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
-    try:
+
+    def fill(tmp: Path) -> None:
         tables = results.tables()
         for name in TABLES:
             df = tables[name]
@@ -79,7 +77,19 @@ def write_run(
             **(extra or {}),
         }
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
-        base = f"{now:%Y%m%d-%H%M%S}-seed{results.seed}"
+
+    return atomic_folder(Path(out_root) / results.scenario.name, f"{now:%Y%m%d-%H%M%S}-seed{results.seed}", fill)
+
+
+def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None]) -> Path:
+    """Create ``parent/base`` (or ``base-2``, ``base-3``... if taken) filled by ``fill(folder)``, atomically:
+    it is written under a hidden temporary name and renamed when complete, so a folder that exists is always
+    whole and an existing one is never overwritten. Returns the new folder."""
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
+    try:
+        fill(tmp)
         n = 1
         while True:
             target = parent / (base if n == 1 else f"{base}-{n}")
