@@ -687,7 +687,7 @@ class Recovery:
         for r in on_host:
             self._onprem_back(r)  # fails back the VMs in the cloud, restarts the others
 
-    def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):  # noqa: C901
+    def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):
         """Orderly shutdown, final sync, start in the cloud: no data loss. ``kind`` is ``maintenance``
         (fails back after the window) or ``plan`` (a recovery plan moved a running VM)."""
         env = self.env
