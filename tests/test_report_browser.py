@@ -1,0 +1,99 @@
+"""The HTML report in a real headless browser: it renders its figures and tables without errors.
+
+Needs Chromium (Debian's ``chromium`` package; ``.ci/run`` installs it and sets DRSIM_REQUIRE_BROWSER=1, so in CI
+a missing browser fails instead of skipping).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import drsim
+from drsim.report import write_report
+from tests.conftest import base_scenario, make_scenario
+
+CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
+                None)
+REQUIRED = os.environ.get("DRSIM_REQUIRE_BROWSER") == "1"
+needs_browser = pytest.mark.skipif(CHROMIUM is None and not REQUIRED,
+                                   reason="Chromium is not installed (apt-get install chromium); CI installs it")
+
+PROBE = """<script>
+addEventListener('load', () => {
+  const imgs = [...document.images];
+  const decoded = imgs.filter(i => i.complete && i.naturalWidth > 0).length;
+  document.body.setAttribute('data-probe',
+    `images=${imgs.length} decoded=${decoded} tables=${document.querySelectorAll('table').length}`);
+});
+</script>
+</body>"""
+
+
+def _chromium(*args: str, user_dir) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None, "Chromium is required here (DRSIM_REQUIRE_BROWSER=1) but not installed"
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={user_dir}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = base_scenario()
+    d["start"] = "2026-03-02T08:00:00"
+    vms = d["site"]["hosts"][0]["vms"]
+    vms[0]["disks"] = ["1GB"]
+    vms.append({"name": "<script>alert(1)</script>", "disks": ["1GB"], "churn": {"rate": "20kB/s"}})
+    d["failures"] = [{"kind": "host", "target": "H1", "at": "6h", "repair": "3h"}]
+    d["drills"] = [{"vms": "vm1", "at": "4h", "duration": "1h"}]
+    d["policy"] = {"name": "manual", "failback": "immediate"}
+    results = drsim.simulate(make_scenario(base=d))
+    folder = tmp_path_factory.mktemp("report")
+    html, _ = write_report(results, folder)
+    return html, results
+
+
+@needs_browser
+def test_report_renders_its_figures_and_tables_in_a_browser(report, tmp_path):
+    html, results = report
+    probed = tmp_path / "probed.html"
+    probed.write_text(html.read_text().replace("</body>", PROBE, 1))
+    out = _chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri(), user_dir=tmp_path / "u1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    probe = re.search(r'data-probe="images=(\d+) decoded=(\d+) tables=(\d+)"', out.stdout)
+    assert probe, "the page did not finish loading"
+    images, decoded, tables = map(int, probe.groups())
+    assert images == decoded == 4
+    assert tables >= 5
+    assert "alert(1)" in out.stdout and "<script>alert(1)" not in out.stdout  # escaped text, never a tag
+    assert len(results.incidents) == 2
+
+
+@needs_browser
+def test_report_loads_without_console_errors_and_draws_the_palette(report, tmp_path):
+    html, _ = report
+    shot = tmp_path / "report.png"
+    out = _chromium("--enable-logging=stderr", "--v=0", "--window-size=1280,3000", f"--screenshot={shot}",
+                    html.as_uri(), user_dir=tmp_path / "u2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    page_errors = [line for line in out.stderr.splitlines()
+                   if "CONSOLE" in line or "Uncaught" in line or "net::ERR" in line or "Failed to load resource" in line]
+    assert page_errors == []
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    # the protection timeline paints 'protected' in Okabe-Ito bluish green (0, 158, 115)
+    green = (np.abs(pixels - np.array([0, 158, 115])) < 12).all(axis=2).sum()
+    assert green > 1000
+
+
+def test_ci_has_a_browser():
+    """In CI the browser test must run, not skip."""
+    if REQUIRED:
+        assert CHROMIUM is not None, "DRSIM_REQUIRE_BROWSER=1 but Chromium is not installed"
