@@ -81,8 +81,8 @@ def test_report_loads_without_console_errors_and_draws_the_palette(report, tmp_p
     out = _chromium("--enable-logging=stderr", "--v=0", "--window-size=1280,3000", f"--screenshot={shot}",
                     html.as_uri(), user_dir=tmp_path / "u2")
     assert out.returncode == 0, out.stderr[-2000:]
-    page_errors = [line for line in out.stderr.splitlines()
-                   if "CONSOLE" in line or "Uncaught" in line or "net::ERR" in line or "Failed to load resource" in line]
+    signs = ("CONSOLE", "Uncaught", "net::ERR", "Failed to load resource")
+    page_errors = [line for line in out.stderr.splitlines() if any(sign in line for sign in signs)]
     assert page_errors == []
     import numpy as np
     from PIL import Image
