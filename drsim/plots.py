@@ -14,6 +14,15 @@ function                    shows
 :func:`incident_waterfall`  each incident's phases, from the failure to the end of the failback
 ==========================  ======================================================================
 
+and of an experiment (:func:`drsim.experiment.run_experiment`) or a plan (:func:`drsim.plan`):
+
+==========================  ======================================================================
+:func:`sweep_heatmap`       a metric's mean over two swept settings, with the objective's boundary
+:func:`sweep_lines`         a metric's mean and 95 % confidence band against one swept setting
+:func:`replication_cdfs`    CDFs across replications of RPO, data loss, RTO, downtime; objectives
+:func:`planner_curve`       the planner's RPO percentile against bandwidth; required and formula
+==========================  ======================================================================
+
 Units shown: times on the x axis in minutes, hours or days chosen from the span (or calendar dates when the
 scenario has a ``start``), sizes in GiB, rates in Mbit/s. Colours come from the Okabe-Ito palette
 (:data:`OKABE_ITO`), which stays distinguishable with the common forms of colour blindness.
@@ -23,9 +32,9 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -41,10 +50,11 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.transforms import Transform
 
+    from drsim.experiment import Experiment
     from drsim.results import Results
 
-__all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "OKABE_ITO",
-           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
+__all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",
+           "replication_cdfs", "planner_curve", "OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
 
 #: The Okabe-Ito palette (Okabe & Ito 2008), safe for the common forms of colour blindness.
 OKABE_ITO: dict[str, str] = {
@@ -642,3 +652,435 @@ def _incident_text(r: pd.Series) -> str:
     if r["outcome"] not in ("failed over", "planned failover"):
         lines += textwrap.wrap(str(r["outcome"]), width=44)
     return "\n".join("  " + line for line in lines)
+
+
+# === figures of experiments and plans ====================================================================
+#
+# :func:`sweep_heatmap`     a metric's mean over two swept parameters, with the objective's boundary
+# :func:`sweep_lines`       a metric's mean and 95 % confidence band against one swept parameter
+# :func:`replication_cdfs`  empirical CDFs across replications of RPO, data loss, RTO and downtime
+# :func:`planner_curve`     the planner's RPO percentile against bandwidth, required and formula marked
+
+_SITE = "(site)"
+_MBIT = 1e6 / 8  # bytes/s per Mbit/s
+_METRIC_NAMES: dict[str, str] = {
+    "rpo_mean_s": "mean RPO", "rpo_p95_s": "p95 RPO", "rpo_max_s": "max RPO",
+    "data_loss_mean_s": "mean data loss", "data_loss_max_s": "max data loss",
+    "rto_mean_s": "mean RTO", "rto_max_s": "max RTO", "downtime_s": "downtime",
+    "protected_at": "protected after", "initial_replication_s": "initial replication",
+    "drill_rto_mean_s": "mean drill RTO", "availability": "availability", "rpo_over_target": "time over RPO target",
+    "rto_met": "RTO met (share of replications)", "rpo_met": "RPO met (share of replications)",
+    "protected": "protected (share of replications)", "incidents": "incidents", "drills": "drills",
+    "cycles_sent": "cycles sent", "cycles_missed": "cycles missed", "bytes_written": "bytes written",
+    "bytes_sent": "bytes sent", "initial_bytes": "initial copy",
+}
+_SHARES = {"availability", "rpo_over_target", "rto_met", "rpo_met", "protected"}
+
+
+def _metric_name(metric: str) -> str:
+    return _METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
+def _is_duration(metric: str) -> bool:
+    return metric.endswith("_s") or metric == "protected_at"
+
+
+def _objective_kind(metric: str) -> str | None:
+    """Which objective applies to a duration metric: ``rpo`` (RPO, data loss), ``rto`` (RTO, downtime) or None."""
+    if not _is_duration(metric):
+        return None
+    if metric.startswith(("rpo_", "data_loss_")):
+        return "rpo"
+    if metric.startswith(("rto_", "downtime", "drill_rto")):
+        return "rto"
+    return None
+
+
+def _default_objective(scenario, metric: str) -> float | None:
+    kind = _objective_kind(metric)
+    return None if kind is None else float(getattr(scenario.objectives, kind))
+
+
+def _value_format(metric: str, values: np.ndarray) -> tuple[float, str, Callable[[float], str]]:
+    """(divisor, unit shown on the axis, formatter of one value in human units) for a metric."""
+    finite = values[np.isfinite(values)]
+    top = float(np.abs(finite).max()) if len(finite) else 0.0
+    if _is_duration(metric):
+        scale, unit = _duration_unit(top)
+        return scale, unit, lambda v: "-" if not math.isfinite(v) else format_duration(v)
+    if metric in _SHARES:
+        return 0.01, "%", lambda v: "-" if not math.isfinite(v) else f"{v:.1%}" if metric != "availability" \
+            else f"{v:.3%}"
+    if metric.startswith("bytes") or metric.endswith("_bytes"):
+        return _GIB, "GiB", lambda v: "-" if not math.isfinite(v) else f"{v / _GIB:.3g} GiB"
+    return 1.0, "", lambda v: "-" if not math.isfinite(v) else f"{v:.3g}"
+
+
+def _axis_label(metric: str, unit: str, vm: str) -> str:
+    who = "site" if vm == _SITE else vm
+    return f"{_metric_name(metric)}, {who}" + (f" ({unit})" if unit else "")
+
+
+def _sweep_values(exp: Experiment, path: str) -> list[Any]:
+    """The values of a swept path as they appear in the tables, in sweep order."""
+    if path not in exp.sweep:
+        swept = ", ".join(exp.sweep) or "nothing"
+        raise ValueError(f"{path!r} is not swept in this experiment (swept: {swept})")
+    seen: list[Any] = []
+    for v in exp.points[path]:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _numeric_axis(path: str, values: Sequence[Any]) -> tuple[np.ndarray | None, str]:
+    """Swept values as numbers on an axis with a unit: rates in Mbit/s, durations in s/min/h/d, plain numbers as
+    they are; (None, label) when they are not all of one of these kinds (then they are shown as categories)."""
+    from drsim import units
+
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return np.asarray(values, dtype=float), path
+    for parse, kind in ((units.parse_rate, "rate"), (units.parse_duration, "duration")):
+        try:
+            nums = np.array([parse(v) for v in values], dtype=float)
+        except Exception:
+            continue
+        if kind == "rate":
+            return nums / _MBIT, f"{path} (Mbit/s)"
+        scale, unit = _duration_unit(float(nums.max()) if len(nums) else 0.0)
+        return nums / scale, f"{path} ({unit})"
+    return None, path
+
+
+def _check_other_paths(exp: Experiment, used: Sequence[str]) -> None:
+    others = [p for p in exp.sweep if p not in used and len(_sweep_values(exp, p)) > 1]
+    if others:
+        raise ValueError(f"the experiment also sweeps {', '.join(others)}: a figure over {', '.join(used)} would "
+                         "mix its points; run (or select) an experiment with one value of each other path")
+
+
+def _site_or_vm(exp: Experiment, vm: str) -> pd.DataFrame:
+    agg = exp.aggregate
+    mine = agg[agg["vm"] == vm]
+    if mine.empty:
+        raise ValueError(f"no VM {vm!r} in the experiment's tables (VMs: {', '.join(map(str, agg['vm'].unique()))})")
+    return mine
+
+
+def _objective_line(ax: Axes, value: float, scale: float, *, vertical: bool, label: str) -> None:
+    kw = dict(color=_P["black"], linestyle="--", linewidth=1.2, label=label, gid="objective", zorder=3)
+    if vertical:
+        ax.axvline(value / scale, **kw)
+    else:
+        ax.axhline(value / scale, **kw)
+
+
+def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm: str = _SITE,
+                  objective: float | str | None = None) -> Figure:
+    """The mean over replications of ``metric`` (a column of the summary; default the p95 RPO) for ``vm``
+    (default the site) at every point of a sweep over the paths ``x`` (columns) and ``y`` (rows), their values as
+    given and in sweep order. Each cell is annotated with the mean in human units (and the 95 % confidence
+    half-width when there are several replications).
+
+    The objective (``objective``: seconds or a duration like ``"15m"``; default the scenario's RPO objective for
+    RPO and data-loss metrics, its RTO objective for RTO and downtime metrics, none otherwise) splits the cells:
+    those whose mean misses it (is above it) are hatched, and a thick line is drawn along the boundary between
+    cells meeting and missing it (the objective's contour on the grid). Colours: the ``cividis`` map
+    (colour-blind safe), on a log scale when the means span more than a factor 20. The experiment must sweep
+    no other path (or only one value of it).
+    """
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.patches import Rectangle
+
+    if x == y:
+        raise ValueError("x and y must be two different swept paths")
+    xs, ys = _sweep_values(exp, x), _sweep_values(exp, y)
+    _check_other_paths(exp, (x, y))
+    agg = _site_or_vm(exp, vm)
+    agg = agg[agg["metric"] == metric]
+    if agg.empty:
+        raise ValueError(f"no metric {metric!r} in the experiment's aggregate table")
+    mean = np.full((len(ys), len(xs)), np.nan)
+    half = np.full((len(ys), len(xs)), np.nan)
+    for xv, yv, m, h in zip(agg[x], agg[y], agg["mean"], agg["ci95"], strict=True):
+        mean[ys.index(yv), xs.index(xv)] = m
+        half[ys.index(yv), xs.index(xv)] = h
+    target = _default_objective(exp.scenario, metric) if objective is None else _parse_objective(objective)
+    scale, unit, fmt = _value_format(metric, mean.ravel())
+
+    fig = Figure(figsize=(2.0 + 1.5 * len(xs), 1.9 + 0.75 * len(ys)), layout="constrained")
+    ax = fig.add_subplot()
+    shown = mean / scale
+    finite = shown[np.isfinite(shown)]
+    norm: Normalize
+    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 20:
+        norm = LogNorm(finite.min(), finite.max())
+    else:
+        norm = Normalize(*(finite.min(), finite.max()) if len(finite) else (0, 1))
+    cmap = _colormap("cividis")
+    img = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto", origin="lower",
+                    interpolation="nearest")
+    ax.set_facecolor(_LIGHT_GREY)
+    cbar = fig.colorbar(img, ax=ax, shrink=0.9)
+    cbar.set_label("mean " + _axis_label(metric, unit, vm))
+    for i in range(len(ys)):
+        for j in range(len(xs)):
+            m = mean[i, j]
+            text = fmt(m)
+            if math.isfinite(half[i, j]) and half[i, j] > 0 and math.isfinite(m):
+                text += f"\n± {fmt(half[i, j])}"
+            light = math.isfinite(m) and norm(m / scale) < 0.55
+            ax.text(j, i, text, ha="center", va="center", fontsize="small", gid="cell",
+                    color="white" if light else _P["black"])
+    handles: list[Patch | Line2D] = []
+    if target is not None:
+        miss = np.where(np.isfinite(mean), mean > target * (1 + 1e-12), True)
+        for i, j in zip(*np.nonzero(miss), strict=True):
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="none", edgecolor=_P["vermillion"],
+                                   hatch="//", linewidth=0, gid="misses-objective", zorder=2))
+        segments = []
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if j + 1 < len(xs) and miss[i, j] != miss[i, j + 1]:
+                    segments.append([(j + 0.5, i - 0.5), (j + 0.5, i + 0.5)])
+                if i + 1 < len(ys) and miss[i, j] != miss[i + 1, j]:
+                    segments.append([(j - 0.5, i + 0.5), (j + 0.5, i + 0.5)])
+        ax.add_collection(LineCollection(segments, colors=_P["black"], linewidths=3.0, gid="objective-boundary",
+                                         zorder=4))
+        goal = format_duration(target) if _is_duration(metric) else fmt(target)
+        handles.append(Line2D([], [], color=_P["black"], linewidth=3.0, label=f"objective {goal}: boundary"))
+        handles.append(Patch(facecolor="white", edgecolor=_P["vermillion"], hatch="//",
+                             label=f"misses it (mean above {goal})"))
+    xnum, xlabel = _numeric_axis(x, xs)
+    ynum, ylabel = _numeric_axis(y, ys)
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.set_ylim(-0.5, len(ys) - 0.5)
+    who = "site" if vm == _SITE else vm
+    ax.set_title(f"{exp.scenario.name}: {_metric_name(metric)} ({who}), mean of {exp.replications} "
+                 f"replication{'s' if exp.replications != 1 else ''}", loc="left", fontsize="medium")
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+                   fontsize="small")
+    return fig
+
+
+def _colormap(name: str) -> Any:
+    """A registered colour map by name (``cividis``, ``viridis``...)."""
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
+def _parse_objective(objective: float | str) -> float:
+    from drsim import units
+
+    return float(units.parse_duration(objective)) if isinstance(objective, str) else float(objective)
+
+
+def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = _SITE, by: str | None = None) -> Figure:
+    """The mean over replications of ``metric`` for ``vm`` (default the site) against the swept path ``x``, with
+    a band for the 95 % confidence interval of the mean (mean ± ``ci95``); one line per value of the swept path
+    ``by`` (in sweep order), or a single line. Rates on the x axis in Mbit/s and durations in minutes, hours or
+    days (other values as categories, in sweep order); durations on the y axis likewise. The objective that
+    applies to the metric (RPO for RPO and data loss, RTO for RTO and downtime) is a dashed line. The experiment
+    must sweep no other path (or only one value of it).
+    """
+    xs = _sweep_values(exp, x)
+    bys = _sweep_values(exp, by) if by is not None else [None]
+    if by == x:
+        raise ValueError("by must be another swept path than x")
+    _check_other_paths(exp, (x,) if by is None else (x, by))
+    agg = _site_or_vm(exp, vm)
+    agg = agg[agg["metric"] == metric]
+    if agg.empty:
+        raise ValueError(f"no metric {metric!r} in the experiment's aggregate table")
+    target = _default_objective(exp.scenario, metric)
+    scale, unit, _ = _value_format(metric, np.append(agg["mean"].to_numpy(dtype=float),
+                                                     [] if target is None else [target]))
+    xnum, xlabel = _numeric_axis(x, xs)
+    positions = xnum if xnum is not None else np.arange(len(xs), dtype=float)
+
+    fig = Figure(figsize=(8, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    for k, bv in enumerate(bys):
+        mine = agg if bv is None else agg[agg[by] == bv]
+        mean = np.full(len(xs), np.nan)
+        half = np.full(len(xs), np.nan)
+        for xv, m, h in zip(mine[x], mine["mean"], mine["ci95"], strict=True):
+            mean[xs.index(xv)], half[xs.index(xv)] = m, h
+        order = np.argsort(positions, kind="stable")
+        px, pm, ph = positions[order], mean[order] / scale, np.nan_to_num(half[order]) / scale
+        color, style = _SERIES[k % len(_SERIES)], _LINESTYLES[(k // len(_SERIES)) % len(_LINESTYLES)]
+        label = "mean" if bv is None else f"{by} = {bv}"
+        ax.plot(px, pm, color=color, linestyle=style, marker="o", linewidth=1.6, label=label, gid="mean")
+        ax.fill_between(px, pm - ph, pm + ph, color=color, alpha=0.2, linewidth=0, gid="ci95")
+    if target is not None:
+        _objective_line(ax, target, scale, vertical=False,
+                        label=f"{_objective_kind(metric).upper()} objective {format_duration(target)}")
+    if xnum is None:
+        ax.set_xticks(positions, [str(v) for v in xs])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(_axis_label(metric, unit, vm))
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    ax.grid(color=_LIGHT_GREY, linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(f"{exp.scenario.name}: {_metric_name(metric)}, mean and 95 % CI over {exp.replications} "
+                 "replications", loc="left", fontsize="medium")
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def _point_label(exp: Experiment, point: int) -> str:
+    settings = exp.points.loc[exp.points["point"] == point].iloc[0]
+    return ", ".join(f"{p}={settings[p]}" for p in exp.sweep) or "scenario"
+
+
+def replication_cdfs(exp: Experiment,
+                     metrics: Sequence[str] = ("rpo_p95_s", "data_loss_max_s", "rto_max_s", "downtime_s"),
+                     vm: str = _SITE, point: int | Sequence[int] | None = None, max_points: int = 8) -> Figure:
+    """Empirical CDFs across replications (``exp.tidy``) of each of ``metrics`` for ``vm`` (default the site),
+    one panel per metric, one step line per sweep point (``point``: one point or several; default every point,
+    the first ``max_points``), the points in one legend below the panels. NaN values (e.g. the data loss of a
+    replication without incidents) are left out. The objective that applies to the metric (the RPO
+    objective for RPO and data loss, the RTO objective for RTO and downtime) is a dashed vertical line.
+    Durations in seconds, minutes, hours or days chosen per panel.
+    """
+    tidy = exp.tidy
+    tidy = tidy[tidy["vm"] == vm]
+    if tidy.empty:
+        raise ValueError(f"no VM {vm!r} in the experiment's tables")
+    points = list(exp.points["point"]) if point is None else [point] if isinstance(point, int | np.integer) \
+        else list(point)
+    shown, note = _first(points, max_points, "points")
+    metrics = list(metrics)
+    missing = [m for m in metrics if m not in tidy.columns]
+    if missing:
+        raise ValueError(f"no metric {', '.join(map(repr, missing))} in the experiment's tables")
+    ncols = 2 if len(metrics) > 1 else 1
+    nrows = math.ceil(len(metrics) / ncols)
+    fig = Figure(figsize=(6 * ncols, 3.4 * nrows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    who = "site" if vm == _SITE else vm
+    fig.suptitle(f"{exp.scenario.name}: distributions over {exp.replications} replications ({who}){note}",
+                 x=0.01, ha="left")
+    for ax, metric in zip(axes, metrics, strict=False):
+        target = _default_objective(exp.scenario, metric)
+        values = tidy.loc[tidy["point"].isin(shown), metric].to_numpy(dtype=float)
+        scale, unit, _ = _value_format(metric, np.append(values, [] if target is None else [target]))
+        drawn = 0
+        for k, p in enumerate(shown):
+            v = np.sort(tidy.loc[tidy["point"] == p, metric].to_numpy(dtype=float))
+            v = v[np.isfinite(v)]
+            if not len(v):
+                continue
+            color, style = _SERIES[k % len(_SERIES)], _LINESTYLES[(k // len(_SERIES)) % len(_LINESTYLES)]
+            xs = np.concatenate(([v[0]], v)) / scale
+            ys = np.arange(len(v) + 1) / len(v)
+            ax.step(xs, ys, where="post", color=color, linestyle=style, linewidth=1.6, gid="cdf",
+                    label=f"{_point_label(exp, p)} (n={len(v)})")
+            drawn += 1
+        if target is not None:
+            _objective_line(ax, target, scale, vertical=True, label="objective")
+            ax.annotate(f"{_objective_kind(metric).upper()} objective {format_duration(target)} ",
+                        (target / scale, 0.98), xycoords=("data", "axes fraction"), ha="right", va="bottom",
+                        fontsize="small", rotation=90, rotation_mode="anchor")
+        if not drawn:
+            ax.text(0.5, 0.5, "no values (e.g. no incidents)", transform=ax.transAxes, ha="center", va="center",
+                    color=_GREY)
+        ax.set_xlabel(_axis_label(metric, unit, vm))
+        ax.set_ylabel("share of replications ≤ x")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(left=0)
+        ax.grid(color=_LIGHT_GREY, linewidth=0.6)
+        ax.set_axisbelow(True)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_title(_metric_name(metric), loc="left", fontsize="medium")
+    for ax in axes[len(metrics):]:
+        ax.set_axis_off()
+    handles = [Line2D([], [], color=_SERIES[k % len(_SERIES)],
+                      linestyle=_LINESTYLES[(k // len(_SERIES)) % len(_LINESTYLES)], linewidth=1.6,
+                      label=_point_label(exp, p) if exp.sweep else "replications")
+               for k, p in enumerate(shown)]
+    handles.append(Line2D([], [], color=_P["black"], linestyle="--", linewidth=1.2, label="objective"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), frameon=False,
+               fontsize="small")
+    return fig
+
+
+def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
+    """The bandwidth planner's search (``drsim.plan``): the RPO percentile judged at every simulated bandwidth
+    (``plan_df.attrs["evaluations"]``), for the worst VM (thick line; filled markers where the whole site met the
+    target, open where it missed) and, with ``vms``, each VM (thin lines). The target is a dashed horizontal
+    line; vertical lines mark the required bandwidth (the answer), the vendor formula's bandwidth and the
+    current upload. A bandwidth at which a VM was never protected has no finite RPO: it is drawn as a triangle
+    at the top of the panel. Bandwidths in Mbit/s; the RPO in a unit chosen from the target (minutes for a
+    15-minute target), on a log scale when it spans more than a factor 20.
+    """
+    a = plan_df.attrs
+    if "evaluations" not in a:
+        raise ValueError("plan_df has no 'evaluations' in its attrs: pass the DataFrame returned by drsim.plan")
+    evals = sorted(a["evaluations"], key=lambda e: e["upload_Bps"])
+    bw = np.array([e["upload_Bps"] for e in evals], dtype=float) / _MBIT
+    names = list(evals[0]["rpo_stat_s"]) if evals else []
+    per_vm = {n: np.array([e["rpo_stat_s"][n] for e in evals], dtype=float) for n in names}
+    worst = np.max(np.vstack(list(per_vm.values())), axis=0) if names else np.array([])
+    met = np.array([bool(e["site_met"]) for e in evals])
+    target = float(a["rpo_s"])
+    pct = f"p{a['percentile']:g}"
+    finite = np.concatenate([v[np.isfinite(v)] for v in per_vm.values()] + [np.array([target])])
+    scale, unit = _duration_unit(2 * target)  # readable around the target (the y axis is often logarithmic)
+    fig = Figure(figsize=(9, 5), layout="constrained")
+    ax = fig.add_subplot()
+    top = float(finite.max()) / scale * 1.6
+    log = float(finite.max()) / max(float(finite.min()), 1e-9) > 20
+    if vms and len(names) > 1:
+        for k, n in enumerate(names[:len(_SERIES) * len(_LINESTYLES)]):
+            v = per_vm[n] / scale
+            ax.plot(bw, np.where(np.isfinite(v), v, np.nan), color=_SERIES[(k + 1) % len(_SERIES)],
+                    linestyle=_LINESTYLES[(k // len(_SERIES)) % len(_LINESTYLES)], linewidth=0.9, alpha=0.8,
+                    label=n, gid="vm-curve")
+    w = worst / scale
+    fin = np.isfinite(w)
+    ax.plot(bw[fin], w[fin], color=_P["black"], linewidth=2.0, label="worst VM",
+            gid="site-curve", zorder=4)
+    ax.plot(bw[fin & met], w[fin & met], linestyle="none", marker="o", color=_P["bluish_green"],
+            markeredgecolor=_P["black"], markersize=7, label="site meets the target", zorder=5)
+    ax.plot(bw[fin & ~met], w[fin & ~met], linestyle="none", marker="o", markerfacecolor="white",
+            markeredgecolor=_P["vermillion"], markeredgewidth=1.6, markersize=7, label="site misses it", zorder=5)
+    if (~fin).any():
+        ax.plot(bw[~fin], np.full(int((~fin).sum()), top / 1.15), linestyle="none", marker="^",
+                color=_P["vermillion"], markersize=8, label="a VM never protected", zorder=5, gid="unbounded")
+    ax.axhline(target / scale, color=_P["black"], linestyle="--", linewidth=1.2, gid="objective",
+               label=f"target: {pct} ≤ {format_duration(target)}")
+    site = plan_df[plan_df["vm"] == _SITE]
+    marks = []
+    if len(site):
+        s = site.iloc[0]
+        marks = [("required", s["required_Bps"], _P["bluish_green"], "-"),
+                 ("formula", s["formula_Bps"], _P["orange"], "-."),
+                 ("current", a.get("current_upload_Bps", math.nan), _P["sky_blue"], ":")]
+    for what, value, color, style in marks:
+        if value is not None and math.isfinite(value):
+            ax.axvline(value / _MBIT, color=color, linestyle=style, linewidth=2.0, gid=f"{what}-bandwidth",
+                       label=f"{what}: {value / _MBIT:.2f} Mbit/s", zorder=3)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(float(finite.min()) / scale / 1.5, top)
+    else:
+        ax.set_ylim(0, top)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("upload bandwidth (Mbit/s, raw uplink)")
+    ax.set_ylabel(f"{pct} RPO in the {a.get('window', 'steady')} window ({unit})")
+    ax.grid(color=_LIGHT_GREY, linewidth=0.6, which="both")
+    ax.set_axisbelow(True)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({len(evals)} bandwidths × "
+                 f"{a['replications']} replication{'s' if a['replications'] != 1 else ''})\n"
+                 f"judged by {a['criterion_text']}", loc="left", fontsize="medium")
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
