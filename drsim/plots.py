@@ -54,7 +54,8 @@ if TYPE_CHECKING:
     from drsim.results import Results
 
 __all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",
-           "replication_cdfs", "planner_curve", "OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
+           "replication_cdfs", "planner_curve", "paired_differences", "OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES",
+           "PHASE_COLORS"]
 
 #: The Okabe-Ito palette (Okabe & Ito 2008), safe for the common forms of colour blindness.
 OKABE_ITO: dict[str, str] = {
@@ -1083,4 +1084,55 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
                  f"{a['replications']} replication{'s' if a['replications'] != 1 else ''})\n"
                  f"judged by {a['criterion_text']}", loc="left", fontsize="medium")
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any = None,
+                       metric: str = "downtime_s", vms: Sequence[str] | None = None) -> Figure:
+    """Paired differences of ``metric`` between each value of the swept ``path`` and ``baseline`` (default: the
+    first value), per VM and for the site: the mean over replications of (value - baseline) on the same seeds
+    (common random numbers), with its 95 % confidence interval (Student t). Durations in automatic units.
+
+    Pairing by replication removes the failure timeline's noise from the comparison: the interval is much
+    narrower than the two unpaired ones.
+    """
+    from drsim.experiment import t_975
+
+    values = _sweep_values(exp, path)
+    _check_other_paths(exp, [path])
+    if len(values) < 2:
+        raise ValueError(f"{path!r} has one value: nothing to compare")
+    baseline = values[0] if baseline is None else baseline
+    if baseline not in values:
+        raise ValueError(f"baseline {baseline!r} is not one of the values of {path!r}: {values}")
+    tidy = exp.tidy
+    names = list(vms) if vms is not None else [v for v in tidy["vm"].unique() if v != _SITE] + [_SITE]
+    others = [v for v in values if v != baseline]
+    table = tidy.pivot_table(index=["vm", "replication"], columns=path, values=metric, aggfunc="first")
+    scale, unit = (_duration_unit(float(np.nanmax(np.abs(table.to_numpy())) or 1.0)) if _is_duration(metric)
+                   else (1.0, ""))
+    fig = Figure(figsize=(8, 0.45 * len(names) * len(others) + 1.8), layout="constrained")
+    ax = fig.add_subplot()
+    colors = list(OKABE_ITO.values())
+    y = np.arange(len(names))
+    height = 0.8 / len(others)
+    for k, other in enumerate(others):
+        means, halves = [], []
+        for name in names:
+            d = (table.loc[name, other] - table.loc[name, baseline]).dropna().to_numpy() if name in table.index \
+                else np.array([])
+            n = len(d)
+            means.append(d.mean() / scale if n else np.nan)
+            halves.append(float(t_975(n - 1) * d.std(ddof=1) / np.sqrt(n)) / scale if n > 1 else np.nan)
+        pos = y + (k - (len(others) - 1) / 2) * height
+        ax.barh(pos, means, height=height * 0.9, xerr=halves, color=colors[(k + 1) % len(colors)],
+                error_kw={"ecolor": "#333333", "capsize": 3}, label=f"{other} - {baseline}")
+    ax.axvline(0.0, color="#333333", linewidth=1)
+    ax.set_yticks(y, [str(n) for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"paired difference of {_metric_name(metric)}" + (f" ({unit})" if unit else ""))
+    ax.set_title(f"{exp.scenario.name}: {path} against {baseline} ({exp.replications} paired replications, 95 % CI)",
+                 loc="left")
+    ax.legend(loc="lower right", frameon=False)
+    ax.grid(axis="x", color="#dddddd")
     return fig

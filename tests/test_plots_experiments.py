@@ -221,3 +221,29 @@ def test_figures_use_the_okabe_ito_palette(exp, planned):
     fig = plots.planner_curve(planned)
     for what in ("required", "formula"):
         assert matplotlib.colors.to_hex(by_gid(fig.axes[0], f"{what}-bandwidth")[0].get_color()) in palette
+
+
+def test_paired_differences_of_two_policies():
+    from drsim.plots import paired_differences
+    from tests.conftest import base_scenario
+
+    d = base_scenario()
+    d["duration"] = "2d"
+    d["site"]["hosts"][0]["vms"][0]["disks"] = ["100MB"]
+    d["failures"] = [{"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "12h"},
+                      "repair": {"dist": "exponential", "mean": "3h"}}]
+    with ThreadPoolExecutor(1) as pool:
+        exp = run_experiment(make_scenario(base=d), replications=4, executor=pool,
+                             sweep={"policy.name": ["wait-for-repair", "automatic"]})
+    fig = paired_differences(exp, metric="downtime_s")
+    ax = fig.axes[0]
+    bars = [p for p in ax.patches]
+    assert len(bars) == 2  # vm1 and the site, one comparison
+    tidy = exp.tidy[exp.tidy["vm"] == "vm1"].pivot(index="replication", columns="policy.name", values="downtime_s")
+    expected = (tidy["automatic"] - tidy["wait-for-repair"]).mean()
+    label = ax.get_xlabel()
+    unit = label[label.rindex("(") + 1:-1]
+    scale = {"s": 1, "min": 60, "h": 3600, "d": 86400}[unit]
+    assert bars[0].get_width() * scale == pytest.approx(expected)
+    assert expected < 0  # failing over at once beats waiting for the repair
+    assert "95 % CI" in ax.get_title(loc="left")
