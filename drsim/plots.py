@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from drsim.results import Results
 
 __all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",
-           "replication_cdfs", "planner_curve", "paired_differences", "OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES",
-           "PHASE_COLORS"]
+           "replication_cdfs", "planner_curve", "paired_differences", "availability_by_vm", "OKABE_ITO",
+           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
 
 #: The Okabe-Ito palette (Okabe & Ito 2008), safe for the common forms of colour blindness.
 OKABE_ITO: dict[str, str] = {
@@ -1134,5 +1134,36 @@ def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any
     ax.set_title(f"{exp.scenario.name}: {path} against {baseline} ({exp.replications} paired replications, 95 % CI)",
                  loc="left")
     ax.legend(loc="lower right", frameon=False)
+    ax.grid(axis="x", color="#dddddd")
+    return fig
+
+
+def availability_by_vm(exp: Experiment, point: int = 0) -> Figure:
+    """Availability of each VM and the site across replications at one sweep ``point``: the mean (in %) with its
+    95 % confidence interval, and each replication's value as a dot."""
+    agg = exp.aggregate
+    rows = agg[(agg["point"] == point) & (agg["metric"] == "availability")]
+    if rows.empty:
+        raise ValueError(f"no availability for sweep point {point!r}")
+    names = [v for v in rows["vm"] if v != _SITE] + [_SITE]
+    rows = rows.set_index("vm").loc[names]
+    tidy = exp.tidy[exp.tidy["point"] == point]
+    fig = Figure(figsize=(8, 0.4 * len(names) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.arange(len(names))
+    ax.barh(y, rows["mean"] * 100, xerr=rows["ci95"].fillna(0.0) * 100, color=OKABE_ITO["bluish_green"],
+            height=0.6, error_kw={"ecolor": "#333333", "capsize": 3}, label="mean, 95 % CI")
+    for i, name in enumerate(names):
+        values = tidy.loc[tidy["vm"] == name, "availability"].to_numpy() * 100
+        ax.plot(values, np.full(len(values), y[i]), "o", color="#333333", markersize=3,
+                label="replications" if i == 0 else None)
+    low = float(np.nanmin([rows["mean"].min() * 100, *(tidy["availability"].to_numpy() * 100)]))
+    ax.set_xlim(max(0.0, low - (100 - low) * 0.2 - 0.01), 100.0)
+    ax.set_yticks(y, [str(n) for n in names])
+    ax.invert_yaxis()
+    ax.set_xlabel("availability (%)")
+    ax.set_title(f"{exp.scenario.name}: availability ({_point_label(exp, point)}, {exp.replications} replications)",
+                 loc="left")
+    ax.legend(loc="lower left", frameon=False)
     ax.grid(axis="x", color="#dddddd")
     return fig

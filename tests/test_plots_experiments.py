@@ -247,3 +247,22 @@ def test_paired_differences_of_two_policies():
     assert bars[0].get_width() * scale == pytest.approx(expected)
     assert expected < 0  # failing over at once beats waiting for the repair
     assert "95 % CI" in ax.get_title(loc="left")
+
+
+def test_availability_by_vm_across_replications():
+    from drsim.plots import availability_by_vm
+    from tests.conftest import base_scenario
+
+    d = base_scenario()
+    d["duration"] = "2d"
+    d["site"]["hosts"][0]["vms"][0]["disks"] = ["100MB"]
+    d["failures"] = [{"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "12h"},
+                      "repair": {"dist": "exponential", "mean": "3h"}}]
+    with ThreadPoolExecutor(1) as pool:
+        exp = run_experiment(make_scenario(base=d), replications=3, executor=pool)
+    fig = availability_by_vm(exp)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["vm1", "(site)"]
+    mean = exp.tidy.loc[exp.tidy["vm"] == "vm1", "availability"].mean() * 100
+    assert ax.patches[0].get_width() == pytest.approx(mean)
+    assert ax.get_xlabel() == "availability (%)"
