@@ -147,8 +147,10 @@ def schema(output: str | None) -> None:
               help="Folder under which <scenario>/sweep-<time>/ is created.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
+@click.option("--report", is_flag=True,
+              help="Also write report.html and report.md into the sweep folder (ignored with --no-save).")
 def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: int | None, seed: int | None,
-          batch_size: int | None, out: str, no_save: bool, quiet: bool) -> None:
+          batch_size: int | None, out: str, no_save: bool, quiet: bool, report: bool) -> None:
     """Run REPLICATIONS replications of SCENARIO at every point of a sweep; write tidy and aggregate tables."""
     from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -192,12 +194,23 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
                    f"point {first['point']} replication {first['replication']} seed {first['seed']}: "
                    f"{first['error']}", err=True)
     if no_save:
+        if report:
+            click.echo("warning: --report is ignored with --no-save", err=True)
         return
     try:
         folder = write_experiment(exp, out)
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
+    if report:
+        from drsim.report import write_experiment_report
+
+        try:
+            html, _ = write_experiment_report(exp, folder)
+        except OSError as exc:
+            _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        if not quiet:
+            click.echo(f"report: {html}")
 
 
 @main.command("plan")
@@ -219,8 +232,14 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
 @click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
               help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--report", is_flag=True,
+              help="Write plan.parquet, metadata.json, report.html and report.md into a new folder "
+                   "<out>/<scenario>/plan-<time>/.")
+@click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
+              help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                 workers: int | None, seed: int | None, criterion: str, window: str, quiet: bool) -> None:
+                 workers: int | None, seed: int | None, criterion: str, window: str, quiet: bool, report: bool,
+                 out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
     from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -242,3 +261,11 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         if executor is not None:
             executor.shutdown(cancel_futures=True)
     click.echo(plan_text(table))
+    if report:
+        from drsim.report import write_plan_folder
+
+        try:
+            folder = write_plan_folder(table, s, out)
+        except OSError as exc:
+            _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}")

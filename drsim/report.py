@@ -19,6 +19,12 @@ Both formats are rendered with Jinja2 templates from ``drsim/templates``. The HT
 VM named ``<script>alert(1)</script>`` appears as text; in the Markdown template every value is escaped by the
 environment's ``finalize`` (backslash before ``\\ ` * _ [ ] < > | & ~ # $``), so names cannot break a table or
 become markup. Values the report itself produces (image file names, data URIs) are marked safe explicitly.
+
+:func:`write_experiment_report` writes the same two files into a sweep folder (written by
+:func:`drsim.experiment.write_experiment`): the scenario in brief, the sweep, a summary in plain words, the site's
+aggregate per point and the experiment figures that apply to what was swept. :func:`write_plan_report` writes the
+report of a bandwidth plan (:func:`drsim.plan`) and :func:`write_plan_folder` a whole plan folder. Both use the
+generic templates ``document.html.j2`` and ``document.md.j2`` (sections of blocks) with the same escaping.
 """
 
 from __future__ import annotations
@@ -54,7 +60,8 @@ from drsim.results import PLANNED_KINDS, SITE, Results
 from drsim.scenario import CHURN_LIMIT_STANDARD, SUPPORTED_INTERVALS, Link, Objectives, Replication, Scenario
 
 __all__ = ["write_report", "write_report_from_folder", "render_report", "report_context", "ReportError",
-           "SECTIONS", "FIGURES", "HTML_NAME", "MD_NAME", "markdown_escape"]
+           "SECTIONS", "FIGURES", "HTML_NAME", "MD_NAME", "markdown_escape", "write_experiment_report",
+           "experiment_report_context", "write_plan_report", "plan_report_context", "write_plan_folder", "json_safe"]
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -908,3 +915,461 @@ def _check_same_summary(stored: pd.DataFrame, fresh: pd.DataFrame, meta: dict[st
                           f"this is drsim {drsim.__version__}): {first}. Pass verify=False to report the "
                           "re-simulated run anyway.") from None
 
+
+
+# --- reports of experiments and plans ------------------------------------------------------------------------------
+#
+# Both are rendered by the generic templates document.html.j2 / document.md.j2 from a list of sections, each a list
+# of blocks (paragraphs, lists, label/value pairs, tables, figures), with the same escaping as the run report.
+
+DOCUMENT_HTML = "document.html.j2"
+DOCUMENT_MD = "document.md.j2"
+
+
+@dataclass
+class Block:
+    """One piece of a section: ``kind`` is p, lead, note, h3, ul (a list of texts), dl ((label, value) pairs),
+    table (a :class:`Table`) or figure (a :class:`ReportFigure`, with its ``number``)."""
+
+    kind: str
+    value: Any
+    number: int = 0
+
+
+@dataclass
+class Section:
+    id: str
+    heading: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def _draw(title: str, caption: str, file: str, draw: Any) -> ReportFigure:
+    """Draw one figure (``draw()`` returns a matplotlib Figure) as PNG, as :func:`_figures` does."""
+    import matplotlib
+
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig = draw()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
+    png = buf.getvalue()
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return ReportFigure(title, caption, file, uri, png)
+
+
+def _figure_blocks(specs: Sequence[tuple[str, str, str, Any]]) -> tuple[list[Block], list[ReportFigure]]:
+    """Figure blocks for (title, caption, file, draw) specs; a plot that raises ValueError (it does not apply to
+    these data) is skipped with a note."""
+    blocks: list[Block] = []
+    drawn: list[ReportFigure] = []
+    for title, caption, file, draw in specs:
+        try:
+            fig = _draw(title, caption, file, draw)
+        except ValueError as exc:
+            blocks.append(Block("note", f"{title}: not drawn ({exc})."))
+            continue
+        drawn.append(fig)
+        blocks.append(Block("figure", fig, len(drawn)))
+    if not specs:
+        blocks.append(Block("p", "No figure applies."))
+    return blocks, drawn
+
+
+def _render_document(ctx: dict[str, Any]) -> tuple[str, str]:
+    html = _environment(False).get_template(DOCUMENT_HTML).render(ctx)
+    md = _environment(True).get_template(DOCUMENT_MD).render(ctx)
+    return html, md
+
+
+def _write_document(folder: Path, ctx: dict[str, Any], figures: list[ReportFigure]) -> tuple[Path, Path]:
+    html, md = _render_document(ctx)
+    folder.mkdir(parents=True, exist_ok=True)
+    for fig in figures:
+        _write_atomic(folder / fig.file, fig.png)
+    _write_atomic(folder / MD_NAME, md.encode("utf-8"))
+    _write_atomic(folder / HTML_NAME, html.encode("utf-8"))
+    return folder / HTML_NAME, folder / MD_NAME
+
+
+def _brief_of(scenario: Scenario) -> tuple[list[tuple[str, str]], Table]:
+    """The run report's scenario in brief, without the run seed (an experiment or plan has one per replication)."""
+    items, table = _brief(SimpleNamespace(scenario=scenario, seed=None))  # type: ignore[arg-type]  # reads both
+    return [(label, value) for label, value in items if label != "Seed"], table
+
+
+def _assumption_blocks(scenario: Scenario) -> list[Block]:
+    defaults, sources = _assumptions(SimpleNamespace(scenario=scenario))  # type: ignore[arg-type]  # reads .scenario
+    return [Block("p", "What the numbers rest on. Defaults are assumptions based on typical values, not "
+                       "measurements; change them in the scenario file when better figures are known."),
+            Block("table", defaults), Block("h3", "Sources"), Block("ul", sources),
+            Block("h3", "Model approximations"), Block("ul", list(APPROXIMATIONS))]
+
+
+def _seeds_text(seeds: Sequence[int], limit: int = 10) -> str:
+    shown = ", ".join(str(s) for s in seeds[:limit])
+    return shown + (f" and {len(seeds) - limit} more" if len(seeds) > limit else "")
+
+
+def _value_text(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+class _SiteStats:
+    """The site's aggregate of an experiment: (mean, ci95) per (point, metric)."""
+
+    def __init__(self, exp: Any):
+        agg = exp.aggregate
+        agg = agg[agg["vm"] == SITE]
+        self.stats = {(int(p), str(m)): (float(mean), float(half), int(n)) for p, m, mean, half, n
+                      in zip(agg["point"], agg["metric"], agg["mean"], agg["ci95"], agg["n"], strict=True)}
+
+    def mean(self, point: int, metric: str) -> float:
+        return self.stats.get((point, metric), (math.nan, math.nan, 0))[0]
+
+    def ci(self, point: int, metric: str) -> float:
+        return self.stats.get((point, metric), (math.nan, math.nan, 0))[1]
+
+    def n(self, point: int, metric: str) -> int:
+        return self.stats.get((point, metric), (math.nan, math.nan, 0))[2]
+
+    def dur(self, point: int, metric: str) -> str:
+        m, half = self.mean(point, metric), self.ci(point, metric)
+        if _isnan(m):
+            return "-"
+        return _fmt(m) + ("" if _isnan(half) else f" ± {_fmt(half)}")
+
+
+def _point_label(exp: Any, point: int) -> str:
+    settings = exp.points.iloc[point]
+    text = ", ".join(f"{path} = {_value_text(settings[path])}" for path in exp.sweep)
+    return f"point {point}" + (f" ({text})" if text else "")
+
+
+def _objectives_met(exp: Any, st: _SiteStats, point: int) -> tuple[bool, bool]:
+    """(RPO met, RTO met) at the site at a point: the RPO when the mean p95 RPO is within the RPO objective and
+    every incident's data loss was within it in every replication; the RTO when every incident of every
+    replication was restored within the RTO objective."""
+    obj = exp.scenario_for(point).objectives
+    rpo = st.mean(point, "rpo_p95_s")
+    loss_ok = st.mean(point, "rpo_met")
+    rto_ok = st.mean(point, "rto_met")
+    rpo_met = not _isnan(rpo) and rpo <= obj.rpo and (_isnan(loss_ok) or loss_ok >= 1.0)
+    rto_met = _isnan(rto_ok) or rto_ok >= 1.0
+    return rpo_met, rto_met
+
+
+def _extremes(exp: Any, st: _SiteStats, metric: str, what: str) -> str | None:
+    points = [p for p in range(len(exp.points)) if not _isnan(st.mean(p, metric))]
+    if not points:
+        return None
+    if len(points) == 1:
+        return f"The site's mean {what} is {st.dur(points[0], metric)}."
+    best = min(points, key=lambda p: st.mean(p, metric))
+    worst = max(points, key=lambda p: st.mean(p, metric))
+    if st.mean(best, metric) == st.mean(worst, metric):
+        return f"The site's mean {what} is {st.dur(best, metric)} at every point."
+    return (f"The site's mean {what} is lowest at {_point_label(exp, best)}: {st.dur(best, metric)}, and highest "
+            f"at {_point_label(exp, worst)}: {st.dur(worst, metric)} (means ± 95 % confidence half-width).")
+
+
+def _experiment_summary(exp: Any, st: _SiteStats) -> list[str]:
+    n_points = len(exp.points)
+    runs = n_points * exp.replications
+    lines = [f"{count(n_points, 'sweep point')} x {count(exp.replications, 'replication')} = {count(runs, 'run')}"
+             + (f"; {count(len(exp.failures), 'run')} failed and {'is' if len(exp.failures) == 1 else 'are'} "
+                "left out (failures.parquet)." if len(exp.failures) else "; every run completed.")]
+    met = {p: _objectives_met(exp, st, p) for p in range(n_points)}
+    both = [p for p, (a, b) in met.items() if a and b]
+    obj = exp.scenario.objectives
+    target = f"the RPO ({_fmt(obj.rpo)}) and RTO ({_fmt(obj.rto)}) objectives"
+    if len(both) == n_points:
+        lines.append(f"Every point meets {target} at the site.")
+    elif not both:
+        lines.append(f"No point meets both {target} at the site.")
+    else:
+        lines.append(f"{len(both)} of {n_points} points {'meets' if len(both) == 1 else 'meet'} {target} at the site: "
+                     + "; ".join(_point_label(exp, p) for p in both) + ".")
+    rpo_only = [p for p, (a, _) in met.items() if not a]
+    rto_only = [p for p, (_, b) in met.items() if not b]
+    if rpo_only and len(rpo_only) < n_points:
+        lines.append("The RPO objective is missed at " + "; ".join(_point_label(exp, p) for p in rpo_only) + ".")
+    if rto_only and len(rto_only) < n_points:
+        lines.append("The RTO objective is missed at " + "; ".join(_point_label(exp, p) for p in rto_only) + ".")
+    for metric, what in (("rpo_p95_s", "p95 RPO"), ("downtime_s", "downtime")):
+        text = _extremes(exp, st, metric, what)
+        if text:
+            lines.append(text)
+    if n_points > 1:
+        lines.append("Replication k runs with the same seed at every point (common random numbers), so the points "
+                     "are compared on the same failure timeline and churn.")
+    return lines
+
+
+def _experiment_table(exp: Any, st: _SiteStats) -> Table:
+    paths = list(exp.sweep)
+    target = _fmt(exp.scenario.objectives.rpo)
+    header = ["point", *paths, "runs", "RPO p95", f"time RPO > {target}", "availability", "downtime",
+              "incidents", "worst RTO", "RPO objective", "RTO objective"]
+    rows = []
+    for p in range(len(exp.points)):
+        settings = exp.points.iloc[p]
+        incidents = st.mean(p, "incidents")
+        rpo_met, rto_met = _objectives_met(exp, st, p)
+        rows.append([str(p), *(_value_text(settings[path]) for path in paths), str(st.n(p, "downtime_s")),
+                     st.dur(p, "rpo_p95_s"), _pct(st.mean(p, "rpo_over_target")),
+                     _pct(st.mean(p, "availability"), 3), st.dur(p, "downtime_s"),
+                     "-" if _isnan(incidents) else f"{incidents:.2f}", st.dur(p, "rto_max_s"),
+                     "met" if rpo_met else "missed", "met" if rto_met else "missed"])
+    numeric = [True, *(False for _ in paths), True, True, True, True, True, True, True, False, False]
+    return Table(header, rows, numeric, caption="The site per sweep point (means over replications)",
+                 note="Means over the replications of each point, ± the half-width of the 95 % confidence interval of "
+                      "the mean (Student t). Worst RTO: the mean of each replication's longest unplanned restore. "
+                      "RPO objective met: the mean p95 RPO is within the target and every incident's data loss was "
+                      "within it in every replication; RTO objective met: every unplanned incident of every "
+                      "replication was restored within the RTO objective. Per-VM rows are in aggregate.parquet.")
+
+
+def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:
+    from drsim import plots
+
+    varied = [path for path, values in exp.sweep.items() if len({str(v) for v in values}) > 1]
+    specs: list[tuple[str, str, str, Any]] = []
+    if len(varied) == 1:
+        x = varied[0]
+        for metric, what, slug in (("rpo_p95_s", "p95 RPO", "rpo"), ("downtime_s", "downtime", "downtime")):
+            specs.append((f"Site {what} against {x}",
+                          f"The site's mean {what} at each value of {x}, with the 95 % confidence band of the mean; "
+                          "the objective that applies is dashed.", f"report-sweep-{slug}.png",
+                          lambda m=metric: plots.sweep_lines(exp, x, m)))
+    elif len(varied) == 2:
+        x, y = varied
+        specs.append((f"Site p95 RPO over {x} and {y}",
+                      "The site's mean p95 RPO at every point of the grid; cells missing the RPO objective are "
+                      "hatched.", "report-sweep-heatmap.png", lambda: plots.sweep_heatmap(exp, x, y, "rpo_p95_s")))
+    if "policy.name" in varied:
+        specs.append(("Paired differences in downtime between policies",
+                      "The mean difference in downtime of each policy against the first, per VM and for the site, "
+                      "on the same seeds (common random numbers), with 95 % confidence intervals.",
+                      "report-paired-downtime.png",
+                      lambda: plots.paired_differences(exp, "policy.name", metric="downtime_s")))
+    specs.append(("Distributions across replications at point 0",
+                  "Empirical CDFs across the replications of point 0 of the site's p95 RPO, worst data loss, worst "
+                  "RTO and downtime; the objective that applies is dashed.", "report-cdfs.png",
+                  lambda: plots.replication_cdfs(exp, point=0)))
+    specs.append(("Availability by VM at point 0",
+                  "Availability of each VM and the site across the replications of point 0: mean with 95 % "
+                  "confidence interval, and each replication as a dot.", "report-availability.png",
+                  lambda: plots.availability_by_vm(exp, 0)))
+    return specs
+
+
+def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigure]]:
+    """The sections of an experiment's report, and its figures."""
+    import drsim
+
+    st = _SiteStats(exp)
+    brief, hosts = _brief_of(exp.scenario)
+    meta = exp.metadata()
+    sweep_items = [(path, ", ".join(_value_text(v) for v in values)) for path, values in meta["sweep"].items()]
+    sweep_items += [
+        ("Points", str(len(exp.points))),
+        ("Replications", f"{exp.replications} per point"),
+        ("Experiment seed", str(exp.seed)),
+        ("Run seeds", _seeds_text(exp.seeds) + " (replication k uses the same seed at every point)"),
+        ("Runs", f"{meta['runs']}, {meta['failed_runs']} failed"),
+        ("Executed", f"{exp.executor}, {count(exp.workers, 'worker')}, {exp.elapsed_s:.1f} s"),
+    ]
+    if not exp.sweep:
+        sweep_items.insert(0, ("Swept settings", "none: replications of the scenario as it is"))
+    fig_blocks, figures = _figure_blocks(_experiment_figures(exp))
+    sections = [
+        Section("scenario", "Scenario", [
+            Block("p", "The base scenario; at each sweep point the swept settings replace its values."),
+            Block("dl", brief), Block("table", hosts)]),
+        Section("sweep", "Sweep", [Block("dl", sweep_items)]),
+        Section("summary", "Summary", [Block("lead", line) for line in _experiment_summary(exp, st)]),
+        Section("points", "Results per point", [Block("table", _experiment_table(exp, st))]),
+        Section("figures", "Figures", fig_blocks),
+        Section("assumptions", "Assumptions and sources", _assumption_blocks(exp.scenario)),
+    ]
+    ctx = {
+        "title": f"Disaster-recovery experiment: {exp.scenario.name}",
+        "meta": f"drsim {drsim.__version__} · experiment seed {exp.seed} · scenario hash {meta['scenario_hash']}",
+        "version": drsim.__version__,
+        "sections": sections,
+        "footer": f"Generated by drsim {drsim.__version__}. Running the same scenario and sweep with experiment seed "
+                  f"{exp.seed} gives the same tables.",
+    }
+    return ctx, figures
+
+
+def write_experiment_report(exp: Any, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` (with its ``report-*.png`` figures) of an
+    :class:`drsim.experiment.Experiment` into ``folder`` (the sweep folder written by
+    :func:`drsim.experiment.write_experiment`). Returns (HTML path, Markdown path)."""
+    ctx, figures = experiment_report_context(exp)
+    return _write_document(Path(folder), ctx, figures)
+
+
+# --- plan report ---------------------------------------------------------------------------------------------------
+
+
+def _mbit(bytes_per_s: Any) -> str:
+    from drsim.planner import _mbit as mbit
+
+    return mbit(float(bytes_per_s)) if not _isnan(bytes_per_s) else "-"
+
+
+def _dur_ci(seconds: Any, ci: Any = math.nan) -> str:
+    if _isnan(seconds):
+        return "-"
+    text = _fmt(float(seconds))
+    return text + (f" ± {_fmt(float(ci))}" if not _isnan(ci) and math.isfinite(float(ci)) and ci > 0 else "")
+
+
+def _plan_table(plan_df: pd.DataFrame) -> Table:
+    pct = f"p{plan_df.attrs['percentile']:g}"
+    header = ["VM", "batch", "mean churn", "required", "formula", "formula / required", f"{pct} RPO now",
+              f"{pct} RPO at formula", f"{pct} RPO at required", "initial replication", "batch replication",
+              "protected after"]
+    rows, total = [], None
+    for r in plan_df.itertuples(index=False):
+        ratio = r.formula_ratio
+        row = [str(r.vm), "" if pd.isna(r.batch) else str(r.batch), _mbit(r.mean_churn_Bps), _mbit(r.required_Bps),
+               _mbit(r.formula_Bps), "-" if _isnan(ratio) or not math.isfinite(ratio) else f"{ratio:.2f}",
+               _dur_ci(r.rpo_current_s, r.rpo_current_ci95_s), _dur_ci(r.rpo_formula_s),
+               _dur_ci(r.rpo_required_s, r.rpo_required_ci95_s), _dur_ci(r.initial_replication_s),
+               _dur_ci(r.batch_initial_replication_s), _dur_ci(r.protected_after_s)]
+        if r.vm == SITE:
+            total = row
+        else:
+            rows.append(row)
+    return Table(header, rows, [False, True, *([True] * 10)], caption="Bandwidth per VM and for the site",
+                 total=total,
+                 note="required: the raw upload at which the VM (the site: every VM) meets the target on the shared "
+                      "link. formula: the VM's term of the vendor's peak-churn sum. RPO columns: means over "
+                      "replications (± 95 % confidence half-width) at the current, the formula's and the required "
+                      "bandwidth; the site row shows the worst VM. Initial replication times at the site's required "
+                      "bandwidth.")
+
+
+def _plan_findings(plan_df: pd.DataFrame) -> list[str]:
+    """The findings of :func:`drsim.planner.plan_text`, as sentences."""
+    from drsim.planner import plan_text
+
+    lines = plan_text(plan_df).splitlines()
+    start = lines.index("Findings:") + 1 if "Findings:" in lines else len(lines)
+    return [line[2:] if line.startswith("- ") else line for line in lines[start:] if line.strip()]
+
+
+def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict[str, Any], list[ReportFigure]]:
+    """The sections of a plan's report, and its figure."""
+    import drsim
+    from drsim import plots
+
+    a = plan_df.attrs
+    if "rpo_s" not in a:
+        raise ValueError("plan_df has no planner attrs: pass the DataFrame returned by drsim.plan")
+    site = plan_df[plan_df["vm"] == SITE].iloc[0]
+    pct = f"p{a['percentile']:g}"
+    ratio = site["formula_ratio"]
+    current = site["rpo_current_s"]
+    answer = [
+        ("Required bandwidth (site)", _mbit(site["required_Bps"])
+         + ("" if _isnan(site["required_Bps"]) else f" (not met at {_mbit(site['required_low_Bps'])})")),
+        ("Vendor formula bandwidth", _mbit(site["formula_Bps"])
+         + ("" if _isnan(ratio) or not math.isfinite(ratio) else f", {ratio:.2f} x the required bandwidth")),
+        ("Current upload", _mbit(a["current_upload_Bps"])),
+        (f"Achievable {pct} RPO now (worst VM)", _dur_ci(current, site["rpo_current_ci95_s"])
+         + ("" if _isnan(current) else " (meets the target)" if current <= a["rpo_s"] else " (misses the target)")),
+        (f"{pct} RPO at the formula bandwidth (worst VM)", _dur_ci(site["rpo_formula_s"])),
+        ("Initial replication at the required bandwidth", _dur_ci(site["initial_replication_s"])),
+        ("Every VM protected after", _dur_ci(site["protected_after_s"])),
+        ("Lower bound of the search", _mbit(a["lower_bound_Bps"])),
+    ]
+    request = [
+        ("RPO target", f"{_fmt(a['rpo_s'])}, {a['percentile']:g} % of the time, every VM"),
+        ("Measured", a["measured"]),
+        ("Criterion", a["criterion_text"]),
+        ("Replications", f"{a['replications']} per bandwidth (the same run seeds at every bandwidth)"),
+        ("Experiment seed", str(a["experiment_seed"])),
+        ("Tolerance", _mbit(a["tolerance_Bps"])),
+        ("Simulated", f"{count(len(a['evaluations']), 'bandwidth')}, {count(a['runs'], 'run')}, "
+                      f"{a['wall_time_s']:.1f} s"),
+        ("Sizing scenario", a["sizing"]),
+        ("Throttle", (a["throttle"] + "; the bandwidths are the raw uplink") if a["throttle"] else "none"),
+        ("Formula", a["formula"]),
+    ]
+    brief, hosts = _brief_of(scenario)
+    fig_blocks, figures = _figure_blocks([(
+        "Planner search", "The RPO percentile judged at every simulated bandwidth for the worst VM (filled where the "
+        "whole site met the target) and each VM; the target is dashed; vertical lines mark the required, the formula "
+        "and the current bandwidth.", "report-planner-curve.png", lambda: plots.planner_curve(plan_df))])
+    sections = [
+        Section("answer", "Answer", [Block("dl", answer), Block("h3", "Findings"),
+                                     Block("ul", _plan_findings(plan_df))]),
+        Section("vms", "Per-VM plan", [Block("table", _plan_table(plan_df))]),
+        Section("figures", "Figures", fig_blocks),
+        Section("request", "Request and method", [Block("dl", request)]),
+        Section("scenario", "Scenario", [
+            Block("p", "The scenario as given; the planner sizes it without its failures, maintenance and drills."),
+            Block("dl", brief), Block("table", hosts)]),
+    ]
+    ctx = {
+        "title": f"Bandwidth plan: {a['scenario']}",
+        "meta": f"drsim {drsim.__version__} · experiment seed {a['experiment_seed']} · RPO target {_fmt(a['rpo_s'])}",
+        "version": drsim.__version__,
+        "sections": sections,
+        "footer": f"Generated by drsim {drsim.__version__}. The same scenario and request with experiment seed "
+                  f"{a['experiment_seed']} gives the same plan.",
+    }
+    return ctx, figures
+
+
+def write_plan_report(plan_df: pd.DataFrame, scenario: Scenario, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` (with ``report-planner-curve.png``) of a plan
+    returned by :func:`drsim.plan` for ``scenario`` into ``folder`` (created if needed). Returns (HTML, Markdown)."""
+    ctx, figures = plan_report_context(plan_df, scenario)
+    return _write_document(Path(folder), ctx, figures)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON data: numpy scalars as Python numbers, NaN and infinities as None, tuples as lists,
+    anything else unknown as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | np.ndarray):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(float(value)) else None
+    if value is None or isinstance(value, str):
+        return value
+    if value is pd.NA:
+        return None
+    return str(value)
+
+
+def write_plan_folder(plan_df: pd.DataFrame, scenario: Scenario, out_root: str | Path = "results") -> Path:
+    """Write a plan into a new folder ``out_root/<scenario>/plan-<UTC time>/`` (a ``-2``... suffix if it exists),
+    created atomically: ``plan.parquet`` (the table, without attrs), ``metadata.json`` (the attrs as JSON, NaN and
+    infinities as null) and the plan report. Returns the folder."""
+    from datetime import UTC
+
+    from drsim.output import _versions, atomic_folder
+
+    now = datetime.now(UTC)
+
+    def fill(tmp: Path) -> None:
+        flat = pd.DataFrame(plan_df, copy=True)
+        flat.attrs = {}
+        flat.to_parquet(tmp / "plan.parquet", index=False)
+        meta = {**json_safe(dict(plan_df.attrs)), "created_at": now.isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "units": {"time": "seconds", "rate": "bytes per second"}}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        write_plan_report(plan_df, scenario, tmp)
+
+    return atomic_folder(Path(out_root) / scenario.name, f"plan-{now:%Y%m%d-%H%M%S}", fill)
