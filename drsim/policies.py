@@ -14,6 +14,7 @@ Other packages add policies through the ``drsim.policies`` entry-point group (se
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -87,6 +88,16 @@ def _detection(ctx: Context, incident: Incident, detect: Distribution) -> float:
     return 0.0 if incident.detected_at == incident.detected_at else delay
 
 
+def _when_noticed(ctx: Context, incident: Incident, detect: Distribution, then: Callable[[], None]) -> None:
+    """After the detection delay, record the detection and call ``then()``."""
+
+    def noticed() -> None:
+        ctx.detected(incident)
+        then()
+
+    ctx.after(_detection(ctx, incident, detect), noticed)
+
+
 def _reaction(ctx: Context, incident: Incident, respond: Distribution) -> float:
     """An operator's response time, plus the cloud portal's extra time when the dashboard is down."""
     portal = ctx.portal_delay(incident)  # drawn either way, so the dashboard's state shifts no later draw
@@ -108,13 +119,8 @@ class Manual(Policy):
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
-        detect = _detection(ctx, incident, p.detect)
-
-        def noticed() -> None:
-            ctx.detected(incident)
-            ctx.after(_reaction(ctx, incident, p.respond), lambda: ctx.fail_over(incident, p.point))
-
-        ctx.after(detect, noticed)
+        _when_noticed(ctx, incident, p.detect,
+                      lambda: ctx.after(_reaction(ctx, incident, p.respond), lambda: ctx.fail_over(incident, p.point)))
 
     def on_repair(self, ctx: Context, incident: Incident) -> None:
         if self.params.failback == "immediate":
@@ -155,11 +161,7 @@ class WaitForRepair(Policy):
         detect: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "45m"})
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
-        def noticed() -> None:
-            ctx.detected(incident)
-            ctx.wait(incident)
-
-        ctx.after(_detection(ctx, incident, self.params.detect), noticed)
+        _when_noticed(ctx, incident, self.params.detect, lambda: ctx.wait(incident))
 
 
 class Threshold(Policy):
@@ -178,15 +180,14 @@ class Threshold(Policy):
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
 
-        def noticed() -> None:
-            ctx.detected(incident)
+        def decide() -> None:
             expected: Distribution = ctx.repair_distribution(incident)
             if expected.quantile(p.quantile) > p.threshold:
                 ctx.after(_reaction(ctx, incident, p.respond), lambda: ctx.fail_over(incident, p.point))
             else:
                 ctx.wait(incident)
 
-        ctx.after(_detection(ctx, incident, p.detect), noticed)
+        _when_noticed(ctx, incident, p.detect, decide)
 
 
 class RecoveryPlanPolicy(Policy):
@@ -204,15 +205,14 @@ class RecoveryPlanPolicy(Policy):
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
 
-        def noticed() -> None:
-            ctx.detected(incident)
+        def react() -> None:
             delay = _reaction(ctx, incident, p.respond)
             if incident.vm in ctx.plan_vms(p.plan):
                 ctx.after(delay, lambda: ctx.run_plan(p.plan, incident, p.point))
             else:
                 ctx.after(delay, lambda: ctx.fail_over(incident, p.point))
 
-        ctx.after(_detection(ctx, incident, p.detect), noticed)
+        _when_noticed(ctx, incident, p.detect, react)
 
 
 BUILT_IN: dict[str, type[Policy]] = {cls.name: cls for cls in (Manual, Automatic, WaitForRepair, Threshold,
