@@ -40,6 +40,20 @@ def _load(path: str):
         _fail(f"error: {path} is not a valid scenario ({n} problem{'s' if n > 1 else ''}):\n{exc}", EXIT_BAD_INPUT)
 
 
+def _progress_bar(unit: str, quiet: bool):
+    """A terminal progress bar with rate and ETA (tqdm), or None when quiet or not writing to a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    class Bar(tqdm):
+        def update_to(self, done: int, total: int) -> None:
+            self.total = total
+            self.update(done - self.n)
+
+    return Bar(unit=f" {unit}", dynamic_ncols=True, file=sys.stderr)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drsim")
 def main() -> None:
@@ -173,12 +187,15 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
         executor = ThreadPoolExecutor(max_workers=1)
     elif workers is not None:
         executor = ProcessPoolExecutor(max_workers=workers)
+    bar = _progress_bar("replications", quiet)
     try:
         exp = run_experiment(s, replications=replications, sweep=grid, executor=executor, seed=seed,
-                             batch_size=batch_size)
+                             batch_size=batch_size, progress=bar.update_to if bar is not None else None)
     except ScenarioError as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     finally:
+        if bar is not None:
+            bar.close()
         if executor is not None:
             executor.shutdown(cancel_futures=True)
     runs = len(exp.points) * exp.replications

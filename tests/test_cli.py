@@ -459,3 +459,25 @@ def test_run_with_report_and_report_command(tmp_path):
     result = invoke("report", tmp_path)
     assert_clean_exit(result, 2)
     assert "not a run folder" in result.stderr
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    import io
+
+    from drsim import cli
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert cli._progress_bar("runs", quiet=False) is None  # not a terminal: quiet
+    fake = Tty()
+    monkeypatch.setattr(sys, "stderr", fake)
+    assert cli._progress_bar("runs", quiet=True) is None
+    bar = cli._progress_bar("runs", quiet=False)
+    bar.update_to(3, 10)
+    bar.update_to(10, 10)
+    assert (bar.n, bar.total) == (10, 10)
+    bar.close()
+    assert "10/10" in fake.getvalue() and "runs/s" in fake.getvalue()
