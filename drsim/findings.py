@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
 from drsim import units
@@ -28,13 +27,7 @@ def saturation(results: Results) -> float:
     s = results.scenario
     churn = sum(mean_rate(s, vm) for host, vm in s.vms() if host.supported and vm.protect)
     churn /= s.link.compression
-    link = results.link
-    up = link[link["direction"] == "upload"]
-    times = np.append(up["time"].to_numpy(), results.end)
-    caps = up["capacity"].to_numpy()
-    spans = np.diff(times)
-    # the throttle repeats weekly: average the capacity over whole weeks when the run is long enough
-    capacity = float(np.sum(caps * spans) / spans.sum()) if spans.sum() > 0 else float(caps[0])
+    capacity = results._model.upload.schedule.weekly_mean()  # the throttle schedule, outages left out
     return churn / capacity if capacity > 0 else math.inf
 
 
@@ -146,6 +139,10 @@ def findings(results: Results) -> list[str]:
     for _, row in late.iterrows():
         out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "
                    f"{fmt(row['rto_s'])} (SLA-measured failover {fmt(row['sla_rto_s'])}).")
+    for _, row in unplanned[unplanned["rto_s"].isna() & ~inc["outcome"].str.startswith("handled")].iterrows():
+        if not row["outcome"].startswith("unrecoverable"):
+            out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: its {row['kind']} incident "
+                       f"ended '{row['outcome']}'.")
     lossy = unplanned[unplanned["data_loss_s"] > s.objectives.rpo]
     for _, row in lossy.iterrows():
         out.append(f"{row['vm']} lost {fmt(row['data_loss_s'])} of data in its {row['kind']} incident, above the "

@@ -113,13 +113,6 @@ class FluidLink:
         """The transfers sharing the link now."""
         return [entry[2] for entry in self._heap if _current(entry)]
 
-    def remaining(self, tr: Transfer) -> float:
-        """Wire bytes of ``tr`` still to send."""
-        if not tr.active:
-            return 0.0 if not math.isnan(tr.finished_at) else tr.size - tr.served_before
-        self._advance()
-        return max((tr.tag - self._v) * tr.weight, 0.0)
-
     # --- changes ------------------------------------------------------------------------------------
 
     def start(self, vm: int, kind: int, data_bytes: float, weight: float = 1.0,
@@ -129,25 +122,6 @@ class FluidLink:
         tr = Transfer(vm, kind, data_bytes, size, weight, self.env.now, on_done, point)
         self._activate(tr, size)
         return tr
-
-    def transfer(self, vm: int, kind: int, data_bytes: float, weight: float = 1.0,
-                 point: float = math.nan) -> simpy.Event:
-        """Like :meth:`start`, returning a SimPy event that succeeds with the transfer when it ends."""
-        done = self.env.event()
-        self.start(vm, kind, data_bytes, weight, on_done=done.succeed, point=point)
-        return done
-
-    def pause(self, tr: Transfer) -> float:
-        """Take ``tr`` off the link, keeping what was sent. Returns the wire bytes left to send."""
-        if not tr.active:
-            return 0.0
-        self._advance()
-        left = max((tr.tag - self._v) * tr.weight, 0.0)
-        tr.active = False
-        tr.served_before = tr.size - left
-        self._remove(tr)
-        self._after_change()
-        return left
 
     def cancel(self, tr: Transfer) -> None:
         """Abandon a transfer: it leaves the link and is never resumed."""

@@ -203,7 +203,6 @@ class VMReplica:
         self._initial: simpy.Process | None = None
         self._paused: list[Transfer] = []  # transfers held while the host's agent is down
         self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
-        self._service_waiters: list[tuple[frozenset[int], simpy.Event]] = []
         # failures and failover (see drsim.recovery)
         self.vm_faults = 0  # active guest-level failures
         self.disks_lost = False  # on-prem disks destroyed: recovery needs the whole image
@@ -230,6 +229,8 @@ class VMReplica:
         self.state_since = now
         if self.health >= 0 and (self.service != ONPREM or self.rep_state != S_PROTECTED):
             self._set_health(-1, now)  # health is judged only while replicating
+        elif state == S_PROTECTED and self.health < 0 and self.points:
+            self._judge_health(now, self.writes(now))  # replicating again: judged from now on
 
     def set_state(self, state: int) -> None:
         """Set the replication state (not_protected, initial_replication, protected, unsupported)."""
@@ -247,22 +248,6 @@ class VMReplica:
             self._stopped_at = now
         self.service = service
         self._show()
-        if self._service_waiters:
-            waiting, self._service_waiters = self._service_waiters, []
-            for wanted, ev in waiting:
-                if service in wanted:
-                    ev.succeed(service)
-                else:
-                    self._service_waiters.append((wanted, ev))
-
-    def wait_service(self, *services: int) -> simpy.Event:
-        """An event that succeeds when the VM's service becomes one of ``services``."""
-        ev = self.env.event()
-        if self.service in services:
-            ev.succeed(self.service)
-        else:
-            self._service_waiters.append((frozenset(services), ev))
-        return ev
 
     @property
     def service_up(self) -> bool:
@@ -433,10 +418,6 @@ class VMReplica:
                 self._paused.append(tr)
         self.stall_waiters()
 
-    @property
-    def agent_paused(self) -> bool:
-        """Whether the host's agent holds stalled transfers (host or site down)."""
-        return bool(self._paused)
 
     def resume_replication(self) -> None:
         """The host's agent is back: stalled transfers continue where they stopped."""
@@ -496,10 +477,6 @@ class VMReplica:
             return []
         keep = [p for p in pts[:-1] if p[0] >= now - self.retention]
         return [*keep, pts[-1]]
-
-    def rpo(self, now: float) -> float:
-        """Seconds since the capture of the newest available recovery point (NaN before any)."""
-        return now - self.points[-1][0] if self.points else math.nan
 
     def finish(self, end: float) -> None:
         """Close open intervals at the end of the run and record transfers still in flight."""

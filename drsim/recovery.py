@@ -583,7 +583,7 @@ class Recovery:
             inc.recovery_point_captured_at = point[0]
             loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
             inc.data_loss_s = max(loss_from - point[0], 0.0)
-            r.resume_after_recovery(point[0])
+            r.resume_after_recovery(env.now)  # the VM restarts from the restored image: nothing pending
             self._close(r, inc, "restored from the cloud")
         elif lost:
             r.restart_initial()

@@ -363,4 +363,4 @@ def _worst_health(values: list[int]) -> str:
     judged = [v for v in values if v >= 0]
     if not judged:
         return "not protected"
-    return HEALTH[max(judged)] if len(judged) == len(values) else f"{HEALTH[max(judged)]} (some not protected)"
+    return HEALTH[max(judged)] if len(judged) == len(values) else f"{HEALTH[max(judged)]} (some not replicating)"

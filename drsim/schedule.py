@@ -61,6 +61,11 @@ class CapacitySchedule:
         cleaned = [(b, work if in_work(b) else off) for b in bounds]
         return cls(cleaned, offset)
 
+    def weekly_mean(self) -> float:
+        """Mean capacity over a week (bytes/s)."""
+        ends = [*self._starts[1:], WEEK]
+        return sum(c * (e - s) for s, e, c in zip(self._starts, ends, self._caps, strict=True)) / WEEK
+
     @property
     def is_constant(self) -> bool:
         return len(self._caps) == 1
