@@ -123,6 +123,18 @@ class FluidLink:
         self._activate(tr, size)
         return tr
 
+    def pause(self, tr: Transfer) -> float:
+        """Take ``tr`` off the link, keeping what was sent. Returns the wire bytes left to send."""
+        if not tr.active:
+            return 0.0
+        self._advance()
+        left = max((tr.tag - self._v) * tr.weight, 0.0)
+        tr.active = False
+        tr.served_before = tr.size - left
+        self._remove(tr)
+        self._after_change()
+        return left
+
     def cancel(self, tr: Transfer) -> None:
         """Abandon a transfer: it leaves the link and is never resumed."""
         self.pause(tr)
