@@ -7,7 +7,7 @@ calendar start); sizes are bytes; rates bytes/s. Tables are built on first acces
 table               one row per
 ==================  ============================================================================
 ``transfers``       transfer on the link: vm, kind, direction, bytes, wire_bytes, queued_at,
-                    started_at, finished_at (NaN if still in flight at the end)
+                    started_at, finished_at (NaN if still in flight at the end or abandoned)
 ``recovery_points`` recovery point: vm, captured_at, available_at, bytes, consistency, pruned_at
 ``cycles``          replication tick: vm, time, outcome (sent/missed), bytes cut
 ``states``          interval in a lifecycle state: vm, state, start, end
