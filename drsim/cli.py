@@ -158,17 +158,28 @@ def schema(output: str | None) -> None:
               help="Experiment seed [default: the scenario's]; replication k uses the same run seed at every point.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Replications per task.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
-              help="Folder under which <scenario>/sweep-<time>/ is created.")
+              help="Folder under which <scenario>/sweep-<time>/ is created. Runs stream into "
+                   "<scenario>/sweep-<time>.incomplete/ (experiment.json, then parts/ as tasks finish), replaced "
+                   "by sweep-<time>/ when the sweep completes; Ctrl-C leaves it in place for --resume.")
+@click.option("--resume", "resume", default=None, type=click.Path(file_okay=False, exists=True),
+              metavar="FOLDER",
+              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER: give the "
+                   "same SCENARIO, --set, -n and --seed; only the missing runs are computed, then the results go "
+                   "to sweep-<time>/ beside FOLDER, which is removed. --out is ignored.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
               help="Also write report.html and report.md into the sweep folder (ignored with --no-save).")
 def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: int | None, seed: int | None,
-          batch_size: int | None, out: str, no_save: bool, quiet: bool, report: bool) -> None:
-    """Run REPLICATIONS replications of SCENARIO at every point of a sweep; write tidy and aggregate tables."""
+          batch_size: int | None, out: str, resume: str | None, no_save: bool, quiet: bool, report: bool) -> None:
+    """Run REPLICATIONS replications of SCENARIO at every point of a sweep; write tidy and aggregate tables.
+
+    Results stream to disk as they finish; an interrupted sweep leaves its sweep-<time>.incomplete folder,
+    which the same command with --resume FOLDER completes.
+    """
     from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-    from drsim.experiment import aggregate_text, parse_set, run_experiment, write_experiment
+    from drsim.experiment import aggregate_text, finish_experiment, incomplete_folder, parse_set, run_experiment
 
     s = _load(scenario)
     grid: dict[str, list] = {}
@@ -182,6 +193,14 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     for w in scenario_warnings(s):
         click.echo(f"warning: {w}", err=True)
+    if resume is not None and no_save:
+        _fail("error: --resume cannot be combined with --no-save", EXIT_BAD_INPUT)
+    stream: Path | None = Path(resume) if resume is not None else None
+    if stream is None and not no_save:
+        try:
+            stream = incomplete_folder(out, s.name)
+        except OSError as exc:
+            _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     executor: Executor | None = None
     if workers == 1:
         executor = ThreadPoolExecutor(max_workers=1)
@@ -190,9 +209,21 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
     bar = _progress_bar("replications", quiet)
     try:
         exp = run_experiment(s, replications=replications, sweep=grid, executor=executor, seed=seed,
-                             batch_size=batch_size, progress=bar.update_to if bar is not None else None)
+                             batch_size=batch_size, progress=bar.update_to if bar is not None else None,
+                             out=stream, resume=resume is not None)
     except ScenarioError as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except ValueError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except OSError as exc:
+        _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        click.echo(f"\ninterrupted: finished runs are kept in {stream}; resume with the same command and "
+                   f"--resume {stream}" if stream is not None else "\ninterrupted", err=True)
+        sys.exit(130)
     finally:
         if bar is not None:
             bar.close()
@@ -210,14 +241,14 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
         click.echo(f"warning: {count(len(exp.failures), 'run')} of {runs} failed (see failures.parquet); first: "
                    f"point {first['point']} replication {first['replication']} seed {first['seed']}: "
                    f"{first['error']}", err=True)
-    if no_save:
+    if no_save or stream is None:
         if report:
             click.echo("warning: --report is ignored with --no-save", err=True)
         return
     try:
-        folder = write_experiment(exp, out)
+        folder = finish_experiment(exp, stream)
     except OSError as exc:
-        _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
         from drsim.report import write_experiment_report

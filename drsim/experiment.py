@@ -26,6 +26,14 @@ in replication ``k``: comparisons between points are paired.
 **Execution.** Replications of one point are batched into tasks (``batch_size`` runs each); at most
 ``max_in_flight`` tasks are submitted at a time. The tables are sorted by (point, replication, the run's row
 order), so they are identical row for row whatever the executor and the number of workers.
+
+**Streaming and resuming.** With ``out=FOLDER``, :func:`run_experiment` first writes ``FOLDER/experiment.json``
+(the resolved sweep, points, replications, seeds, base scenario and drsim version), then, as each task finishes,
+its rows as ``FOLDER/parts/part-<point>-<first replication>.parquet`` (and its failed runs, if any, as
+``failures-<point>-<first replication>.parquet`` just before). Every file is written under a temporary name and
+renamed, so a file that exists is whole. ``resume=True`` checks that experiment.json describes the same
+experiment, loads the parts and runs only the (point, replication) pairs that are missing: the tables are
+identical to those of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -61,7 +69,8 @@ from drsim.scenario import (
 )
 
 __all__ = ["Experiment", "run_experiment", "replication_seed", "sweep_points", "apply_settings", "parse_path",
-           "parse_set", "aggregate", "t_975", "write_experiment", "aggregate_text"]
+           "parse_set", "aggregate", "t_975", "write_experiment", "aggregate_text", "incomplete_folder",
+           "finish_experiment"]
 
 KEY_COLUMNS = ("point", "replication", "seed")
 STATS = ("n", "mean", "std", "p50", "p95", "max", "ci95")
@@ -276,6 +285,104 @@ def parse_set(text: str) -> tuple[str, list[Any]]:
 # Running
 
 
+EXPERIMENT_FILE = "experiment.json"
+PARTS = "parts"
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it to ``path`` (atomic)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as it reads back from JSON."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _experiment_record(scenario: Scenario, exp_seed: int, grid: dict[str, list[Any]],
+                       points: list[tuple[dict[str, Any], Scenario]], seeds: list[int]) -> dict[str, Any]:
+    import drsim
+
+    return {
+        "scenario": scenario.name,
+        "scenario_hash": scenario_hash(scenario),
+        "source": str(scenario.source) if scenario.source else None,
+        "experiment_seed": exp_seed,
+        "replications": len(seeds),
+        "sweep": _plain(grid),
+        "points": [{"point": i, "settings": _plain(s), "scenario_hash": scenario_hash(sc)}
+                   for i, (s, sc) in enumerate(points)],
+        "run_seeds": seeds,
+        "base_scenario": _plain(scenario_to_dict(scenario)),
+        "drsim_version": drsim.__version__,
+    }
+
+
+def _check_resume(folder: Path, record: dict[str, Any]) -> None:
+    """Refuse to resume ``folder`` unless its experiment.json describes the experiment ``record``."""
+    path = folder / EXPERIMENT_FILE
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"cannot resume {folder}: it has no {EXPERIMENT_FILE} (not an experiment folder)") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot resume {folder}: cannot read {EXPERIMENT_FILE}: {exc}") from None
+    checks = (("scenario_hash", "the scenario"), ("sweep", "the sweep"), ("replications", "the replications"),
+              ("experiment_seed", "the experiment seed"))
+    differ = [f"{what} ({stored.get(key)!r} there, {record[key]!r} now)" for key, what in checks
+              if stored.get(key) != record[key]]
+    if differ:
+        raise ValueError(f"cannot resume {folder}: it holds a different experiment; differs: " + "; ".join(differ))
+
+
+def _write_part(folder: Path, p: int, first: int, seeds: list[int], outcomes: list[tuple]) -> None:
+    """The rows of one finished task: failures first, then the part (whose presence marks the task done)."""
+    parts = folder / PARTS
+    failed = [(p, rep, s, err, tb) for rep, s, summary, err, tb in outcomes if summary is None]
+    if failed:
+        fdf = pd.DataFrame({"point": pd.Series([f[0] for f in failed], dtype="int64"),
+                            "replication": pd.Series([f[1] for f in failed], dtype="int64"),
+                            "seed": pd.Series([f[2] for f in failed], dtype="int64"),
+                            "error": pd.Series([f[3] for f in failed], dtype=object),
+                            "traceback": pd.Series([f[4] for f in failed], dtype=object)})
+        _atomic_write(parts / f"failures-{p}-{first}.parquet", lambda t: fdf.to_parquet(t, index=False))
+    frames = []
+    for rep, _, summary, _, _ in outcomes:
+        if summary is not None:
+            df = summary.copy()
+            df.insert(0, "seed", np.int64(seeds[rep]))
+            df.insert(0, "replication", np.int64(rep))
+            df.insert(0, "point", np.int64(p))
+            frames.append(df)
+    part = (pd.concat(frames, ignore_index=True) if frames
+            else pd.DataFrame({c: pd.Series(dtype="int64") for c in KEY_COLUMNS}))
+    _atomic_write(parts / f"part-{p}-{first}.parquet", lambda t: part.to_parquet(t, index=False))
+
+
+def _load_parts(folder: Path) -> tuple[dict[tuple[int, int], pd.DataFrame], list[tuple[int, int, int, str, str]]]:
+    """The finished runs of ``folder/parts``: summaries by (point, replication) and failed runs."""
+    results: dict[tuple[int, int], pd.DataFrame] = {}
+    failed: list[tuple[int, int, int, str, str]] = []
+    parts = folder / PARTS
+    for path in sorted(parts.glob("part-*.parquet")):
+        df = pd.read_parquet(path)
+        for (p, rep), rows in df.groupby(["point", "replication"], sort=False):
+            results[(int(p), int(rep))] = rows.drop(columns=list(KEY_COLUMNS)).reset_index(drop=True)
+        fpath = parts / ("failures-" + path.name.removeprefix("part-"))
+        if fpath.exists():
+            fdf = pd.read_parquet(fpath)
+            failed.extend((int(p), int(r), int(s), str(e), str(t)) for p, r, s, e, t in zip(
+                fdf["point"], fdf["replication"], fdf["seed"], fdf["error"], fdf["traceback"], strict=True))
+    failed = [f for f in failed if (f[0], f[1]) not in results]
+    return results, list({(f[0], f[1]): f for f in failed}.values())
+
+
 def _run_batch(point: int, scenario: Scenario, runs: list[tuple[int, int]]) -> tuple[int, list[tuple]]:
     """Worker task: the replications ``runs`` ((replication, seed) pairs) of one sweep point.
 
@@ -295,11 +402,15 @@ def _workers(executor: Executor) -> int:
     return n if isinstance(n, int) and n > 0 else (os.cpu_count() or 1)
 
 
-def _tasks(n_points: int, replications: int, batch_size: int) -> Iterator[tuple[int, range]]:
-    """Batches in replication-block order, so every point advances together."""
+def _tasks(n_points: int, replications: int, batch_size: int,
+           done: set[tuple[int, int]] | frozenset = frozenset()) -> Iterator[tuple[int, list[int]]]:
+    """Batches in replication-block order, so every point advances together; runs in ``done`` are skipped."""
+    todo = [[k for k in range(replications) if (p, k) not in done] for p in range(n_points)]
     for start in range(0, replications, batch_size):
         for p in range(n_points):
-            yield p, range(start, min(start + batch_size, replications))
+            reps = todo[p][start:start + batch_size]
+            if reps:
+                yield p, reps
 
 
 def run_experiment(
@@ -311,6 +422,8 @@ def run_experiment(
     batch_size: int | None = None,
     max_in_flight: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
 ) -> Experiment:
     """Run ``replications`` replications of every point of ``sweep`` (dotted path -> list of values; a full
     factorial grid) and return an :class:`Experiment`.
@@ -319,6 +432,11 @@ def run_experiment(
     shut down at the end). ``seed``: the experiment seed (default: the scenario's). ``batch_size``: runs per
     task (default: about four tasks per worker, at most 32 runs). ``max_in_flight``: tasks submitted at once
     (default: twice the workers). ``progress(done, total)`` is called as runs finish.
+
+    ``out``: a folder to stream the experiment to (created if needed; see the module's *Streaming and
+    resuming*); it must not hold an experiment already unless ``resume``. ``resume=True`` continues the
+    interrupted experiment in ``out`` (raises :class:`ValueError` if it is a different experiment), running only
+    the missing replications.
 
     Every point is validated before anything runs: a bad path or value raises :class:`ScenarioError`.
     """
@@ -334,6 +452,26 @@ def run_experiment(
     seeds = [replication_seed(exp_seed, k) for k in range(replications)]
     total = len(points) * replications
 
+    results: dict[tuple[int, int], pd.DataFrame] = {}
+    failed: list[tuple[int, int, int, str, str]] = []
+    folder = Path(out) if out is not None else None
+    if resume and folder is None:
+        raise ValueError("resume=True needs out, the folder of the interrupted experiment")
+    if folder is not None:
+        record = _experiment_record(scenario, exp_seed, grid, points, seeds)
+        if resume:
+            _check_resume(folder, record)
+            results, failed = _load_parts(folder)
+        else:
+            if (folder / EXPERIMENT_FILE).exists():
+                raise ValueError(f"{folder} already holds an experiment; resume it (resume=True) or choose "
+                                 "another folder")
+            (folder / PARTS).mkdir(parents=True, exist_ok=True)
+            text = json.dumps(record, indent=2, default=str) + "\n"
+            _atomic_write(folder / EXPERIMENT_FILE, lambda t: t.write_text(text, encoding="utf-8"))
+        (folder / PARTS).mkdir(parents=True, exist_ok=True)
+    done = set(results) | {(f[0], f[1]) for f in failed}
+
     own = executor is None
     pool: Executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if own else executor  # type: ignore[assignment]
     workers = _workers(pool)
@@ -342,12 +480,10 @@ def run_experiment(
     batch_size = max(1, min(int(batch_size), replications))
     limit = max(1, int(max_in_flight) if max_in_flight is not None else 2 * workers)
 
-    results: dict[tuple[int, int], pd.DataFrame] = {}
-    failed: list[tuple[int, int, int, str, str]] = []
     t0 = time.perf_counter()
-    pending: dict[Future, tuple[int, range]] = {}
-    done_runs = 0
-    tasks = _tasks(len(points), replications, batch_size)
+    pending: dict[Future, tuple[int, list[int]]] = {}
+    done_runs = len(done)
+    tasks = _tasks(len(points), replications, batch_size, done)
 
     def collect(fut: Future) -> None:
         nonlocal done_runs
@@ -360,6 +496,8 @@ def run_experiment(
             text = f"{type(exc).__name__}: {exc}"
             tb = "".join(traceback.format_exception(exc))
             outcomes = [(k, seeds[k], None, text, tb) for k in reps]
+        if folder is not None:
+            _write_part(folder, p, reps[0], seeds, outcomes)
         for rep, run_seed, summary, error, tb in outcomes:
             if summary is not None:
                 results[(p, rep)] = summary
@@ -570,23 +708,58 @@ def write_experiment(exp: Experiment, out_root: str | Path = "results", extra: d
     now = datetime.now(UTC)
     parent = Path(out_root) / exp.scenario.name
 
-    def fill(tmp: Path) -> None:
-        tables = {"tidy": exp.tidy, "aggregate": exp.aggregate}
-        if len(exp.failures):
-            tables["failures"] = exp.failures
-        for name, df in tables.items():
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-        with open(tmp / "scenario.yaml", "w", encoding="utf-8") as f:
-            yaml.safe_dump(scenario_to_dict(exp.scenario), f, sort_keys=False, allow_unicode=True)
-        meta = {**exp.metadata(), "created_at": now.isoformat(timespec="seconds"),
-                "tables": {name: {"rows": len(df), "columns": list(map(str, df.columns))}
-                           for name, df in tables.items()},
-                **(extra or {})}
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    from drsim.output import atomic_folder
+
+    return atomic_folder(parent, f"sweep-{now:%Y%m%d-%H%M%S}", lambda tmp: _fill(exp, tmp, now, extra))
+
+
+def _fill(exp: Experiment, folder: Path, now: datetime, extra: dict[str, Any] | None) -> None:
+    tables = {"tidy": exp.tidy, "aggregate": exp.aggregate}
+    if len(exp.failures):
+        tables["failures"] = exp.failures
+    for name, df in tables.items():
+        _atomic_write(folder / f"{name}.parquet", lambda t, df=df: df.to_parquet(t, index=False))
+    with open(folder / "scenario.yaml", "w", encoding="utf-8") as f:
+        yaml.safe_dump(scenario_to_dict(exp.scenario), f, sort_keys=False, allow_unicode=True)
+    meta = {**exp.metadata(), "created_at": now.isoformat(timespec="seconds"),
+            "tables": {name: {"rows": len(df), "columns": list(map(str, df.columns))}
+                       for name, df in tables.items()},
+            **(extra or {})}
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+INCOMPLETE = ".incomplete"
+
+
+def incomplete_folder(out_root: str | Path, scenario_name: str) -> Path:
+    """A free path ``out_root/<scenario>/sweep-<UTC time>.incomplete`` (a ``-2``... suffix if taken) to stream a
+    sweep into with ``run_experiment(..., out=folder)``, which creates it once every point is valid;
+    :func:`finish_experiment` turns it into ``sweep-<time>/`` when complete."""
+    parent = Path(out_root) / scenario_name
+    base = f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+    n = 1
+    while True:
+        name = base if n == 1 else f"{base}-{n}"
+        if not (parent / name).exists() and not (parent / f"{name}{INCOMPLETE}").exists():
+            return parent / f"{name}{INCOMPLETE}"
+        n += 1
+
+
+def finish_experiment(exp: Experiment, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write the finished experiment streamed into ``folder`` (``sweep-<time>.incomplete``) as
+    :func:`write_experiment` does, atomically, into ``sweep-<time>/`` beside it (a ``-2``... suffix if taken),
+    then remove ``folder`` (its experiment.json and parts). Returns the final folder."""
+    import shutil
 
     from drsim.output import atomic_folder
 
-    return atomic_folder(parent, f"sweep-{now:%Y%m%d-%H%M%S}", fill)
+    folder = Path(folder)
+    base = folder.name.removesuffix(INCOMPLETE)
+    if base == folder.name:
+        base = f"{base}-complete"
+    target = atomic_folder(folder.parent, base, lambda tmp: _fill(exp, tmp, datetime.now(UTC), extra))
+    shutil.rmtree(folder, ignore_errors=True)
+    return target
 
 
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:

@@ -1,0 +1,140 @@
+"""Streaming an experiment to disk and resuming an interrupted one."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from drsim.cli import main
+from drsim.experiment import run_experiment
+from drsim.scenario import scenario_to_dict
+from tests.conftest import make_scenario
+
+SWEEP = {"link.upload": ["10Mbit/s", "40Mbit/s"]}
+
+
+def scenario():
+    return make_scenario({"duration": "5d", "site.hosts[0].vms[0].churn.variation": 0.3})
+
+
+def run(**kw):
+    kw.setdefault("replications", 5)
+    kw.setdefault("sweep", SWEEP)
+    return run_experiment(scenario(), executor=ThreadPoolExecutor(1), seed=3, batch_size=2, max_in_flight=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return run()
+
+
+def same(a, b):
+    pd.testing.assert_frame_equal(a.tidy, b.tidy)
+    pd.testing.assert_frame_equal(a.aggregate, b.aggregate)
+    pd.testing.assert_frame_equal(a.failures, b.failures)
+
+
+def no_temp_files(folder: Path):
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_streamed_run_writes_experiment_and_parts(tmp_path, reference):
+    exp = run(out=tmp_path / "x")
+    same(exp, reference)
+    record = json.loads((tmp_path / "x" / "experiment.json").read_text())
+    assert record["replications"] == 5 and record["experiment_seed"] == 3
+    assert record["sweep"] == SWEEP and len(record["points"]) == 2 and record["run_seeds"] == reference.seeds
+    assert record["base_scenario"]["name"] == reference.scenario.name and record["drsim_version"]
+    parts = sorted(p.name for p in (tmp_path / "x" / "parts").iterdir())
+    assert parts == sorted(f"part-{p}-{r}.parquet" for p in (0, 1) for r in (0, 2, 4))
+    no_temp_files(tmp_path)
+    with pytest.raises(ValueError, match="already holds an experiment"):
+        run(out=tmp_path / "x")
+
+
+def test_interrupted_run_resumes_to_identical_tables(tmp_path, reference):
+    folder = tmp_path / "x"
+
+    def stop(done, total):
+        if done >= 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(out=folder, progress=stop)
+    kept = sorted(p.name for p in (folder / "parts").iterdir())
+    assert 0 < len(kept) < 6
+    no_temp_files(folder)
+    seen = []
+    exp = run(out=folder, resume=True, progress=lambda d, t: seen.append((d, t)))
+    same(exp, reference)
+    assert seen[0][0] > 4 and seen[-1] == (10, 10)  # only the missing runs ran
+    no_temp_files(folder)
+
+
+def test_resume_after_deleting_parts(tmp_path, reference):
+    folder = tmp_path / "x"
+    run(out=folder)
+    for name in ("part-1-2.parquet", "part-0-4.parquet"):
+        (folder / "parts" / name).unlink()
+    calls = []
+    exp = run(out=folder, resume=True, progress=lambda d, t: calls.append(d))
+    same(exp, reference)
+    assert calls == [8, 10]  # two tasks of 2 and 1 run
+
+
+def test_resume_refuses_a_different_experiment(tmp_path):
+    folder = tmp_path / "x"
+    run(out=folder, replications=2)
+    with pytest.raises(ValueError, match="the sweep"):
+        run(out=folder, replications=2, sweep={"link.upload": ["10Mbit/s", "20Mbit/s"]}, resume=True)
+    with pytest.raises(ValueError, match="the replications"):
+        run(out=folder, replications=3, resume=True)
+    with pytest.raises(ValueError, match="the scenario"):
+        run_experiment(make_scenario({"duration": "6d"}), replications=2, sweep=SWEEP, seed=3, out=folder,
+                       resume=True, executor=ThreadPoolExecutor(1))
+    with pytest.raises(ValueError, match="no experiment.json"):
+        run(out=tmp_path / "empty", resume=True)
+
+
+def test_cli_sweep_ctrl_c_then_resume(tmp_path, reference, monkeypatch):
+    import drsim.experiment
+
+    real = drsim.experiment.run_experiment
+
+    def interrupted(*a, **kw):
+        def stop(done, total):
+            if done >= 4:
+                raise KeyboardInterrupt
+
+        return real(*a, **{**kw, "progress": stop})
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario())))
+    args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
+            "--batch-size", "2", "-q", "--out", str(tmp_path / "r")]
+    with monkeypatch.context() as m:
+        m.setattr(drsim.experiment, "run_experiment", interrupted)
+        res = CliRunner().invoke(main, args)
+    assert res.exit_code == 130 and "--resume" in res.output
+    (folder,) = (tmp_path / "r" / scenario().name).iterdir()
+    assert folder.name.startswith("sweep-") and folder.name.endswith(".incomplete")
+    assert (folder / "experiment.json").exists() and len(list((folder / "parts").glob("part-*.parquet"))) == 2
+    no_temp_files(folder)
+
+    res = CliRunner().invoke(main, [*args[:3], "6", *args[4:], "--resume", str(folder)])
+    assert res.exit_code == 2 and "different experiment" in res.output and folder.exists()
+
+    res = CliRunner().invoke(main, [*args, "--resume", str(folder)])
+    assert res.exit_code == 0, res.output
+    final = Path(res.output.strip().splitlines()[-1])
+    assert final == folder.with_name(folder.name.removesuffix(".incomplete")) and not folder.exists()
+    assert sorted(p.name for p in final.iterdir()) == ["aggregate.parquet", "metadata.json", "scenario.yaml",
+                                                       "tidy.parquet"]
+    pd.testing.assert_frame_equal(pd.read_parquet(final / "tidy.parquet"), reference.tidy)
+    assert "--resume" in CliRunner().invoke(main, ["sweep", "--help"]).output
