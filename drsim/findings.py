@@ -139,7 +139,7 @@ def findings(results: Results) -> list[str]:
     for _, row in late.iterrows():
         out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "
                    f"{fmt(row['rto_s'])} (SLA-measured failover {fmt(row['sla_rto_s'])}).")
-    for _, row in unplanned[unplanned["rto_s"].isna() & ~inc["outcome"].str.startswith("handled")].iterrows():
+    for _, row in unplanned[unplanned["rto_s"].isna() & ~unplanned["outcome"].str.startswith("handled")].iterrows():
         if not row["outcome"].startswith("unrecoverable"):
             out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: its {row['kind']} incident "
                        f"ended '{row['outcome']}'.")
