@@ -30,8 +30,12 @@ def base_scenario() -> dict[str, Any]:
     }
 
 
+DELETE = object()  # a value for set_path that removes the key
+
+
 def set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``a.b[0].c``-style ``path`` in nested ``data``."""
+    """Set ``a.b[0].c``-style ``path`` in nested ``data``: missing mappings are created, an index one past the
+    end of a list appends, and DELETE removes the key."""
     import re
 
     parts: list[str | int] = []
@@ -42,8 +46,15 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
     node: Any = data
     for p in parts[:-1]:
+        if isinstance(p, str) and p not in node:
+            node[p] = {}
         node = node[p]
-    node[parts[-1]] = value
+    if value is DELETE:
+        del node[parts[-1]]
+    elif isinstance(node, list) and parts[-1] == len(node):
+        node.append(value)
+    else:
+        node[parts[-1]] = value
 
 
 def make_scenario(changes: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Scenario:

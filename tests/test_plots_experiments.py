@@ -223,8 +223,8 @@ def test_figures_use_the_okabe_ito_palette(exp, planned):
         assert matplotlib.colors.to_hex(by_gid(fig.axes[0], f"{what}-bandwidth")[0].get_color()) in palette
 
 
-def test_paired_differences_of_two_policies():
-    from drsim.plots import paired_differences
+def _host_failures_scenario():
+    """A VM on a host that fails every 12 h on average (3 h repairs), over 2 days."""
     from tests.conftest import base_scenario
 
     d = base_scenario()
@@ -232,8 +232,14 @@ def test_paired_differences_of_two_policies():
     d["site"]["hosts"][0]["vms"][0]["disks"] = ["100MB"]
     d["failures"] = [{"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "12h"},
                       "repair": {"dist": "exponential", "mean": "3h"}}]
+    return make_scenario(base=d)
+
+
+def test_paired_differences_of_two_policies():
+    from drsim.plots import paired_differences
+
     with ThreadPoolExecutor(1) as pool:
-        exp = run_experiment(make_scenario(base=d), replications=4, executor=pool,
+        exp = run_experiment(_host_failures_scenario(), replications=4, executor=pool,
                              sweep={"policy.name": ["wait-for-repair", "automatic"]})
     fig = paired_differences(exp, metric="downtime_s")
     ax = fig.axes[0]
@@ -251,15 +257,9 @@ def test_paired_differences_of_two_policies():
 
 def test_availability_by_vm_across_replications():
     from drsim.plots import availability_by_vm
-    from tests.conftest import base_scenario
 
-    d = base_scenario()
-    d["duration"] = "2d"
-    d["site"]["hosts"][0]["vms"][0]["disks"] = ["100MB"]
-    d["failures"] = [{"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "12h"},
-                      "repair": {"dist": "exponential", "mean": "3h"}}]
     with ThreadPoolExecutor(1) as pool:
-        exp = run_experiment(make_scenario(base=d), replications=3, executor=pool)
+        exp = run_experiment(_host_failures_scenario(), replications=3, executor=pool)
     fig = availability_by_vm(exp)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["vm1", "(site)"]

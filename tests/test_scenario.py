@@ -28,6 +28,7 @@ from drsim.scenario import (
     scenario_to_dict,
     scenario_warnings,
 )
+from tests.conftest import DELETE, set_path
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml"
 GiB = 2.0**30
@@ -50,36 +51,11 @@ def minimal() -> dict[str, Any]:
     }
 
 
-DELETE = object()
-
-
-def _set(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``a.b[0].c`` in nested ``data``: missing mappings are created, an index one past the end of a
-    list appends, and DELETE removes the key."""
-    parts: list[str | int] = []
-    for token in path.split("."):
-        m = re.fullmatch(r"([^\[]+)((?:\[\d+\])*)", token)
-        assert m, token
-        parts.append(m.group(1))
-        parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", m.group(2)))
-    node: Any = data
-    for p in parts[:-1]:
-        if isinstance(p, str) and p not in node:
-            node[p] = {}
-        node = node[p]
-    if value is DELETE:
-        del node[parts[-1]]
-    elif isinstance(node, list) and parts[-1] == len(node):
-        node.append(value)
-    else:
-        node[parts[-1]] = value
-
-
 def write(tmp_path: Path, changes: dict[str, Any] | None = None, name: str = "scenario.yaml") -> Path:
     """Write the minimal scenario with ``changes`` (dotted path -> value) applied; return the path."""
     data = minimal()
     for path, value in (changes or {}).items():
-        _set(data, path, value)
+        set_path(data, path, value)
     return write_text(tmp_path, yaml.safe_dump(data, sort_keys=False), name)
 
 
