@@ -89,8 +89,8 @@ class FluidLink:
             self._rec_cap = table.column("capacity")
             self._rec_active = table.column("active")
             self._rec_backlog = table.column("backlog")
-        self._schedule_timer()
-        self._record()
+        self._schedule_timer(env.now)
+        self._record(env.now)
 
     # --- queries -----------------------------------------------------------------------------------
 
@@ -157,20 +157,30 @@ class FluidLink:
     # --- internals ----------------------------------------------------------------------------------
 
     def _activate(self, tr: Transfer, left: float) -> None:
-        self._advance()
+        now = self.env.now
         if self._n == 0:  # idle: start a fresh busy period
             self._v = 0.0
             self._tagw = 0.0
             self._wsum = 0.0
-        tr.tag = self._v + left / tr.weight
+        elif now > self._t and self.up:
+            self._v += (now - self._t) * self._cap / self._wsum
+        self._t = now
+        weight = tr.weight
+        tag = self._v + left / weight
+        tr.tag = tag
         tr.active = True
         self._seq += 1
-        tr.seq = self._seq
-        heapq.heappush(self._heap, (tr.tag, self._seq, tr))
+        seq = tr.seq = self._seq
+        heap = self._heap
+        heapq.heappush(heap, (tag, seq, tr))
         self._n += 1
-        self._wsum += tr.weight
-        self._tagw += tr.tag * tr.weight
-        self._after_change()
+        self._wsum += weight
+        self._tagw += tag * weight
+        # Every other finish moves later (the share per weight shrinks), so a pending timer is still early
+        # enough unless the new transfer is the one to finish first.
+        if heap[0][2] is tr or self._timer_at == math.inf:
+            self._schedule_timer(now)
+        self._record(now)
 
     def _remove(self, tr: Transfer) -> None:
         self._n -= 1
@@ -190,27 +200,29 @@ class FluidLink:
             self._t = now
 
     def _after_change(self) -> None:
-        self._schedule_timer()
-        self._record()
+        now = self.env.now
+        self._schedule_timer(now)
+        self._record(now)
 
-    def _record(self) -> None:
+    def _record(self, now: float) -> None:
+        """Record the link's state at ``now``; several changes at one instant keep the last state only."""
         if self._table is None:
             return
-        now = self.env.now
         backlog = self._tagw - self._v * self._wsum if self._n else 0.0
+        if backlog < 0.0:
+            backlog = 0.0
+        cap = self._cap if self.up else 0.0
         times = self._rec_time
         if times and times[-1] == now and self._rec_dir[-1] == self._direction:
-            # several changes at one instant: keep the last state only
-            times.pop()
-            self._rec_dir.pop()
-            self._rec_cap.pop()
-            self._rec_active.pop()
-            self._rec_backlog.pop()
+            self._rec_cap[-1] = cap
+            self._rec_active[-1] = self._n
+            self._rec_backlog[-1] = backlog
+            return
         times.append(now)
         self._rec_dir.append(self._direction)
-        self._rec_cap.append(self._cap if self.up else 0.0)
+        self._rec_cap.append(cap)
         self._rec_active.append(self._n)
-        self._rec_backlog.append(backlog if backlog > 0.0 else 0.0)
+        self._rec_backlog.append(backlog)
 
     def _head(self) -> Transfer | None:
         heap = self._heap
@@ -218,23 +230,23 @@ class FluidLink:
             heapq.heappop(heap)
         return heap[0][2] if heap else None
 
-    def _schedule_timer(self) -> None:
-        """Make sure a timer is pending no later than the next finish or capacity change.
+    def _schedule_timer(self, now: float) -> None:
+        """Make sure a timer is pending no later than the next finish or capacity change (``_v`` is current).
 
         A pending timer that is *earlier* than needed is kept: it wakes the link, finds nothing due and
         sets the next one. This way a burst of arrivals at one instant costs one timer, not one each.
         """
-        now = self.env.now
         at = self._next_cap
-        head = self._head()
-        if head is not None and self.up and self._cap > 0.0:
-            finish = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
+        if self._n and self.up and self._cap > 0.0:
+            heap = self._heap
+            while not _current(heap[0]):
+                heapq.heappop(heap)
+            lag = heap[0][0] - self._v
+            finish = now + lag * self._wsum / self._cap if lag > 0.0 else now
             if finish < at:
                 at = finish
-        if at >= self._timer_at:
-            return  # the pending timer comes first (or at the same time)
-        if at == math.inf:
-            return
+        if at >= self._timer_at or at == math.inf:
+            return  # the pending timer comes first (or at the same time), or nothing will happen
         self._timer_at = at
         timer = self.env.timeout(at - now)
         self._timer = timer
@@ -246,35 +258,52 @@ class FluidLink:
         self._timer = None
         self._timer_at = math.inf
         now = self.env.now
-        self._advance()
+        up = self.up
+        if now > self._t:
+            if self._n and up:
+                self._v += (now - self._t) * self._cap / self._wsum
+            self._t = now
         changed = False
-        if now >= self._next_cap or _close(now, self._next_cap):
-            boundary = max(now, self._next_cap)  # the timer may land an ulp before the boundary
+        next_cap = self._next_cap
+        if next_cap != math.inf and (now >= next_cap or _close(now, next_cap)):
+            boundary = max(now, next_cap)  # the timer may land an ulp before the boundary
             self._cap = self.schedule.at(boundary)
             self._next_cap = self.schedule.next_change(boundary)
             changed = True
         done: list[Transfer] = []
-        head = self._head()
-        if head is not None and self.up and self._cap > 0.0:
-            due = now + max(head.tag - self._v, 0.0) * self._wsum / self._cap
-            if due <= now or _close(due, now):
+        if self._n and up and self._cap > 0.0:
+            heap = self._heap
+            while not _current(heap[0]):
+                heapq.heappop(heap)
+            tag = heap[0][0]
+            lag = (tag - self._v) * self._wsum / self._cap  # seconds until the head finishes
+            if lag <= max(1e-12 * (now + lag), 1e-9):
                 # the head is due: snap V to its tag (guards round-off) and complete every tie
-                if self._v < head.tag:
-                    self._v = head.tag
-                eps = 1e-12 * max(abs(self._v), 1.0)
-                heap = self._heap
-                while heap and (not _current(heap[0]) or heap[0][0] <= self._v + eps):
-                    entry = heapq.heappop(heap)
+                if self._v < tag:
+                    self._v = tag
+                limit = self._v + 1e-12 * max(abs(self._v), 1.0)
+                while heap:
+                    entry = heap[0]
                     tr = entry[2]
-                    if _current(entry):
-                        tr.active = False
-                        tr.finished_at = now
-                        self._remove(tr)
-                        done.append(tr)
+                    if tr.seq != entry[1] or not tr.active:
+                        heapq.heappop(heap)  # stale
+                        continue
+                    if entry[0] > limit:
+                        break
+                    heapq.heappop(heap)
+                    tr.active = False
+                    tr.finished_at = now
+                    self._n -= 1
+                    self._wsum -= tr.weight
+                    self._tagw -= entry[0] * tr.weight
+                    done.append(tr)
+                if self._n == 0:  # idle: clear round-off
+                    self._wsum = 0.0
+                    self._tagw = 0.0
+                    heap.clear()
+        self._schedule_timer(now)
         if done or changed:
-            self._after_change()
-        else:
-            self._schedule_timer()  # woke early: a later arrival pushed the finish back
+            self._record(now)
         for tr in done:
             if tr.on_done is not None:
                 tr.on_done(tr)

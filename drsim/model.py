@@ -92,6 +92,7 @@ class SiteModel:
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
                                   lk.compression, link_table, direction=1)
         self.replicas: list[VMReplica] = []
+        self._tickers: dict[tuple[float, float], list[VMReplica]] = {}
         for i, (host, vm) in enumerate(scenario.vms()):
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
@@ -127,6 +128,28 @@ class SiteModel:
         if rest:
             batches.append(rest)  # VMs in no batch go last, together
         return [b for b in batches if b]
+
+    def tick_every_interval(self, replica: VMReplica) -> None:
+        """Tick ``replica`` every interval from now on.
+
+        VMs whose ticks coincide (same interval, loop started at the same instant, as when initial
+        replications end together) share one ticker process: one event per tick for the whole group,
+        not one per VM. Members tick in the order they joined.
+        """
+        key = (replica.interval, self.env.now)
+        group = self._tickers.get(key)
+        if group is None:
+            group = self._tickers[key] = []
+            self.env.process(self._ticker(replica.interval, group))
+        group.append(replica)
+
+    def _ticker(self, interval: float, members: list[VMReplica]):
+        timeout = self.env.timeout
+        while True:
+            yield timeout(interval)
+            now = self.env.now
+            for r in members:
+                r._tick(now)
 
     def run(self) -> SiteModel:
         """Run to the end of the scenario's duration and close open intervals.
@@ -199,7 +222,7 @@ class VMReplica:
         self.missed = 0
         self._missed_times: deque[float] = deque()
         self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
-        self._tick_loop: simpy.Process | None = None
+        self._ticking = False  # joined a ticker (ticks go on for the whole run; they skip while not protected)
         self._initial: simpy.Process | None = None
         self._paused: list[Transfer] = []  # transfers held while the host's agent is down
         self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
@@ -292,38 +315,29 @@ class VMReplica:
                 self._record_transfer(tr, C_NONE)
             # catch-up: the log accumulated during the copy carries the first recovery point
             self._cut(env.now, K_CATCHUP)
-            if self._tick_loop is None:
-                self._tick_loop = env.process(self._ticks())
+            if not self._ticking:
+                self._ticking = True
+                self.model.tick_every_interval(self)
             yield self.protected
         except simpy.Interrupt:
             return  # replication dropped (failover, rebuild)
 
-    def _ticks(self):
-        timeout = self.env.timeout
-        interval = self.interval
-        while True:
-            yield timeout(interval)
-            self._tick()
-
-    def _tick(self) -> None:
-        now = self.env.now
+    def _tick(self, now: float) -> None:
         if self.state != S_PROTECTED:
             return  # finishing initial replication, or not running on-prem: no cycle
         self.ticks += 1
+        self._cy_vm(self.index)
+        self._cy_t(now)
         if self._inflight is not None:
             self.missed += 1
             self._missed_times.append(now)
-            self._cy_vm(self.index)
-            self._cy_t(now)
             self._cy_out(1)
             self._cy_b(0.0)
+            self._judge_health(now, self.writes(now))
         else:
-            sent = self._cut(now, K_DELTA)
-            self._cy_vm(self.index)
-            self._cy_t(now)
             self._cy_out(0)
-            self._cy_b(sent)
-        self._judge_health(now, self._w_cut if self._cut_at == now else self.writes(now))
+            self._cy_b(self._cut(now, K_DELTA))
+            self._judge_health(now, self._w_cut)
 
     def _cut(self, now: float, kind: int) -> float:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""
@@ -337,25 +351,27 @@ class VMReplica:
             self._last_app = now
         self._inflight_consistency = consistency
         self._w_inflight = w
-        self._inflight = self.link.start(self.index, kind, data, self.weight, on_done=self._delivered, point=now)
+        self._inflight = self.link.start(self.index, kind, data, self.weight, self._delivered, now)
         return data
 
     def _delivered(self, tr: Transfer) -> None:
         """A log transfer ended: its recovery point is now available in the cloud."""
-        now = self.env.now
+        now = tr.finished_at  # the link calls back at the finish time
         self._inflight = None
         consistency = self._inflight_consistency
         self._record_transfer(tr, consistency)
-        waiters, self._waiters = self._waiters, []
-        for ev in waiters:
-            ev.succeed(tr)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for ev in waiters:
+                ev.succeed(tr)
         points = self.points
         points.append((tr.point, now, consistency))
         self._w_newest = self._w_inflight
         self._last_success = now
-        horizon = now - self.retention
-        while len(points) > 1 and points[0][0] < horizon:
-            points.popleft()
+        if points[0][0] < now - self.retention:
+            horizon = now - self.retention
+            while len(points) > 1 and points[0][0] < horizon:
+                points.popleft()
         if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):
             if self.protected_at != self.protected_at:  # NaN: first protection
                 self.protected_at = now
@@ -378,19 +394,21 @@ class VMReplica:
 
     def _judge_health(self, now: float, w_now: float) -> None:
         """Health as the service reports it: critical > warning > normal. ``w_now`` = writes up to now."""
-        pending = w_now - self._w_newest
-        if pending >= self.critical_bytes:
+        if w_now - self._w_newest >= self.critical_bytes:  # pending log
             health = H_CRITICAL
         else:
+            share = 0.0
             missed = self._missed_times
-            cutoff = now - HEALTH_WINDOW
-            while missed and missed[0] <= cutoff:
-                missed.popleft()
-            window = min(self.ticks, self._ticks_per_window)
+            if missed:
+                cutoff = now - HEALTH_WINDOW
+                while missed and missed[0] <= cutoff:
+                    missed.popleft()
+                window = min(self.ticks, self._ticks_per_window)
+                share = len(missed) / window if window else 0.0
             silent = now - self._last_success > WARN_SILENCE
-            share = len(missed) / window if window else 0.0
             health = H_WARNING if silent or share >= WARN_MISSED_SHARE else H_NORMAL
-        self._set_health(health, now)
+        if health != self.health:
+            self._set_health(health, now)
 
     # --- replication under failures (driven by drsim.recovery) ---------------------------------------
 
