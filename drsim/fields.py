@@ -7,6 +7,9 @@ to the same value, and describes itself in the JSON Schema.
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -22,7 +25,7 @@ from drsim import units
 from drsim.distributions import DIST_NAMES, Distribution, parse_distribution
 
 __all__ = ["Duration", "PositiveDuration", "Size", "Rate", "Fraction", "DailyFraction", "RandomDuration",
-           "StrictModel", "random_duration", "parse_time_point"]
+           "StrictModel", "random_duration", "parse_time_point", "Range", "Choices", "parse_lhs", "LhsDimension"]
 
 
 def _checked(parse: Any, positive: bool) -> Any:
@@ -165,3 +168,157 @@ def parse_time_point(raw: object) -> datetime | float:
 def random_duration(raw: object) -> Distribution:
     """Parse a random duration given in scenario form (for defaults)."""
     return parse_distribution(raw, units.parse_duration)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Latin hypercube dimensions: ranges with units, or choices
+
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER_TEXT = re.compile(r"[+-]?\d+")
+_RANGE_TEXT = re.compile(r"(?P<low>[^.\s].*?)\s*\.\.\s*(?P<high>.*?[^.\s])(?::(?P<scale>[A-Za-z]+))?")
+_KINDS = (("rate", units.parse_rate), ("size", units.parse_size), ("duration", units.parse_duration),
+          ("fraction", units.parse_daily_fraction))
+_SERIALISE = {"rate": _ser_rate, "size": _ser_size}
+
+
+@dataclass(frozen=True)
+class Range:
+    """A range of a numeric setting to sample, ``low`` to ``high`` in base units: seconds (``duration``), bytes
+    (``size``), bytes/s (``rate``), plain fractions (``fraction``: ``3%`` is 0.03) or plain numbers (``number``;
+    ``integer`` when both ends are whole numbers: every integer from ``low`` to ``high`` inclusive).
+    ``log``: sampled uniformly in the logarithm (for ranges spanning orders of magnitude; ``low`` > 0)."""
+
+    low: float
+    high: float
+    kind: str
+    log: bool = False
+    text: str = ""
+
+    def at(self, u: float) -> int | float:
+        """The value at quantile ``u`` (0 <= u < 1) of the uniform (or log-uniform) distribution on the range."""
+        if self.kind == "integer":
+            lo, hi = self.low, self.high + 1  # [low, high + 1): each integer gets an equal share
+            x = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if self.log else lo + u * (hi - lo)
+            return int(min(self.high, math.floor(x)))
+        if self.log:
+            return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+        return self.low + u * (self.high - self.low)
+
+    def setting(self, value: float) -> Any:
+        """``value`` (base units) as a scenario value that reads back as exactly ``value``: ``'1250000.0B/s'``
+        for a rate, ``'2e9B'`` for a size, a plain number otherwise (a bare number is seconds for durations)."""
+        ser = _SERIALISE.get(self.kind)
+        return ser(float(value)) if ser is not None else value
+
+    def describe(self) -> dict[str, Any]:
+        """The range as plain data (for metadata and comparisons)."""
+        return {"range": self.text, "kind": self.kind, "low": self.low, "high": self.high,
+                "scale": "log" if self.log else "linear"}
+
+
+@dataclass(frozen=True)
+class Choices:
+    """Values of a setting to sample with equal probability (values as in a scenario file)."""
+
+    values: tuple[Any, ...]
+
+    def at(self, u: float) -> Any:
+        """The value at quantile ``u`` (0 <= u < 1): the ``floor(u * len(values))``-th."""
+        return self.values[min(len(self.values) - 1, int(u * len(self.values)))]
+
+    def setting(self, value: Any) -> Any:
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        return {"choices": list(self.values)}
+
+
+def _endpoints(low: object, high: object, text: str) -> tuple[str, float, float]:
+    """The kind shared by both ends of a range and their values in base units."""
+    def plain(v: object) -> str | None:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, int):
+            return "integer"
+        if isinstance(v, float):
+            return "number"
+        if isinstance(v, str) and _INTEGER_TEXT.fullmatch(v.strip()):
+            return "integer"
+        if isinstance(v, str) and _NUMBER_TEXT.fullmatch(v.strip()):
+            return "number"
+        return None
+
+    kinds = (plain(low), plain(high))
+    if None not in kinds:
+        kind = "integer" if kinds == ("integer", "integer") else "number"
+        cast = int if kind == "integer" else float
+        return kind, cast(low), cast(high)  # type: ignore[call-overload]
+    for kind, parse in _KINDS:
+        try:
+            return kind, parse(low), parse(high)
+        except ValueError:
+            continue
+    raise ValueError(f"cannot read the range {text!r}: give both ends with the same kind of unit, e.g. "
+                     "10Mbit/s..50Mbit/s, 30s..15m, 100GiB..2TB, 1%..5% or 1..8")
+
+
+def _range(low: object, high: object, scale: object, text: str) -> Range:
+    if scale not in (None, "linear", "log"):
+        raise ValueError(f"unknown scale {scale!r} in {text!r}: 'linear' (the default) or 'log'")
+    kind, lo, hi = _endpoints(low, high, text)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"the range {text!r} must have finite ends")
+    if lo == hi:
+        raise ValueError(f"the range {text!r} holds a single value: give it as a fixed setting (a sweep value)")
+    if lo > hi:
+        raise ValueError(f"the range {text!r} is empty: its low end is above its high end (write low..high)")
+    if scale == "log" and lo <= 0:
+        raise ValueError(f"a log range needs a low end above zero, got {text!r}")
+    return Range(lo, hi, kind, scale == "log", text)
+
+
+def parse_lhs(raw: object) -> Range | Choices:
+    """A Latin hypercube dimension as written in a scenario file or after ``--lhs PATH=``:
+
+    * ``"LO..HI"`` (``"10Mbit/s..50Mbit/s"``, ``"30s..15m"``, ``"1%..5%"``, ``"1..8"``), with ``":log"`` after it
+      for a log-uniform range (``"1y..100y:log"``); or the mapping ``{low: LO, high: HI, scale: linear|log}``;
+    * a list of two or more values (``[30s, 5m, 15m]``): choices, each drawn equally often.
+
+    Raises ``ValueError`` saying what was expected."""
+    if isinstance(raw, Range | Choices):
+        return raw
+    if isinstance(raw, list | tuple):
+        if len(raw) < 2:
+            raise ValueError("list at least two choices (a single value is a fixed setting)")
+        return Choices(tuple(raw))
+    if isinstance(raw, dict):
+        unknown = sorted(set(raw) - {"low", "high", "scale"})
+        if unknown or "low" not in raw or "high" not in raw:
+            raise ValueError("a range mapping has the keys low, high and optionally scale (linear or log)"
+                             + (f"; unknown key {unknown[0]!r}" if unknown else ""))
+        return _range(raw["low"], raw["high"], raw.get("scale"),
+                      f"{raw['low']}..{raw['high']}" + (f":{raw['scale']}" if raw.get("scale") else ""))
+    if isinstance(raw, str):
+        m = _RANGE_TEXT.fullmatch(raw.strip())
+        if m:
+            return _range(m.group("low"), m.group("high"), m.group("scale"), raw.strip())
+    raise ValueError(f"expected a range like '10Mbit/s..50Mbit/s' (or '1y..100y:log') or a list of choices, "
+                     f"got {raw!r}")
+
+
+def _describe_lhs(dim: Range | Choices) -> Any:
+    return dim.text if isinstance(dim, Range) else list(dim.values)
+
+
+LhsDimension = Annotated[
+    Range | Choices,
+    BeforeValidator(parse_lhs),
+    PlainSerializer(_describe_lhs, return_type=Any),
+    WithJsonSchema({"description": "a range 'LO..HI' with units (':log' after it for a log scale), "
+                                   "{low, high, scale}, or a list of choices",
+                    "anyOf": [{"type": "string", "examples": ["10Mbit/s..50Mbit/s", "1y..100y:log"]},
+                              {"type": "array", "minItems": 2},
+                              {"type": "object", "properties": {"low": {}, "high": {},
+                                                                "scale": {"enum": ["linear", "log"]}},
+                               "required": ["low", "high"], "additionalProperties": False}]}),
+]

@@ -5,22 +5,24 @@ exists is always whole, and an earlier run is never overwritten.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from drsim.results import TABLES, Results
-from drsim.scenario import scenario_hash, scenario_to_dict
+from drsim.scenario import Scenario, scenario_hash, scenario_to_dict
 
-__all__ = ["write_run", "resolved_scenario", "atomic_folder"]
+__all__ = ["write_run", "resolved_scenario", "atomic_folder", "replace_folder", "table_bytes", "fill_run_folder"]
 
 
 def resolved_scenario(results: Results) -> dict[str, Any]:
@@ -55,36 +57,86 @@ def write_run(
 
     def fill(tmp: Path) -> None:
         tables = results.tables()
-        for name in TABLES:
-            df = tables[name]
-            df.to_parquet(tmp / f"{name}.parquet", index=False)
-            if csv:
-                df.to_csv(tmp / f"{name}.csv", index=False)
-        with open(tmp / "scenario.yaml", "w", encoding="utf-8") as f:
-            yaml.safe_dump(resolved_scenario(results), f, sort_keys=False, allow_unicode=True)
+        if csv:
+            for name in TABLES:
+                tables[name].to_csv(tmp / f"{name}.csv", index=False)
+        fill_run_folder(tmp, results.scenario, results.seed, tables, now, extra)
         if text is not None:
             (tmp / "summary.txt").write_text(text + "\n", encoding="utf-8")
-        meta = {
-            "scenario": results.scenario.name,
-            "scenario_hash": scenario_hash(results.scenario, results.seed),
-            "source": str(results.scenario.source) if results.scenario.source else None,
-            "seed": results.seed,
-            "created_at": now.isoformat(timespec="seconds"),
-            "versions": _versions(),
-            "tables": {name: {"rows": len(tables[name]), "columns": list(map(str, tables[name].columns))}
-                       for name in TABLES},
-            "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
-            **(extra or {}),
-        }
-        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
 
     return atomic_folder(Path(out_root) / results.scenario.name, f"{now:%Y%m%d-%H%M%S}-seed{results.seed}", fill)
 
 
-def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None]) -> Path:
+def table_bytes(results: Results) -> dict[str, bytes]:
+    """Every table of ``results`` as Parquet file contents, by name (to send a run's tables between processes
+    compactly and write them elsewhere with :func:`fill_run_folder`)."""
+    out = {}
+    for name, df in results.tables().items():
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        out[name] = buf.getvalue()
+    return out
+
+
+def fill_run_folder(folder: Path, scenario: Scenario, seed: int, tables: Mapping[str, pd.DataFrame | bytes],
+                    now: datetime | None = None, extra: dict[str, Any] | None = None) -> None:
+    """Write a run's tables (DataFrames, or Parquet contents from :func:`table_bytes`) as ``<table>.parquet``,
+    the scenario as run (``scenario.yaml``, with ``seed``) and ``metadata.json`` into the existing ``folder``:
+    the layout of ``drsim run``, so ``drsim report`` works on it."""
+    import pyarrow.parquet as pq
+
+    now = now or datetime.now(UTC)
+    shapes: dict[str, dict[str, Any]] = {}
+    for name in TABLES:
+        table = tables[name]
+        path = folder / f"{name}.parquet"
+        if isinstance(table, bytes):
+            path.write_bytes(table)
+            meta = pq.read_metadata(io.BytesIO(table))
+            shapes[name] = {"rows": meta.num_rows, "columns": [str(c) for c in meta.schema.to_arrow_schema().names]}
+        else:
+            table.to_parquet(path, index=False)
+            shapes[name] = {"rows": len(table), "columns": list(map(str, table.columns))}
+    with open(folder / "scenario.yaml", "w", encoding="utf-8") as f:
+        yaml.safe_dump(scenario_to_dict(scenario, seed), f, sort_keys=False, allow_unicode=True)
+    meta = {
+        "scenario": scenario.name,
+        "scenario_hash": scenario_hash(scenario, seed),
+        "source": str(scenario.source) if scenario.source else None,
+        "seed": seed,
+        "created_at": now.isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "tables": shapes,
+        "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
+        **(extra or {}),
+    }
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def replace_folder(target: Path, fill: Callable[[Path], None]) -> Path:
+    """Create ``target`` filled by ``fill(folder)`` atomically (written under a hidden temporary name beside it,
+    then renamed), replacing a folder already there (for output that is the same whenever it is rewritten,
+    such as a replication written again on resume)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        fill(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None],
+                  undo: Callable[[Path], None] | None = None) -> Path:
     """Create ``parent/base`` (or ``base-2``, ``base-3``... if taken) filled by ``fill(folder)``, atomically:
     it is written under a hidden temporary name and renamed when complete, so a folder that exists is always
-    whole and an existing one is never overwritten. Returns the new folder."""
+    whole and an existing one is never overwritten. Returns the new folder. If anything fails, ``undo(folder)``
+    (when given) runs before the temporary folder is removed, e.g. to move back what ``fill`` moved in."""
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
@@ -102,5 +154,7 @@ def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None]) -> Path
                         raise
             n += 1
     except BaseException:
+        if undo is not None:
+            undo(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         raise

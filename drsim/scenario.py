@@ -38,6 +38,7 @@ from drsim.fields import (
     DailyFraction,
     Duration,
     Fraction,
+    LhsDimension,
     PositiveDuration,
     RandomDuration,
     Rate,
@@ -58,6 +59,7 @@ __all__ = [
     "scenario_hash",
     "location_text",
     "SUPPORTED_INTERVALS",
+    "ExperimentSection",
 ]
 
 SUPPORTED_INTERVALS = (30.0, 300.0, 900.0)  # seconds: the replication frequencies the service offers
@@ -359,6 +361,48 @@ class Objectives(_Model):
 
 
 # ----------------------------------------------------------------------------------------------------
+# Experiment (read by drsim sweep; drsim run ignores it)
+
+
+def _sweep_values(raw: object) -> object:
+    if isinstance(raw, dict):
+        return {k: v if isinstance(v, list) else [v] for k, v in raw.items()}
+    return raw
+
+
+def _no_empty_lists(v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    for path, values in v.items():
+        if not values:
+            raise ValueError(f"{path}: no values to sweep")
+    return v
+
+
+class ExperimentSection(_Model):
+    """How ``drsim sweep`` runs this scenario: replications, the sweep (a full factorial grid and/or a Latin
+    hypercube over ranges), the precision to reach and the output. Options on the command line override these
+    keys; ``drsim run`` and ``drsim plan`` ignore the section."""
+
+    replications: int | None = Field(None, ge=1, description="replications of every sweep point (with "
+                                     "precision: of the first round) [10]")
+    seed: int | None = Field(None, ge=0, description="the experiment seed [the scenario's seed]")
+    sweep: Annotated[dict[str, list[Any]], BeforeValidator(_sweep_values)] = Field(
+        default_factory=dict, description="full factorial grid: dotted path -> list of values, as in a scenario")
+    lhs: dict[str, LhsDimension] = Field(
+        default_factory=dict, description="Latin hypercube: dotted path -> range 'LO..HI' (':log' after it for a "
+                                          "log scale) or a list of choices")
+    samples: int | None = Field(None, ge=1, description="Latin hypercube samples (needed with lhs)")
+    precision: dict[str, str | float] = Field(
+        default_factory=dict, description="METRIC[@VM] -> tolerance of the 95 % confidence half-width, e.g. "
+                                          "rpo_p95_s: 30s, or '10%rel' relative to the mean")
+    max_replications: int | None = Field(None, ge=2, description="with precision: at most this many replications "
+                                         "per point [100, or replications if more]")
+    batch_size: int | None = Field(None, ge=1, description="replications per task [automatic]")
+    keep_runs: bool = Field(False, description="also save every run's full tables (large)")
+
+    _check_sweep = field_validator("sweep")(_no_empty_lists)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Scenario
 
 
@@ -380,6 +424,8 @@ class Scenario(_Model):
     drills: list[Drill] = Field(default_factory=list, description="test failovers")
     maintenance: list[Maintenance] = Field(default_factory=list, description="planned failovers of a host")
     plans: list[RecoveryPlan] = Field(default_factory=list, description="recovery plans (groups of VMs)")
+    experiment: ExperimentSection | None = Field(
+        None, description="how drsim sweep runs this scenario (drsim run ignores it)")
 
     # Not part of the file: where it came from, so traces resolve relative to it.
     _source: Path | None = PrivateAttr(None)
@@ -762,8 +808,12 @@ def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem."""
+def load_scenario(path: str | Path, experiment: bool = False) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem.
+
+    ``experiment=True`` also checks the file's ``experiment`` section against the scenario, as ``drsim validate``
+    and ``drsim sweep`` do: every sweep point is a valid scenario, the precision metrics and VMs exist (see
+    :func:`drsim.experiment.section_problems`); its problems are located in the file like the others."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -772,7 +822,16 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(loc=(), message=f"cannot read the file: {exc}")], str(path)) from None
     data, root = _load_yaml(text, str(path))
-    return parse_scenario(data, source=str(path), root=root, base=path)
+    scenario = parse_scenario(data, source=str(path), root=root, base=path)
+    if experiment and scenario.experiment is not None:
+        from drsim.experiment import section_problems  # local: drsim.experiment builds on this module
+
+        problems = section_problems(scenario)
+        for p in problems:
+            p.line, p.column = _locate(root, p.loc, key=True)
+        if problems:
+            raise ScenarioError(problems, str(path))
+    return scenario
 
 
 def scenario_warnings(s: Scenario) -> list[str]:
@@ -816,8 +875,10 @@ def scenario_schema() -> dict[str, Any]:
 
 def scenario_to_dict(s: Scenario, seed: int | None = None) -> dict[str, Any]:
     """The resolved scenario as plain data with units: every default filled in, trace paths absolute,
-    and ``seed`` (if given) in place of the file's seed. Loading it again gives the same scenario."""
-    data = s.model_dump(mode="json")
+    and ``seed`` (if given) in place of the file's seed. Loading it again gives the same scenario. The
+    ``experiment`` section is left out (it says how to run the scenario, not what runs), so it does not change
+    :func:`scenario_hash` either."""
+    data = s.model_dump(mode="json", exclude={"experiment"})  # how to run it is not part of what runs
     for hi, host in enumerate(s.site.hosts):
         for vi, vm in enumerate(host.vms):
             if vm.churn.trace is not None:
