@@ -10,6 +10,7 @@ User mistakes (a bad scenario, an unwritable folder) print a located message and
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -30,9 +31,9 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _load(path: str):
+def _load(path: str, experiment: bool = False):
     try:
-        return load_scenario(path)
+        return load_scenario(path, experiment=experiment)
     except ScenarioError as exc:
         n = len(exc.problems)
         if n == 1 and exc.problems[0].message == "file not found":
@@ -74,6 +75,9 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     s = _load(scenario)
     for w in scenario_warnings(s):
         click.echo(f"warning: {scenario}: {w}", err=True)
+    if s.experiment is not None and not quiet:
+        click.echo(f"note: {scenario}: the experiment section is for drsim sweep; drsim run simulates one run",
+                   err=True)
     t0 = time.perf_counter()
     results = simulate(s, seed=seed)
     wall = time.perf_counter() - t0
@@ -119,16 +123,30 @@ def validate(files: tuple[str, ...]) -> None:
     bad = 0
     for path in files:
         try:
-            s = load_scenario(path)
+            s = load_scenario(path, experiment=True)
         except ScenarioError as exc:
             bad += 1
             click.echo(f"error: {path}:\n{exc}" if len(exc.problems) > 1 else f"error: {exc}", err=True)
             continue
         for w in scenario_warnings(s):
             click.echo(f"warning: {path}: {w}", err=True)
-        click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')})")
+        click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
+                   f"{_experiment_brief(s)})")
     if bad:
         sys.exit(EXIT_BAD_INPUT)
+
+
+def _experiment_brief(s) -> str:
+    """``; experiment: 8 points x 10 replications`` for a scenario with an experiment section."""
+    from drsim.experiment import experiment_settings
+
+    if s.experiment is None:
+        return ""
+    settings = experiment_settings(s)
+    points = math.prod(len(v) for v in settings.grid.values()) * (settings.samples or 1)
+    reps = (f"{settings.replications} to {settings.max_replications} replications (precision)" if settings.precision
+            else count(settings.replications, "replication"))
+    return f"; experiment: {count(points, 'point')} x {reps}"
 
 
 @main.command()
@@ -146,14 +164,63 @@ def schema(output: str | None) -> None:
             _fail(f"error: cannot write {output}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
 
 
+def _executor(workers: int | None, dask: str | None):
+    """The executor the options ask for (None: the default process pool) and the Dask client to close."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from drsim.experiment import ExperimentError, connect_dask
+
+    if dask is not None:
+        if workers is not None:
+            _fail("error: --workers does not apply with --dask (the cluster's workers run the tasks)", EXIT_BAD_INPUT)
+        try:
+            client = connect_dask(dask)
+        except ExperimentError as exc:
+            _fail(f"error: --dask {dask}: {exc}", EXIT_BAD_INPUT)
+        return client, client
+    if workers == 1:
+        return ThreadPoolExecutor(max_workers=1), None
+    if workers is not None:
+        return ProcessPoolExecutor(max_workers=workers), None
+    return None, None
+
+
+def _close(executor, client) -> None:
+    if client is not None:
+        client.close()
+    elif executor is not None:
+        executor.shutdown(cancel_futures=True)
+
+
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("-n", "--replications", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Replications of every sweep point.")
+@click.option("-n", "--replications", type=click.IntRange(min=1), default=None,
+              help="Replications of every sweep point (with --precision: of the first round) "
+                   "[the experiment section's, else 10].")
 @click.option("--set", "settings", multiple=True, metavar="PATH=V1,V2,...",
-              help="Vary a scenario setting, e.g. --set link.upload=10Mbit/s,20Mbit/s (repeatable: full grid).")
+              help="Vary a scenario setting, e.g. --set link.upload=10Mbit/s,20Mbit/s (repeatable: full grid). "
+                   "Replaces the experiment section's sweep.")
+@click.option("--lhs", "ranges", multiple=True, metavar="PATH=LO..HI|PATH=V1,V2,...",
+              help="A Latin hypercube dimension: a range with units, e.g. --lhs link.upload=10Mbit/s..50Mbit/s "
+                   "(':log' after it for a log scale), or choices, e.g. --lhs replication.interval=30s,5m "
+                   "(repeatable; crossed with the --set grid). Replaces the experiment section's lhs.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Latin hypercube samples (needed with --lhs).")
+@click.option("--precision", "precision", multiple=True, metavar="[METRIC[@VM]=]TOL",
+              help="Add replications in rounds until the 95 % confidence half-width of METRIC (default "
+                   "rpo_p95_s) for VM (default the site) is at most TOL at every point, e.g. --precision "
+                   "rpo_p95=30s, --precision availability@Essentials=0.1%, --precision downtime_s=10%rel "
+                   "(relative to the mean). Repeatable: every target must be met.")
+@click.option("--max-replications", type=click.IntRange(min=2), default=None,
+              help="With --precision: at most this many replications per point [100, or -n if more].")
+@click.option("--keep-runs/--no-keep-runs", "keep_runs", default=None,
+              help="Also save every run's full tables (transfers, cycles, rpo...) in runs/point-P/replication-K/ "
+                   "of the sweep folder: large (several MB per run of a month).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core]; 1 runs in this process.")
+@click.option("--dask", "dask", default=None, metavar="ADDRESS",
+              help="Run the tasks on a Dask cluster, e.g. --dask tcp://scheduler:8786 (needs drsim[dask]; drsim "
+                   "must be installed on the workers).")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Experiment seed [default: the scenario's]; replication k uses the same run seed at every point.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Replications per task.")
@@ -164,78 +231,111 @@ def schema(output: str | None) -> None:
 @click.option("--resume", "resume", default=None, type=click.Path(file_okay=False, exists=True),
               metavar="FOLDER",
               help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER: give the "
-                   "same SCENARIO, --set, -n and --seed; only the missing runs are computed, then the results go "
+                   "same SCENARIO and options; only the missing runs are computed, then the results go "
                    "to sweep-<time>/ beside FOLDER, which is removed. --out is ignored.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
               help="Also write report.html and report.md into the sweep folder (ignored with --no-save).")
-def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: int | None, seed: int | None,
-          batch_size: int | None, out: str, resume: str | None, no_save: bool, quiet: bool, report: bool) -> None:
-    """Run REPLICATIONS replications of SCENARIO at every point of a sweep; write tidy and aggregate tables.
+def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ranges: tuple[str, ...],
+          samples: int | None, precision: tuple[str, ...], max_replications: int | None, keep_runs: bool | None,
+          workers: int | None, dask: str | None, seed: int | None, batch_size: int | None, out: str,
+          resume: str | None, no_save: bool, quiet: bool, report: bool) -> None:
+    """Run replications of SCENARIO at every point of a sweep; write tidy and aggregate tables.
 
-    Results stream to disk as they finish; an interrupted sweep leaves its sweep-<time>.incomplete folder,
-    which the same command with --resume FOLDER completes.
+    The sweep is a full factorial grid (--set), a Latin hypercube (--lhs with --samples), or both crossed;
+    the scenario file's experiment section gives the defaults of every option. Results stream to disk as they
+    finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
+    --resume FOLDER completes.
     """
-    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+    from drsim.experiment import (
+        ExecutorFailed,
+        ExperimentError,
+        aggregate_text,
+        experiment_settings,
+        finish_experiment,
+        incomplete_folder,
+        parse_lhs_option,
+        parse_precision,
+        parse_set,
+        precision_text,
+        run_experiment,
+    )
 
-    from drsim.experiment import aggregate_text, finish_experiment, incomplete_folder, parse_set, run_experiment
-
-    s = _load(scenario)
+    s = _load(scenario, experiment=True)
     grid: dict[str, list] = {}
+    dims: dict[str, object] = {}
+    targets = []
     try:
-        for text in settings:
-            path, values = parse_set(text)
-            if path in grid:
-                _fail(f"error: --set {path} is given twice; list every value in one --set", EXIT_BAD_INPUT)
-            grid[path] = values
-    except ScenarioError as exc:
+        for option, texts, parse, into in (("--set", settings, parse_set, grid), ("--lhs", ranges, parse_lhs_option,
+                                                                                    dims)):
+            for text in texts:
+                path, values = parse(text)
+                if path in into:
+                    _fail(f"error: {option} {path} is given twice; list every value in one {option}", EXIT_BAD_INPUT)
+                into[path] = values
+        for text in precision:
+            try:
+                targets.append(parse_precision(text, scenario=s))
+            except ExperimentError as exc:
+                _fail(f"error: --precision {text}: {exc}", EXIT_BAD_INPUT)
+        overrides = dict(replications=replications, sweep=grid if settings else None, seed=seed,
+                         lhs=dims if ranges else None, samples=samples, precision=targets or None,
+                         max_replications=max_replications, batch_size=batch_size, keep_runs=keep_runs)
+        resolved = experiment_settings(s, **overrides)
+    except (ScenarioError, ExperimentError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     for w in scenario_warnings(s):
         click.echo(f"warning: {w}", err=True)
     if resume is not None and no_save:
         _fail("error: --resume cannot be combined with --no-save", EXIT_BAD_INPUT)
+    if resolved.keep_runs and no_save:
+        _fail("error: --keep-runs writes every run's tables: it cannot be combined with --no-save", EXIT_BAD_INPUT)
     stream: Path | None = Path(resume) if resume is not None else None
     if stream is None and not no_save:
         try:
             stream = incomplete_folder(out, s.name)
         except OSError as exc:
             _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
-    executor: Executor | None = None
-    if workers == 1:
-        executor = ThreadPoolExecutor(max_workers=1)
-    elif workers is not None:
-        executor = ProcessPoolExecutor(max_workers=workers)
+    executor, client = _executor(workers, dask)
     bar = _progress_bar("replications", quiet)
+    resume_hint = (f"finished runs are kept in {stream}; resume with the same command and --resume {stream}"
+                   if stream is not None else "nothing was saved (--no-save)")
     try:
-        exp = run_experiment(s, replications=replications, sweep=grid, executor=executor, seed=seed,
-                             batch_size=batch_size, progress=bar.update_to if bar is not None else None,
-                             out=stream, resume=resume is not None)
-    except ScenarioError as exc:
-        _fail(f"error: {exc}", EXIT_BAD_INPUT)
-    except ValueError as exc:
+        exp = run_experiment(s, executor=executor, progress=bar.update_to if bar is not None else None,
+                             out=stream, resume=resume is not None, **overrides)
+    except (ScenarioError, ValueError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     except OSError as exc:
         _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    except ExecutorFailed as exc:
+        if bar is not None:
+            bar.close()
+            bar = None
+        _fail(f"error: the executor failed ({exc}); {resume_hint}", EXIT_CANNOT_WRITE)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
             bar = None
-        click.echo(f"\ninterrupted: finished runs are kept in {stream}; resume with the same command and "
-                   f"--resume {stream}" if stream is not None else "\ninterrupted", err=True)
+        click.echo(f"\ninterrupted: {resume_hint}" if stream is not None else "\ninterrupted", err=True)
         sys.exit(130)
     finally:
         if bar is not None:
             bar.close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
-    runs = len(exp.points) * exp.replications
+        _close(executor, client)
+    runs = sum(exp.replications_per_point)
     if not quiet:
-        click.echo(f"{s.name}: {count(len(exp.points), 'point')} x {count(exp.replications, 'replication')} = "
-                   f"{count(runs, 'run')}, experiment seed {exp.seed}, {count(exp.workers, 'worker')}, "
-                   f"{exp.elapsed_s:.2f} s\n")
+        low, high = min(exp.replications_per_point), max(exp.replications_per_point)
+        reps = count(high, "replication") if low == high else f"{low}-{high} replications"
+        click.echo(f"{s.name}: {count(len(exp.points), 'point')} x {reps} = {count(runs, 'run')}, experiment seed "
+                   f"{exp.seed}, {count(exp.workers, 'worker')}, {exp.elapsed_s:.2f} s\n")
         click.echo(aggregate_text(exp))
         click.echo("\nmeans over replications (± 95 % confidence half-width); per-VM rows in aggregate.parquet")
+        if exp.precision:
+            click.echo(precision_text(exp))
+    if exp.precision_reached is False:
+        click.echo("warning: the precision target was not reached everywhere within --max-replications "
+                   f"{exp.config.max_replications} (see above)", err=True)
     if len(exp.failures):
         first = exp.failures.iloc[0]
         click.echo(f"warning: {count(len(exp.failures), 'run')} of {runs} failed (see failures.parquet); first: "
@@ -273,6 +373,8 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
               help="Stop when the bracket around the answer is this narrow.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core]; 1 runs in this process.")
+@click.option("--dask", "dask", default=None, metavar="ADDRESS",
+              help="Run the simulations on a Dask cluster, e.g. --dask tcp://scheduler:8786 (needs drsim[dask]).")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Experiment seed [default: the scenario's].")
 @click.option("--criterion", type=click.Choice(["upper", "mean"]), default="upper", show_default=True,
@@ -286,28 +388,24 @@ def sweep(scenario: str, replications: int, settings: tuple[str, ...], workers: 
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                 workers: int | None, seed: int | None, criterion: str, window: str, quiet: bool, report: bool,
-                 out: str) -> None:
+                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
+                 report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
-    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-
+    from drsim.experiment import ExecutorFailed
     from drsim.planner import PlanError, plan, plan_text
 
     s = _load(scenario)
-    executor: Executor | None = None
-    if workers == 1:
-        executor = ThreadPoolExecutor(max_workers=1)
-    elif workers is not None:
-        executor = ProcessPoolExecutor(max_workers=workers)
+    executor, client = _executor(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
     try:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
                      executor=executor, seed=seed, criterion=criterion, window=window, progress=progress)
     except (PlanError, ScenarioError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except ExecutorFailed as exc:
+        _fail(f"error: the executor failed ({exc})", EXIT_CANNOT_WRITE)
     finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+        _close(executor, client)
     click.echo(plan_text(table))
     if report:
         from drsim.report import write_plan_folder

@@ -418,10 +418,13 @@ def design(scenario: Scenario, sweep: Mapping[str, Any] | None = None,
         fixed = dict(zip(grid, combo, strict=True))
         for k, draw in enumerate(draws):
             settings, values = dict(fixed), {p: _label(v) for p, v in fixed.items()}
+            shown = {p: _shown(v) for p, v in fixed.items()}
             for path, value in (draw or {}).items():
-                settings[path] = dims[path].setting(value)
+                dim = dims[path]
+                settings[path] = dim.setting(value)
                 values[path] = _label(value)
-            text = ", ".join(f"{p}={_shown(v)}" for p, v in settings.items())
+                shown[path] = dim.format(value) if isinstance(dim, Range) else _shown(value)
+            text = ", ".join(f"{p}={v}" for p, v in shown.items())
             source = f"sweep point {len(points)} ({text})" if text else "sweep"
             sc = apply_settings(scenario, settings, source=source) if settings else scenario
             points.append(_Point(settings, sc, values, None if draw is None else k))
@@ -1469,11 +1472,7 @@ def finish_experiment(exp: Experiment, folder: str | Path, extra: dict[str, Any]
 def _value_text(exp: Experiment, path: str, value: Any) -> str:
     """A swept value for people: a hypercube range's value in its units, anything else as in the tables."""
     dim = exp.lhs.get(path)
-    if not isinstance(dim, Range) or isinstance(value, str):
-        return str(value)
-    fmt = {"rate": units.format_rate, "size": units.format_size, "duration": units.format_duration,
-           "fraction": lambda v: f"{v:.3%}", "integer": lambda v: str(int(v))}.get(dim.kind, lambda v: f"{v:.4g}")
-    return fmt(float(value))
+    return dim.format(value) if isinstance(dim, Range) and not isinstance(value, str) else str(value)
 
 
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:

@@ -210,6 +210,12 @@ class Range:
         ser = _SERIALISE.get(self.kind)
         return ser(float(value)) if ser is not None else value
 
+    def format(self, value: float) -> str:
+        """``value`` (base units) for people: ``'23.4 Mbit/s'``, ``'4 min 10 s'``, ``'3.125%'``."""
+        fmt = {"rate": units.format_rate, "size": units.format_size, "duration": units.format_duration,
+               "fraction": lambda v: f"{v:.3%}", "integer": lambda v: str(int(v))}.get(self.kind)
+        return fmt(float(value)) if fmt is not None else f"{float(value):.4g}"
+
     def describe(self) -> dict[str, Any]:
         """The range as plain data (for metadata and comparisons)."""
         return {"range": self.text, "kind": self.kind, "low": self.low, "high": self.high,

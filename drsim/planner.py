@@ -51,10 +51,9 @@ within the hour and missed cycles.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,15 @@ import pandas as pd
 
 from drsim import units
 from drsim.churn import build_curve, mean_rate, week_offset
-from drsim.experiment import apply_settings, replication_seed, t_975
+from drsim.experiment import (
+    ExecutorFailed,
+    _executor,
+    _infrastructure,
+    _shutdown,
+    apply_settings,
+    replication_seed,
+    t_975,
+)
 from drsim.metrics import rpo_stats
 from drsim.model import SiteModel
 from drsim.results import SITE, Results
@@ -308,10 +315,11 @@ def plan(
     ``rpo``: the target (``"15m"`` or seconds; default: the scenario's objective). ``percentile``: in percent
     (95, not 0.95). ``replications``: runs per bandwidth (common random numbers: the same run seeds at every
     bandwidth). ``tolerance``: the width of the final bracket (``"0.5Mbit/s"`` or bytes/s). ``executor``: any
-    :class:`concurrent.futures.Executor` (default: a process pool with one worker per core, shut down at the
-    end). ``seed``: the experiment seed (default: the scenario's). ``criterion``: ``"upper"`` (the upper end of
-    the 95 % confidence interval of the mean over replications) or ``"mean"``. ``window``: ``"steady"`` (RPO
-    measured once every VM is protected) or ``"protected"`` (over each VM's whole protected time).
+    :class:`concurrent.futures.Executor` or a Dask ``distributed.Client`` (default: a process pool with one worker
+    per core, shut down at the end). ``seed``: the experiment seed (default: the scenario's). ``criterion``:
+    ``"upper"`` (the upper end of the 95 % confidence interval of the mean over replications) or ``"mean"``.
+    ``window``: ``"steady"`` (RPO measured once every VM is protected) or ``"protected"`` (over each VM's whole
+    protected time).
     ``progress(message)`` is called as the search advances.
 
     Returns one row per replicating VM and a ``(site)`` row (columns :data:`COLUMNS`; rates in bytes/s,
@@ -368,10 +376,7 @@ def plan(
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
 
-    own = executor is None
-    pool: Executor = ProcessPoolExecutor(max_workers=os.cpu_count() or 1) if own else executor  # type: ignore[assignment]
-    workers = getattr(pool, "_max_workers", None)
-    workers = workers if isinstance(workers, int) and workers > 0 else (os.cpu_count() or 1)
+    pool, workers, own, _ = _executor(executor)
     points: dict[float, _Point] = {}
 
     def evaluate(uploads: list[float]) -> None:
@@ -393,9 +398,11 @@ def plan(
             for b, fut in futures:
                 for rep, data in fut.result():
                     collected[b][rep] = data
-        except BaseException:
+        except BaseException as exc:
             for _, fut in futures:
                 fut.cancel()
+            if isinstance(exc, Exception) and _infrastructure(exc):
+                raise ExecutorFailed(f"{type(exc).__name__}: {str(exc) or 'the executor stopped'}") from exc
             raise
         for b in uploads:
             reps = collected[b]
@@ -438,7 +445,7 @@ def plan(
             evaluate(wanted)
     finally:
         if own:
-            pool.shutdown(cancel_futures=True)
+            _shutdown(pool, cancel=True)
 
     # ------------------------------------------------------------------------------------------------
     # The table
