@@ -643,7 +643,8 @@ def experiment_settings(
             dims[path] = parse_lhs(raw)
         except ValueError as exc:
             raise ScenarioError([Problem(loc=parse_path(path, "lhs"), message=str(exc))], "lhs") from None
-    n_samples = pick(samples, "samples", None)
+    # the section's samples and max_replications go with its own lhs and precision: dropped with them
+    n_samples = samples if samples is not None else section.samples if lhs is None or dims else None
     if dims and n_samples is None:
         raise ExperimentError("a Latin hypercube needs its number of samples (samples=N; --samples N)", "lhs")
     if n_samples is not None and not dims:
@@ -652,7 +653,8 @@ def experiment_settings(
     if n_samples is not None:
         n_samples = _positive_int(n_samples, "the number of Latin hypercube samples", "samples")
     targets = _precisions(precision if precision is not None else section.precision, scenario)
-    cap = pick(max_replications, "max_replications", None)
+    cap = max_replications if max_replications is not None else \
+        section.max_replications if precision is None or targets else None
     if cap is not None and not targets:
         raise ExperimentError("max_replications applies only with a precision target (precision=...; --precision)",
                               "max_replications")
@@ -697,7 +699,8 @@ def section_problems(scenario: Scenario) -> list[Problem]:
     section = scenario.experiment
     if section is None:
         return []
-    problems: list[Problem] = []
+    problems = [Problem(loc=("experiment", "sweep", path), message="no values to sweep")
+                for path, values in section.sweep.items() if not values]
     for key in section.precision:
         try:
             parse_precision(str(key), section.precision[key], scenario)

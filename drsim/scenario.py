@@ -370,13 +370,6 @@ def _sweep_values(raw: object) -> object:
     return raw
 
 
-def _no_empty_lists(v: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    for path, values in v.items():
-        if not values:
-            raise ValueError(f"{path}: no values to sweep")
-    return v
-
-
 class ExperimentSection(_Model):
     """How ``drsim sweep`` runs this scenario: replications, the sweep (a full factorial grid and/or a Latin
     hypercube over ranges), the precision to reach and the output. Options on the command line override these
@@ -398,8 +391,6 @@ class ExperimentSection(_Model):
                                          "per point [100, or replications if more]")
     batch_size: int | None = Field(None, ge=1, description="replications per task [automatic]")
     keep_runs: bool = Field(False, description="also save every run's full tables (large)")
-
-    _check_sweep = field_validator("sweep")(_no_empty_lists)
 
 
 # ----------------------------------------------------------------------------------------------------
