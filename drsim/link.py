@@ -2,17 +2,33 @@
 
 Active transfers share the payload capacity in proportion to their weights (upload threads per VM):
 transfer *i* is served at ``C(t) * w_i / sum(w)`` bytes/s. The link is modelled as a fluid: nothing
-happens between events, and events occur only when a transfer starts, finishes or is paused, or when
-the capacity changes (throttle schedule, outage). No packets, no time steps.
+happens between changes, and the link does work only when a transfer starts, finishes or is paused, or
+when the capacity changes (throttle schedule, outage). No packets, no time steps.
 
 Virtual time (as in generalized processor sharing) makes each change O(log n): ``V`` counts the bytes
 each unit of weight has received; it grows at ``C(t) / sum(w)``. A transfer of ``s`` bytes and weight
 ``w`` arriving at virtual time ``V_a`` finishes when ``V`` reaches its tag ``V_a + s / w``; the tags
-live in a heap, so the next finish is the heap's smallest tag.
+live in a heap, so the next finish is the heap's smallest tag, and its time follows from the capacity
+and the active weights.
 
-Floating point: a timer set for a finish *forces* ``V`` up to that tag, so the transfer completes
-exactly once even when rounding leaves ``V`` a hair short, and ties (equal tags) complete together;
-``V`` is reset to 0 whenever the link is idle, so round-off cannot accumulate across busy periods.
+**Finishes without events.** Most finishes only update bookkeeping (a delta's recovery point becomes
+available). A transfer started with ``passive=True`` promises that its ``on_done`` callback does not
+interact with SimPy (it schedules, triggers and waits for nothing), so the callback need not run at the
+finish instant: in a :class:`FluidEnvironment`, which calls :meth:`FluidLink.settle` before every event,
+the link completes passive transfers in finish order, each at its exact finish time (``finished_at``,
+which the callback reads instead of ``env.now``), before any event at that time or later is processed.
+Everything that runs in the simulation runs inside an event, so it sees the same state as if each finish
+had been an event of its own, without the cost of one SimPy event per transfer. A finish at the same
+instant as an event counts as before it. Other transfers (someone waits for them) get a timer at their
+finish, as does every transfer in a plain ``simpy.Environment``.
+
+Floating point: completing a transfer *forces* ``V`` up to its tag, so it completes exactly once even
+when rounding leaves ``V`` a hair short, and ties (equal tags) complete together; ``V`` is reset to 0
+whenever the link is idle, so round-off cannot accumulate across busy periods.
+
+Recording: the link writes one ``transfers`` row per transfer when it leaves the link for good (finished
+or cancelled; :meth:`FluidLink.close` writes those still open at the end of the run) and one ``link``
+row per instant at which its state changed.
 """
 
 from __future__ import annotations
@@ -27,17 +43,45 @@ import simpy
 from drsim.recorder import Table
 from drsim.schedule import CapacitySchedule
 
-__all__ = ["FluidLink", "Transfer"]
+__all__ = ["FluidEnvironment", "FluidLink", "Transfer"]
+
+INF = math.inf
+
+
+class FluidEnvironment(simpy.Environment):
+    """A SimPy environment that lets fluid resources catch up before each event.
+
+    Before processing the next event (at time ``t``), it calls every function registered with
+    :meth:`before_events` with ``t``, so they can complete what happens up to ``t`` without events of
+    their own (see :meth:`FluidLink.settle`). Such a function may schedule an event at a time up to
+    ``t``; it is processed first.
+    """
+
+    def __init__(self, initial_time: float = 0) -> None:
+        super().__init__(initial_time)
+        self._settlers: list[Callable[[float], None]] = []
+
+    def before_events(self, settle: Callable[[float], None]) -> None:
+        """Call ``settle(t)`` before every event, with ``t`` the time of that event (inf if none is left)."""
+        self._settlers.append(settle)
+
+    def step(self) -> None:
+        queue = self._queue
+        t = queue[0][0] if queue else INF
+        for settle in self._settlers:
+            settle(t)
+        super().step()
 
 
 class Transfer:
     """One transfer on the link. Sizes in wire bytes, times in seconds."""
 
     __slots__ = ("vm", "kind", "data_bytes", "size", "weight", "tag", "queued_at", "finished_at",
-                 "on_done", "active", "point", "served_before", "seq", "cancelled")
+                 "on_done", "passive", "active", "point", "consistency", "served_before", "seq", "cancelled")
 
     def __init__(self, vm: int, kind: int, data_bytes: float, size: float, weight: float,
-                 queued_at: float, on_done: Callable[[Transfer], Any] | None, point: float):
+                 queued_at: float, on_done: Callable[[Transfer], Any] | None, point: float,
+                 consistency: int = 0, passive: bool = False):
         self.vm = vm
         self.kind = kind
         self.data_bytes = data_bytes  # bytes of VM data carried (before compression)
@@ -47,8 +91,10 @@ class Transfer:
         self.queued_at = queued_at
         self.finished_at = math.nan
         self.on_done = on_done
+        self.passive = passive  # on_done may run after the finish instant (see the module docstring)
         self.active = False
         self.point = point  # capture time of the recovery point it carries, NaN if none
+        self.consistency = consistency  # of that point (a code of drsim.model.CONSISTENCY; 0: none)
         self.served_before = 0.0  # wire bytes served in earlier (paused) stints
         self.seq = 0  # heap entry that is current (older entries are stale)
         self.cancelled = False  # abandoned by its owner: never resumed
@@ -61,11 +107,13 @@ class FluidLink:
     """A fair-share link in one direction.
 
     ``schedule`` gives the payload capacity in bytes/s over time; ``compression`` divides the data bytes
-    of every transfer. ``table`` (optional) records ``time, capacity, active, backlog`` at each change.
+    of every transfer. ``table`` (optional) records ``time, direction, capacity, active, backlog`` at each
+    change; ``transfers`` (optional) records ``vm, kind, direction, bytes, queued_at, finished_at, point,
+    consistency`` for every transfer. ``direction`` is the code written in both.
     """
 
     def __init__(self, env: simpy.Environment, schedule: CapacitySchedule, compression: float = 1.0,
-                 table: Table | None = None, direction: int = 0):
+                 table: Table | None = None, direction: int = 0, transfers: Table | None = None):
         self.env = env
         self.schedule = schedule
         self.compression = compression
@@ -79,16 +127,21 @@ class FluidLink:
         self._n = 0  # active transfers
         self._wsum = 0.0  # sum of active weights
         self._tagw = 0.0  # sum of tag * weight over active transfers (backlog = _tagw - _v * _wsum)
-        self._timer_at = math.inf  # time of the pending timer (inf if none)
+        self._timer_at = INF  # time of the pending timer (inf if none)
         self._timer: simpy.Event | None = None
-        self._table = table
+        self._defer = isinstance(env, FluidEnvironment)  # passive finishes complete in settle()
+        if self._defer:
+            env.before_events(self.settle)
         self._direction = direction
+        self._table = table
         if table is not None:
-            self._rec_time = table.column("time")
-            self._rec_dir = table.column("direction")
-            self._rec_cap = table.column("capacity")
-            self._rec_active = table.column("active")
-            self._rec_backlog = table.column("backlog")
+            self._rec_extend, self._rec_pack, self._rec_buffer = table.buffer.extend, table.pack, table.buffer
+        self._rec_at = math.nan  # time of this link's last row in the link table
+        self._rec_end = -1  # length of the table's buffer just after that row
+        self._transfers = transfers
+        if transfers is not None:
+            self._tr_extend, self._tr_pack = transfers.buffer.extend, transfers.pack
+        self._held: list[Transfer] = []  # paused transfers (not cancelled): still open
         self._schedule_timer(env.now)
         self._record(env.now)
 
@@ -116,12 +169,27 @@ class FluidLink:
     # --- changes ------------------------------------------------------------------------------------
 
     def start(self, vm: int, kind: int, data_bytes: float, weight: float = 1.0,
-              on_done: Callable[[Transfer], Any] | None = None, point: float = math.nan) -> Transfer:
-        """Start a transfer of ``data_bytes`` (before compression). ``on_done(transfer)`` runs when it ends."""
+              on_done: Callable[[Transfer], Any] | None = None, point: float = math.nan,
+              consistency: int = 0, passive: bool = False) -> Transfer:
+        """Start a transfer of ``data_bytes`` (before compression) for VM code ``vm``.
+
+        ``on_done(transfer)`` runs when it ends; with ``passive=True`` it promises not to interact with
+        SimPy and may run later than the finish (see the module docstring): it must read the finish time
+        from ``transfer.finished_at``. ``point`` and ``consistency`` describe the recovery point the
+        transfer carries, if any (they are only recorded).
+        """
         size = data_bytes / self.compression
-        tr = Transfer(vm, kind, data_bytes, size, weight, self.env.now, on_done, point)
+        tr = Transfer(vm, kind, data_bytes, size, weight, self.env.now, on_done, point, consistency,
+                      passive and self._defer)
         self._activate(tr, size)
         return tr
+
+    def make_urgent(self, tr: Transfer) -> None:
+        """From now on, ``tr``'s ``on_done`` runs at its finish instant (someone waits for it)."""
+        if tr.passive:
+            tr.passive = False
+            if tr.active:
+                self._schedule_timer(self.env.now)
 
     def pause(self, tr: Transfer) -> float:
         """Take ``tr`` off the link, keeping what was sent. Returns the wire bytes left to send."""
@@ -132,18 +200,25 @@ class FluidLink:
         tr.active = False
         tr.served_before = tr.size - left
         self._remove(tr)
+        self._held.append(tr)
         self._after_change()
         return left
 
     def cancel(self, tr: Transfer) -> None:
-        """Abandon a transfer: it leaves the link and is never resumed."""
+        """Abandon a transfer: it leaves the link, is never resumed, and is recorded unfinished."""
+        if tr.cancelled or tr.finished_at == tr.finished_at:
+            return  # already abandoned, or finished
         self.pause(tr)
+        if tr in self._held:
+            self._held.remove(tr)
         tr.cancelled = True
+        self.record(tr)
 
     def resume(self, tr: Transfer) -> None:
         """Put a paused transfer back on the link; it continues where it stopped."""
         if tr.active or tr.cancelled or not math.isnan(tr.finished_at):
             return
+        self._held.remove(tr)
         self._activate(tr, tr.size - tr.served_before)
 
     def set_up(self, up: bool) -> None:
@@ -153,6 +228,54 @@ class FluidLink:
         self._advance()
         self.up = up
         self._after_change()
+
+    def record(self, tr: Transfer) -> None:
+        """Write ``tr``'s row in the transfers table (done by the link itself when a transfer finishes or
+        is cancelled; call it for a transfer that never went on the link, such as an empty one)."""
+        if self._transfers is not None:
+            self._tr_extend(self._tr_pack(tr.vm, tr.kind, self._direction, tr.data_bytes, tr.queued_at,
+                                          tr.finished_at, tr.point, tr.consistency))
+
+    def close(self) -> None:
+        """End of the run: record the transfers still open (in flight or paused) as unfinished."""
+        for entry in self._heap:
+            if _current(entry):
+                self.record(entry[2])
+        for tr in self._held:
+            self.record(tr)
+
+    def settle(self, until: float) -> None:
+        """Complete, in order and each at its own finish time, the passive transfers that finish no later
+        than ``until`` (s), the time of the next event. Stops at the first finish that is not passive and
+        makes sure a timer is set for it. Called by :class:`FluidEnvironment` before every event."""
+        if not self._n or not self.up:
+            return
+        cap = self._cap
+        if cap <= 0.0:
+            return
+        heap = self._heap
+        while self._n:
+            entry = heap[0]
+            tr = entry[2]
+            if tr.seq != entry[1] or not tr.active:
+                heapq.heappop(heap)  # stale
+                continue
+            tag = entry[0]
+            lag = tag - self._v
+            finish = self._t + lag * self._wsum / cap if lag > 0.0 else self._t
+            if finish > until:
+                return
+            if not tr.passive:
+                self._schedule_timer(self.env.now)
+                return
+            heapq.heappop(heap)
+            self._v = tag
+            self._t = finish
+            self._complete(tr, tag, finish)
+            self._record(finish)
+            self.record(tr)
+            if tr.on_done is not None:
+                tr.on_done(tr)
 
     # --- internals ----------------------------------------------------------------------------------
 
@@ -178,9 +301,22 @@ class FluidLink:
         self._tagw += tag * weight
         # Every other finish moves later (the share per weight shrinks), so a pending timer is still early
         # enough unless the new transfer is the one to finish first.
-        if heap[0][2] is tr or self._timer_at == math.inf:
+        if heap[0][2] is tr or self._timer_at == INF:
             self._schedule_timer(now)
         self._record(now)
+
+    def _complete(self, tr: Transfer, tag: float, at: float) -> None:
+        """``tr`` (already off the heap) finished at ``at``."""
+        tr.active = False
+        tr.finished_at = at
+        self._n -= 1
+        if self._n == 0:  # idle: clear round-off
+            self._wsum = 0.0
+            self._tagw = 0.0
+            self._heap.clear()
+        else:
+            self._wsum -= tr.weight
+            self._tagw -= tag * tr.weight
 
     def _remove(self, tr: Transfer) -> None:
         self._n -= 1
@@ -211,27 +347,18 @@ class FluidLink:
         backlog = self._tagw - self._v * self._wsum if self._n else 0.0
         if backlog < 0.0:
             backlog = 0.0
-        cap = self._cap if self.up else 0.0
-        times = self._rec_time
-        if times and times[-1] == now and self._rec_dir[-1] == self._direction:
-            self._rec_cap[-1] = cap
-            self._rec_active[-1] = self._n
-            self._rec_backlog[-1] = backlog
-            return
-        times.append(now)
-        self._rec_dir.append(self._direction)
-        self._rec_cap.append(cap)
-        self._rec_active.append(self._n)
-        self._rec_backlog.append(backlog)
-
-    def _head(self) -> Transfer | None:
-        heap = self._heap
-        while heap and not _current(heap[0]):
-            heapq.heappop(heap)
-        return heap[0][2] if heap else None
+        row = self._rec_pack(now, self._direction, self._cap if self.up else 0.0, self._n, backlog)
+        buffer = self._rec_buffer
+        if now == self._rec_at and len(buffer) == self._rec_end:
+            buffer[-len(row):] = row  # our own row at this instant is the last one: overwrite it
+        else:
+            self._rec_extend(row)
+            self._rec_at = now
+            self._rec_end = len(buffer)
 
     def _schedule_timer(self, now: float) -> None:
-        """Make sure a timer is pending no later than the next finish or capacity change (``_v`` is current).
+        """Make sure a timer is pending no later than the next capacity change and the next finish that
+        needs one (``_v`` is current at ``_t``). Passive finishes need none: :meth:`settle` completes them.
 
         A pending timer that is *earlier* than needed is kept: it wakes the link, finds nothing due and
         sets the next one. This way a burst of arrivals at one instant costs one timer, not one each.
@@ -241,14 +368,16 @@ class FluidLink:
             heap = self._heap
             while not _current(heap[0]):
                 heapq.heappop(heap)
-            lag = heap[0][0] - self._v
-            finish = now + lag * self._wsum / self._cap if lag > 0.0 else now
-            if finish < at:
-                at = finish
-        if at >= self._timer_at or at == math.inf:
-            return  # the pending timer comes first (or at the same time), or nothing will happen
+            head = heap[0]
+            if not head[2].passive:
+                lag = head[0] - self._v
+                finish = self._t + lag * self._wsum / self._cap if lag > 0.0 else self._t
+                if finish < at:
+                    at = finish
+        if at >= self._timer_at or at == INF:
+            return  # the pending timer comes first (or at the same time), or nothing needs one
         self._timer_at = at
-        timer = self.env.timeout(at - now)
+        timer = self.env.timeout(max(at - now, 0.0))
         self._timer = timer
         timer.callbacks.append(self._on_timer)
 
@@ -256,7 +385,7 @@ class FluidLink:
         if event is not self._timer:
             return  # superseded by an earlier timer
         self._timer = None
-        self._timer_at = math.inf
+        self._timer_at = INF
         now = self.env.now
         up = self.up
         if now > self._t:
@@ -265,7 +394,7 @@ class FluidLink:
             self._t = now
         changed = False
         next_cap = self._next_cap
-        if next_cap != math.inf and (now >= next_cap or _close(now, next_cap)):
+        if next_cap != INF and (now >= next_cap or _close(now, next_cap)):
             boundary = max(now, next_cap)  # the timer may land an ulp before the boundary
             self._cap = self.schedule.at(boundary)
             self._next_cap = self.schedule.next_change(boundary)
@@ -291,20 +420,13 @@ class FluidLink:
                     if entry[0] > limit:
                         break
                     heapq.heappop(heap)
-                    tr.active = False
-                    tr.finished_at = now
-                    self._n -= 1
-                    self._wsum -= tr.weight
-                    self._tagw -= entry[0] * tr.weight
+                    self._complete(tr, entry[0], now)
                     done.append(tr)
-                if self._n == 0:  # idle: clear round-off
-                    self._wsum = 0.0
-                    self._tagw = 0.0
-                    heap.clear()
         self._schedule_timer(now)
         if done or changed:
             self._record(now)
         for tr in done:
+            self.record(tr)
             if tr.on_done is not None:
                 tr.on_done(tr)
 

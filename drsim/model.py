@@ -19,8 +19,8 @@ from collections import deque
 import simpy
 
 from drsim.churn import WriteCurve, build_curve, week_offset
-from drsim.link import FluidLink, Transfer
-from drsim.recorder import CODE, FLOAT, Recorder
+from drsim.link import FluidEnvironment, FluidLink, Transfer
+from drsim.recorder import CODE, FLOAT, INT, Recorder
 from drsim.scenario import VM, Host, Scenario
 from drsim.schedule import CapacitySchedule
 from drsim.streams import Streams
@@ -56,7 +56,7 @@ class SiteModel:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.streams = Streams(self.seed)
-        self.env = simpy.Environment()
+        self.env = FluidEnvironment()  # delta deliveries complete without events of their own
         self.horizon = scenario.duration
         self.recorder = Recorder()
         self.vm_names = [vm.name for _, vm in scenario.vms()]
@@ -68,15 +68,15 @@ class SiteModel:
              "finished_at": FLOAT, "point": FLOAT, "consistency": CODE},
             {**labels, "kind": KINDS, "direction": DIRECTIONS, "consistency": CONSISTENCY},
         )
-        self.cycles = rec.table("cycles", {"vm": CODE, "time": FLOAT, "outcome": CODE, "bytes": FLOAT},
-                                {**labels, "outcome": OUTCOMES})
+        # ticks that found the previous transfer in flight; a sent cycle is its delta transfer
+        self.missed_ticks = rec.table("missed_ticks", {"vm": CODE, "time": FLOAT}, labels)
         self.states = rec.table("states", {"vm": CODE, "state": CODE, "start": FLOAT, "end": FLOAT},
                                 {**labels, "state": STATES})
         self.health = rec.table("health", {"vm": CODE, "health": CODE, "start": FLOAT, "end": FLOAT},
                                 {**labels, "health": HEALTH})
         link_table = rec.table(
             "link",
-            {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": "l", "backlog": FLOAT},
+            {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": INT, "backlog": FLOAT},
             {"direction": DIRECTIONS},
         )
         lk = scenario.link
@@ -88,9 +88,9 @@ class SiteModel:
             )
         else:
             up_schedule = CapacitySchedule.constant(lk.upload * lk.efficiency)
-        self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, direction=0)
+        self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, 0, self.transfers)
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
-                                  lk.compression, link_table, direction=1)
+                                  lk.compression, link_table, 1, self.transfers)
         self.replicas: list[VMReplica] = []
         self._tickers: dict[tuple[float, float], list[VMReplica]] = {}
         for i, (host, vm) in enumerate(scenario.vms()):
@@ -169,6 +169,8 @@ class SiteModel:
                 gc.collect(0)
         for r in self.replicas:
             r.finish(self.horizon)
+        self.upload.close()
+        self.download.close()
         return self
 
 
@@ -211,7 +213,6 @@ class VMReplica:
         self._w_cut = 0.0  # cumulative writes at the last cut
         self._last_app = -math.inf
         self._inflight: Transfer | None = None
-        self._inflight_consistency = C_NONE
         self._w_inflight = 0.0  # cumulative writes at the in-flight point's capture
         self._initial_inflight: Transfer | None = None
         self.points: deque[tuple[float, float, int]] = deque()  # (captured, available, consistency)
@@ -230,14 +231,7 @@ class VMReplica:
         self.vm_faults = 0  # active guest-level failures
         self.disks_lost = False  # on-prem disks destroyed: recovery needs the whole image
         self.cloud_w0 = 0.0  # writes when the VM started in the cloud
-        # bound appends for the hot path
-        c = model.cycles.columns
-        self._cy_vm, self._cy_t, self._cy_out, self._cy_b = (
-            c["vm"].append, c["time"].append, c["outcome"].append, c["bytes"].append)
-        t = model.transfers.columns
-        self._tr_append = (t["vm"].append, t["kind"].append, t["direction"].append, t["bytes"].append,
-                           t["queued_at"].append, t["finished_at"].append, t["point"].append,
-                           t["consistency"].append)
+        self._missed_extend, self._missed_pack = model.missed_ticks.buffer.extend, model.missed_ticks.pack
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -310,9 +304,8 @@ class VMReplica:
                 done = env.event()
                 self._initial_inflight = self.link.start(self.index, K_INITIAL, disk.copy_bytes, self.weight,
                                                          on_done=done.succeed)
-                tr = yield done
+                yield done
                 self._initial_inflight = None
-                self._record_transfer(tr, C_NONE)
             # catch-up: the log accumulated during the copy carries the first recovery point
             self._cut(env.now, K_CATCHUP)
             if not self._ticking:
@@ -326,17 +319,13 @@ class VMReplica:
         if self.state != S_PROTECTED:
             return  # finishing initial replication, or not running on-prem: no cycle
         self.ticks += 1
-        self._cy_vm(self.index)
-        self._cy_t(now)
         if self._inflight is not None:
             self.missed += 1
             self._missed_times.append(now)
-            self._cy_out(1)
-            self._cy_b(0.0)
+            self._missed_extend(self._missed_pack(self.index, now))
             self._judge_health(now, self.writes(now))
         else:
-            self._cy_out(0)
-            self._cy_b(self._cut(now, K_DELTA))
+            self._cut(now, K_DELTA)
             self._judge_health(now, self._w_cut)
 
     def _cut(self, now: float, kind: int) -> float:
@@ -349,23 +338,24 @@ class VMReplica:
         if self.app_every > 0 and now - self._last_app >= self.app_every - 1e-6:
             consistency = C_APP
             self._last_app = now
-        self._inflight_consistency = consistency
         self._w_inflight = w
-        self._inflight = self.link.start(self.index, kind, data, self.weight, self._delivered, now)
+        # A delta's delivery only updates this replica's bookkeeping, so it needs no event of its own
+        # (passive) unless someone waits for it; the catch-up changes the state (protection).
+        passive = kind == K_DELTA and not self._waiters
+        self._inflight = self.link.start(self.index, kind, data, self.weight, self._delivered, now, consistency,
+                                         passive)
         return data
 
     def _delivered(self, tr: Transfer) -> None:
         """A log transfer ended: its recovery point is now available in the cloud."""
         now = tr.finished_at  # the link calls back at the finish time
         self._inflight = None
-        consistency = self._inflight_consistency
-        self._record_transfer(tr, consistency)
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for ev in waiters:
                 ev.succeed(tr)
         points = self.points
-        points.append((tr.point, now, consistency))
+        points.append((tr.point, now, tr.consistency))
         self._w_newest = self._w_inflight
         self._last_success = now
         if points[0][0] < now - self.retention:
@@ -380,17 +370,6 @@ class VMReplica:
                 self._judge_health(now, self.writes(now))
             if not self.protected.triggered:
                 self.protected.succeed()
-
-    def _record_transfer(self, tr: Transfer, consistency: int, direction_code: int = 0) -> None:
-        vm, kind, direction, nbytes, queued, finished, point, cons = self._tr_append
-        vm(tr.vm)
-        kind(tr.kind)
-        direction(direction_code)
-        nbytes(tr.data_bytes)
-        queued(tr.queued_at)
-        finished(tr.finished_at)
-        point(tr.point)
-        cons(consistency)
 
     def _judge_health(self, now: float, w_now: float) -> None:
         """Health as the service reports it: critical > warning > normal. ``w_now`` = writes up to now."""
@@ -420,6 +399,8 @@ class VMReplica:
         """An event that succeeds when the in-flight point is delivered."""
         ev = self.env.event()
         self._waiters.append(ev)
+        if self._inflight is not None:
+            self.link.make_urgent(self._inflight)
         return ev
 
     def stall_waiters(self) -> None:
@@ -445,10 +426,9 @@ class VMReplica:
 
     def drop_replication(self) -> None:
         """Abandon on-prem replication (the VM moved to the cloud): in-flight transfers are cancelled."""
-        for tr, cons in ((self._inflight, self._inflight_consistency), (self._initial_inflight, C_NONE)):
-            if tr is not None and math.isnan(tr.finished_at) and not tr.cancelled:
-                self.link.cancel(tr)
-                self._record_transfer(tr, cons)
+        for tr in (self._inflight, self._initial_inflight):
+            if tr is not None:
+                self.link.cancel(tr)  # recorded unfinished, unless it had finished
         self._paused = []
         self.stall_waiters()
         self._inflight = None
@@ -469,11 +449,11 @@ class VMReplica:
         self.points.clear()  # points from before the VM moved describe a diverged past
         self._cut_at = now
         self._w_cut = self.writes(now)
-        self._inflight_consistency = C_CRASH
         self._w_inflight = self._w_cut
         # nothing to send: the cloud already holds this image; the point is available at once
-        tr = Transfer(self.index, K_REVERSE, 0.0, 0.0, self.weight, now, None, captured_at)
+        tr = Transfer(self.index, K_REVERSE, 0.0, 0.0, self.weight, now, None, captured_at, C_CRASH)
         tr.finished_at = now
+        self.link.record(tr)
         self.set_state(S_INITIAL)
         self._delivered(tr)
 
@@ -497,11 +477,8 @@ class VMReplica:
         return [*keep, pts[-1]]
 
     def finish(self, end: float) -> None:
-        """Close open intervals at the end of the run and record transfers still in flight."""
+        """Close open intervals at the end of the run (the links record the transfers still open)."""
         if self.health >= 0 and end > self.health_since:
             self.model.health.append(self.index, self.health, self.health_since, end)
         if end > self.state_since:
             self.model.states.append(self.index, self.state, self.state_since, end)
-        for tr, consistency in ((self._initial_inflight, C_NONE), (self._inflight, self._inflight_consistency)):
-            if tr is not None:
-                self._record_transfer(tr, consistency)

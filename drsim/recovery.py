@@ -258,9 +258,7 @@ class Recovery:
             yield done
         finally:
             self._moving.pop(r.vm.name, None)
-            if tr.active:  # interrupted: cancel the copy
-                link.pause(tr)
-            r._record_transfer(tr, 0, 1 if direction == "download" else 0)
+            link.cancel(tr)  # interrupted: abandon the copy (nothing happens if it finished)
         self.operations.append((r.vm.name, kind, step, start, self.env.now, nbytes, op))
 
     def _new_op(self) -> int:

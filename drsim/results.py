@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from drsim.metrics import RPOStats, rpo_stats
-from drsim.model import CONSISTENCY, HEALTH, K_INITIAL, S_PROTECTED, STATES, SiteModel
+from drsim.model import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES, SiteModel
 from drsim.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
 
 if TYPE_CHECKING:
@@ -91,7 +91,22 @@ class Results:
 
     @cached_property
     def cycles(self) -> pd.DataFrame:
-        df = self._frame("cycles").sort_values(["time", "vm"], kind="stable").reset_index(drop=True)
+        """One row per replication tick of a protected VM: a sent cycle is its delta transfer (bytes cut), a
+        missed one a tick that found the previous transfer still in flight (0 bytes)."""
+        tr = self._tables["transfers"].arrays()
+        mt = self._tables["missed_ticks"].arrays()
+        delta = (tr["kind"] == K_DELTA) & (tr["direction"] == 0)
+        vm = np.concatenate((tr["vm"][delta], mt["vm"]))
+        time = np.concatenate((tr["queued_at"][delta], mt["time"]))
+        outcome = np.repeat(np.array([0, 1], dtype=np.int16), [int(delta.sum()), len(mt["vm"])])
+        nbytes = np.concatenate((tr["bytes"][delta], np.zeros(len(mt["vm"]))))
+        order = np.lexsort((vm, time))
+        df = pd.DataFrame({
+            "vm": pd.Categorical.from_codes(vm[order].astype(np.int16), categories=self._model.vm_names),
+            "time": time[order],
+            "outcome": pd.Categorical.from_codes(outcome[order], categories=OUTCOMES),
+            "bytes": nbytes[order],
+        })
         return self._with_timestamps("cycles", df)
 
     @cached_property
@@ -240,14 +255,13 @@ class Results:
         model = self._model
         target = self.scenario.objectives.rpo
         tr = self._tables["transfers"].arrays()
-        cy = self._tables["cycles"].arrays()
         n_vm = len(model.vm_names)
         done = ~np.isnan(tr["finished_at"]) & (tr["direction"] == 0)  # replication: upload only
         bytes_sent = np.bincount(tr["vm"][done], weights=tr["bytes"][done], minlength=n_vm)
         initial_bytes = np.bincount(tr["vm"][done & (tr["kind"] == K_INITIAL)],
                                     weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
-        sent = np.bincount(cy["vm"][cy["outcome"] == 0], minlength=n_vm)
-        missed = np.bincount(cy["vm"][cy["outcome"] == 1], minlength=n_vm)
+        sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
+        missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
         codes, r0, length = self._segments()
         bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
         rows = []
