@@ -10,20 +10,37 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drsim.link import FluidLink
-from drsim.recorder import Recorder
+from drsim.link import FluidEnvironment, FluidLink
+from drsim.recorder import CODE, FLOAT, INT, Recorder
 from drsim.schedule import CapacitySchedule
 from drsim.units import DAY, HOUR
 
 REL = 1e-9  # round-off only
 
 
-def _link(capacity: float = 1000.0, schedule: CapacitySchedule | None = None):
-    env = simpy.Environment()
+# Every closed form must hold both ways the link can complete a transfer: with a timer at each finish
+# (a plain SimPy environment) and, for passive transfers, inside FluidLink.settle (FluidEnvironment).
+MODES = pytest.mark.parametrize("passive", [False, True], ids=["timers", "passive"])
+
+
+def _link(capacity: float = 1000.0, schedule: CapacitySchedule | None = None, passive: bool = False):
+    env = FluidEnvironment() if passive else simpy.Environment()
     rec = Recorder()
-    table = rec.table("link", {"time": "d", "direction": "h", "capacity": "d", "active": "l", "backlog": "d"})
+    table = rec.table("link", {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": INT, "backlog": FLOAT})
     link = FluidLink(env, schedule or CapacitySchedule.constant(capacity), table=table)
+    link.passive = passive  # what _start asks for (test helper attribute)
     return env, link, table
+
+
+def _start(link, i, size, weight=1.0, on_done=None):
+    """Start a transfer; ``on_done(tr)`` gets the transfer. With timers it runs at the finish instant."""
+    def done(tr):
+        if not tr.passive:
+            assert link.env.now == tr.finished_at
+        if on_done is not None:
+            on_done(tr)
+
+    return link.start(i, 0, size, weight, on_done=done, passive=link.passive)
 
 
 def _finishes(env, link, sizes, weights=None, starts=None, until=None):
@@ -33,7 +50,7 @@ def _finishes(env, link, sizes, weights=None, starts=None, until=None):
 
     def starter(i):
         yield env.timeout(starts[i])
-        link.start(i, 0, sizes[i], weights[i], on_done=lambda tr: done.setdefault(tr.vm, env.now))
+        _start(link, i, sizes[i], weights[i], on_done=lambda tr: done.setdefault(tr.vm, tr.finished_at))
 
     for i in range(len(sizes)):
         env.process(starter(i))
@@ -41,59 +58,66 @@ def _finishes(env, link, sizes, weights=None, starts=None, until=None):
     return done
 
 
-def test_lone_transfer_takes_size_over_bandwidth():
-    env, link, _ = _link(1000.0)
+@MODES
+def test_lone_transfer_takes_size_over_bandwidth(passive):
+    env, link, _ = _link(1000.0, passive=passive)
     done = _finishes(env, link, [12345.0])
     assert done[0] == pytest.approx(12.345, rel=REL)
 
 
-def test_n_equal_transfers_started_together_all_finish_at_n_d_over_b():
+@MODES
+def test_n_equal_transfers_started_together_all_finish_at_n_d_over_b(passive):
     n, d, b = 7, 5000.0, 250.0
-    env, link, _ = _link(b)
+    env, link, _ = _link(b, passive=passive)
     done = _finishes(env, link, [d] * n)
     assert len(done) == n
     for t in done.values():
         assert t == pytest.approx(n * d / b, rel=REL)
 
 
-def test_unequal_transfers_finish_at_processor_sharing_times():
+@MODES
+def test_unequal_transfers_finish_at_processor_sharing_times(passive):
     # sizes 1, 2, 3 (x1000) at C = 1000: finishes at 3, 5, 6 s
-    env, link, _ = _link(1000.0)
+    env, link, _ = _link(1000.0, passive=passive)
     done = _finishes(env, link, [1000.0, 2000.0, 3000.0])
     assert [done[i] for i in range(3)] == pytest.approx([3.0, 5.0, 6.0], rel=REL)
 
 
-def test_weights_share_in_proportion():
+@MODES
+def test_weights_share_in_proportion(passive):
     # weights 1 and 3, both D: the heavy one gets 3/4 C until it ends at 4D/3C; the other ends at 2D/C
-    env, link, _ = _link(100.0)
+    env, link, _ = _link(100.0, passive=passive)
     done = _finishes(env, link, [300.0, 300.0], weights=[1.0, 3.0])
     assert done[1] == pytest.approx(4.0, rel=REL)
     assert done[0] == pytest.approx(6.0, rel=REL)
 
 
-def test_late_arrival_slows_the_first():
+@MODES
+def test_late_arrival_slows_the_first(passive):
     # A (1000 B) alone from 0 at 100 B/s; B (200 B) arrives at 5 s: both at 50 B/s; B ends at 9 s, A at 12 s
-    env, link, _ = _link(100.0)
+    env, link, _ = _link(100.0, passive=passive)
     done = _finishes(env, link, [1000.0, 200.0], starts=[0.0, 5.0])
     assert done[1] == pytest.approx(9.0, rel=REL)
     assert done[0] == pytest.approx(12.0, rel=REL)
 
 
-def test_zero_byte_transfer_finishes_at_once():
-    env, link, _ = _link(100.0)
+@MODES
+def test_zero_byte_transfer_finishes_at_once(passive):
+    env, link, _ = _link(100.0, passive=passive)
     done = _finishes(env, link, [0.0, 100.0])
     assert done[0] == 0.0
     assert done[1] == pytest.approx(1.0, rel=REL)
 
 
-def test_throttle_boundary_changes_finish_time_exactly():
+@MODES
+def test_throttle_boundary_changes_finish_time_exactly(passive):
     # Monday 17:00 start, work hours to 18:00 at 1 MB/s, then 4 MB/s: 10 GB finish = 18:00 + (10e9 - 3.6e9)/4e6
     start = datetime(2026, 3, 2, 17, 0)  # a Monday
     offset = 17 * HOUR
     sched = CapacitySchedule.weekly(base=5e6, work_limit=1e6, off_limit=4e6, work_days=frozenset(range(5)),
                                     work_hours=(8 * HOUR, 18 * HOUR), offset=offset, efficiency=1.0)
     assert start.weekday() == 0
-    env, link, table = _link(schedule=sched)
+    env, link, table = _link(schedule=sched, passive=passive)
     done = _finishes(env, link, [10e9], until=DAY)
     assert done[0] == pytest.approx(HOUR + (10e9 - 3.6e9) / 4e6, rel=REL)
     caps = table.arrays()["capacity"]
@@ -111,10 +135,11 @@ def test_weekly_schedule_capacity_and_changes():
     assert sched.next_change(4 * DAY + 18 * HOUR) == 7 * DAY + 8 * HOUR  # Friday evening -> next Monday
 
 
-def test_link_outage_stalls_and_resumes_where_it_stopped():
-    env, link, _ = _link(100.0)
+@MODES
+def test_link_outage_stalls_and_resumes_where_it_stopped(passive):
+    env, link, _ = _link(100.0, passive=passive)
     done = {}
-    link.start(0, 0, 1000.0, on_done=lambda tr: done.setdefault(0, env.now))
+    _start(link, 0, 1000.0, on_done=lambda tr: done.setdefault(0, tr.finished_at))
 
     def outage():
         yield env.timeout(4.0)
@@ -127,10 +152,11 @@ def test_link_outage_stalls_and_resumes_where_it_stopped():
     assert done[0] == pytest.approx(20.0, rel=REL)  # 4 s sent 400 B, 10 s stalled, 6 s for the rest
 
 
-def test_pause_and_resume_keeps_progress():
-    env, link, _ = _link(100.0)
+@MODES
+def test_pause_and_resume_keeps_progress(passive):
+    env, link, _ = _link(100.0, passive=passive)
     done = {}
-    tr = link.start(0, 0, 1000.0, on_done=lambda t: done.setdefault(0, env.now))
+    tr = _start(link, 0, 1000.0, on_done=lambda t: done.setdefault(0, t.finished_at))
 
     def mover():
         yield env.timeout(3.0)
@@ -143,8 +169,9 @@ def test_pause_and_resume_keeps_progress():
     assert done[0] == pytest.approx(15.0, rel=REL)
 
 
-def test_backlog_is_recorded_at_each_change():
-    env, link, table = _link(100.0)
+@MODES
+def test_backlog_is_recorded_at_each_change(passive):
+    env, link, table = _link(100.0, passive=passive)
     _finishes(env, link, [1000.0, 200.0], starts=[0.0, 5.0])
     a = table.arrays()
     rows = dict(zip(a["time"].tolist(), zip(a["active"].tolist(), a["backlog"].tolist(), strict=True),
@@ -155,6 +182,7 @@ def test_backlog_is_recorded_at_each_change():
     assert a["active"][-1] == 0 and a["backlog"][-1] == 0.0
 
 
+@MODES
 @settings(max_examples=60, deadline=None)
 @given(
     jobs=st.lists(
@@ -162,13 +190,13 @@ def test_backlog_is_recorded_at_each_change():
     ),
     capacity=st.floats(1.0, 1e7),
 )
-def test_every_transfer_finishes_exactly_once_and_work_is_conserved(jobs, capacity):
-    env, link, table = _link(capacity)
+def test_every_transfer_finishes_exactly_once_and_work_is_conserved(jobs, capacity, passive):
+    env, link, table = _link(capacity, passive=passive)
     finished: list[tuple[int, float]] = []
 
     def starter(i, at, size, w):
         yield env.timeout(at)
-        link.start(i, 0, size, float(w), on_done=lambda tr: finished.append((tr.vm, env.now)))
+        _start(link, i, size, float(w), on_done=lambda tr: finished.append((tr.vm, tr.finished_at)))
 
     for i, (at, size, w) in enumerate(jobs):
         env.process(starter(i, at, size, w))
@@ -196,3 +224,131 @@ def test_all_day_work_hours_throttle_every_work_day():
                                     work_hours=(0.0, DAY), offset=0.0, efficiency=1.0)
     assert [sched.at(d * DAY + 3600) for d in range(7)] == [5.0] * 5 + [10.0] * 2
     assert sched.next_change(0.0) == 5 * DAY
+
+
+# --- passive finishes (FluidEnvironment + FluidLink.settle) ----------------------------------------------
+
+
+def _run_jobs(jobs, capacity, passive, outage=None):
+    """Run ``jobs`` (start, size, weight); return finish times by index and the link table's rows."""
+    env, link, table = _link(capacity, passive=passive)
+    finished = {}
+
+    def starter(i, at, size, w):
+        yield env.timeout(at)
+        _start(link, i, size, float(w), on_done=lambda tr: finished.setdefault(tr.vm, tr.finished_at))
+
+    def cut(down_at, up_at):
+        yield env.timeout(down_at)
+        link.set_up(False)
+        yield env.timeout(up_at - down_at)
+        link.set_up(True)
+
+    for i, (at, size, w) in enumerate(jobs):
+        env.process(starter(i, at, size, w))
+    if outage is not None:
+        env.process(cut(*outage))
+    env.run()
+    a = table.arrays()
+    return finished, list(zip(a["time"].tolist(), a["active"].tolist(), a["backlog"].tolist(), strict=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    jobs=st.lists(st.tuples(st.floats(0, 50), st.floats(0, 1e5), st.integers(1, 8)), min_size=1, max_size=30),
+    capacity=st.floats(10.0, 1e5),
+    outage=st.one_of(st.none(), st.tuples(st.floats(0, 30), st.floats(0, 30)).map(lambda p: (p[0], p[0] + p[1]))),
+)
+def test_passive_finishes_match_one_event_per_finish(jobs, capacity, outage):
+    """Completing passive transfers inside settle() gives the finish times and link rows of a timer per finish."""
+    timed, timed_rows = _run_jobs(jobs, capacity, passive=False, outage=outage)
+    settled, settled_rows = _run_jobs(jobs, capacity, passive=True, outage=outage)
+    assert sorted(settled) == sorted(timed) == list(range(len(jobs)))
+    for i, t in timed.items():
+        assert settled[i] == pytest.approx(t, rel=1e-9, abs=1e-9)
+    # the same changes at the same times (a finish at the instant of an arrival may share its row)
+    timed_t = sorted({round(t, 6) for t, _, _ in timed_rows})
+    settled_t = sorted({round(t, 6) for t, _, _ in settled_rows})
+    assert settled_t == timed_t
+    assert settled_rows[-1][1] == timed_rows[-1][1] == 0
+
+
+def test_settle_completes_passive_finishes_in_order_and_stops_at_an_urgent_one():
+    # A (passive, 1000 B), B (timed, 2000 B), C (passive, 3000 B) from 0 at 1000 B/s: fair share ends them
+    # at 3, 5 and 6 s. Nothing else happens until 20 s, yet B's callback runs at 5 s exactly and A's and
+    # C's finish times are exact.
+    env = FluidEnvironment()
+    link = FluidLink(env, CapacitySchedule.constant(1000.0))
+    seen = {}
+
+    def note(tr):
+        seen[tr.vm] = (tr.finished_at, env.now)
+
+    link.start(0, 0, 1000.0, on_done=note, passive=True)
+    link.start(1, 0, 2000.0, on_done=note)
+    link.start(2, 0, 3000.0, on_done=note, passive=True)
+    later = env.timeout(20.0)
+    env.run(until=later)
+    assert seen[0][0] == pytest.approx(3.0, rel=REL)
+    assert seen[1] == (pytest.approx(5.0, rel=REL), pytest.approx(5.0, rel=REL))  # at its instant
+    assert seen[2][0] == pytest.approx(6.0, rel=REL)
+    assert seen[2][1] <= 20.0  # completed before the event at 20 s
+
+
+def test_a_passive_finish_is_complete_before_an_event_at_a_later_or_equal_time():
+    env = FluidEnvironment()
+    link = FluidLink(env, CapacitySchedule.constant(100.0))
+    tr = link.start(0, 0, 500.0, on_done=lambda t: None, passive=True)  # ends at 5 s
+    seen = []
+
+    def reader():
+        yield env.timeout(5.0)  # the same instant as the finish
+        seen.append((tr.active, tr.finished_at, link.active))
+
+    env.process(reader())
+    env.run()
+    assert seen == [(False, 5.0, 0)]
+
+
+def test_make_urgent_runs_the_callback_at_the_finish_instant():
+    env = FluidEnvironment()
+    link = FluidLink(env, CapacitySchedule.constant(100.0))
+    seen = []
+    tr = link.start(0, 0, 500.0, on_done=lambda t: seen.append((t.finished_at, env.now)), passive=True)
+
+    def waiter():
+        yield env.timeout(1.0)
+        link.make_urgent(tr)  # somebody now waits for it
+
+    env.process(waiter())
+    env.run(until=100.0)
+    assert seen == [(pytest.approx(5.0, rel=REL), pytest.approx(5.0, rel=REL))]
+
+
+def test_each_transfer_is_recorded_once_whatever_its_end():
+    env = FluidEnvironment()
+    rec = Recorder()
+    transfers = rec.table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
+                                        "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
+                                        "consistency": CODE})
+    link = FluidLink(env, CapacitySchedule.constant(100.0), direction=1, transfers=transfers)
+    link.start(0, 0, 100.0, passive=True)  # finishes
+    cancelled = link.start(1, 0, 1e6)
+    paused = link.start(2, 0, 1e6)
+    link.start(3, 0, 1e6)  # still running at the end
+
+    def later():
+        yield env.timeout(10.0)
+        link.cancel(cancelled)
+        link.cancel(cancelled)  # twice: still one row
+        link.pause(paused)
+
+    env.process(later())
+    env.run(until=50.0)
+    link.close()
+    a = transfers.arrays()
+    assert sorted(a["vm"].tolist()) == [0, 1, 2, 3]
+    assert (a["direction"] == 1).all()
+    finished = dict(zip(a["vm"].tolist(), a["finished_at"].tolist(), strict=True))
+    assert finished[0] == pytest.approx(4.0, rel=REL)  # 100 B at a quarter of 100 B/s
+    assert all(math.isnan(finished[v]) for v in (1, 2, 3))
