@@ -138,6 +138,7 @@ class FluidLink:
             self._rec_extend, self._rec_pack, self._rec_buffer = table.buffer.extend, table.pack, table.buffer
         self._rec_at = math.nan  # time of this link's last row in the link table
         self._rec_end = -1  # length of the table's buffer just after that row
+        self._dirty = False  # the state changed at _t and its row is not written yet (settle writes it)
         self._transfers = transfers
         if transfers is not None:
             self._tr_extend, self._tr_pack = transfers.buffer.extend, transfers.pack
@@ -238,6 +239,8 @@ class FluidLink:
 
     def close(self) -> None:
         """End of the run: record the transfers still open (in flight or paused) as unfinished."""
+        if self._dirty:
+            self._write_row(self._t)
         for entry in self._heap:
             if _current(entry):
                 self.record(entry[2])
@@ -247,7 +250,12 @@ class FluidLink:
     def settle(self, until: float) -> None:
         """Complete, in order and each at its own finish time, the passive transfers that finish no later
         than ``until`` (s), the time of the next event. Stops at the first finish that is not passive and
-        makes sure a timer is set for it. Called by :class:`FluidEnvironment` before every event."""
+        makes sure a timer is set for it. Called by :class:`FluidEnvironment` before every event.
+
+        It first writes the link row of the last instant at which the link changed: with settle() there
+        is one row per instant, however many changes it saw (a burst of arrivals at a tick)."""
+        if self._dirty:
+            self._write_row(self._t)
         if not self._n or not self.up:
             return
         cap = self._cap
@@ -272,7 +280,7 @@ class FluidLink:
             self._v = tag
             self._t = finish
             self._complete(tr, tag, finish)
-            self._record(finish)
+            self._write_row(finish)
             self.record(tr)
             if tr.on_done is not None:
                 tr.on_done(tr)
@@ -300,8 +308,8 @@ class FluidLink:
         self._wsum += weight
         self._tagw += tag * weight
         # Every other finish moves later (the share per weight shrinks), so a pending timer is still early
-        # enough unless the new transfer is the one to finish first.
-        if heap[0][2] is tr or self._timer_at == INF:
+        # enough unless the new transfer is the one to finish first and needs a timer (not passive).
+        if heap[0][2] is tr and not tr.passive:
             self._schedule_timer(now)
         self._record(now)
 
@@ -341,7 +349,17 @@ class FluidLink:
         self._record(now)
 
     def _record(self, now: float) -> None:
-        """Record the link's state at ``now``; several changes at one instant keep the last state only."""
+        """Record the link's state at ``now`` (``_t``), now or, with settle(), before the next event."""
+        if self._table is None:
+            return
+        if self._defer:
+            self._dirty = True
+        else:
+            self._write_row(now)
+
+    def _write_row(self, now: float) -> None:
+        """Write the link row at ``now``; several changes at one instant keep the last state only."""
+        self._dirty = False
         if self._table is None:
             return
         backlog = self._tagw - self._v * self._wsum if self._n else 0.0

@@ -20,6 +20,7 @@ import simpy
 
 from drsim.churn import WriteCurve, build_curve, week_offset
 from drsim.link import FluidEnvironment, FluidLink, Transfer
+from drsim.points import RecoveryPoints
 from drsim.recorder import CODE, FLOAT, INT, Recorder
 from drsim.scenario import VM, Host, Scenario
 from drsim.schedule import CapacitySchedule
@@ -182,6 +183,17 @@ class VMReplica:
     is *missed* and the writes roll into the next cut.
     """
 
+    # slots: a thousand replicas stay compact in memory, which keeps the hot path cache-friendly
+    __slots__ = (
+        "app_every", "cloud_w0", "critical_bytes", "curve", "disks_lost", "eligible", "env", "health",
+        "health_since", "host", "index", "initial_started_at", "interval", "link", "missed", "model", "points",
+        "protected", "protected_at", "rep_state", "retention", "service", "state", "state_since", "ticks", "vm",
+        "vm_faults", "weight",
+        "_cut_at", "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
+        "_missed_pack", "_missed_times", "_paused", "_stopped_at", "_ticking", "_ticks_per_window", "_w_cut",
+        "_w_inflight", "_w_newest", "_w_offset", "_waiters",
+    )
+
     def __init__(self, model: SiteModel, index: int, host: Host, vm: VM, curve: WriteCurve):
         self.model = model
         self.env = model.env
@@ -215,7 +227,7 @@ class VMReplica:
         self._inflight: Transfer | None = None
         self._w_inflight = 0.0  # cumulative writes at the in-flight point's capture
         self._initial_inflight: Transfer | None = None
-        self.points: deque[tuple[float, float, int]] = deque()  # (captured, available, consistency)
+        self.points = RecoveryPoints()  # available in the cloud: (captured, available, consistency)
         self._w_newest = 0.0  # cumulative writes at the newest available point's capture
         self._last_success = math.nan
         # cycles and health
@@ -330,7 +342,8 @@ class VMReplica:
 
     def _cut(self, now: float, kind: int) -> float:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""
-        w = self.writes(now)
+        stopped = self._stopped_at  # as in writes(), inlined on this hot path
+        w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
         data = w - self._w_cut
         self._w_cut = w
         self._cut_at = now
@@ -355,13 +368,10 @@ class VMReplica:
             for ev in waiters:
                 ev.succeed(tr)
         points = self.points
-        points.append((tr.point, now, tr.consistency))
+        points.add(tr.point, now, tr.consistency)
+        points.prune(now - self.retention)
         self._w_newest = self._w_inflight
         self._last_success = now
-        if points[0][0] < now - self.retention:
-            horizon = now - self.retention
-            while len(points) > 1 and points[0][0] < horizon:
-                points.popleft()
         if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):
             if self.protected_at != self.protected_at:  # NaN: first protection
                 self.protected_at = now

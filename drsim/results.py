@@ -333,9 +333,8 @@ class Results:
         out["rto_mean_s"] = g["rto_s"].mean().reindex(names)
         out["rto_max_s"] = g["rto_s"].max().reindex(names)
         objectives = s.objectives
-        out["rto_met"] = [_all_within(unplanned.loc[unplanned["vm"] == n, "rto_s"], objectives.rto) for n in names]
-        out["rpo_met"] = [_all_within(unplanned.loc[unplanned["vm"] == n, "data_loss_s"], objectives.rpo)
-                          for n in names]
+        out["rto_met"] = _all_within(unplanned, "rto_s", objectives.rto, names)
+        out["rpo_met"] = _all_within(unplanned, "data_loss_s", objectives.rpo, names)
         out["drills"] = drills.groupby("target").size().reindex(names).fillna(0).astype(int)
         out["drill_rto_mean_s"] = drill_rto.mean().reindex(names)
         site = {
@@ -368,9 +367,12 @@ class Results:
         return f"<Results {self.scenario.name} seed={self.seed} vms={len(self._model.vm_names)} end={self.end:g}s>"
 
 
-def _all_within(values: pd.Series, limit: float) -> bool:
-    """Every value known and at most ``limit`` (NaN: still down, unrecoverable, or never measured)."""
-    return bool((values.notna() & (values <= limit)).all())
+def _all_within(incidents: pd.DataFrame, column: str, limit: float, names: list[str]) -> pd.Series:
+    """Per VM of ``names``: every incident's ``column`` known and at most ``limit`` (NaN: still down,
+    unrecoverable, or never measured); True for a VM without incidents."""
+    values = incidents[column]
+    ok = (values.notna() & (values <= limit)).groupby(incidents["vm"].astype(object)).all()
+    return ok.reindex(names, fill_value=True).astype(bool)
 
 
 def _worst_health(values: list[int]) -> str:

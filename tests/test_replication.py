@@ -281,3 +281,25 @@ def test_bytes_sent_never_exceed_image_plus_writes():
         assert row["bytes_sent"] <= image[vm] + row["bytes_written"] + 1e-6
     assert (r.rpo["rpo"] >= 0).all()
     assert math.isfinite(s["rpo_max_s"].max())
+
+
+def test_recovery_points_keep_the_newest_and_prune_by_capture_time():
+    from drsim.points import RecoveryPoints
+
+    pts = RecoveryPoints()
+    assert not pts and len(pts) == 0
+    for k in range(1000):  # a point captured every 300 s, available 20 s later
+        pts.add(300.0 * k, 300.0 * k + 20.0, 2 if k % 12 == 0 else 1)
+        pts.prune(300.0 * k + 20.0 - 3600.0)  # 1 h retention
+    # captured at or after 299,720 s - 3,600 s: points 988..999 (12 of them), oldest first
+    assert len(pts) == 12
+    assert pts[0] == (300.0 * 988, 300.0 * 988 + 20.0, 1)
+    assert pts[-1] == (300.0 * 999, 300.0 * 999 + 20.0, 1)
+    assert [p[0] for p in pts] == [300.0 * k for k in range(988, 1000)]
+    assert [p[2] for p in pts].count(2) == 1  # point 996 is app-consistent
+    pts.prune(1e9)  # everything is older: the newest stays
+    assert list(pts) == [(300.0 * 999, 300.0 * 999 + 20.0, 1)]
+    with pytest.raises(IndexError):
+        pts[1]
+    pts.clear()
+    assert len(pts) == 0 and list(pts) == []
