@@ -1,0 +1,178 @@
+"""Throughput of experiments: replications per second of a scenario on one worker, on a process pool and on a
+local Dask cluster, and the speed-up. Prints figures; never fails (no asserts).
+
+    python benchmarks/bench_experiment.py                      # essentials-office, 24 replications
+    python benchmarks/bench_experiment.py -n 40 --repeat 3     # more replications, best of 3
+    python benchmarks/bench_experiment.py --only local         # skip Dask
+
+Every configuration runs the same replications (same seeds): the tables are checked to be identical, so the
+figures compare the same work. Wall times include starting the pool or cluster, as a user sees them; the
+time to the first result (pool start-up and the first task) is shown apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    import drsim
+except ImportError:  # not installed: the checkout this script is in
+    sys.path.insert(0, str(ROOT))
+    import drsim
+
+import pandas as pd  # noqa: E402
+
+from drsim.experiment import run_experiment  # noqa: E402
+
+
+def _revision() -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds used on the whole machine so far (Linux /proc/stat), None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _timed(make, scenario, n: int, seed: int, batch_size: int | None):
+    """(wall seconds, seconds to the first finished run, experiment, CPU seconds used meanwhile by other programs)
+    of one experiment on ``make()``'s executor, including its start-up and shutdown. Other programs' CPU is the
+    machine's busy time minus this process's and its children's (worker processes of a Dask LocalCluster are
+    not children of this process, so with Dask it includes them)."""
+    first: list[float] = []
+    busy0, own0 = _busy_seconds(), _own_seconds()
+    t0 = time.perf_counter()
+    executor, close = make()
+    try:
+        exp = run_experiment(scenario, replications=n, seed=seed, executor=executor, batch_size=batch_size,
+                             progress=lambda done, total: first or first.append(time.perf_counter() - t0))
+    finally:
+        close()
+    wall = time.perf_counter() - t0
+    busy1 = _busy_seconds()
+    others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (_own_seconds() - own0))
+    return wall, first[0], exp, others
+
+
+def _thread1():
+    pool = ThreadPoolExecutor(1)
+    return pool, pool.shutdown
+
+
+def _processes(workers: int):
+    def make():
+        pool = ProcessPoolExecutor(workers)
+        return pool, pool.shutdown
+    return make
+
+
+def _dask(workers: int):
+    def make():
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+
+        def close():
+            client.close()
+            cluster.close()
+        return client, close
+    return make
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "essentials-office.yaml"))
+    ap.add_argument("-n", "--replications", type=int, default=24, help="replications per configuration [24]")
+    ap.add_argument("--workers", type=int, default=2, help="workers of the pool and the cluster [2]")
+    ap.add_argument("--batch-size", type=int, default=None, help="runs per task [automatic]")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration; the best is shown [1]")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", choices=["local", "dask"], action="append",
+                    help="run only these parts (repeatable) [local and dask]")
+    args = ap.parse_args()
+    parts = args.only or ["local", "dask"]
+
+    scenario = drsim.load_scenario(args.scenario)
+    print(f"drsim {drsim.__version__} ({drsim.__file__}), git {_revision()}; Python {platform.python_version()}, "
+          f"{os.cpu_count()} cores")
+    t0 = time.perf_counter()
+    _ = drsim.simulate(scenario, seed=args.seed).summary
+    print(f"{scenario.name}: one run in {time.perf_counter() - t0:.2f} s in this process; {args.replications} "
+          f"replications per configuration, best of {args.repeat}\n")
+
+    configs = [("1 worker (in process)", _thread1)]
+    if "local" in parts:
+        configs.append((f"{args.workers} worker processes", _processes(args.workers)))
+    if "dask" in parts:
+        configs.append((f"Dask LocalCluster, {args.workers} processes", _dask(args.workers)))
+
+    rows, ref = [], None
+    for name, make in configs:
+        best = None
+        for _ in range(args.repeat):
+            measured = _timed(make, scenario, args.replications, args.seed, args.batch_size)
+            if best is None or measured[0] < best[0]:
+                best = measured
+        wall, first, exp, others = best
+        if ref is None:
+            ref = exp
+        rows.append((name, wall, first, args.replications / wall, exp.batch_size, _compare(exp.tidy, ref.tidy),
+                     others))
+
+    base = rows[0][3]
+    print(f"{'configuration':<34} {'wall':>8} {'first result':>13} {'runs/s':>7} {'speed-up':>9} {'batch':>6} "
+          f"{'other load':>11}  tables")
+    for name, wall, first, rate, batch, same, others in rows:
+        load = "-" if others is None else f"{others / wall:.0%} core"
+        print(f"{name:<34} {wall:7.2f}s {first:12.2f}s {rate:7.2f} {rate / base:8.2f}x {batch:6d} {load:>11}  {same}")
+    if len(rows) > 1:
+        speed = rows[1][3] / base
+        print(f"\nspeed-up of {rows[1][0]} over 1 worker: {speed:.2f}x (target >= 1.8x: "
+              f"{'met' if speed >= 1.8 else 'not met'})")
+    print("first result: wall time until the first task returned (pool or cluster start-up and one batch). "
+          "other load: CPU used meanwhile by other programs, in cores (figures are only meaningful near 0 %).")
+
+
+def _compare(tidy: pd.DataFrame, ref: pd.DataFrame) -> str:
+    """'identical' (bit for bit), or which columns differ and by how much."""
+    if tidy.equals(ref):
+        return "identical"
+    if list(tidy.columns) != list(ref.columns) or len(tidy) != len(ref):
+        return "DIFFERENT SHAPE"
+    out = []
+    for col in tidy.columns:
+        if not tidy[col].equals(ref[col]):
+            a, b = tidy[col], ref[col]
+            if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+                rel = ((a - b).abs() / b.abs().where(b != 0, 1.0)).max()
+                out.append(f"{col} (relative {rel:.1e})")
+            else:
+                out.append(col)
+    return "differ: " + ", ".join(out)
+
+
+if __name__ == "__main__":  # needed: process pools and Dask workers start by importing this module
+    main()
