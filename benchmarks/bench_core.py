@@ -55,6 +55,15 @@ def vm_rates(n: int, mean_rate: float) -> list[float]:
     return [mean_rate * (0.5 + i / (n - 1)) for i in range(n)]
 
 
+def disk_used(n: int, phases: str) -> list[float]:
+    """Bytes each VM's initial copy moves. ``aligned``: 1 MB each, so the copies end together on the fair-share
+    link and every VM ticks at the same instants. ``spread``: 1 MB to 100 MB, so the copies end one by one over
+    about 500 s (more than an interval) and the VMs tick at scattered instants, as on a real site."""
+    if phases == "aligned" or n == 1:
+        return [DISK_USED] * n
+    return [DISK_USED * (1 + 99 * i / (n - 1)) for i in range(n)]
+
+
 def link_capacity(rates: list[float], utilisation: float) -> float:
     """Link payload capacity (bytes/s) at which the VMs' writes load the link to ``utilisation``."""
     return sum(rates) / utilisation
@@ -127,10 +136,10 @@ class BarePSLink:
             self.sleeping = False
 
 
-def bare_vm(env: simpy.Environment, link: BarePSLink, rate: float, interval: float, counts: list[int]):
+def bare_vm(env: simpy.Environment, link: BarePSLink, rate: float, used: float, interval: float, counts: list[int]):
     """One VM: initial copy, then a cut every ``interval``; a tick is missed while the last one is in flight."""
     start = env.now
-    yield link.send(DISK_USED)  # initial copy; the writes made meanwhile go in the first cut
+    yield link.send(used)  # initial copy; the writes made meanwhile go in the first cut
     last_cut = env.now
     inflight = link.send(rate * (last_cut - start))  # catch-up
     while not inflight.triggered:  # ticks before the catch-up is in are not cycles (as in drsim)
@@ -146,14 +155,14 @@ def bare_vm(env: simpy.Environment, link: BarePSLink, rate: float, interval: flo
         yield env.timeout(interval)
 
 
-def run_bare(n: int, days: float, mean_rate: float, utilisation: float) -> dict:
+def run_bare(n: int, days: float, mean_rate: float, utilisation: float, phases: str = "aligned") -> dict:
     rates = vm_rates(n, mean_rate)
     t0 = time.perf_counter()
     env = simpy.Environment()
     link = BarePSLink(env, link_capacity(rates, utilisation))
     counts = [0, 0]  # sent, missed
-    for r in rates:
-        env.process(bare_vm(env, link, r, INTERVAL, counts))
+    for r, used in zip(rates, disk_used(n, phases), strict=True):
+        env.process(bare_vm(env, link, r, used, INTERVAL, counts))
     env.run(until=days * DAY)
     wall = time.perf_counter() - t0
     return {"wall": wall, "sent": counts[0], "missed": counts[1], "cycles": counts[0] + counts[1],
@@ -164,10 +173,11 @@ def run_bare(n: int, days: float, mean_rate: float, utilisation: float) -> dict:
 # drsim on the same workload
 
 
-def drsim_scenario(n: int, days: float, mean_rate: float, utilisation: float):
+def drsim_scenario(n: int, days: float, mean_rate: float, utilisation: float, phases: str = "aligned"):
     import drsim
 
     rates = vm_rates(n, mean_rate)
+    used = disk_used(n, phases)
     cap = link_capacity(rates, utilisation)
     data = {
         "name": f"bench-{n}vms-{days:g}d",
@@ -177,9 +187,9 @@ def drsim_scenario(n: int, days: float, mean_rate: float, utilisation: float):
             "name": "host1",
             "os": "Windows Server 2019",
             "vms": [
-                {"name": f"vm{i:04d}", "disks": [{"size": "127GiB", "used": f"{DISK_USED!r}B"}],
+                {"name": f"vm{i:04d}", "disks": [{"size": "127GiB", "used": f"{u!r}B"}],
                  "churn": {"rate": f"{r!r}B/s"}}
-                for i, r in enumerate(rates)
+                for i, (r, u) in enumerate(zip(rates, used, strict=True))
             ],
         }]},
         "link": {"upload": f"{cap!r}B/s", "download": f"{cap!r}B/s", "efficiency": 1, "compression": 1},
@@ -188,11 +198,11 @@ def drsim_scenario(n: int, days: float, mean_rate: float, utilisation: float):
     return drsim.parse_scenario(data)
 
 
-def run_drsim(n: int, days: float, mean_rate: float, utilisation: float) -> dict:
+def run_drsim(n: int, days: float, mean_rate: float, utilisation: float, phases: str = "aligned") -> dict:
     import drsim
 
     t0 = time.perf_counter()
-    scenario = drsim_scenario(n, days, mean_rate, utilisation)
+    scenario = drsim_scenario(n, days, mean_rate, utilisation, phases)
     t1 = time.perf_counter()
     results = drsim.simulate(scenario)
     t2 = time.perf_counter()
@@ -209,17 +219,17 @@ def part_bare(args) -> None:
     n, days = args.bare_vms, args.bare_days
     rates = vm_rates(n, args.rate)
     cap = link_capacity(rates, args.utilisation)
-    print(f"== Part 1: bare SimPy vs drsim: {n} VMs x {days:g} days, interval {INTERVAL:g} s")
+    print(f"== Part 1: bare SimPy vs drsim: {n} VMs x {days:g} days, interval {INTERVAL:g} s, {args.phases} ticks")
     print(f"   mean churn {args.rate / 1e3:g} kB/s per VM (0.5x..1.5x), link {cap * 8 / 1e6:.1f} Mbit/s, "
           f"utilisation {args.utilisation:.0%}, best of {args.repeat}")
     best_bare = best_drsim = None
     for _ in range(args.repeat):
         gc.collect()
-        b = run_bare(n, days, args.rate, args.utilisation)
+        b = run_bare(n, days, args.rate, args.utilisation, args.phases)
         if best_bare is None or b["wall"] < best_bare["wall"]:
             best_bare = b
         gc.collect()
-        d = run_drsim(n, days, args.rate, args.utilisation)
+        d = run_drsim(n, days, args.rate, args.utilisation, args.phases)
         if best_drsim is None or d["wall"] < best_drsim["wall"]:
             best_drsim = d
     b, d = best_bare, best_drsim
@@ -246,12 +256,12 @@ def maxrss_bytes() -> int:
     return rss if sys.platform == "darwin" else rss * 1024  # Linux reports KiB, macOS bytes
 
 
-def scale_child(n: int, days: float, mean_rate: float, utilisation: float) -> None:
+def scale_child(n: int, days: float, mean_rate: float, utilisation: float, phases: str) -> None:
     import drsim
 
     rss0 = maxrss_bytes()
     t0 = time.perf_counter()
-    scenario = drsim_scenario(n, days, mean_rate, utilisation)
+    scenario = drsim_scenario(n, days, mean_rate, utilisation, phases)
     t1 = time.perf_counter()
     results = drsim.simulate(scenario)
     t2 = time.perf_counter()
@@ -273,9 +283,9 @@ def part_scale(args) -> None:
     n, days = args.scale_vms, args.scale_days
     expected = n * days * DAY / INTERVAL
     print(f"== Part 2: scale: {n:,} VMs x {days:g} days at {INTERVAL:g} s (~{expected / 1e6:.2f} M cycles), "
-          "fresh subprocess")
+          f"{args.phases} ticks, fresh subprocess")
     cmd = [sys.executable, os.path.abspath(__file__), "--_scale-child", "--scale-vms", str(n), "--scale-days",
-           str(days), "--rate", repr(args.rate), "--utilisation", repr(args.utilisation)]
+           str(days), "--rate", repr(args.rate), "--utilisation", repr(args.utilisation), "--phases", args.phases]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -312,7 +322,7 @@ def part_profile(args) -> None:
 
     n, days = args.profile_vms, args.profile_days
     print(f"== Profile: drsim.simulate, {n} VMs x {days:g} days, top {args.profile_top} by tottime")
-    scenario = drsim_scenario(n, days, args.rate, args.utilisation)
+    scenario = drsim_scenario(n, days, args.rate, args.utilisation, args.phases)
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
@@ -354,11 +364,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--profile-top", type=int, default=30, help="profile entries shown")
     p.add_argument("--rate", type=float, default=50e3, help="mean churn per VM, bytes/s")
     p.add_argument("--utilisation", type=float, default=0.5, help="link utilisation by the churn (0..1)")
+    p.add_argument("--phases", choices=["aligned", "spread"], default="aligned",
+                   help="aligned: all VMs tick at the same instants (equal initial copies); spread: initial copies "
+                        "of 1-100 MB end one by one, so ticks are scattered")
     p.add_argument("--_scale-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args._scale_child:
-        scale_child(args.scale_vms, args.scale_days, args.rate, args.utilisation)
+        scale_child(args.scale_vms, args.scale_days, args.rate, args.utilisation, args.phases)
         return
     import drsim  # imported before any timing
 

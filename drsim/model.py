@@ -93,7 +93,7 @@ class SiteModel:
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
                                   lk.compression, link_table, 1, self.transfers)
         self.replicas: list[VMReplica] = []
-        self._tickers: dict[tuple[float, float], list[VMReplica]] = {}
+        self._tickers: dict[tuple[float, float], Ticker] = {}
         for i, (host, vm) in enumerate(scenario.vms()):
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
@@ -134,23 +134,14 @@ class SiteModel:
         """Tick ``replica`` every interval from now on.
 
         VMs whose ticks coincide (same interval, loop started at the same instant, as when initial
-        replications end together) share one ticker process: one event per tick for the whole group,
+        replications end together) share one :class:`Ticker`: one event per tick for the whole group,
         not one per VM. Members tick in the order they joined.
         """
         key = (replica.interval, self.env.now)
-        group = self._tickers.get(key)
-        if group is None:
-            group = self._tickers[key] = []
-            self.env.process(self._ticker(replica.interval, group))
-        group.append(replica)
-
-    def _ticker(self, interval: float, members: list[VMReplica]):
-        timeout = self.env.timeout
-        while True:
-            yield timeout(interval)
-            now = self.env.now
-            for r in members:
-                r._tick(now)
+        ticker = self._tickers.get(key)
+        if ticker is None:
+            ticker = self._tickers[key] = Ticker(self.env, replica.interval)
+        ticker.members.append(replica)
 
     def run(self) -> SiteModel:
         """Run to the end of the scenario's duration and close open intervals.
@@ -173,6 +164,25 @@ class SiteModel:
         self.upload.close()
         self.download.close()
         return self
+
+
+class Ticker:
+    """Ticks its members every ``interval`` seconds from its creation: a timer whose callback ticks them and
+    sets the next one (no process to resume)."""
+
+    __slots__ = ("env", "interval", "members")
+
+    def __init__(self, env: simpy.Environment, interval: float):
+        self.env = env
+        self.interval = interval
+        self.members: list[VMReplica] = []
+        env.timeout(interval).callbacks.append(self._fire)
+
+    def _fire(self, event: simpy.Event) -> None:
+        now = self.env.now
+        for r in self.members:
+            r._tick(now)
+        self.env.timeout(self.interval).callbacks.append(self._fire)
 
 
 class VMReplica:
