@@ -150,16 +150,18 @@ class Results:
     def _points(self) -> dict[str, np.ndarray]:
         """Delivered recovery points sorted by (vm, available_at), as arrays."""
         a = self._tables["transfers"].arrays()
-        keep = ~np.isnan(a["point"]) & ~np.isnan(a["finished_at"])
+        keep = np.flatnonzero(~np.isnan(a["point"]) & ~np.isnan(a["finished_at"]))
         vm = a["vm"][keep].astype(np.int64)
         avail = a["finished_at"][keep]
-        order = np.lexsort((avail, vm))
+        # the ledger is written in finish order, so a stable sort by VM is enough; check, to be safe
+        order = np.argsort(vm, kind="stable") if (np.diff(avail) >= 0).all() else np.lexsort((avail, vm))
+        rows = keep[order]
         return {
             "vm": vm[order],
-            "captured_at": a["point"][keep][order],
+            "captured_at": a["point"][rows],
             "available_at": avail[order],
-            "bytes": a["bytes"][keep][order],
-            "consistency": a["consistency"][keep][order],
+            "bytes": a["bytes"][rows],
+            "consistency": a["consistency"][rows],
         }
 
     @cached_property
@@ -196,26 +198,34 @@ class Results:
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
         bounds = np.searchsorted(vm, np.arange(len(self._model.vm_names) + 1))
+        # when the next point of the same VM arrives (inf after its last one)
+        next_avail = np.full(len(avail), np.inf)
+        same = np.flatnonzero(vm[1:] == vm[:-1])
+        next_avail[same] = avail[same + 1]
         st = self._tables["states"].arrays()
         prot = np.flatnonzero(st["state"] == S_PROTECTED)
-        order = prot[np.lexsort((st["start"][prot], st["vm"][prot]))]
-        out: dict[str, list[np.ndarray]] = {"vm": [], "t0": [], "t1": [], "c": []}
-        for i in order:
-            v, s0, e0 = int(st["vm"][i]), float(st["start"][i]), float(st["end"][i])
-            a, c = avail[bounds[v]:bounds[v + 1]], cap[bounds[v]:bounds[v + 1]]
-            first = max(int(np.searchsorted(a, s0, side="right")) - 1, 0)
-            last = int(np.searchsorted(a, e0, side="left"))  # points arriving before the interval ends
-            if last <= first and (len(a) == 0 or a[first] > e0):
-                continue
-            j = np.arange(first, max(last, first + 1))
-            t0 = np.maximum(a[j], s0)
-            t1 = np.minimum(np.append(a, np.inf)[j + 1], e0)  # until the next point arrives, or the interval ends
-            keep = (t1 > t0) & (a[j] <= e0)
-            out["vm"].append(np.full(int(keep.sum()), v))
-            out["t0"].append(t0[keep])
-            out["t1"].append(t1[keep])
-            out["c"].append(c[j][keep])
-        return {k: (np.concatenate(v) if v else np.empty(0)) for k, v in out.items()}
+        prot = prot[np.lexsort((st["start"][prot], st["vm"][prot]))]
+        iv_vm, iv_s, iv_e = st["vm"][prot].astype(np.int64), st["start"][prot], st["end"][prot]
+        # per protected interval, the points whose pieces it holds: from the newest point available at its
+        # start (or the VM's first) to the last one arriving before its end
+        first = np.empty(len(prot), dtype=np.int64)
+        stop = np.empty(len(prot), dtype=np.int64)
+        for k, (v, s0, e0) in enumerate(zip(iv_vm.tolist(), iv_s.tolist(), iv_e.tolist(), strict=True)):
+            lo, hi = bounds[v], bounds[v + 1]
+            a = avail[lo:hi]
+            f = max(int(np.searchsorted(a, s0, side="right")) - 1, 0)
+            last = int(np.searchsorted(a, e0, side="left"))
+            if hi == lo or (last <= f and a[f] > e0):
+                first[k] = stop[k] = lo  # no point yet: no piece
+            else:
+                first[k], stop[k] = lo + f, lo + max(last, f + 1)
+        counts = stop - first
+        j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - first, counts)  # point indices
+        s0, e0 = np.repeat(iv_s, counts), np.repeat(iv_e, counts)
+        t0 = np.maximum(avail[j], s0)
+        t1 = np.minimum(next_avail[j], e0)  # until the next point arrives, or the interval ends
+        keep = (t1 > t0) & (avail[j] <= e0)
+        return {"vm": vm[j][keep], "t0": t0[keep], "t1": t1[keep], "c": cap[j][keep]}
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
