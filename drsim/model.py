@@ -237,7 +237,7 @@ class VMReplica:
         self._inflight: Transfer | None = None
         self._w_inflight = 0.0  # cumulative writes at the in-flight point's capture
         self._initial_inflight: Transfer | None = None
-        self.points = RecoveryPoints()  # available in the cloud: (captured, available, consistency)
+        self.points = RecoveryPoints(self.retention)  # available in the cloud: (captured, available, consistency)
         self._w_newest = 0.0  # cumulative writes at the newest available point's capture
         self._last_success = math.nan
         # cycles and health
@@ -348,7 +348,11 @@ class VMReplica:
             self._judge_health(now, self.writes(now))
         else:
             self._cut(now, K_DELTA)
-            self._judge_health(now, self._w_cut)
+            w = self._w_cut
+            if (self.health == H_NORMAL and not self._missed_times and w - self._w_newest < self.critical_bytes
+                    and not now - self._last_success > WARN_SILENCE):
+                return  # normal and still normal (the common case; the rules are in _judge_health)
+            self._judge_health(now, w)
 
     def _cut(self, now: float, kind: int) -> float:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""
@@ -377,9 +381,7 @@ class VMReplica:
             waiters, self._waiters = self._waiters, []
             for ev in waiters:
                 ev.succeed(tr)
-        points = self.points
-        points.add(tr.point, now, tr.consistency)
-        points.prune(now - self.retention)
+        self.points.add(tr.point, now, tr.consistency)
         self._w_newest = self._w_inflight
         self._last_success = now
         if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):

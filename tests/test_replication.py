@@ -286,19 +286,20 @@ def test_bytes_sent_never_exceed_image_plus_writes():
 def test_recovery_points_keep_the_newest_and_prune_by_capture_time():
     from drsim.points import RecoveryPoints
 
-    pts = RecoveryPoints()
+    pts = RecoveryPoints(retention=3600.0)
     assert not pts and len(pts) == 0
     for k in range(1000):  # a point captured every 300 s, available 20 s later
         pts.add(300.0 * k, 300.0 * k + 20.0, 2 if k % 12 == 0 else 1)
-        pts.prune(300.0 * k + 20.0 - 3600.0)  # 1 h retention
+        # pruned as at every delivery: captured at or after (newest available - 1 h), and the newest
+        assert len(pts) == min(k + 1, 12)
     # captured at or after 299,720 s - 3,600 s: points 988..999 (12 of them), oldest first
-    assert len(pts) == 12
     assert pts[0] == (300.0 * 988, 300.0 * 988 + 20.0, 1)
     assert pts[-1] == (300.0 * 999, 300.0 * 999 + 20.0, 1)
     assert [p[0] for p in pts] == [300.0 * k for k in range(988, 1000)]
     assert [p[2] for p in pts].count(2) == 1  # point 996 is app-consistent
-    pts.prune(1e9)  # everything is older: the newest stays
-    assert list(pts) == [(300.0 * 999, 300.0 * 999 + 20.0, 1)]
+    assert len(pts._captured) < 64 + 2 * 12  # compacted along the way
+    pts.add(1e9, 1e9 + 20.0, 1)  # much later: everything older is gone, the newest stays
+    assert list(pts) == [(1e9, 1e9 + 20.0, 1)]
     with pytest.raises(IndexError):
         pts[1]
     pts.clear()
