@@ -151,18 +151,13 @@ class Results:
         """Delivered recovery points sorted by (vm, available_at), as arrays."""
         a = self._tables["transfers"].arrays()
         keep = np.flatnonzero(~np.isnan(a["point"]) & ~np.isnan(a["finished_at"]))
-        vm = a["vm"][keep].astype(np.int64)
+        vm = a["vm"][keep]
         avail = a["finished_at"][keep]
         # the ledger is written in finish order, so a stable sort by VM is enough; check, to be safe
         order = np.argsort(vm, kind="stable") if (np.diff(avail) >= 0).all() else np.lexsort((avail, vm))
-        rows = keep[order]
-        return {
-            "vm": vm[order],
-            "captured_at": a["point"][rows],
-            "available_at": avail[order],
-            "bytes": a["bytes"][rows],
-            "consistency": a["consistency"][rows],
-        }
+        rows = keep[order]  # ledger rows, for the other columns
+        del keep
+        return {"vm": vm[order], "captured_at": a["point"][rows], "available_at": avail[order], "rows": rows}
 
     @cached_property
     def recovery_points(self) -> pd.DataFrame:
@@ -180,8 +175,9 @@ class Results:
             "vm": pd.Categorical.from_codes(vm.astype(np.int16), categories=self._model.vm_names),
             "captured_at": cap,
             "available_at": avail,
-            "bytes": p["bytes"],
-            "consistency": pd.Categorical.from_codes(p["consistency"].astype(np.int16), categories=CONSISTENCY),
+            "bytes": self._tables["transfers"].arrays()["bytes"][p["rows"]],
+            "consistency": pd.Categorical.from_codes(
+                self._tables["transfers"].arrays()["consistency"][p["rows"]].astype(np.int16), categories=CONSISTENCY),
             "pruned_at": pruned,
         })
         return self._with_timestamps("recovery_points", df)
@@ -230,7 +226,7 @@ class Results:
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
         pc = self._pieces
-        return pc["vm"].astype(np.int64), pc["t0"] - pc["c"], pc["t1"] - pc["t0"]
+        return pc["vm"], pc["t0"] - pc["c"], pc["t1"] - pc["t0"]
 
     @cached_property
     def rpo(self) -> pd.DataFrame:
