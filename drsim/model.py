@@ -199,7 +199,7 @@ class VMReplica:
         "health_since", "host", "index", "initial_started_at", "interval", "link", "missed", "model", "points",
         "protected", "protected_at", "rep_state", "retention", "service", "state", "state_since", "ticks", "vm",
         "vm_faults", "weight",
-        "_cut_at", "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
+        "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
         "_missed_pack", "_missed_times", "_paused", "_stopped_at", "_ticking", "_ticks_per_window", "_w_cut",
         "_w_inflight", "_w_newest", "_w_offset", "_waiters",
     )
@@ -231,7 +231,6 @@ class VMReplica:
         self.initial_started_at = math.nan
         self.protected_at = math.nan
         # log and recovery points
-        self._cut_at = math.nan  # time of the last log cut
         self._w_cut = 0.0  # cumulative writes at the last cut
         self._last_app = -math.inf
         self._inflight: Transfer | None = None
@@ -320,7 +319,6 @@ class VMReplica:
             if self.initial_started_at != self.initial_started_at:
                 self.initial_started_at = env.now
             snapshot = env.now
-            self._cut_at = snapshot
             self._w_cut = self.writes(snapshot)
             for disk in self.vm.disks:
                 done = env.event()
@@ -360,7 +358,6 @@ class VMReplica:
         w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
         data = w - self._w_cut
         self._w_cut = w
-        self._cut_at = now
         consistency = C_CRASH
         if self.app_every > 0 and now - self._last_app >= self.app_every - 1e-6:
             consistency = C_APP
@@ -469,7 +466,6 @@ class VMReplica:
         resumes without a full copy; the first point captures the image taken at ``captured_at``."""
         now = self.env.now
         self.points.clear()  # points from before the VM moved describe a diverged past
-        self._cut_at = now
         self._w_cut = self.writes(now)
         self._w_inflight = self._w_cut
         # nothing to send: the cloud already holds this image; the point is available at once
