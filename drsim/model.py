@@ -93,7 +93,7 @@ class SiteModel:
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
                                   lk.compression, link_table, 1, self.transfers)
         self.replicas: list[VMReplica] = []
-        self._tickers: dict[tuple[float, float], Ticker] = {}
+        self._tickers: dict[float, Ticker] = {}
         for i, (host, vm) in enumerate(scenario.vms()):
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
@@ -131,17 +131,11 @@ class SiteModel:
         return [b for b in batches if b]
 
     def tick_every_interval(self, replica: VMReplica) -> None:
-        """Tick ``replica`` every interval from now on.
-
-        VMs whose ticks coincide (same interval, loop started at the same instant, as when initial
-        replications end together) share one :class:`Ticker`: one event per tick for the whole group,
-        not one per VM. Members tick in the order they joined.
-        """
-        key = (replica.interval, self.env.now)
-        ticker = self._tickers.get(key)
+        """Tick ``replica`` every interval from now on (one :class:`Ticker` per interval length)."""
+        ticker = self._tickers.get(replica.interval)
         if ticker is None:
-            ticker = self._tickers[key] = Ticker(self.env, replica.interval)
-        ticker.members.append(replica)
+            ticker = self._tickers[replica.interval] = Ticker(self.env, replica.interval)
+        ticker.join(replica)
 
     def run(self) -> SiteModel:
         """Run to the end of the scenario's duration and close open intervals.
@@ -167,22 +161,47 @@ class SiteModel:
 
 
 class Ticker:
-    """Ticks its members every ``interval`` seconds from its creation: a timer whose callback ticks them and
-    sets the next one (no process to resume)."""
+    """Ticks every member ``interval`` seconds after it joined, then every ``interval`` seconds.
 
-    __slots__ = ("env", "interval", "members")
+    All members share one interval, so the next ticks, kept in a queue, are always in time order: members
+    that tick (or join) at t next tick at t + interval, no earlier than any tick already queued. The queue
+    holds groups: members due at the same instant (VMs whose initial replications ended together) tick in
+    one event, in the order they joined. One timer waits for the head group; there is no SimPy event per
+    member waiting, so the event queue stays short however many VMs replicate.
+    """
+
+    __slots__ = ("env", "interval", "_queue")
 
     def __init__(self, env: simpy.Environment, interval: float):
         self.env = env
         self.interval = interval
-        self.members: list[VMReplica] = []
-        env.timeout(interval).callbacks.append(self._fire)
+        self._queue: deque[tuple[float, list[VMReplica]]] = deque()  # (next tick time s, members), in time order
+
+    def join(self, replica: VMReplica) -> None:
+        """Tick ``replica`` from one interval after now."""
+        idle = not self._queue
+        self._add(self.env.now + self.interval, [replica])
+        if idle:
+            self._wait()
+
+    def _add(self, at: float, members: list[VMReplica]) -> None:
+        queue = self._queue
+        if queue and queue[-1][0] == at:
+            queue[-1][1].extend(members)
+        else:
+            queue.append((at, members))
+
+    def _wait(self) -> None:
+        """Set the timer for the head group."""
+        self.env.timeout(self._queue[0][0] - self.env.now).callbacks.append(self._fire)
 
     def _fire(self, event: simpy.Event) -> None:
         now = self.env.now
-        for r in self.members:
+        due, members = self._queue.popleft()
+        for r in members:
             r._tick(now)
-        self.env.timeout(self.interval).callbacks.append(self._fire)
+        self._add(due + self.interval, members)
+        self._wait()
 
 
 class VMReplica:

@@ -304,3 +304,37 @@ def test_recovery_points_keep_the_newest_and_prune_by_capture_time():
         pts[1]
     pts.clear()
     assert len(pts) == 0 and list(pts) == []
+
+
+def test_ticker_ticks_each_member_every_interval_from_its_join_and_groups_coincident_ticks():
+    import simpy
+
+    from drsim.model import Ticker
+
+    env = simpy.Environment()
+    ticker = Ticker(env, 300.0)
+    seen: list[tuple[str, float]] = []
+
+    class Member:
+        def __init__(self, name):
+            self.name = name
+
+        def _tick(self, now):
+            seen.append((self.name, now))
+
+    def joins():
+        for at, name in ((0.0, "a"), (0.0, "b"), (10.0, "c"), (300.0, "d"), (310.5, "e")):
+            yield env.timeout(at - env.now)
+            ticker.join(Member(name))
+
+    env.process(joins())
+    env.run(until=1300.0)
+    by = {n: [t for m, t in seen if m == n] for n in "abcde"}
+    assert by["a"] == by["b"] == [300.0, 600.0, 900.0, 1200.0]
+    assert by["c"] == [310.0, 610.0, 910.0, 1210.0]
+    assert by["d"] == [600.0, 900.0, 1200.0]  # joined at 300: in a's group from then on
+    assert by["e"] == [610.5, 910.5, 1210.5]
+    # members due together tick together, in the order they joined; one timer waits for the whole queue
+    assert [m for m, t in seen if t == 600.0] == ["a", "b", "d"]
+    assert len(env._queue) <= 2  # the ticker's timer (and the run's end)
+    assert [t for _, t in seen] == sorted(t for _, t in seen)  # in time order
