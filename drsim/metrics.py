@@ -34,8 +34,13 @@ class RPOStats:
 class _Tail:
     """S(x; v) = sum over v_i > x of (v_i - x), evaluated in O(log n) on sorted values."""
 
-    def __init__(self, values: np.ndarray):
-        self.v = np.sort(values)
+    def __init__(self, values: np.ndarray, own: bool = False):
+        """``own``: ``values`` is a temporary the tail may sort in place."""
+        if own:
+            values.sort()
+            self.v = values
+        else:
+            self.v = np.sort(values)
         # suffix sums: tail_sum[k] = sum(v[k:])
         self.tail_sum = np.zeros(len(self.v) + 1)
         np.cumsum(self.v[::-1], out=self.tail_sum[-2::-1] if len(self.v) else self.tail_sum[:0])
@@ -61,8 +66,8 @@ def rpo_stats(r0: np.ndarray, length: np.ndarray, target: float, q: float = 0.95
     total = float(length.sum())
     if total <= 0:
         return RPOStats(np.nan, np.nan, np.nan, np.nan, 0.0)
-    mean = float(np.dot(r0 + length / 2, length) / total)
-    top = _Tail(r0 + length)
+    mean = float((np.dot(r0, length) + np.dot(length, length) / 2) / total)
+    top = _Tail(r0 + length, own=True)
     bottom = _Tail(r0)
 
     def above(x: float) -> float:

@@ -217,11 +217,14 @@ class Results:
                 first[k], stop[k] = lo + f, lo + max(last, f + 1)
         counts = stop - first
         j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - first, counts)  # point indices
-        s0, e0 = np.repeat(iv_s, counts), np.repeat(iv_e, counts)
-        t0 = np.maximum(avail[j], s0)
-        t1 = np.minimum(next_avail[j], e0)  # until the next point arrives, or the interval ends
-        keep = (t1 > t0) & (avail[j] <= e0)
-        return {"vm": vm[j][keep], "t0": t0[keep], "t1": t1[keep], "c": cap[j][keep]}
+        e0 = np.repeat(iv_e, counts)
+        keep = avail[j] <= e0
+        t0 = np.maximum(avail[j], np.repeat(iv_s, counts))
+        t1 = np.minimum(next_avail[j], e0, out=e0)  # until the next point arrives, or the interval ends
+        del next_avail
+        keep &= t1 > t0
+        j = j[keep]
+        return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j]}
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
