@@ -74,16 +74,32 @@ def rpo_stats(r0: np.ndarray, length: np.ndarray, target: float, q: float = 0.95
         return float(top(x) - bottom(x))
 
     over = above(target) / total
-    # percentile: the x where G(x) = (1 - q) * total. G is continuous, non-increasing and piecewise linear,
-    # so bisection converges to it; stop at float resolution.
-    want = (1 - q) * total
-    lo, hi = float(bottom.v[0]), float(top.v[-1])
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if mid <= lo or mid >= hi:
+    p = _level(top, bottom, (1 - q) * total, float(bottom.v[0]), float(top.v[-1]))
+    return RPOStats(mean=mean, p95=p, max=float(top.v[-1]), over_target=over, duration=total)
+
+
+def _level(top: _Tail, bottom: _Tail, want: float, lo: float, hi: float, probes: int = 64) -> float:
+    """The smallest x in [lo, hi] with G(x) = top(x) - bottom(x) <= ``want`` (G continuous, non-increasing,
+    piecewise linear with knots at the values of ``top`` and ``bottom``; G(hi) <= want).
+
+    The bracket is cut at ``probes`` points at a time (one vectorised evaluation) until no knot lies strictly
+    inside it; G is linear there, so the answer is interpolated exactly.
+    """
+    if float(top(lo) - bottom(lo)) <= want:
+        return lo
+    for _ in range(64):
+        knots = (np.searchsorted(top.v, hi, side="left") - np.searchsorted(top.v, lo, side="right")
+                 + np.searchsorted(bottom.v, hi, side="left") - np.searchsorted(bottom.v, lo, side="right"))
+        if knots <= 0:
             break
-        if above(mid) > want:
-            lo = mid
-        else:
-            hi = mid
-    return RPOStats(mean=mean, p95=hi, max=float(top.v[-1]), over_target=over, duration=total)
+        xs = np.linspace(lo, hi, probes + 2)[1:-1]
+        k = int(np.count_nonzero(top(xs) - bottom(xs) > want))  # G is non-increasing: a prefix is above
+        new_lo = float(xs[k - 1]) if k > 0 else lo
+        new_hi = float(xs[k]) if k < probes else hi
+        if new_lo == lo and new_hi == hi:
+            break  # float resolution
+        lo, hi = new_lo, new_hi
+    g_lo, g_hi = float(top(lo) - bottom(lo)), float(top(hi) - bottom(hi))
+    if g_lo <= g_hi:
+        return hi
+    return min(max(lo + (g_lo - want) / (g_lo - g_hi) * (hi - lo), lo), hi)
