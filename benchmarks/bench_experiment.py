@@ -4,6 +4,7 @@ local Dask cluster, and the speed-up. Prints figures; never fails (no asserts).
     python benchmarks/bench_experiment.py                      # essentials-office, 24 replications
     python benchmarks/bench_experiment.py -n 40 --repeat 3     # more replications, best of 3
     python benchmarks/bench_experiment.py --only local         # skip Dask
+    python benchmarks/bench_experiment.py --workers 4          # a bigger machine
 
 Every configuration runs the same replications (same seeds): the tables are checked to be identical, so the
 figures compare the same work. Wall times include starting the pool or cluster, as a user sees them; the
@@ -13,6 +14,7 @@ time to the first result (pool start-up and the first task) is shown apart.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import subprocess
@@ -102,6 +104,30 @@ def _dask(workers: int):
     return make
 
 
+def _simulate_batch(scenario, seeds: list[int]) -> int:
+    for seed in seeds:
+        _ = drsim.simulate(scenario, seed=seed).summary
+    return len(seeds)
+
+
+def _bare(scenario, n: int, seed: int, workers: int, batch: int) -> tuple[float, float | None]:
+    """Wall seconds and other programs' CPU seconds of the same runs on a bare process pool (drsim.simulate in
+    batches, no experiment runner): the machine's own scaling, to tell drsim's overhead from the hardware's."""
+    from drsim.experiment import replication_seed
+
+    seeds = [replication_seed(seed, k) for k in range(n)]
+    busy0, own0 = _busy_seconds(), _own_seconds()
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        done = sum(pool.map(_simulate_batch, [scenario] * len(range(0, n, batch)),
+                            [seeds[i:i + batch] for i in range(0, n, batch)]))
+    wall = time.perf_counter() - t0
+    busy1 = _busy_seconds()
+    assert done == n
+    others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (_own_seconds() - own0))
+    return wall, others
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "essentials-office.yaml"))
@@ -142,18 +168,33 @@ def main() -> None:
         rows.append((name, wall, first, args.replications / wall, exp.batch_size, _compare(exp.tidy, ref.tidy),
                      others))
 
+    if "local" in parts:
+        batch = rows[1][4]
+        wall, others = min((_bare(scenario, args.replications, args.seed, args.workers, batch)
+                            for _ in range(args.repeat)), key=lambda m: m[0])
+        rows.insert(2, (f"{args.workers} processes, bare pool", wall, math.nan, args.replications / wall, batch,
+                        "- (drsim.simulate only)", others))
+
     base = rows[0][3]
-    print(f"{'configuration':<34} {'wall':>8} {'first result':>13} {'runs/s':>7} {'speed-up':>9} {'batch':>6} "
-          f"{'other load':>11}  tables")
+    print(f"{'configuration':<34} {'wall':>8} {'first result':>13} {'runs/s':>7} {'speed-up':>9} {'after start':>12} "
+          f"{'batch':>6} {'other load':>11}  tables")
     for name, wall, first, rate, batch, same, others in rows:
         load = "-" if others is None else f"{others / wall:.0%} core"
-        print(f"{name:<34} {wall:7.2f}s {first:12.2f}s {rate:7.2f} {rate / base:8.2f}x {batch:6d} {load:>11}  {same}")
+        steady = (args.replications - batch) / (wall - first) if wall > first and args.replications > batch \
+            else math.nan
+        first_text = "-" if math.isnan(first) else f"{first:.2f}s"
+        steady_text = "-" if math.isnan(steady) else f"{steady:.2f}/s"
+        print(f"{name:<34} {wall:7.2f}s {first_text:>13} {rate:7.2f} {rate / base:8.2f}x {steady_text:>12} "
+              f"{batch:6d} {load:>11}  {same}")
     if len(rows) > 1:
         speed = rows[1][3] / base
         print(f"\nspeed-up of {rows[1][0]} over 1 worker: {speed:.2f}x (target >= 1.8x: "
-              f"{'met' if speed >= 1.8 else 'not met'})")
-    print("first result: wall time until the first task returned (pool or cluster start-up and one batch). "
-          "other load: CPU used meanwhile by other programs, in cores (figures are only meaningful near 0 %).")
+              f"{'met' if speed >= 1.8 else 'not met'})"
+              + (f"; the bare pool reaches {rows[2][3] / base:.2f}x" if "local" in parts else ""))
+    print("first result: wall time until the first task returned (pool or cluster start-up and one batch); after "
+          "start: runs per second from then on.\nbare pool: the same runs on a plain ProcessPoolExecutor without the "
+          "experiment runner (the machine's own scaling).\nother load: CPU used meanwhile by other programs, in "
+          "cores (figures are only meaningful near 0 %).")
 
 
 def _compare(tidy: pd.DataFrame, ref: pd.DataFrame) -> str:

@@ -354,21 +354,23 @@ def parse_lhs_option(text: str) -> tuple[str, Range | Choices]:
 # Latin hypercube and the points of an experiment
 
 
-def latin_hypercube(dims: Mapping[str, Range | Choices], samples: int, seed: int) -> list[dict[str, Any]]:
+def latin_hypercube(dims: Mapping[str, Any], samples: int, seed: int) -> list[dict[str, Any]]:
     """``samples`` points of a Latin hypercube over ``dims`` (path -> :class:`~drsim.fields.Range` or
-    :class:`~drsim.fields.Choices`). For each dimension in turn, the unit interval is cut into ``samples`` equal
-    strata, one uniform draw is taken in each and the strata are shuffled; a draw ``u`` becomes ``dim.at(u)``. So
-    every range is covered evenly (one sample in each 1/``samples`` of it, of its logarithm for a log range) and
-    each choice is drawn ``samples / len(choices)`` times, give or take one.
+    :class:`~drsim.fields.Choices`, or as written: see :func:`~drsim.fields.parse_lhs`). For each dimension in
+    turn, the unit interval is cut into ``samples`` equal strata, one uniform draw is taken in each and the strata
+    are shuffled; a draw ``u`` becomes ``dim.at(u)``. So every range is covered evenly (one sample in each
+    1/``samples`` of it, of its logarithm for a log range) and each choice is drawn ``samples / len(choices)``
+    times, give or take one.
 
     The draws come from ``numpy.random.default_rng(lhs_seed_sequence(seed))`` (never the global random state): the
     same seed, dimensions in the same order and number of samples give the same design. Returns one mapping per
     sample: path -> value (in base units for a range, as given for choices)."""
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
         raise ExperimentError(f"the number of Latin hypercube samples must be a positive integer, got {samples!r}")
+    samples = int(samples)
     rng = np.random.default_rng(lhs_seed_sequence(seed))
     columns = []
-    for dim in dims.values():
+    for dim in map(parse_lhs, dims.values()):
         u = (rng.permutation(samples) + rng.random(samples)) / samples
         columns.append([dim.at(float(x)) for x in u])
     return [dict(zip(dims, values, strict=True)) for values in zip(*columns, strict=True)] if columns \
@@ -398,14 +400,14 @@ def _shown(value: Any) -> str:
 
 
 def design(scenario: Scenario, sweep: Mapping[str, Any] | None = None,
-           lhs: Mapping[str, Range | Choices] | None = None, samples: int | None = None,
+           lhs: Mapping[str, Any] | None = None, samples: int | None = None,
            seed: int = 0) -> list[_Point]:
     """The points of an experiment: every point of the full factorial grid ``sweep`` (the last path varies
     fastest), and at each of them every sample of the Latin hypercube over ``lhs`` (``samples`` samples drawn
     with the experiment ``seed``; see :func:`latin_hypercube`): the same samples at every grid point. Every point
     is validated; a bad path or value raises :class:`ScenarioError` naming the point."""
     grid = _normalise_sweep(sweep)
-    dims = dict(lhs or {})
+    dims = {path: parse_lhs(dim) for path, dim in (lhs or {}).items()}
     _check_paths(list(grid), "sweep")
     _check_paths(list(dims), "lhs")
     both = [path for path in grid if path in dims]
