@@ -14,13 +14,16 @@ and the active weights.
 **Finishes without events.** Most finishes only update bookkeeping (a delta's recovery point becomes
 available). A transfer started with ``passive=True`` promises that its ``on_done`` callback does not
 interact with SimPy (it schedules, triggers and waits for nothing), so the callback need not run at the
-finish instant: in a :class:`FluidEnvironment`, which calls :meth:`FluidLink.settle` before every event,
-the link completes passive transfers in finish order, each at its exact finish time (``finished_at``,
-which the callback reads instead of ``env.now``), before any event at that time or later is processed.
-Everything that runs in the simulation runs inside an event, so it sees the same state as if each finish
-had been an event of its own, without the cost of one SimPy event per transfer. A finish at the same
-instant as an event counts as before it. Other transfers (someone waits for them) get a timer at their
-finish, as does every transfer in a plain ``simpy.Environment``.
+finish instant. A link created with ``defer=True`` in a :class:`FluidEnvironment`, which calls
+:meth:`FluidLink.settle` before every event, completes passive transfers in finish order, each at its exact
+finish time (``finished_at``, which the callback reads instead of ``env.now``), before any event at that
+time or later is processed. Everything that runs in the simulation runs inside an event, so it sees the
+same state as if each finish had been an event of its own, without the cost of one SimPy event per
+transfer. A passive finish at the same instant as an event counts as before it. Other transfers (someone
+waits for them) are events: a timer at their finish, ordered with other events at that instant as SimPy
+orders them. Such a transfer behind passive ones gets its timer when settle() reaches it, which is never
+late, as settle() runs before every event. One link per environment may defer (settling two links one
+after the other could let the first run past a timer the second sets); others time every transfer.
 
 Floating point: completing a transfer *forces* ``V`` up to its tag, so it completes exactly once even
 when rounding leaves ``V`` a hair short, and ties (equal tags) complete together; ``V`` is reset to 0
@@ -49,27 +52,28 @@ INF = math.inf
 
 
 class FluidEnvironment(simpy.Environment):
-    """A SimPy environment that lets fluid resources catch up before each event.
+    """A SimPy environment that lets one fluid resource catch up before each event.
 
-    Before processing the next event (at time ``t``), it calls every function registered with
-    :meth:`before_events` with ``t``, so they can complete what happens up to ``t`` without events of
-    their own (see :meth:`FluidLink.settle`). Such a function may schedule an event at a time up to
-    ``t``; it is processed first.
+    Before processing the next event (at time ``t``), it calls the function registered with
+    :meth:`before_events` with ``t``, so it can complete what happens up to ``t`` without events of its
+    own (see :meth:`FluidLink.settle`). That function may schedule an event at a time up to ``t``; it is
+    processed first.
     """
 
     def __init__(self, initial_time: float = 0) -> None:
         super().__init__(initial_time)
-        self._settlers: list[Callable[[float], None]] = []
+        self._settle: Callable[[float], None] | None = None
 
     def before_events(self, settle: Callable[[float], None]) -> None:
         """Call ``settle(t)`` before every event, with ``t`` the time of that event (inf if none is left)."""
-        self._settlers.append(settle)
+        if self._settle is not None:
+            raise ValueError("a FluidEnvironment settles one resource: another is registered already")
+        self._settle = settle
 
     def step(self) -> None:
-        queue = self._queue
-        t = queue[0][0] if queue else INF
-        for settle in self._settlers:
-            settle(t)
+        if self._settle is not None:
+            queue = self._queue
+            self._settle(queue[0][0] if queue else INF)
         super().step()
 
 
@@ -99,9 +103,6 @@ class Transfer:
         self.seq = 0  # heap entry that is current (older entries are stale)
         self.cancelled = False  # abandoned by its owner: never resumed
 
-    def __lt__(self, other: Transfer) -> bool:  # heap ties: never compared in practice
-        return id(self) < id(other)
-
 
 class FluidLink:
     """A fair-share link in one direction.
@@ -109,11 +110,13 @@ class FluidLink:
     ``schedule`` gives the payload capacity in bytes/s over time; ``compression`` divides the data bytes
     of every transfer. ``table`` (optional) records ``time, direction, capacity, active, backlog`` at each
     change; ``transfers`` (optional) records ``vm, kind, direction, bytes, queued_at, finished_at, point,
-    consistency`` for every transfer. ``direction`` is the code written in both.
+    consistency`` for every transfer. ``direction`` is the code written in both. ``defer``: complete passive
+    transfers without events (``env`` must be a :class:`FluidEnvironment`; see the module docstring).
     """
 
     def __init__(self, env: simpy.Environment, schedule: CapacitySchedule, compression: float = 1.0,
-                 table: Table | None = None, direction: int = 0, transfers: Table | None = None):
+                 table: Table | None = None, direction: int = 0, transfers: Table | None = None,
+                 defer: bool = False):
         self.env = env
         self.schedule = schedule
         self.compression = compression
@@ -129,8 +132,10 @@ class FluidLink:
         self._tagw = 0.0  # sum of tag * weight over active transfers (backlog = _tagw - _v * _wsum)
         self._timer_at = INF  # time of the pending timer (inf if none)
         self._timer: simpy.Event | None = None
-        self._defer = isinstance(env, FluidEnvironment)  # passive finishes complete in settle()
-        if self._defer:
+        self._defer = defer  # passive finishes complete in settle()
+        if defer:
+            if not isinstance(env, FluidEnvironment):
+                raise TypeError("a link that defers finishes needs a FluidEnvironment")
             env.before_events(self.settle)
         self._direction = direction
         self._table = table
@@ -207,7 +212,7 @@ class FluidLink:
 
     def cancel(self, tr: Transfer) -> None:
         """Abandon a transfer: it leaves the link, is never resumed, and is recorded unfinished."""
-        if tr.cancelled or tr.finished_at == tr.finished_at:
+        if tr.cancelled or not math.isnan(tr.finished_at):
             return  # already abandoned, or finished
         self.pause(tr)
         if tr in self._held:
@@ -238,7 +243,8 @@ class FluidLink:
                                           tr.finished_at, tr.point, tr.consistency))
 
     def close(self) -> None:
-        """End of the run: record the transfers still open (in flight or paused) as unfinished."""
+        """End of the run: record the transfers still open (in flight or paused) as unfinished. A closed link
+        records nothing more (a process finalised later cannot add rows)."""
         if self._dirty:
             self._write_row(self._t)
         for entry in self._heap:
@@ -246,6 +252,8 @@ class FluidLink:
                 self.record(entry[2])
         for tr in self._held:
             self.record(tr)
+        self._transfers = None
+        self._table = None
 
     def settle(self, until: float) -> None:
         """Complete, in order and each at its own finish time, the passive transfers that finish no later
@@ -273,13 +281,14 @@ class FluidLink:
             finish = self._t + lag * self._wsum / cap if lag > 0.0 else self._t
             if finish > until:
                 return
-            if not tr.passive:
-                self._schedule_timer(self.env.now)
+            if not tr.passive or until == INF:
+                # an event at its finish: it is waited for, or nothing else is left to move the clock on
+                self._set_timer(finish, self.env.now)
                 return
             heapq.heappop(heap)
             self._v = tag
             self._t = finish
-            self._complete(tr, tag, finish)
+            self._complete(tr, finish)
             self._write_row(finish)
             self.record(tr)
             if tr.on_done is not None:
@@ -293,8 +302,11 @@ class FluidLink:
             self._v = 0.0
             self._tagw = 0.0
             self._wsum = 0.0
-        elif now > self._t and self.up:
-            self._v += (now - self._t) * self._cap / self._wsum
+        elif now > self._t:
+            if self.up:
+                self._v += (now - self._t) * self._cap / self._wsum
+        elif now < self._t:
+            raise RuntimeError(f"the link's state at {self._t!r} s is ahead of the clock at {now!r} s")
         self._t = now
         weight = tr.weight
         tag = self._v + left / weight
@@ -313,20 +325,14 @@ class FluidLink:
             self._schedule_timer(now)
         self._record(now)
 
-    def _complete(self, tr: Transfer, tag: float, at: float) -> None:
+    def _complete(self, tr: Transfer, at: float) -> None:
         """``tr`` (already off the heap) finished at ``at``."""
         tr.active = False
         tr.finished_at = at
-        self._n -= 1
-        if self._n == 0:  # idle: clear round-off
-            self._wsum = 0.0
-            self._tagw = 0.0
-            self._heap.clear()
-        else:
-            self._wsum -= tr.weight
-            self._tagw -= tag * tr.weight
+        self._remove(tr)
 
     def _remove(self, tr: Transfer) -> None:
+        """Take an inactive ``tr`` out of the sums (clearing round-off when the link goes idle)."""
         self._n -= 1
         if self._n == 0:
             self._wsum = 0.0
@@ -342,6 +348,8 @@ class FluidLink:
             if self._n and self.up:
                 self._v += (now - self._t) * self._cap / self._wsum
             self._t = now
+        elif now < self._t:
+            raise RuntimeError(f"the link's state at {self._t!r} s is ahead of the clock at {now!r} s")
 
     def _after_change(self) -> None:
         now = self.env.now
@@ -383,21 +391,29 @@ class FluidLink:
         """
         at = self._next_cap
         if self._n and self.up and self._cap > 0.0:
-            heap = self._heap
-            while not _current(heap[0]):
-                heapq.heappop(heap)
-            head = heap[0]
+            head = self._head_entry()
             if not head[2].passive:
                 lag = head[0] - self._v
                 finish = self._t + lag * self._wsum / self._cap if lag > 0.0 else self._t
                 if finish < at:
                     at = finish
+        self._set_timer(at, now)
+
+    def _set_timer(self, at: float, now: float) -> None:
+        """Make sure the link wakes up at ``at`` or earlier."""
         if at >= self._timer_at or at == INF:
             return  # the pending timer comes first (or at the same time), or nothing needs one
         self._timer_at = at
         timer = self.env.timeout(max(at - now, 0.0))
         self._timer = timer
         timer.callbacks.append(self._on_timer)
+
+    def _head_entry(self) -> tuple[float, int, Transfer]:
+        """The heap entry of the transfer that finishes first (stale entries on top are dropped; ``_n > 0``)."""
+        heap = self._heap
+        while not _current(heap[0]):
+            heapq.heappop(heap)
+        return heap[0]
 
     def _on_timer(self, event: simpy.Event) -> None:
         if event is not self._timer:
@@ -406,10 +422,7 @@ class FluidLink:
         self._timer_at = INF
         now = self.env.now
         up = self.up
-        if now > self._t:
-            if self._n and up:
-                self._v += (now - self._t) * self._cap / self._wsum
-            self._t = now
+        self._advance()
         changed = False
         next_cap = self._next_cap
         if next_cap != INF and (now >= next_cap or _close(now, next_cap)):
@@ -420,9 +433,7 @@ class FluidLink:
         done: list[Transfer] = []
         if self._n and up and self._cap > 0.0:
             heap = self._heap
-            while not _current(heap[0]):
-                heapq.heappop(heap)
-            tag = heap[0][0]
+            tag = self._head_entry()[0]
             lag = (tag - self._v) * self._wsum / self._cap  # seconds until the head finishes
             if lag <= max(1e-12 * (now + lag), 1e-9):
                 # the head is due: snap V to its tag (guards round-off) and complete every tie
@@ -438,7 +449,7 @@ class FluidLink:
                     if entry[0] > limit:
                         break
                     heapq.heappop(heap)
-                    self._complete(tr, entry[0], now)
+                    self._complete(tr, now)
                     done.append(tr)
         self._schedule_timer(now)
         if done or changed:

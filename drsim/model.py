@@ -89,11 +89,11 @@ class SiteModel:
             )
         else:
             up_schedule = CapacitySchedule.constant(lk.upload * lk.efficiency)
-        self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, 0, self.transfers)
+        self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, 0, self.transfers, defer=True)
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
                                   lk.compression, link_table, 1, self.transfers)
         self.replicas: list[VMReplica] = []
-        self._tickers: dict[float, Ticker] = {}
+        self._ticker = Ticker(self.env, scenario.replication.interval)
         for i, (host, vm) in enumerate(scenario.vms()):
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
@@ -131,11 +131,8 @@ class SiteModel:
         return [b for b in batches if b]
 
     def tick_every_interval(self, replica: VMReplica) -> None:
-        """Tick ``replica`` every interval from now on (one :class:`Ticker` per interval length)."""
-        ticker = self._tickers.get(replica.interval)
-        if ticker is None:
-            ticker = self._tickers[replica.interval] = Ticker(self.env, replica.interval)
-        ticker.join(replica)
+        """Tick ``replica`` every interval from now on (the scenario has one interval: one :class:`Ticker`)."""
+        self._ticker.join(replica)
 
     def run(self) -> SiteModel:
         """Run to the end of the scenario's duration and close open intervals.
@@ -215,7 +212,7 @@ class VMReplica:
     # slots: a thousand replicas stay compact in memory, which keeps the hot path cache-friendly
     __slots__ = (
         "app_every", "cloud_w0", "critical_bytes", "curve", "disks_lost", "eligible", "env", "health",
-        "health_since", "host", "index", "initial_started_at", "interval", "link", "missed", "model", "points",
+        "health_since", "host", "index", "initial_started_at", "interval", "link", "model", "points",
         "protected", "protected_at", "rep_state", "retention", "service", "state", "state_since", "ticks", "vm",
         "vm_faults", "weight",
         "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
@@ -260,7 +257,6 @@ class VMReplica:
         self._last_success = math.nan
         # cycles and health
         self.ticks = 0
-        self.missed = 0
         self._missed_times: deque[float] = deque()
         self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
         self._ticking = False  # joined a ticker (ticks go on for the whole run; they skip while not protected)
@@ -359,7 +355,6 @@ class VMReplica:
             return  # finishing initial replication, or not running on-prem: no cycle
         self.ticks += 1
         if self._inflight is not None:
-            self.missed += 1
             self._missed_times.append(now)
             self._missed_extend(self._missed_pack(self.index, now))
             self._judge_health(now, self.writes(now))
@@ -371,7 +366,7 @@ class VMReplica:
                 return  # normal and still normal (the common case; the rules are in _judge_health)
             self._judge_health(now, w)
 
-    def _cut(self, now: float, kind: int) -> float:
+    def _cut(self, now: float, kind: int) -> None:
         """Cut the log: ship the writes since the last cut as a recovery point captured now."""
         stopped = self._stopped_at  # as in writes(), inlined on this hot path
         w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
@@ -387,11 +382,10 @@ class VMReplica:
         passive = kind == K_DELTA and not self._waiters
         self._inflight = self.link.start(self.index, kind, data, self.weight, self._delivered, now, consistency,
                                          passive)
-        return data
 
     def _delivered(self, tr: Transfer) -> None:
         """A log transfer ended: its recovery point is now available in the cloud."""
-        now = tr.finished_at  # the link calls back at the finish time
+        now = tr.finished_at  # a passive delta's callback may run after its finish
         self._inflight = None
         if self._waiters:
             waiters, self._waiters = self._waiters, []
@@ -455,7 +449,6 @@ class VMReplica:
                 self._paused.append(tr)
         self.stall_waiters()
 
-
     def resume_replication(self) -> None:
         """The host's agent is back: stalled transfers continue where they stopped."""
         paused, self._paused = self._paused, []
@@ -495,11 +488,12 @@ class VMReplica:
         self._delivered(tr)
 
     def restart_initial(self) -> None:
-        """Protect again from scratch (the on-prem VM was rebuilt without its data)."""
+        """Protect again from scratch (the on-prem VM was rebuilt without its data). A VM whose batch has not
+        started its initial replication yet waits for its batch, as before."""
         self.drop_replication()
         self.points.clear()
         self.set_state(S_NOT_PROTECTED)
-        if self.eligible:
+        if self.eligible and self._initial is not None:
             self.protected = self.env.event()
             self._initial = self.env.process(self.initial_replication(self.env.timeout(0)))
 

@@ -63,7 +63,9 @@ class Table:
         """The rows as a numpy structured array: a read-only view of the buffer, no copy. While a view is
         alive the table cannot grow (a ``bytearray`` refuses to resize an exported buffer): read tables
         after the run."""
-        return np.frombuffer(self.buffer, dtype=self._dtype)
+        records = np.frombuffer(self.buffer, dtype=self._dtype)
+        records.flags.writeable = False
+        return records
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Columns as numpy arrays (read-only views of the buffer, see :meth:`records`)."""

@@ -49,6 +49,7 @@ from drsim.policies import make_policy
 from drsim.units import DAY, HOUR, MINUTE, WEEK
 
 if TYPE_CHECKING:
+    from drsim.link import FluidLink, Transfer
     from drsim.model import SiteModel
 
 __all__ = ["Recovery", "Context", "Incident", "RETRY_BACKOFF", "INCIDENT_COLUMNS", "OPERATION_COLUMNS"]
@@ -215,6 +216,9 @@ class Recovery:
         self._plan_group: dict[str, int] = {}  # the group a running plan is at
         self._failbacks: dict[str, simpy.Process] = {}
         self._moving: dict[str, Any] = {}  # VM name -> its transfer in flight in an operation
+        # transfers stalled by a link outage whose retry came while the link was down again: retried (on the
+        # back-off schedule of their first failure) when the link comes back
+        self._retry_later: list[tuple[FluidLink, Transfer, float]] = []
         self._rngs: dict[tuple[str, ...], np.random.Generator] = {}
         self.timeline = failure_timeline(self.scenario, model.streams)
         for ev in self.timeline:
@@ -256,9 +260,11 @@ class Recovery:
         self._moving[r.vm.name] = (link, tr)
         try:
             yield done
+        except simpy.Interrupt:
+            link.cancel(tr)  # abandon the copy (recorded unfinished)
+            raise
         finally:
             self._moving.pop(r.vm.name, None)
-            link.cancel(tr)  # interrupted: abandon the copy (nothing happens if it finished)
         self.operations.append((r.vm.name, kind, step, start, self.env.now, nbytes, op))
 
     def _new_op(self) -> int:
@@ -382,20 +388,26 @@ class Recovery:
             return
         failed_at = self.link_down_since
         now = self.env.now
+        waiting, self._retry_later = self._retry_later, []
         for link in (self.model.upload, self.model.download):
             stalled = link.active_transfers()
             for tr in stalled:
                 link.pause(tr)
             link.set_up(True)
-            for tr in stalled:  # each agent retries on its back-off schedule
-                first_failure = max(failed_at, tr.queued_at)
-                at = _next_retry(first_failure, now)
-                self.env.timeout(at - now).callbacks.append(lambda _ev, tr=tr, link=link: self._retry(link, tr))
+            waiting += [(link, tr, max(failed_at, tr.queued_at)) for tr in stalled]
+        for link, tr, first_failure in waiting:  # each agent retries on its back-off schedule
+            at = _next_retry(first_failure, now)
+            self.env.timeout(at - now).callbacks.append(
+                lambda _ev, link=link, tr=tr, first=first_failure: self._retry(link, tr, first))
         self.operations.append(("link", "outage", "retry", failed_at, now, 0.0, self._new_op()))
 
-    def _retry(self, link, tr) -> None:
-        """An agent retries a transfer stalled by a link outage, unless it was abandoned or its host is down."""
-        if tr.cancelled or not math.isnan(tr.finished_at) or self.link_faults:
+    def _retry(self, link: FluidLink, tr: Transfer, first_failure: float) -> None:
+        """An agent retries a transfer stalled by a link outage, unless it was abandoned or its host is down;
+        if the link is down again, it retries once the link is back."""
+        if tr.cancelled or not math.isnan(tr.finished_at):
+            return
+        if self.link_faults:
+            self._retry_later.append((link, tr, first_failure))
             return
         r = self.model.replicas[tr.vm]
         if link is self.model.upload and not (self.site_faults == 0 and self.host_faults[r.host.name] == 0):

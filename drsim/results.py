@@ -163,6 +163,7 @@ class Results:
     def recovery_points(self) -> pd.DataFrame:
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
+        ledger = self._tables["transfers"].arrays()
         retention = self.scenario.replication.retention
         # pruned when older than the retention, but never while it is the newest available point
         same_next = np.zeros(len(vm), dtype=bool)
@@ -175,9 +176,9 @@ class Results:
             "vm": pd.Categorical.from_codes(vm.astype(np.int16), categories=self._model.vm_names),
             "captured_at": cap,
             "available_at": avail,
-            "bytes": self._tables["transfers"].arrays()["bytes"][p["rows"]],
-            "consistency": pd.Categorical.from_codes(
-                self._tables["transfers"].arrays()["consistency"][p["rows"]].astype(np.int16), categories=CONSISTENCY),
+            "bytes": ledger["bytes"][p["rows"]],
+            "consistency": pd.Categorical.from_codes(ledger["consistency"][p["rows"]].astype(np.int16),
+                                                     categories=CONSISTENCY),
             "pruned_at": pruned,
         })
         return self._with_timestamps("recovery_points", df)

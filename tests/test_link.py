@@ -27,7 +27,7 @@ def _link(capacity: float = 1000.0, schedule: CapacitySchedule | None = None, pa
     env = FluidEnvironment() if passive else simpy.Environment()
     rec = Recorder()
     table = rec.table("link", {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": INT, "backlog": FLOAT})
-    link = FluidLink(env, schedule or CapacitySchedule.constant(capacity), table=table)
+    link = FluidLink(env, schedule or CapacitySchedule.constant(capacity), table=table, defer=passive)
     link.passive = passive  # what _start asks for (test helper attribute)
     return env, link, table
 
@@ -278,7 +278,7 @@ def test_settle_completes_passive_finishes_in_order_and_stops_at_an_urgent_one()
     # at 3, 5 and 6 s. Nothing else happens until 20 s, yet B's callback runs at 5 s exactly and A's and
     # C's finish times are exact.
     env = FluidEnvironment()
-    link = FluidLink(env, CapacitySchedule.constant(1000.0))
+    link = FluidLink(env, CapacitySchedule.constant(1000.0), defer=True)
     seen = {}
 
     def note(tr):
@@ -297,7 +297,7 @@ def test_settle_completes_passive_finishes_in_order_and_stops_at_an_urgent_one()
 
 def test_a_passive_finish_is_complete_before_an_event_at_a_later_or_equal_time():
     env = FluidEnvironment()
-    link = FluidLink(env, CapacitySchedule.constant(100.0))
+    link = FluidLink(env, CapacitySchedule.constant(100.0), defer=True)
     tr = link.start(0, 0, 500.0, on_done=lambda t: None, passive=True)  # ends at 5 s
     seen = []
 
@@ -312,7 +312,7 @@ def test_a_passive_finish_is_complete_before_an_event_at_a_later_or_equal_time()
 
 def test_make_urgent_runs_the_callback_at_the_finish_instant():
     env = FluidEnvironment()
-    link = FluidLink(env, CapacitySchedule.constant(100.0))
+    link = FluidLink(env, CapacitySchedule.constant(100.0), defer=True)
     seen = []
     tr = link.start(0, 0, 500.0, on_done=lambda t: seen.append((t.finished_at, env.now)), passive=True)
 
@@ -331,7 +331,7 @@ def test_each_transfer_is_recorded_once_whatever_its_end():
     transfers = rec.table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
                                         "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
                                         "consistency": CODE})
-    link = FluidLink(env, CapacitySchedule.constant(100.0), direction=1, transfers=transfers)
+    link = FluidLink(env, CapacitySchedule.constant(100.0), direction=1, transfers=transfers, defer=True)
     link.start(0, 0, 100.0, passive=True)  # finishes
     cancelled = link.start(1, 0, 1e6)
     paused = link.start(2, 0, 1e6)
@@ -352,3 +352,42 @@ def test_each_transfer_is_recorded_once_whatever_its_end():
     finished = dict(zip(a["vm"].tolist(), a["finished_at"].tolist(), strict=True))
     assert finished[0] == pytest.approx(4.0, rel=REL)  # 100 B at a quarter of 100 B/s
     assert all(math.isnan(finished[v]) for v in (1, 2, 3))
+
+
+def test_one_link_per_environment_defers():
+    env = FluidEnvironment()
+    FluidLink(env, CapacitySchedule.constant(100.0), defer=True)
+    with pytest.raises(ValueError, match="one resource"):
+        FluidLink(env, CapacitySchedule.constant(100.0), defer=True)
+    FluidLink(env, CapacitySchedule.constant(100.0))  # a second link that times every transfer is fine
+    with pytest.raises(TypeError):
+        FluidLink(simpy.Environment(), CapacitySchedule.constant(100.0), defer=True)
+
+
+def test_without_an_end_time_the_clock_still_reaches_each_passive_finish():
+    env = FluidEnvironment()
+    link = FluidLink(env, CapacitySchedule.constant(100.0), defer=True)
+    seen = []
+    link.start(0, 0, 1000.0, on_done=lambda t: seen.append((t.finished_at, env.now)), passive=True)
+    env.run()  # no other event: the finish must still move the clock to 10 s
+    assert seen == [(pytest.approx(10.0, rel=REL), pytest.approx(10.0, rel=REL))]
+    assert env.now == pytest.approx(10.0, rel=REL)
+    tr = link.start(1, 0, 100.0, passive=True)  # the link is not ahead of the clock: it can go on
+    env.run()
+    assert tr.finished_at == pytest.approx(11.0, rel=REL)
+
+
+def test_a_closed_link_records_nothing_more():
+    env = FluidEnvironment()
+    rec = Recorder()
+    transfers = rec.table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
+                                        "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
+                                        "consistency": CODE})
+    link = FluidLink(env, CapacitySchedule.constant(100.0), transfers=transfers, defer=True)
+    tr = link.start(0, 0, 1e6)
+    env.run(until=5.0)
+    link.close()
+    link.cancel(tr)  # e.g. a process finalised after the run: no second row
+    assert len(transfers) == 1
+    with pytest.raises(ValueError):
+        transfers.records()["bytes"][0] = 0.0  # the view is read-only

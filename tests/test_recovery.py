@@ -251,6 +251,34 @@ def test_link_outage_transfer_resumes_where_it_stopped():
     assert init["finished_at"] == pytest.approx(1420, rel=1e-9)
 
 
+def test_a_retry_that_falls_in_a_second_outage_waits_for_the_link():
+    # as above, and the link fails again at 450-600 s, so the 520 s retry finds it down: the agent keeps
+    # retrying on the first failure's schedule (160, 280, 520, 1000 s...): it resumes at 1000 s, done at 1900 s
+    r = run(failures=[{"kind": "link", "at": "100s", "repair": "300s"},
+                      {"kind": "link", "at": "450s", "repair": "150s"}])
+    init = r.transfers[r.transfers["kind"] == "initial"].iloc[0]
+    assert init["finished_at"] == pytest.approx(1900, rel=1e-9)
+    assert r.summary.iloc[0]["protected"]
+
+
+def test_a_vm_rebuilt_before_its_batch_starts_is_copied_once():
+    # b waits for batch 2; its host loses its disks in batch 1: the rebuild leaves b to its batch
+    d = base_scenario()
+    d["site"]["hosts"] = [
+        {"name": h, "os": "Windows Server 2019", "vms": [{"name": v, "disks": ["10GB"], "churn": {"rate": "1kB/s"}}]}
+        for h, v in (("H1", "a"), ("H2", "b"))
+    ]
+    d["replication"]["initial"] = {"batches": [["a"], ["b"]]}
+    d["failures"] = [{"kind": "host", "target": "H2", "at": "1h", "repair": "1h", "disks_lost": True}]
+    d["policy"] = {"name": "manual"}
+    r = drsim.simulate(make_scenario(base=d))
+    tr = r.transfers
+    initial = tr[(tr["vm"] == "b") & (tr["kind"] == "initial")]
+    assert len(initial) == 1  # one copy of b's image, started when batch 1 (a: 10 GB at 1 MB/s) is protected
+    assert initial.iloc[0]["queued_at"] >= 10_000
+    assert r.summary.set_index("vm").loc["b", "initial_bytes"] == pytest.approx(10e9)
+
+
 def test_corruption_recovers_from_a_point_older_than_the_corruption():
     r = run(failures=[{"kind": "corruption", "target": "vm1", "at": "10h", "detected_after": "3h"}],
             policy=MANUAL, replication={"interval": "5m", "retention": "24h", "setup": 0})
