@@ -66,7 +66,9 @@ def rpo_stats(r0: np.ndarray, length: np.ndarray, target: float, q: float = 0.95
     total = float(length.sum())
     if total <= 0:
         return RPOStats(np.nan, np.nan, np.nan, np.nan, 0.0)
-    mean = float((np.dot(r0, length) + np.dot(length, length) / 2) / total)
+    # numpy's own pairwise sums, not a BLAS dot product: BLAS rounds differently with its thread count, and
+    # the tables must not depend on where a run was computed
+    mean = float((np.sum(r0 * length) + np.sum(length * length) / 2) / total)
     top = _Tail(r0 + length, own=True)
     bottom = _Tail(r0)
 
