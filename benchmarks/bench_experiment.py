@@ -1,14 +1,15 @@
 """Throughput of experiments: replications per second of a scenario on one worker, on a process pool and on a
 local Dask cluster, and the speed-up. Prints figures; never fails (no asserts).
 
-    python benchmarks/bench_experiment.py                      # essentials-office, 24 replications
-    python benchmarks/bench_experiment.py -n 40 --repeat 3     # more replications, best of 3
+    python benchmarks/bench_experiment.py                      # essentials-office, 24 replications, 3 rounds
+    python benchmarks/bench_experiment.py -n 48 --rounds 5     # more replications and rounds
     python benchmarks/bench_experiment.py --only local         # skip Dask
     python benchmarks/bench_experiment.py --workers 4          # a bigger machine
 
 Every configuration runs the same replications (same seeds): the tables are checked to be identical, so the
 figures compare the same work. Wall times include starting the pool or cluster, as a user sees them; the
-time to the first result (pool start-up and the first task) is shown apart.
+time to the first result (pool start-up and the first task) is shown apart. The configurations run in turn, in
+rounds; rounds in which other programs used the CPU are left out of the medians.
 """
 
 from __future__ import annotations
@@ -128,13 +129,17 @@ def _bare(scenario, n: int, seed: int, workers: int, batch: int) -> tuple[float,
     return wall, others
 
 
+QUIET = 0.05  #: a round counts when other programs used at most this share of a core in each of its measurements
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", default=str(ROOT / "scenarios" / "essentials-office.yaml"))
     ap.add_argument("-n", "--replications", type=int, default=24, help="replications per configuration [24]")
     ap.add_argument("--workers", type=int, default=2, help="workers of the pool and the cluster [2]")
     ap.add_argument("--batch-size", type=int, default=None, help="runs per task [automatic]")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each configuration; the best is shown [1]")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds; each runs every configuration once, in turn; medians are shown [3]")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", choices=["local", "dask"], action="append",
                     help="run only these parts (repeatable) [local and dask]")
@@ -147,54 +152,76 @@ def main() -> None:
     t0 = time.perf_counter()
     _ = drsim.simulate(scenario, seed=args.seed).summary
     print(f"{scenario.name}: one run in {time.perf_counter() - t0:.2f} s in this process; {args.replications} "
-          f"replications per configuration, best of {args.repeat}\n")
+          f"replications per configuration, {args.rounds} rounds\n")
 
-    configs = [("1 worker (in process)", _thread1)]
+    names = ["1 worker (in process)"]
     if "local" in parts:
-        configs.append((f"{args.workers} worker processes", _processes(args.workers)))
+        names += [f"{args.workers} worker processes", f"{args.workers} processes, bare pool"]
     if "dask" in parts:
-        configs.append((f"Dask LocalCluster, {args.workers} processes", _dask(args.workers)))
-
-    rows, ref = [], None
-    for name, make in configs:
-        best = None
-        for _ in range(args.repeat):
-            measured = _timed(make, scenario, args.replications, args.seed, args.batch_size)
-            if best is None or measured[0] < best[0]:
-                best = measured
-        wall, first, exp, others = best
-        if ref is None:
-            ref = exp
-        rows.append((name, wall, first, args.replications / wall, exp.batch_size, _compare(exp.tidy, ref.tidy),
-                     others))
-
+        names.append(f"Dask LocalCluster, {args.workers} processes")
+    makers = {names[0]: _thread1}
     if "local" in parts:
-        batch = rows[1][4]
-        wall, others = min((_bare(scenario, args.replications, args.seed, args.workers, batch)
-                            for _ in range(args.repeat)), key=lambda m: m[0])
-        rows.insert(2, (f"{args.workers} processes, bare pool", wall, math.nan, args.replications / wall, batch,
-                        "- (drsim.simulate only)", others))
+        makers[names[1]] = _processes(args.workers)
+    if "dask" in parts:
+        makers[names[-1]] = _dask(args.workers)
 
-    base = rows[0][3]
+    rounds: list[dict[str, tuple]] = []  # per round, per configuration: (wall, first, batch, tables, other load)
+    ref = None
+    for _ in range(args.rounds):
+        got: dict[str, tuple] = {}
+        for name in names:
+            if name in makers:
+                wall, first, exp, others = _timed(makers[name], scenario, args.replications, args.seed,
+                                                  args.batch_size)
+                ref = exp if ref is None else ref
+                got[name] = (wall, first, exp.batch_size, _compare(exp.tidy, ref.tidy), others)
+            else:  # the bare pool, in the runner's batches
+                batch = got[names[1]][2]
+                wall, others = _bare(scenario, args.replications, args.seed, args.workers, batch)
+                got[name] = (wall, math.nan, batch, "- (drsim.simulate only)", others)
+        rounds.append(got)
+
+    def load(r: dict[str, tuple]) -> float:
+        return max((m[4] / m[0] if m[4] is not None else 0.0) for m in r.values())
+
+    quiet = [r for r in rounds if load(r) <= QUIET]
+    used = quiet or rounds
+    print(f"{len(quiet)} of {len(rounds)} rounds quiet (other programs at most {QUIET:.0%} of a core); medians over "
+          + ("those" if quiet else "all rounds: NOT MEANINGFUL, rerun when the machine is idle"))
     print(f"{'configuration':<34} {'wall':>8} {'first result':>13} {'runs/s':>7} {'speed-up':>9} {'after start':>12} "
-          f"{'batch':>6} {'other load':>11}  tables")
-    for name, wall, first, rate, batch, same, others in rows:
-        load = "-" if others is None else f"{others / wall:.0%} core"
+          f"{'batch':>6}  tables")
+    speeds = {}
+    for name in names:
+        walls = [r[name][0] for r in used]
+        wall = _median(walls)
+        first = _median([r[name][1] for r in used])
+        batch = used[0][name][2]
+        speed = _median([r[names[0]][0] / r[name][0] for r in used])
+        speeds[name] = speed
         steady = (args.replications - batch) / (wall - first) if wall > first and args.replications > batch \
             else math.nan
         first_text = "-" if math.isnan(first) else f"{first:.2f}s"
         steady_text = "-" if math.isnan(steady) else f"{steady:.2f}/s"
-        print(f"{name:<34} {wall:7.2f}s {first_text:>13} {rate:7.2f} {rate / base:8.2f}x {steady_text:>12} "
-              f"{batch:6d} {load:>11}  {same}")
-    if len(rows) > 1:
-        speed = rows[1][3] / base
-        print(f"\nspeed-up of {rows[1][0]} over 1 worker: {speed:.2f}x (target >= 1.8x: "
-              f"{'met' if speed >= 1.8 else 'not met'})"
-              + (f"; the bare pool reaches {rows[2][3] / base:.2f}x" if "local" in parts else ""))
-    print("first result: wall time until the first task returned (pool or cluster start-up and one batch); after "
-          "start: runs per second from then on.\nbare pool: the same runs on a plain ProcessPoolExecutor without the "
-          "experiment runner (the machine's own scaling).\nother load: CPU used meanwhile by other programs, in "
-          "cores (figures are only meaningful near 0 %).")
+        tables = sorted({r[name][3] for r in used})
+        print(f"{name:<34} {wall:7.2f}s {first_text:>13} {args.replications / wall:7.2f} {speed:8.2f}x "
+              f"{steady_text:>12} {batch:6d}  {'; '.join(tables)}")
+    if len(names) > 1:
+        each = ", ".join(f"{r[names[0]][0] / r[names[1]][0]:.2f}x" for r in used)
+        print(f"\nspeed-up of {names[1]} over 1 worker: {speeds[names[1]]:.2f}x, median of {each} (target >= 1.8x: "
+              f"{'met' if speeds[names[1]] >= 1.8 else 'not met'})"
+              + (f"; the bare pool: {speeds[names[2]]:.2f}x" if "local" in parts else ""))
+    print("speed-up: the median over rounds of the one-worker wall time over this one, in the same round (the "
+          "machine's speed drifts between rounds).\nfirst result: wall time until the first task returned (pool or "
+          "cluster start-up and one batch); after start: runs per second from then on.\nbare pool: the same runs on "
+          "a plain ProcessPoolExecutor without the experiment runner (the machine's own scaling).")
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(v for v in values if not math.isnan(v))
+    if not values:
+        return math.nan
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def _compare(tidy: pd.DataFrame, ref: pd.DataFrame) -> str:
