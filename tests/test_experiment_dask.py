@@ -25,7 +25,7 @@ def scenario():
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -43,6 +43,14 @@ def test_dask_client_gives_the_local_tables(client, local):
     pd.testing.assert_frame_equal(exp.tidy, local.tidy)
     pd.testing.assert_frame_equal(exp.aggregate, local.aggregate)
     pd.testing.assert_frame_equal(exp.failures, local.failures)
+
+
+def test_dask_worker_processes_give_the_local_tables(local):
+    """Worker processes of their own (Dask's nanny limits BLAS to one thread in them): still the same tables."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        exp = run_experiment(scenario(), executor=c, **KW)
+    pd.testing.assert_frame_equal(exp.tidy, local.tidy, check_exact=True)
 
 
 def test_dask_executor_with_precision_and_streaming(client, tmp_path):
