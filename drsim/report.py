@@ -1071,10 +1071,17 @@ def _extremes(exp: Any, st: _SiteStats, metric: str, what: str) -> str | None:
             f"at {_point_label(exp, worst)}: {st.dur(worst, metric)} (means ± 95 % confidence half-width).")
 
 
+def _replications_text(exp: Any) -> str:
+    """'20 replications', or '10 to 40 replications' when precision targets ran points to different counts."""
+    per_point = exp.replications_per_point
+    lo, hi = min(per_point), max(per_point)
+    return count(hi, "replication") if lo == hi else f"{lo} to {hi} replications"
+
+
 def _experiment_summary(exp: Any, st: _SiteStats) -> list[str]:
     n_points = len(exp.points)
-    runs = n_points * exp.replications
-    lines = [f"{count(n_points, 'sweep point')} x {count(exp.replications, 'replication')} = {count(runs, 'run')}"
+    runs = sum(exp.replications_per_point)
+    lines = [f"{count(n_points, 'sweep point')} x {_replications_text(exp)} = {count(runs, 'run')}"
              + (f"; {count(len(exp.failures), 'run')} failed and {'is' if len(exp.failures) == 1 else 'are'} "
                 "left out (failures.parquet)." if len(exp.failures) else "; every run completed.")]
     met = {p: _objectives_met(exp, st, p) for p in range(n_points)}
@@ -1172,7 +1179,7 @@ def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigu
     sweep_items = [(path, ", ".join(_value_text(v) for v in values)) for path, values in meta["sweep"].items()]
     sweep_items += [
         ("Points", str(len(exp.points))),
-        ("Replications", f"{exp.replications} per point"),
+        ("Replications", f"{_replications_text(exp)} per point"),
         ("Experiment seed", str(exp.seed)),
         ("Run seeds", _seeds_text(exp.seeds) + " (replication k uses the same seed at every point)"),
         ("Runs", f"{meta['runs']}, {meta['failed_runs']} failed"),

@@ -170,3 +170,14 @@ def test_precision_settings_are_checked():
             run(**kw)
         assert message in str(info.value)
     assert run(replications=2, precision="rpo_p95_s=1h").replications_per_point == [2] * 4  # met at once
+
+
+def test_report_counts_the_runs_each_point_had(precise, tmp_path):
+    from drsim.report import write_experiment_report
+
+    per_point = precise.replications_per_point
+    assert min(per_point) < max(per_point)  # the points stopped at different rounds
+    _, md = write_experiment_report(precise, tmp_path)
+    text = md.read_text()
+    assert f"4 sweep points x {min(per_point)} to {max(per_point)} replications = {sum(per_point)} runs" in text
+    assert f"{min(per_point)} to {max(per_point)} replications per point" in text
