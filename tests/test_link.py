@@ -325,12 +325,16 @@ def test_make_urgent_runs_the_callback_at_the_finish_instant():
     assert seen == [(pytest.approx(5.0, rel=REL), pytest.approx(5.0, rel=REL))]
 
 
+def _ledger():
+    """A transfers table with the columns the link writes."""
+    return Recorder().table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
+                                          "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
+                                          "consistency": CODE})
+
+
 def test_each_transfer_is_recorded_once_whatever_its_end():
     env = FluidEnvironment()
-    rec = Recorder()
-    transfers = rec.table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
-                                        "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
-                                        "consistency": CODE})
+    transfers = _ledger()
     link = FluidLink(env, CapacitySchedule.constant(100.0), direction=1, transfers=transfers, defer=True)
     link.start(0, 0, 100.0, passive=True)  # finishes
     cancelled = link.start(1, 0, 1e6)
@@ -379,10 +383,7 @@ def test_without_an_end_time_the_clock_still_reaches_each_passive_finish():
 
 def test_a_closed_link_records_nothing_more():
     env = FluidEnvironment()
-    rec = Recorder()
-    transfers = rec.table("transfers", {"vm": CODE, "kind": CODE, "direction": CODE, "bytes": FLOAT,
-                                        "queued_at": FLOAT, "finished_at": FLOAT, "point": FLOAT,
-                                        "consistency": CODE})
+    transfers = _ledger()
     link = FluidLink(env, CapacitySchedule.constant(100.0), transfers=transfers, defer=True)
     tr = link.start(0, 0, 1e6)
     env.run(until=5.0)
