@@ -21,7 +21,7 @@ import simpy
 from drsim.churn import WriteCurve, build_curve, week_offset
 from drsim.link import FluidEnvironment, FluidLink, Transfer
 from drsim.points import RecoveryPoints
-from drsim.recorder import CODE, FLOAT, INT, Recorder
+from drsim.recorder import CODE, COUNT, FLOAT, Recorder
 from drsim.scenario import VM, Host, Scenario
 from drsim.schedule import CapacitySchedule
 from drsim.streams import Streams
@@ -77,7 +77,7 @@ class SiteModel:
                                 {**labels, "health": HEALTH})
         link_table = rec.table(
             "link",
-            {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": INT, "backlog": FLOAT},
+            {"time": FLOAT, "direction": CODE, "capacity": FLOAT, "active": COUNT, "backlog": FLOAT},
             {"direction": DIRECTIONS},
         )
         lk = scenario.link

@@ -21,11 +21,12 @@ import struct
 import numpy as np
 import pandas as pd
 
-__all__ = ["Table", "Recorder", "FLOAT", "INT", "CODE"]
+__all__ = ["Table", "Recorder", "FLOAT", "INT", "COUNT", "CODE"]
 
 # column types: struct format characters (standard sizes, native byte order, no padding)
 FLOAT = "d"  # 8-byte float
 INT = "q"  # 8-byte signed integer
+COUNT = "i"  # 4-byte signed integer (counts that stay small, such as transfers on a link)
 CODE = "h"  # 2-byte categorical code (index into a label list)
 
 

@@ -150,11 +150,13 @@ class Results:
     def _points(self) -> dict[str, np.ndarray]:
         """Delivered recovery points sorted by (vm, available_at), as arrays."""
         a = self._tables["transfers"].arrays()
-        keep = np.flatnonzero(~np.isnan(a["point"]) & ~np.isnan(a["finished_at"]))
+        index = np.int32 if len(a["vm"]) < 2**31 else np.int64  # row numbers: half the memory at scale
+        keep = np.flatnonzero(~np.isnan(a["point"]) & ~np.isnan(a["finished_at"])).astype(index)
         vm = a["vm"][keep]
         avail = a["finished_at"][keep]
         # the ledger is written in finish order, so a stable sort by VM is enough; check, to be safe
-        order = np.argsort(vm, kind="stable") if (np.diff(avail) >= 0).all() else np.lexsort((avail, vm))
+        in_order = bool((avail[1:] >= avail[:-1]).all())
+        order = np.argsort(vm, kind="stable") if in_order else np.lexsort((avail, vm))
         rows = keep[order]  # ledger rows, for the other columns
         del keep
         return {"vm": vm[order], "captured_at": a["point"][rows], "available_at": avail[order], "rows": rows}
@@ -217,7 +219,9 @@ class Results:
             else:
                 first[k], stop[k] = lo + f, lo + max(last, f + 1)
         counts = stop - first
-        j = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts - first, counts)  # point indices
+        index = np.int32 if len(avail) < 2**31 else np.int64
+        j = np.arange(int(counts.sum()), dtype=index) - np.repeat((np.cumsum(counts) - counts - first).astype(index),
+                                                                   counts)  # point indices
         e0 = np.repeat(iv_e, counts)
         keep = avail[j] <= e0
         t0 = np.maximum(avail[j], np.repeat(iv_s, counts))
