@@ -166,9 +166,9 @@ def schema(output: str | None) -> None:
 
 def _executor(workers: int | None, dask: str | None):
     """The executor the options ask for (None: the default process pool) and the Dask client to close."""
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
 
-    from drsim.experiment import ExperimentError, connect_dask
+    from drsim.experiment import ExperimentError, connect_dask, process_pool
 
     if dask is not None:
         if workers is not None:
@@ -181,15 +181,20 @@ def _executor(workers: int | None, dask: str | None):
     if workers == 1:
         return ThreadPoolExecutor(max_workers=1), None
     if workers is not None:
-        return ProcessPoolExecutor(max_workers=workers), None
+        return process_pool(workers), None
     return None, None
 
 
-def _close(executor, client) -> None:
+def _close(executor, client, interrupted: bool = False) -> None:
+    from drsim.experiment import stop_pool
+
     if client is not None:
         client.close()
     elif executor is not None:
-        executor.shutdown(cancel_futures=True)
+        if interrupted:
+            stop_pool(executor)
+        else:
+            executor.shutdown(cancel_futures=True)
 
 
 @main.command()
@@ -301,6 +306,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     bar = _progress_bar("replications", quiet)
     resume_hint = (f"finished runs are kept in {stream}; resume with the same command and --resume {stream}"
                    if stream is not None else "nothing was saved (--no-save)")
+    interrupted = False
     try:
         exp = run_experiment(s, executor=executor, progress=bar.update_to if bar is not None else None,
                              out=stream, resume=resume is not None, **overrides)
@@ -314,6 +320,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
             bar = None
         _fail(f"error: the executor failed ({exc}); {resume_hint}", EXIT_CANNOT_WRITE)
     except KeyboardInterrupt:
+        interrupted = True
         if bar is not None:
             bar.close()
             bar = None
@@ -322,7 +329,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     finally:
         if bar is not None:
             bar.close()
-        _close(executor, client)
+        _close(executor, client, interrupted)
     runs = sum(exp.replications_per_point)
     if not quiet:
         low, high = min(exp.replications_per_point), max(exp.replications_per_point)
@@ -397,6 +404,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
     s = _load(scenario)
     executor, client = _executor(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
+    interrupted = False
     try:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
                      executor=executor, seed=seed, criterion=criterion, window=window, progress=progress)
@@ -404,8 +412,12 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     except ExecutorFailed as exc:
         _fail(f"error: the executor failed ({exc})", EXIT_CANNOT_WRITE)
+    except KeyboardInterrupt:
+        interrupted = True
+        click.echo("\ninterrupted: nothing was written", err=True)
+        sys.exit(130)
     finally:
-        _close(executor, client)
+        _close(executor, client, interrupted)
     click.echo(plan_text(table))
     if report:
         from drsim.report import write_plan_folder

@@ -59,9 +59,10 @@ import json
 import math
 import os
 import re
+import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     BrokenExecutor,
@@ -925,12 +926,47 @@ def _dask_workers(client: Any) -> int:
         return 1
 
 
+_POLL = 0.25  # s: how often a blocked wait for results wakes up
+
+
+def wait_first(futures: Iterable[Future]) -> set[Future]:
+    """The futures that are done, waiting until at least one is. The wait wakes up every few tenths of a second:
+    a signal such as Ctrl-C is handled only when the main thread runs, and a pool's own threads may take it."""
+    while True:
+        finished, _ = wait(futures, timeout=_POLL, return_when=FIRST_COMPLETED)
+        if finished:
+            return finished
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes whose workers ignore Ctrl-C (SIGINT).
+
+    A terminal sends Ctrl-C to every process of the command. A worker interrupted while it holds the pool's
+    queue leaves the pool unable to stop (the command hangs); with the workers deaf to it, the parent alone
+    is interrupted, and it cancels the queued tasks and stops the workers (see :func:`stop_pool`)."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_leave_ctrl_c_to_the_parent)
+
+
+def stop_pool(pool: Executor) -> None:
+    """Stop at once after an interruption: cancel what is queued and end the workers of a process pool
+    (what they were computing is lost; what was written is kept)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())  # ProcessPoolExecutor's; gone after shutdown
+    _shutdown(pool, cancel=True)
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+
+
 def _executor(executor: Any) -> tuple[Executor, int, bool, str]:
     """(the executor to submit to, its number of workers, whether it is ours to shut down, its name). A Dask
     ``distributed.Client`` is used through its ``concurrent.futures`` interface (``get_executor``)."""
     if executor is None:
         n = os.cpu_count() or 1
-        return ProcessPoolExecutor(max_workers=n), n, True, "ProcessPoolExecutor"
+        return process_pool(n), n, True, "ProcessPoolExecutor"
     if _is_dask_client(executor):
         address = getattr(getattr(executor, "scheduler", None), "address", None) or "?"
         return executor.get_executor(pure=False), _dask_workers(executor), True, f"dask.distributed ({address})"
@@ -1150,14 +1186,14 @@ def run_experiment(
             first_batch = first_batch or size
             for p, reps in _tasks(todo, size):
                 while len(pending) >= limit:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    finished = wait_first(pending)
                     for fut in finished:
                         collect(fut)
                 fut = pool.submit(_run_batch, p, points[p].scenario, [(k, seeds[k]) for k in reps],
                                   settings.keep_runs)
                 pending[fut] = (p, reps)
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                finished = wait_first(pending)
                 for fut in finished:
                     collect(fut)
             if not settings.precision:
@@ -1167,11 +1203,11 @@ def run_experiment(
             if following == targets:
                 break
             targets = following
-    except BaseException:
+    except BaseException as exc:
         for fut in pending:
             fut.cancel()
         if own:
-            _shutdown(pool, cancel=True)
+            (stop_pool if isinstance(exc, KeyboardInterrupt) else lambda p: _shutdown(p, cancel=True))(pool)
         raise
     if own:
         _shutdown(pool, cancel=False)

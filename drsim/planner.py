@@ -69,7 +69,9 @@ from drsim.experiment import (
     _shutdown,
     apply_settings,
     replication_seed,
+    stop_pool,
     t_975,
+    wait_first,
 )
 from drsim.metrics import rpo_stats
 from drsim.model import SiteModel
@@ -396,6 +398,7 @@ def plan(
         collected: dict[float, dict[int, dict[str, np.ndarray]]] = {b: {} for b in uploads}
         try:
             for b, fut in futures:
+                wait_first([fut])  # wakes up now and then, so Ctrl-C is noticed
                 for rep, data in fut.result():
                     collected[b][rep] = data
         except BaseException as exc:
@@ -443,6 +446,10 @@ def plan(
             if not wanted:
                 break
             evaluate(wanted)
+    except KeyboardInterrupt:
+        if own:
+            stop_pool(pool)
+        raise
     finally:
         if own:
             _shutdown(pool, cancel=True)

@@ -348,3 +348,39 @@ def test_cli_sweep_bad_set(tmp_path, setting, message):
     assert stderr.startswith("error: ") and message in stderr
     assert "Traceback" not in stdout + stderr
     assert not (tmp_path / "out").exists()
+
+
+def _sigint_handler_is_ignore() -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_pool_workers_leave_ctrl_c_to_the_parent_and_stop_at_once():
+    import time as _time
+
+    from drsim.experiment import process_pool, stop_pool
+
+    pool = process_pool(2)
+    assert pool.submit(_sigint_handler_is_ignore).result(timeout=60)
+    busy = [pool.submit(_time.sleep, 30) for _ in range(4)]
+    _time.sleep(0.5)
+    pids = list(pool._processes)
+    t0 = _time.perf_counter()
+    stop_pool(pool)
+
+    def ended(pid: int) -> bool:  # gone, or a zombie not reaped yet (the pool's thread and ours may race to reap)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+
+    while not all(ended(p) for p in pids) and _time.perf_counter() - t0 < 10:
+        _time.sleep(0.05)
+    assert all(ended(p) for p in pids)
+    assert _time.perf_counter() - t0 < 5  # not after the 30 s tasks
+    from concurrent.futures import wait as _wait
+
+    _wait([f for f in busy if not f.cancelled()], timeout=10)
+    assert all(f.done() for f in busy)  # cancelled, or failed with the pool: none is left hanging

@@ -172,3 +172,33 @@ def test_cli_help_documents_the_options():
         assert option in out
     code, out, err, exc = cli("plan", "--help")
     assert "--dask" in out
+
+
+def test_ctrl_c_stops_a_process_pool_sweep_at_once_and_resume_completes_it(path, tmp_path):
+    """A real Ctrl-C: SIGINT to the whole process group, workers included, as a terminal sends it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    sweep = [sys.executable, "-c", "from drsim.cli import main; main()", "sweep", str(path), "-n", "200",
+             "--workers", "2", "--batch-size", "2", "-q"]
+    proc = subprocess.Popen([*sweep, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*/*.incomplete/parts/part-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - t0 < 10  # at once, not after the remaining runs
+    assert "interrupted: finished runs are kept in" in stderr and "Traceback" not in stderr
+    folder = next(out.glob("*/*.incomplete"))
+    done = subprocess.run([*sweep, "--resume", str(folder)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    tidy = pd.read_parquet(Path(done.stdout.strip()) / "tidy.parquet")
+    assert sorted(set(tidy["replication"])) == list(range(200))
