@@ -85,6 +85,7 @@ import yaml
 from drsim import units
 from drsim.fields import Choices, Range, parse_lhs
 from drsim.model import SiteModel
+from drsim.output import atomic_write
 from drsim.results import SITE, Results
 from drsim.scenario import (
     ExperimentSection,
@@ -744,17 +745,6 @@ PARTS = "parts"
 RUNS = "runs"
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` into a temporary file beside ``path``, then rename it to ``path`` (atomic)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _plain(value: Any) -> Any:
     """``value`` as it reads back from JSON."""
     return json.loads(json.dumps(value, default=str))
@@ -830,7 +820,7 @@ def _write_part(folder: Path, p: int, first: int, outcomes: list[_Outcome]) -> N
     failed = [(p, o.replication, o.seed, o.error, o.traceback) for o in outcomes if o.summary is None]
     if failed:
         fdf = _failures_frame(failed)
-        _atomic_write(parts / f"failures-{p}-{first}.parquet", lambda t: fdf.to_parquet(t, index=False))
+        atomic_write(parts / f"failures-{p}-{first}.parquet", lambda t: fdf.to_parquet(t, index=False))
     frames = []
     for o in outcomes:
         if o.summary is not None:
@@ -841,7 +831,7 @@ def _write_part(folder: Path, p: int, first: int, outcomes: list[_Outcome]) -> N
             frames.append(df)
     part = (pd.concat(frames, ignore_index=True) if frames
             else pd.DataFrame({c: pd.Series(dtype="int64") for c in KEY_COLUMNS}))
-    _atomic_write(parts / f"part-{p}-{first}.parquet", lambda t: part.to_parquet(t, index=False))
+    atomic_write(parts / f"part-{p}-{first}.parquet", lambda t: part.to_parquet(t, index=False))
 
 
 def run_folder(folder: str | Path, point: int, replication: int) -> Path:
@@ -1140,7 +1130,7 @@ def run_experiment(
                                       "another folder")
             (folder / PARTS).mkdir(parents=True, exist_ok=True)
             text = json.dumps(record, indent=2, default=str) + "\n"
-            _atomic_write(folder / EXPERIMENT_FILE, lambda t: t.write_text(text, encoding="utf-8"))
+            atomic_write(folder / EXPERIMENT_FILE, lambda t: t.write_text(text, encoding="utf-8"))
         (folder / PARTS).mkdir(parents=True, exist_ok=True)
     done = set(results) | {(f[0], f[1]) for f in failed}
 
@@ -1454,7 +1444,7 @@ def _fill(exp: Experiment, folder: Path, now: datetime, extra: dict[str, Any] | 
     if len(exp.failures):
         tables["failures"] = exp.failures
     for name, df in tables.items():
-        _atomic_write(folder / f"{name}.parquet", lambda t, df=df: df.to_parquet(t, index=False))
+        atomic_write(folder / f"{name}.parquet", lambda t, df=df: df.to_parquet(t, index=False))
     with open(folder / "scenario.yaml", "w", encoding="utf-8") as f:
         yaml.safe_dump(scenario_to_dict(exp.scenario), f, sort_keys=False, allow_unicode=True)
     meta = {**exp.metadata(), "created_at": now.isoformat(timespec="seconds"),

@@ -137,8 +137,10 @@ def findings(results: Results) -> list[str]:
     unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
     late = unplanned[unplanned["rto_s"] > s.objectives.rto]
     for _, row in late.iterrows():
+        sla = row["sla_rto_s"]
+        how = f" (SLA-measured failover {fmt(sla)})" if sla == sla else " (no failover: it was repaired on site)"
         out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "
-                   f"{fmt(row['rto_s'])} (SLA-measured failover {fmt(row['sla_rto_s'])}).")
+                   f"{fmt(row['rto_s'])}{how}.")
     for _, row in unplanned[unplanned["rto_s"].isna() & ~unplanned["outcome"].str.startswith("handled")].iterrows():
         if not row["outcome"].startswith("unrecoverable"):
             out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: its {row['kind']} incident "

@@ -113,6 +113,19 @@ def fill_run_folder(folder: Path, scenario: Scenario, seed: int, tables: Mapping
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
 
 
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it to ``path`` (atomic: a file that
+    exists is whole). The file gets the usual permissions (umask), like every other result file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def replace_folder(target: Path, fill: Callable[[Path], None]) -> Path:
     """Create ``target`` filled by ``fill(folder)`` atomically (written under a hidden temporary name beside it,
     then renamed), replacing a folder already there (for output that is the same whenever it is rewritten,

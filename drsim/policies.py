@@ -253,6 +253,12 @@ def make_policy(config: PolicyConfig, scenario: Scenario) -> Policy:
             raise PolicyError(("name",), f"policy {config.name!r} could not be loaded: {exc}") from None
         if not (isinstance(cls, type) and issubclass(cls, Policy)):
             raise PolicyError(("name",), f"entry point {config.name!r} is not a drsim Policy subclass")
+    fields = cls.Params.model_fields
+    accepted = set(fields) | {f.alias for f in fields.values() if f.alias}
+    unknown = [key for key in config.params if key not in accepted]
+    if unknown:  # whatever the policy's own model allows: a typo must not pass silently
+        allowed = ", ".join(fields) or "none"
+        raise PolicyError((unknown[0],), f"unknown parameter for policy {config.name!r} (its parameters: {allowed})")
     try:
         params = cls.Params.model_validate(config.params)
     except ValidationError as exc:

@@ -33,9 +33,7 @@ import base64
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +52,7 @@ from drsim.churn import PROFILES, week_offset
 from drsim.distributions import Distribution
 from drsim.findings import _cause, _when_short, count, findings, incident_lines, saturation
 from drsim.model import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
+from drsim.output import atomic_write
 from drsim.recovery import RETRY_BACKOFF, RETRY_EVERY
 from drsim.recovery_config import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
 from drsim.results import PLANNED_KINDS, SITE, Results
@@ -836,14 +835,7 @@ def render_report(results: Results, figures: list[ReportFigure] | None = None) -
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_report(results: Results, folder: str | Path) -> tuple[Path, Path]:
@@ -905,15 +897,28 @@ def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[P
 def _check_same_summary(stored: pd.DataFrame, fresh: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
     import drsim
 
-    try:
-        pd.testing.assert_frame_equal(stored.reset_index(drop=True), fresh.reset_index(drop=True),
-                                      check_dtype=False, check_categorical=False, check_exact=False, rtol=1e-9)
-    except AssertionError as exc:
+    stored, fresh = stored.reset_index(drop=True), fresh.reset_index(drop=True)
+    difference = None
+    if list(stored.columns) != list(fresh.columns) or len(stored) != len(fresh):
+        difference = "its columns or rows differ"
+    else:
+        for column in fresh.columns:
+            a, b = stored[column], fresh[column]
+            if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
+                x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+                same = np.isclose(x, y, rtol=1e-9, atol=0.0) | (np.isnan(x) & np.isnan(y))
+            else:
+                same = (a.astype(str) == b.astype(str)).to_numpy()
+            if not same.all():
+                i = int(np.argmin(same))
+                difference = (f"{column} of {fresh['vm'].iloc[i]} is {a.iloc[i]} in the folder and {b.iloc[i]} "
+                              "re-simulated")
+                break
+    if difference is not None:
         then = (meta.get("versions") or {}).get("drsim", "?")
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "tables differ"
         raise ReportError(f"{path}: re-simulating does not reproduce the stored summary (run with drsim {then}, "
-                          f"this is drsim {drsim.__version__}): {first}. Pass verify=False to report the "
-                          "re-simulated run anyway.") from None
+                          f"this is drsim {drsim.__version__}): {difference}. 'drsim report --no-verify' "
+                          "(verify=False in Python) reports the re-simulated run anyway.")
 
 
 

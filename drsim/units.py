@@ -163,6 +163,8 @@ def parse_rate(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {value!r}")
     number, unit = _split(value, "a rate", "20Mbit/s")
+    if not unit:
+        raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {value!r}")
     m = re.fullmatch(r"(k|K|M|G|T|)bps", unit)
     if m:
         return _finite(number * _PREFIX[m.group(1)] / 8.0, value, "rate")

@@ -434,6 +434,10 @@ def test_the_readme_example_policy_works():
     day, night = inc.iloc[0], inc.iloc[1]
     assert day["failover_started_at"] == pytest.approx(10 * 3600)  # business hours: at once
     assert night["outcome"] == "waited for repair"  # at night it waits 2 h; the repair took 1 h
+    d["policy"] = {"name": "business-hours", "night_wiat": "2h"}  # its model allows extras: a typo is still refused
+    with pytest.raises(drsim.ScenarioError, match=r"policy\.night_wiat: unknown parameter for policy 'business-hours' "
+                                                  r"\(its parameters: night_wait\)"):
+        make_scenario(base=d)
 
 
 # --- overlapping failures (regressions) ----------------------------------------------------------------

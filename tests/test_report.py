@@ -372,10 +372,19 @@ def test_report_from_folder_checks_the_stored_tables(run_folder, tmp_path):
     summary = pd.read_parquet(copy / "summary.parquet")
     summary.loc[0, "rpo_mean_s"] += 1.0
     summary.to_parquet(copy / "summary.parquet", index=False)
-    with pytest.raises(ReportError, match="does not reproduce the stored summary"):
+    first_vm = summary.loc[0, "vm"]
+    with pytest.raises(ReportError, match=rf"does not reproduce the stored summary .*: rpo_mean_s of "
+                                          rf"{re.escape(first_vm)} is .* in the folder and .* re-simulated\. "
+                                          r"'drsim report --no-verify'"):
         write_report_from_folder(copy)
     write_report_from_folder(copy, verify=False)
     assert (copy / HTML_NAME).is_file()
+    from click.testing import CliRunner
+
+    from drsim.cli import main
+
+    assert CliRunner().invoke(main, ["report", str(copy)]).exit_code == 2
+    assert CliRunner().invoke(main, ["report", "--no-verify", str(copy)]).exit_code == 0
 
 
 # --- other runs ------------------------------------------------------------------------------------------------
@@ -395,3 +404,14 @@ def test_report_of_a_calm_calendar_run(tmp_path):
     assert "incidents-table" not in p.tables
     assert len([a for t, a in p.tags if t == "img"]) == 4
     assert "\n## Incidents\n\nNo incidents in this run.\n" in md_path.read_text(encoding="utf-8")
+
+
+def test_report_files_have_the_permissions_of_the_other_result_files(run_folder):
+    import stat
+
+    from drsim.report import write_report_from_folder
+
+    write_report_from_folder(run_folder)
+    mode = stat.S_IMODE((run_folder / "summary.parquet").stat().st_mode)
+    for name in (HTML_NAME, "report.md"):
+        assert stat.S_IMODE((run_folder / name).stat().st_mode) == mode, name

@@ -248,7 +248,6 @@ def test_parse_rate_needs_a_unit(value):
 @pytest.mark.parametrize(
     ("text", "unit"),
     [
-        ("20", ""),
         ("20Mbit", "Mbit"),
         ("20MB", "MB"),
         ("20 Mbit/min", "Mbit/min"),
@@ -259,6 +258,12 @@ def test_parse_rate_unknown_unit(text, unit):
     with pytest.raises(ValueError) as exc:
         parse_rate(text)
     assert str(exc.value) == (f"unknown rate unit {unit!r} in {text!r} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, MB/s)")
+
+
+def test_parse_rate_without_a_unit_says_it_needs_one():
+    for text in ("20", "0"):
+        with pytest.raises(ValueError, match=rf"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got '{text}'"):
+            parse_rate(text)
 
 
 @pytest.mark.parametrize("text", ["abc", "Mbit/s", "nanMbps"])
