@@ -7,41 +7,56 @@ Quick start::
     results = drsim.simulate(scenario, seed=1)
     results.summary          # one row per VM and a site row
     results.rpo              # exact breakpoints of each VM's RPO curve
+
+The package is built in layers, each importing only the ones before it (see ``docs/architecture.md``):
+:mod:`drsim.scenario` (the input language) -> :mod:`drsim.model` (the SimPy world) -> :mod:`drsim.results`
+(tables, metrics, findings, run folders) -> :mod:`drsim.experiments` (replications, sweeps, the planner) ->
+:mod:`drsim.views` (figures and reports) -> :mod:`drsim.cli`. This module is the facade over all of them;
+the experiment layer is imported on first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from drsim.model import SiteModel
-from drsim.results import Results
-from drsim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
-
-__version__ = "0.1.0"
+from drsim import _moved
+from drsim.results.run import simulate
+from drsim.results.tables import Results
+from drsim.scenario.document import Check, Scenario, ScenarioError, parse_scenario
+from drsim.scenario.document import load_scenario as _load_scenario
+from drsim.version import __version__
 
 __all__ = ["simulate", "run_experiment", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results",
            "__version__", "plan"]
 
+_moved.install()
 
-def run_experiment(*args, **kwargs):
-    """Monte Carlo replications over a sweep; see :func:`drsim.experiment.run_experiment`."""
-    from drsim.experiment import run_experiment as run
+
+def load_scenario(path: str | Path, experiment: bool = False, checks: Sequence[Check] = ()) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem.
+
+    ``experiment=True`` also checks the file's ``experiment`` section against the scenario, as ``drsim validate``
+    and ``drsim sweep`` do: every sweep point is a valid scenario, the precision metrics and VMs exist (see
+    :func:`drsim.experiments.section.section_problems`). ``checks`` are further checks of your own; every
+    problem is located in the file like the others."""
+    if experiment:
+        from drsim.experiments.section import section_problems  # the facade imports the experiment layer lazily
+
+        checks = (*checks, section_problems)
+    return _load_scenario(path, checks)
+
+
+def run_experiment(*args: Any, **kwargs: Any) -> Any:
+    """Monte Carlo replications over a sweep; see :func:`drsim.experiments.runner.run_experiment`."""
+    from drsim.experiments import run_experiment as run
 
     return run(*args, **kwargs)
 
 
-def plan(*args, **kwargs):
-    """Bandwidth planner: the upload that meets an RPO target; see :func:`drsim.planner.plan`."""
-    from drsim.planner import plan as run
+def plan(*args: Any, **kwargs: Any) -> Any:
+    """Bandwidth planner: the upload that meets an RPO target; see :func:`drsim.experiments.planner.plan`."""
+    from drsim.experiments import plan as run
 
     return run(*args, **kwargs)
-
-
-def simulate(scenario: Scenario | str | Path, seed: int | None = None) -> Results:
-    """Run one replication of ``scenario`` (a :class:`Scenario` or a path to a YAML file).
-
-    ``seed`` overrides the scenario's seed. The same scenario and seed always give identical tables.
-    """
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    return Results(SiteModel(scenario, seed).run())

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import click
 
-from drsim import __version__, simulate
-from drsim.findings import count, summary_text
-from drsim.output import write_run
-from drsim.scenario import ScenarioError, load_scenario, scenario_schema, scenario_warnings
+from drsim import __version__, load_scenario, simulate
+from drsim.results.findings import count, summary_text
+from drsim.results.folders import write_run
+from drsim.scenario.document import ScenarioError, scenario_schema, scenario_warnings
 
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 1
@@ -93,7 +93,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
-        from drsim.report import write_report
+        from drsim.views.report import write_report
 
         html, md = write_report(results, folder)
         if not quiet:
@@ -108,7 +108,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
 def report_command(folder: str, no_verify: bool) -> None:
     """Write report.html and report.md for a run FOLDER written by 'drsim run' (re-simulates it from its
     scenario.yaml and seed, and checks the result matches the stored tables)."""
-    from drsim.report import ReportError, write_report_from_folder
+    from drsim.views.report import ReportError, write_report_from_folder
 
     try:
         html, md = write_report_from_folder(folder, verify=not no_verify)
@@ -141,7 +141,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 def _experiment_brief(s) -> str:
     """``; experiment: 8 points x 10 replications`` for a scenario with an experiment section."""
-    from drsim.experiment import experiment_settings
+    from drsim.experiments.experiment import experiment_settings
 
     if s.experiment is None:
         return ""
@@ -171,7 +171,8 @@ def _executor(workers: int | None, dask: str | None):
     """The executor the options ask for (None: the default process pool) and the Dask client to close."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from drsim.experiment import ExperimentError, connect_dask, process_pool
+    from drsim.experiments.executors import process_pool
+    from drsim.experiments.experiment import ExperimentError, connect_dask
 
     if dask is not None:
         if workers is not None:
@@ -189,7 +190,7 @@ def _executor(workers: int | None, dask: str | None):
 
 
 def _close(executor, client, interrupted: bool = False) -> None:
-    from drsim.experiment import stop_pool
+    from drsim.experiments.executors import stop_pool
 
     if client is not None:
         client.close()
@@ -256,7 +257,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
     --resume FOLDER completes.
     """
-    from drsim.experiment import (
+    from drsim.experiments.experiment import (
         ExecutorFailed,
         ExperimentError,
         aggregate_text,
@@ -361,7 +362,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
-        from drsim.report import write_experiment_report
+        from drsim.views.report import write_experiment_report
 
         try:
             html, md = write_experiment_report(exp, folder)
@@ -401,8 +402,8 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
                  report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
-    from drsim.experiment import ExecutorFailed
-    from drsim.planner import PlanError, plan, plan_text
+    from drsim.experiments.experiment import ExecutorFailed
+    from drsim.experiments.planner import PlanError, plan, plan_text
 
     s = _load(scenario)
     executor, client = _executor(workers, dask)
@@ -423,7 +424,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         _close(executor, client, interrupted)
     click.echo(plan_text(table))
     if report:
-        from drsim.report import write_plan_folder
+        from drsim.views.report import write_plan_folder
 
         try:
             folder = write_plan_folder(table, s, out)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drsim.scenario import Scenario, parse_scenario
+from drsim.scenario.document import Scenario, parse_scenario
 
 
 def base_scenario() -> dict[str, Any]:

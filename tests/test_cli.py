@@ -17,8 +17,8 @@ from click.testing import CliRunner, Result
 
 from drsim import __version__
 from drsim.cli import main
-from drsim.results import TABLES
-from drsim.scenario import load_scenario, scenario_hash, scenario_schema
+from drsim.results.tables import TABLES
+from drsim.scenario.document import load_scenario, scenario_hash, scenario_schema
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml"
 

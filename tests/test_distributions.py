@@ -9,7 +9,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from drsim.distributions import (
+from drsim.scenario.distributions import (
     DIST_NAMES,
     Distribution,
     Empirical,
@@ -21,7 +21,7 @@ from drsim.distributions import (
     Weibull,
     parse_distribution,
 )
-from drsim.units import parse_duration
+from drsim.scenario.units import parse_duration
 
 N = 20_000
 # Relative tolerance for a sample mean of N draws: the largest coefficient of variation below is

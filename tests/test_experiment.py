@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.experiment import (
+from drsim.experiments.experiment import (
     aggregate,
     apply_settings,
     parse_set,
@@ -24,11 +24,11 @@ from drsim.experiment import (
     sweep_points,
     t_975,
 )
-from drsim.failures import failure_timeline
-from drsim.policies import Policy, register
-from drsim.results import SITE
-from drsim.scenario import ScenarioError
-from drsim.streams import Streams
+from drsim.model.failures import failure_timeline
+from drsim.model.policies import Policy, register
+from drsim.model.streams import Streams
+from drsim.results.tables import SITE
+from drsim.scenario.document import ScenarioError
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},
@@ -359,7 +359,7 @@ def _sigint_handler_is_ignore() -> bool:
 def test_pool_workers_leave_ctrl_c_to_the_parent_and_stop_at_once():
     import time as _time
 
-    from drsim.experiment import process_pool, stop_pool
+    from drsim.experiments.executors import process_pool, stop_pool
 
     pool = process_pool(2)
     assert pool.submit(_sigint_handler_is_ignore).result(timeout=60)

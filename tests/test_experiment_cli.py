@@ -12,10 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import drsim.experiment
+import drsim.experiments.experiment
 from drsim.cli import main
-from drsim.experiment import ExecutorFailed, run_experiment
-from drsim.results import TABLES
+from drsim.experiments.experiment import ExecutorFailed, run_experiment
+from drsim.results.tables import TABLES
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},
                  "repair": {"dist": "lognormal", "median": "2h", "p95": "6h"}}
@@ -123,7 +123,7 @@ def test_cli_bad_options(path, tmp_path, args, message):
 
 
 def test_cli_unreachable_dask_scheduler(path, tmp_path, monkeypatch):
-    monkeypatch.setattr(drsim.experiment, "connect_dask", functools.partial(drsim.experiment.connect_dask,
+    monkeypatch.setattr(drsim.experiments.experiment, "connect_dask", functools.partial(drsim.experiments.experiment.connect_dask,
                                                                             timeout=0.5))
     code, out, err, exc = cli("sweep", path, "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "out")
     assert code == 2 and err.startswith("error: --dask tcp://127.0.0.1:9: cannot reach the Dask scheduler at "
@@ -142,7 +142,7 @@ def test_cli_dask_without_distributed(path, tmp_path, monkeypatch):
 
 
 def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatch):
-    real = drsim.experiment.run_experiment
+    real = drsim.experiments.experiment.run_experiment
 
     def dies(*a, **kw):
         def stop(done, total):
@@ -151,7 +151,7 @@ def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatc
 
         return real(*a, **{**kw, "progress": stop})
 
-    monkeypatch.setattr(drsim.experiment, "run_experiment", dies)
+    monkeypatch.setattr(drsim.experiments.experiment, "run_experiment", dies)
     args = ["sweep", path, "-n", 4, "--batch-size", 1, "--workers", 1, "--out", tmp_path / "out"]
     code, out, err, exc = cli(*args)
     (folder,) = (tmp_path / "out" / "tiny").iterdir()
@@ -159,7 +159,7 @@ def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatc
                                         f"finished runs are kept in {folder}; resume with the same command and "
                                         f"--resume {folder}")
     assert len(list((folder / "parts").glob("part-*.parquet"))) == 2
-    monkeypatch.setattr(drsim.experiment, "run_experiment", real)
+    monkeypatch.setattr(drsim.experiments.experiment, "run_experiment", real)
     code, out, err, exc = cli(*args, "--resume", folder, "-q")
     assert code == 0, (out, err, exc)
     ref = run_experiment(path, replications=4, executor=ThreadPoolExecutor(1))

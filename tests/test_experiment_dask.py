@@ -10,7 +10,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 import drsim
-from drsim.experiment import ExperimentError, connect_dask, run_experiment
+from drsim.experiments.experiment import ExperimentError, connect_dask, run_experiment
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

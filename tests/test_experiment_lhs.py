@@ -10,11 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drsim import units
-from drsim.experiment import latin_hypercube, lhs_seed_sequence, parse_lhs_option, replication_seed, run_experiment
-from drsim.fields import Choices, Range, parse_lhs
-from drsim.results import SITE
-from drsim.scenario import ScenarioError
+from drsim.experiments.experiment import (
+    latin_hypercube,
+    lhs_seed_sequence,
+    parse_lhs_option,
+    replication_seed,
+    run_experiment,
+)
+from drsim.results.tables import SITE
+from drsim.scenario import units
+from drsim.scenario.document import ScenarioError
+from drsim.scenario.fields import Choices, Range, parse_lhs
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

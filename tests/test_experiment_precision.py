@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drsim.experiment import Precision, parse_precision, run_experiment, t_975
-from drsim.results import SITE
+from drsim.experiments.experiment import Precision, parse_precision, run_experiment, t_975
+from drsim.results.tables import SITE
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "2d"},
@@ -173,7 +173,7 @@ def test_precision_settings_are_checked():
 
 
 def test_report_counts_the_runs_each_point_had(precise, tmp_path):
-    from drsim.report import write_experiment_report
+    from drsim.views.report import write_experiment_report
 
     per_point = precise.replications_per_point
     assert min(per_point) < max(per_point)  # the points stopped at different rounds

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drsim.experiment import ExecutorFailed, finish_experiment, read_run, run_experiment
-from drsim.report import write_report_from_folder
-from drsim.results import TABLES
-from drsim.scenario import load_scenario, scenario_hash
+from drsim.experiments.experiment import ExecutorFailed, finish_experiment, read_run, run_experiment
+from drsim.results.tables import TABLES
+from drsim.scenario.document import load_scenario, scenario_hash
+from drsim.views.report import write_report_from_folder
 from tests.conftest import make_scenario
 
 SWEEP = {"link.upload": ["4Mbit/s", "16Mbit/s"]}

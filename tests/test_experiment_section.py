@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.experiment import experiment_settings, replication_seed, run_experiment
-from drsim.scenario import ScenarioError, load_scenario, scenario_hash, scenario_schema
+from drsim.experiments.experiment import experiment_settings, replication_seed, run_experiment
+from drsim.scenario.document import ScenarioError, load_scenario, scenario_hash, scenario_schema
 from tests.conftest import base_scenario
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "branch-what-if.yaml"
@@ -134,7 +134,7 @@ def test_validate_checks_the_section_and_the_bundled_example():
 def test_bad_sections_are_located(tmp_path, section, needle, place, message):
     path = write(tmp_path, section)
     with pytest.raises(ScenarioError) as info:
-        load_scenario(path, experiment=True)
+        drsim.load_scenario(path, experiment=True)
     err = info.value
     assert len(err.problems) == 1, str(err)
     line = line_of(path, needle)

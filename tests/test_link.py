@@ -10,10 +10,10 @@ import simpy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from drsim.link import FluidEnvironment, FluidLink
-from drsim.recorder import CODE, FLOAT, INT, Recorder
-from drsim.schedule import CapacitySchedule
-from drsim.units import DAY, HOUR
+from drsim.model.link import FluidEnvironment, FluidLink
+from drsim.model.recorder import CODE, FLOAT, INT, Recorder
+from drsim.model.schedule import CapacitySchedule
+from drsim.scenario.units import DAY, HOUR
 
 REL = 1e-9  # round-off only
 

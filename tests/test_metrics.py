@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drsim.metrics import rpo_stats, time_above
+from drsim.results.metrics import rpo_stats, time_above
 
 
 def test_one_ramp():

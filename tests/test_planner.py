@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.planner import (
+from drsim.experiments.planner import (
     PlanError,
     _Point,
     formula_bandwidth,
@@ -22,7 +22,7 @@ from drsim.planner import (
     sizing_scenario,
     throttle_share,
 )
-from drsim.results import SITE
+from drsim.results.tables import SITE
 from tests.conftest import base_scenario, make_scenario
 
 MBIT = 1e6 / 8  # bytes/s
@@ -56,7 +56,7 @@ def site(df):
 @pytest.mark.parametrize("rpo,percentile,expected_mbit", [("7m", 95, 17.78), ("7m", 50, 8.89), ("6m", 80, 20.0)])
 def test_lone_vm_matches_the_closed_form(executor, rpo, percentile, expected_mbit):
     s = lone_vm()
-    R = drsim.units.parse_duration(rpo)
+    R = drsim.scenario.units.parse_duration(rpo)
     closed = closed_form(1e6, 300.0, R, percentile / 100)
     assert closed * 8 / 1e6 == pytest.approx(expected_mbit, abs=0.01)  # 1 MB/s, 5 min, 7 min at p95: 17.8 Mbit/s
     df = plan(s, rpo=rpo, percentile=percentile, replications=1, tolerance=TOL, executor=executor)

@@ -19,7 +19,7 @@ from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import drsim  # noqa: E402
-from drsim import plots  # noqa: E402
+from drsim.views import figures as plots  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
 
 STEPS = {"shutdown": "2m", "prepare": "3m", "process_pending": "5m", "start": "8m", "reconnect": "2m",

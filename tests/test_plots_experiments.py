@@ -14,8 +14,8 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import drsim  # noqa: E402
-from drsim import plots  # noqa: E402
-from drsim.experiment import run_experiment  # noqa: E402
+from drsim.experiments.experiment import run_experiment  # noqa: E402
+from drsim.views import figures as plots  # noqa: E402
 from tests.conftest import make_scenario  # noqa: E402
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "2d"},
@@ -81,7 +81,7 @@ def test_heatmap_has_one_annotated_cell_per_point_in_sweep_order(exp):
     assert len(cells) == 4
     # human units in the cells: the first line of each is the mean as format_duration writes it
     firsts = {t.get_text().split("\n")[0] for t in cells}
-    assert firsts == {drsim.units.format_duration(m) for m in means.values()}
+    assert firsts == {drsim.scenario.units.format_duration(m) for m in means.values()}
     assert "(min)" in fig.axes[1].get_ylabel()  # the colour bar
 
 
@@ -236,7 +236,7 @@ def _host_failures_scenario():
 
 
 def test_paired_differences_of_two_policies():
-    from drsim.plots import paired_differences
+    from drsim.views.figures import paired_differences
 
     with ThreadPoolExecutor(1) as pool:
         exp = run_experiment(_host_failures_scenario(), replications=4, executor=pool,
@@ -256,7 +256,7 @@ def test_paired_differences_of_two_policies():
 
 
 def test_availability_by_vm_across_replications():
-    from drsim.plots import availability_by_vm
+    from drsim.views.figures import availability_by_vm
 
     with ThreadPoolExecutor(1) as pool:
         exp = run_experiment(_host_failures_scenario(), replications=3, executor=pool)

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import drsim
-from drsim.results import SERVICE_DOWN_STATES, SITE
+from drsim.results.tables import SERVICE_DOWN_STATES, SITE
 from tests.conftest import base_scenario
 
 DURATIONS = {"6h": 6 * 3600, "12h": 12 * 3600, "1d": 86400, "2d": 2 * 86400}

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import drsim
-from drsim.policies import Policy, register
-from drsim.recovery import _next_retry
+from drsim.model.policies import Policy, register
+from drsim.model.recovery import _next_retry
 from tests.conftest import base_scenario, make_scenario
 
 ZERO_STEPS = {k: 0 for k in ("shutdown", "prepare", "process_pending", "start", "reconnect", "onprem_start",
@@ -366,7 +366,7 @@ def test_third_party_policy_loads_through_the_entry_point(tmp_path, monkeypatch)
     pkg = tmp_path / "site"
     (pkg / "acme_policy").mkdir(parents=True)
     (pkg / "acme_policy" / "__init__.py").write_text(textwrap.dedent('''
-        from drsim.policies import Policy
+        from drsim.model.policies import Policy
         from pydantic import BaseModel
 
         class FailOverAtOnce(Policy):

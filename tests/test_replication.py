@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import drsim
-from drsim.metrics import rpo_stats, time_above
+from drsim.results.metrics import rpo_stats, time_above
 from tests.conftest import base_scenario, make_scenario
 
 REL = 1e-9
@@ -102,8 +102,8 @@ def test_rpo_sawtooth_of_a_lone_vm(interval, rate):
     """Constant churn c, interval T, link B: RPO drops to d = cT/B and peaks at T + d; mean T/2 + d."""
     r = _vm({"replication.interval": interval, "site.hosts[0].vms[0].churn": {"rate": rate},
              "site.hosts[0].vms[0].disks": ["100MB"], "duration": "2d"})
-    T = drsim.units.parse_duration(interval)
-    c = drsim.units.parse_rate(rate)
+    T = drsim.scenario.units.parse_duration(interval)
+    c = drsim.scenario.units.parse_rate(rate)
     d = c * T / 1e6
     rpo = r.rpo
     drops = rpo.groupby(rpo["time"]).agg(hi=("rpo", "max"), lo=("rpo", "min"), n=("rpo", "size"))
@@ -284,7 +284,7 @@ def test_bytes_sent_never_exceed_image_plus_writes():
 
 
 def test_recovery_points_keep_the_newest_and_prune_by_capture_time():
-    from drsim.points import RecoveryPoints
+    from drsim.model.points import RecoveryPoints
 
     pts = RecoveryPoints(retention=3600.0)
     assert not pts and len(pts) == 0
@@ -309,7 +309,7 @@ def test_recovery_points_keep_the_newest_and_prune_by_capture_time():
 def test_ticker_ticks_each_member_every_interval_from_its_join_and_groups_coincident_ticks():
     import simpy
 
-    from drsim.model import Ticker
+    from drsim.model.replication import Ticker
 
     env = simpy.Environment()
     ticker = Ticker(env, 300.0)

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 import drsim
-from drsim.findings import findings, incident_lines
-from drsim.output import write_run
-from drsim.report import (
+from drsim.results.findings import findings, incident_lines
+from drsim.results.folders import write_run
+from drsim.results.tables import SITE
+from drsim.views.report import (
     FIGURES,
     HTML_NAME,
     MD_NAME,
@@ -28,7 +29,6 @@ from drsim.report import (
     write_report,
     write_report_from_folder,
 )
-from drsim.results import SITE
 from tests.conftest import base_scenario, make_scenario
 
 EVIL_VM = "<script>alert(1)</script>"
@@ -409,7 +409,7 @@ def test_report_of_a_calm_calendar_run(tmp_path):
 def test_report_files_have_the_permissions_of_the_other_result_files(run_folder):
     import stat
 
-    from drsim.report import write_report_from_folder
+    from drsim.views.report import write_report_from_folder
 
     write_report_from_folder(run_folder)
     mode = stat.S_IMODE((run_folder / "summary.parquet").stat().st_mode)

@@ -19,8 +19,8 @@ from click.testing import CliRunner  # noqa: E402
 
 import drsim  # noqa: E402
 from drsim.cli import main  # noqa: E402
-from drsim.experiment import run_experiment, write_experiment  # noqa: E402
-from drsim.report import json_safe, write_experiment_report, write_plan_folder, write_plan_report  # noqa: E402
+from drsim.experiments.experiment import run_experiment, write_experiment  # noqa: E402
+from drsim.views.report import json_safe, write_experiment_report, write_plan_folder, write_plan_report  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
 
 POLICIES = ["wait-for-repair", "automatic"]
@@ -80,7 +80,7 @@ def test_experiment_report_in_the_sweep_folder(exp, tmp_path):
 
 
 def test_experiment_report_skips_figures_that_do_not_apply(exp, tmp_path, monkeypatch):
-    from drsim import plots
+    from drsim.views import figures as plots
 
     def refuse(*args, **kwargs):
         raise ValueError("does not apply <here>")
@@ -108,7 +108,7 @@ def test_experiment_report_escapes_names(tmp_path):
 
 
 def test_plan_report_has_the_curve_and_the_required_bandwidth(planned, tmp_path):
-    from drsim.planner import _mbit
+    from drsim.experiments.planner import mbit as _mbit
 
     scenario = make_scenario(base=failing_data())
     html_path, md_path = write_plan_report(planned, scenario, tmp_path)

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from drsim.churn import load_trace
-from drsim.distributions import Empirical, LogNormal
-from drsim.scenario import (
+from drsim.scenario.churn import load_trace
+from drsim.scenario.distributions import Empirical, LogNormal
+from drsim.scenario.document import (
     SUPPORTED_INTERVALS,
     Host,
     Problem,

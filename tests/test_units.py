@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from drsim import units
-from drsim.units import (
+from drsim.scenario import units
+from drsim.scenario.units import (
     DAY,
     HOUR,
     MINUTE,

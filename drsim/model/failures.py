@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from drsim.recovery_config import Failure
-from drsim.scenario import Scenario
-from drsim.streams import Streams
+from drsim.model.streams import Streams
+from drsim.scenario.document import Scenario
+from drsim.scenario.recovery import Failure
 
 __all__ = ["FailureEvent", "failure_timeline", "resolve_time"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 
-from drsim.units import DAY, WEEK
+from drsim.scenario.units import DAY, WEEK
 
 __all__ = ["CapacitySchedule"]
 

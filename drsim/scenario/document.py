@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,10 +32,10 @@ from pydantic import (
     model_validator,
 )
 
-from drsim import units
-from drsim.churn import PROFILES, TraceError, load_trace
-from drsim.distributions import parse_distribution
-from drsim.fields import (
+from drsim.scenario import units
+from drsim.scenario.churn import PROFILES, TraceError, load_trace, mean_rate
+from drsim.scenario.distributions import parse_distribution
+from drsim.scenario.fields import (
     DailyFraction,
     Duration,
     Fraction,
@@ -46,7 +47,8 @@ from drsim.fields import (
     StrictModel,
     parse_time_point,
 )
-from drsim.recovery_config import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
+from drsim.scenario.policy import PolicyError, validate_policy
+from drsim.scenario.recovery import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 
 __all__ = [
     "Scenario",
@@ -741,8 +743,6 @@ def _check_time(s: Scenario, loc: tuple[str | int, ...], at: object) -> Problem 
 
 def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Problem]:
     """Names in failures, drills, maintenance, plans and the policy must exist."""
-    from drsim.policies import PolicyError, make_policy
-
     problems: list[Problem | None] = []
     for i, f in enumerate(s.failures):
         loc = ("failures", i)
@@ -777,7 +777,7 @@ def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Prob
                     problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one group"))
                 seen.add(name)
     try:
-        make_policy(s.policy, s)
+        validate_policy(s.policy, s)
     except PolicyError as exc:
         problems.append(Problem(loc=("policy", *exc.loc), message=exc.message))
     return [p for p in problems if p is not None]
@@ -799,12 +799,16 @@ def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
-def load_scenario(path: str | Path, experiment: bool = False) -> Scenario:
+#: A further check of a valid scenario: its problems, located by ``loc`` in the file.
+Check = Callable[["Scenario"], list["Problem"]]
+
+
+def load_scenario(path: str | Path, checks: Sequence[Check] = ()) -> Scenario:
     """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem.
 
-    ``experiment=True`` also checks the file's ``experiment`` section against the scenario, as ``drsim validate``
-    and ``drsim sweep`` do: every sweep point is a valid scenario, the precision metrics and VMs exist (see
-    :func:`drsim.experiment.section_problems`); its problems are located in the file like the others."""
+    ``checks`` are further checks of the valid scenario, each returning its problems (e.g. the experiment
+    section's, :func:`drsim.experiments.section.section_problems`, which ``drsim validate`` and ``drsim sweep``
+    run); their problems are located in the file like the others."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -814,14 +818,11 @@ def load_scenario(path: str | Path, experiment: bool = False) -> Scenario:
         raise ScenarioError([Problem(loc=(), message=f"cannot read the file: {exc}")], str(path)) from None
     data, root = _load_yaml(text, str(path))
     scenario = parse_scenario(data, source=str(path), root=root, base=path)
-    if experiment and scenario.experiment is not None:
-        from drsim.experiment import section_problems  # local: drsim.experiment builds on this module
-
-        problems = section_problems(scenario)
-        for p in problems:
-            p.line, p.column = _locate(root, p.loc, key=True)
-        if problems:
-            raise ScenarioError(problems, str(path))
+    problems = [p for check in checks for p in check(scenario)]
+    for p in problems:
+        p.line, p.column = _locate(root, p.loc, key=True)
+    if problems:
+        raise ScenarioError(problems, str(path))
     return scenario
 
 
@@ -843,8 +844,6 @@ def scenario_warnings(s: Scenario) -> list[str]:
             if v is not None and not MIN_THROTTLE <= v <= MAX_THROTTLE:
                 out.append(f"link.throttle.{name}: the agent accepts 512 kbit/s to 1023 Mbit/s, "
                            f"got {units.format_rate(v)}")
-    from drsim.churn import mean_rate  # local: churn needs the scenario's trace resolution
-
     for host, vm in s.vms():
         if not host.supported and vm.protect:
             out.append(f"{vm.name}: host {host.name} runs {host.os}; hosts older than Windows Server 2012 R2 "

@@ -11,12 +11,12 @@ import math
 
 import pandas as pd
 
-from drsim import units
-from drsim.churn import mean_rate
-from drsim.results import PLANNED_KINDS, SITE, Results
-from drsim.scenario import scenario_warnings
+from drsim.results.tables import PLANNED_KINDS, SITE, Results
+from drsim.scenario import units
+from drsim.scenario.churn import mean_rate
+from drsim.scenario.document import scenario_warnings
 
-__all__ = ["findings", "summary_text", "saturation", "count", "incident_lines"]
+__all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table"]
 
 
 def saturation(results: Results) -> float:
@@ -54,10 +54,11 @@ def _recovery_table(results: Results) -> list[str]:
         rows.append((r["vm"], f"{r['availability']:.4%}", fmt(r["downtime_s"]), str(r["incidents"]),
                      fmt(r["data_loss_max_s"]), fmt(r["rto_max_s"]), "met" if r["rpo_met"] else "MISSED",
                      "met" if r["rto_met"] else "MISSED", str(r["drills"]), fmt(r["drill_rto_mean_s"])))
-    return _table(header, rows)
+    return text_table(header, rows)
 
 
-def _table(header: tuple, rows: list[tuple]) -> list[str]:
+def text_table(header: tuple, rows: list[tuple]) -> list[str]:
+    """A plain-text table: the header, a rule and the rows, columns as wide as their widest cell."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
 
     def fmt(row: tuple) -> str:

@@ -43,8 +43,8 @@ from typing import Any
 
 import simpy
 
-from drsim.recorder import Table
-from drsim.schedule import CapacitySchedule
+from drsim.model.recorder import Table
+from drsim.model.schedule import CapacitySchedule
 
 __all__ = ["FluidEnvironment", "FluidLink", "Transfer"]
 
@@ -98,7 +98,7 @@ class Transfer:
         self.passive = passive  # on_done may run after the finish instant (see the module docstring)
         self.active = False
         self.point = point  # capture time of the recovery point it carries, NaN if none
-        self.consistency = consistency  # of that point (a code of drsim.model.CONSISTENCY; 0: none)
+        self.consistency = consistency  # of that point (a code of drsim.model.site.CONSISTENCY; 0: none)
         self.served_before = 0.0  # wire bytes served in earlier (paused) stints
         self.seq = 0  # heap entry that is current (older entries are stale)
         self.cancelled = False  # abandoned by its owner: never resumed

@@ -11,7 +11,7 @@ every argument.
 ``tidy``
     one row per (sweep point, replication, VM and ``(site)``): ``point``, the swept values (one column per
     path; with a hypercube also ``sample``), ``replication``, ``seed`` (the run's seed:
-    ``drsim.simulate(experiment.scenario_for(point), seed)`` or ``drsim run --seed`` on the point's scenario
+    ``simulate(experiment.scenario_for(point), seed)`` or ``drsim run --seed`` on the point's scenario
     reproduces the replication) and every column of the run's summary table.
 ``aggregate``
     one row per (sweep point, VM, metric) for every numeric (or yes/no) summary metric: ``n`` (replications
@@ -59,18 +59,12 @@ import json
 import math
 import os
 import re
-import signal
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import (
-    FIRST_COMPLETED,
-    BrokenExecutor,
-    CancelledError,
     Executor,
     Future,
-    ProcessPoolExecutor,
-    wait,
 )
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,27 +76,45 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from drsim import units
-from drsim.fields import Choices, Range, parse_lhs
-from drsim.model import SiteModel
-from drsim.output import atomic_write
-from drsim.results import SITE, Results
-from drsim.scenario import (
+from drsim.experiments.executors import (
+    ExecutorFailed,
+    executor_failure,
+    resolve_executor,
+    shutdown,
+    stop_pool,
+    wait_first,
+)
+from drsim.model.site import SiteModel
+from drsim.results.findings import text_table
+from drsim.results.folders import (
+    atomic_folder,
+    atomic_write,
+    fill_run_folder,
+    package_versions,
+    replace_folder,
+    table_bytes,
+)
+from drsim.results.tables import SITE, TABLES, Results
+from drsim.scenario import units
+from drsim.scenario.document import (
     ExperimentSection,
     Problem,
     Scenario,
     ScenarioError,
     load_scenario,
-    location_text,
     parse_scenario,
     scenario_hash,
     scenario_to_dict,
 )
+from drsim.scenario.fields import Choices, Range, parse_lhs
+from drsim.scenario.policy import params_model
+from drsim.scenario.units import format_duration
+from drsim.version import __version__
 
 __all__ = ["Experiment", "run_experiment", "replication_seed", "sweep_points", "apply_settings", "parse_path",
            "parse_set", "aggregate", "t_975", "write_experiment", "aggregate_text", "incomplete_folder",
            "finish_experiment", "latin_hypercube", "lhs_seed_sequence", "parse_lhs_option", "Precision",
-           "parse_precision", "summary_metrics", "ExperimentSettings", "experiment_settings", "section_problems",
+           "parse_precision", "summary_metrics", "ExperimentSettings", "experiment_settings",
            "ExperimentError", "ExecutorFailed", "connect_dask", "precision_text", "read_run"]
 
 KEY_COLUMNS = ("point", "replication", "seed")
@@ -129,11 +141,6 @@ class ExperimentError(ValueError):
     def __init__(self, message: str, key: str | None = None):
         super().__init__(message)
         self.key = key
-
-
-class ExecutorFailed(RuntimeError):
-    """The executor could not run the tasks (a worker process died, the Dask scheduler was lost...). The runs
-    that finished are kept in the experiment's folder, so the experiment can be resumed."""
 
 
 def t_975(df: float | np.ndarray) -> np.ndarray:
@@ -223,17 +230,8 @@ def _set_value(data: dict[str, Any], loc: tuple[str | int, ...], value: Any, sou
 
 def _policy_params(name: str) -> set[str] | None:
     """The parameter names of policy ``name`` (None when it is unknown: validation reports it)."""
-    from drsim.policies import Policy, available_policies
-
-    cls = available_policies().get(name)
-    if cls is not None and not isinstance(cls, type):
-        try:
-            cls = cls.load()
-        except Exception:
-            return None
-    if not (isinstance(cls, type) and issubclass(cls, Policy)):
-        return None
-    return set(cls.Params.model_fields)
+    model = params_model(name)
+    return None if model is None else set(model.model_fields)
 
 
 def apply_settings(scenario: Scenario, settings: Mapping[str, Any], source: str = "sweep") -> Scenario:
@@ -357,8 +355,8 @@ def parse_lhs_option(text: str) -> tuple[str, Range | Choices]:
 
 
 def latin_hypercube(dims: Mapping[str, Any], samples: int, seed: int) -> list[dict[str, Any]]:
-    """``samples`` points of a Latin hypercube over ``dims`` (path -> :class:`~drsim.fields.Range` or
-    :class:`~drsim.fields.Choices`, or as written: see :func:`~drsim.fields.parse_lhs`). For each dimension in
+    """``samples`` points of a Latin hypercube over ``dims`` (path -> :class:`~drsim.scenario.fields.Range` or
+    :class:`~drsim.scenario.fields.Choices`, or as written: see :func:`~drsim.scenario.fields.parse_lhs`). For each dimension in
     turn, the unit interval is cut into ``samples`` equal strata, one uniform draw is taken in each and the strata
     are shuffled; a draw ``u`` becomes ``dim.at(u)``. So every range is covered evenly (one sample in each
     1/``samples`` of it, of its logarithm for a log range) and each choice is drawn ``samples / len(choices)``
@@ -680,62 +678,6 @@ def experiment_settings(
     return ExperimentSettings(n, int(exp_seed), grid, dims, n_samples, targets, cap, batch, keep)
 
 
-def _section_loc(problem: Problem, paths: Mapping[str, str]) -> tuple[tuple[str | int, ...], str]:
-    """Where in the experiment section a point's problem belongs (the swept path it is in, else the section)
-    and its message."""
-    best = None
-    for path, key in paths.items():
-        loc = parse_path(path)
-        if problem.loc[:len(loc)] == loc and (best is None or len(loc) > len(best[0])):
-            best = (loc, ("experiment", key, path))
-    if best is None:
-        place = location_text(problem.loc)
-        return ("experiment",), (f"{place}: " if place else "") + problem.message
-    inner = problem.loc[len(best[0]):]
-    return best[1], (f"{location_text(inner)}: " if inner else "") + problem.message
-
-
-def section_problems(scenario: Scenario) -> list[Problem]:
-    """The problems of the scenario's ``experiment`` section that need the rest of the scenario: precision
-    targets (metric, VM, tolerance), keys that go together (``samples`` and ``lhs``...), and every sweep point
-    (the grid crossed with the Latin hypercube's samples), which must be a valid scenario. Each problem is
-    located at the section's key it comes from (e.g. ``experiment.sweep.link.upload``)."""
-    section = scenario.experiment
-    if section is None:
-        return []
-    problems = [Problem(loc=("experiment", "sweep", path), message="no values to sweep")
-                for path, values in section.sweep.items() if not values]
-    for key in section.precision:
-        try:
-            parse_precision(str(key), section.precision[key], scenario)
-        except ExperimentError as exc:
-            problems.append(Problem(loc=("experiment", "precision", key), message=str(exc)))
-    for kind, paths in (("sweep", section.sweep), ("lhs", section.lhs)):
-        for path in paths:
-            try:
-                _check_paths([path], kind)
-            except ScenarioError as exc:
-                problems.append(Problem(loc=("experiment", kind, path), message=exc.problems[0].message))
-    if problems:
-        return problems
-    try:
-        settings = experiment_settings(scenario)
-    except ExperimentError as exc:
-        return [Problem(loc=("experiment", exc.key) if exc.key else ("experiment",), message=str(exc))]
-    except ScenarioError as exc:
-        return [Problem(loc=("experiment", "lhs", location_text(p.loc)), message=p.message) for p in exc.problems]
-    paths = {**dict.fromkeys(settings.grid, "sweep"), **dict.fromkeys(settings.lhs, "lhs")}
-    try:
-        design(scenario, settings.grid, settings.lhs, settings.samples, settings.seed)
-    except ScenarioError as exc:
-        for p in exc.problems:
-            loc, message = _section_loc(p, paths)
-            where = (exc.source or "").removeprefix("sweep")
-            problems.append(Problem(loc=loc, message=message + (f" (at{where})" if where and loc == ("experiment",)
-                                                                  else "")))
-    return problems
-
-
 # ----------------------------------------------------------------------------------------------------
 # Running
 
@@ -752,7 +694,6 @@ def _plain(value: Any) -> Any:
 
 def _experiment_record(scenario: Scenario, settings: ExperimentSettings, points: list[_Point],
                        seeds: list[int]) -> dict[str, Any]:
-    import drsim
 
     return {
         "scenario": scenario.name,
@@ -763,7 +704,7 @@ def _experiment_record(scenario: Scenario, settings: ExperimentSettings, points:
                     "scenario_hash": scenario_hash(pt.scenario)} for i, pt in enumerate(points)],
         "run_seeds": seeds,
         "base_scenario": _plain(scenario_to_dict(scenario)),
-        "drsim_version": drsim.__version__,
+        "drsim_version": __version__,
     }
 
 
@@ -841,7 +782,6 @@ def run_folder(folder: str | Path, point: int, replication: int) -> Path:
 
 def _write_runs(folder: Path, p: int, pt: _Point, outcomes: list[_Outcome]) -> None:
     """With ``keep_runs``: each successful run's tables as a run folder (the layout of ``drsim run``)."""
-    from drsim.output import fill_run_folder, replace_folder
 
     for o in outcomes:
         if o.tables is not None:
@@ -853,7 +793,6 @@ def _write_runs(folder: Path, p: int, pt: _Point, outcomes: list[_Outcome]) -> N
 
 def read_run(folder: str | Path, point: int, replication: int) -> dict[str, pd.DataFrame]:
     """The tables of one run kept with ``keep_runs`` (``folder``: the sweep or experiment folder), by name."""
-    from drsim.results import TABLES
 
     where = run_folder(folder, point, replication)
     if not where.is_dir():
@@ -892,7 +831,6 @@ def _run_batch(point: int, scenario: Scenario, runs: list[tuple[int, int]],
             results = Results(SiteModel(scenario, seed).run())
             tables = None
             if keep_runs:
-                from drsim.output import table_bytes
 
                 tables = table_bytes(results)
             out.append(_Outcome(rep, seed, results.summary, tables=tables))
@@ -903,84 +841,6 @@ def _run_batch(point: int, scenario: Scenario, runs: list[tuple[int, int]],
 
 # ----------------------------------------------------------------------------------------------------
 # Executors: concurrent.futures, or Dask distributed
-
-
-def _is_dask_client(obj: Any) -> bool:
-    return type(obj).__module__.split(".")[0] == "distributed" and hasattr(obj, "get_executor")
-
-
-def _dask_workers(client: Any) -> int:
-    try:
-        return max(1, sum(client.nthreads().values()))
-    except Exception:
-        return 1
-
-
-_POLL = 0.25  # s: how often a blocked wait for results wakes up
-
-
-def wait_first(futures: Iterable[Future]) -> set[Future]:
-    """The futures that are done, waiting until at least one is. The wait wakes up every few tenths of a second:
-    a signal such as Ctrl-C is handled only when the main thread runs, and a pool's own threads may take it."""
-    while True:
-        finished, _ = wait(futures, timeout=_POLL, return_when=FIRST_COMPLETED)
-        if finished:
-            return finished
-
-
-def _leave_ctrl_c_to_the_parent() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes whose workers ignore Ctrl-C (SIGINT).
-
-    A terminal sends Ctrl-C to every process of the command. A worker interrupted while it holds the pool's
-    queue leaves the pool unable to stop (the command hangs); with the workers deaf to it, the parent alone
-    is interrupted, and it cancels the queued tasks and stops the workers (see :func:`stop_pool`)."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_leave_ctrl_c_to_the_parent)
-
-
-def stop_pool(pool: Executor) -> None:
-    """Stop at once after an interruption: cancel what is queued and end the workers of a process pool
-    (what they were computing is lost; what was written is kept)."""
-    workers = list((getattr(pool, "_processes", None) or {}).values())  # ProcessPoolExecutor's; gone after shutdown
-    _shutdown(pool, cancel=True)
-    for process in workers:
-        if process.is_alive():
-            process.terminate()
-
-
-def _executor(executor: Any) -> tuple[Executor, int, bool, str]:
-    """(the executor to submit to, its number of workers, whether it is ours to shut down, its name). A Dask
-    ``distributed.Client`` is used through its ``concurrent.futures`` interface (``get_executor``)."""
-    if executor is None:
-        n = os.cpu_count() or 1
-        return process_pool(n), n, True, "ProcessPoolExecutor"
-    if _is_dask_client(executor):
-        address = getattr(getattr(executor, "scheduler", None), "address", None) or "?"
-        return executor.get_executor(pure=False), _dask_workers(executor), True, f"dask.distributed ({address})"
-    client = getattr(executor, "_client", None)
-    if client is not None and _is_dask_client(client):
-        return executor, _dask_workers(client), False, f"dask.distributed ({client.scheduler.address})"
-    n = getattr(executor, "_max_workers", None)
-    return executor, n if isinstance(n, int) and n > 0 else (os.cpu_count() or 1), False, type(executor).__name__
-
-
-def _shutdown(pool: Executor, cancel: bool) -> None:
-    try:
-        pool.shutdown(wait=not cancel, cancel_futures=cancel)
-    except TypeError:  # executors without cancel_futures (Dask's): shutdown(wait=False) cancels
-        pool.shutdown(wait=not cancel)
-
-
-_INFRASTRUCTURE = ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError")
-
-
-def _infrastructure(exc: BaseException) -> bool:
-    """Whether a task failed because the executor did (worker lost, scheduler gone), not because of its runs."""
-    return isinstance(exc, BrokenExecutor | CancelledError | OSError | TimeoutError) \
-        or type(exc).__name__ in _INFRASTRUCTURE
 
 
 def connect_dask(address: str, timeout: float = 10.0) -> Any:
@@ -1134,7 +994,7 @@ def run_experiment(
         (folder / PARTS).mkdir(parents=True, exist_ok=True)
     done = set(results) | {(f[0], f[1]) for f in failed}
 
-    pool, workers, own, executor_name = _executor(executor)
+    pool, workers, own, executor_name = resolve_executor(executor)
     limit = max(1, int(max_in_flight) if max_in_flight is not None else 2 * workers)
     targets = [settings.replications] * len(points)
     first_batch: int | None = None
@@ -1147,7 +1007,7 @@ def run_experiment(
         try:
             _, outcomes = fut.result()
         except Exception as exc:
-            if _infrastructure(exc):
+            if executor_failure(exc):
                 raise ExecutorFailed(f"{type(exc).__name__}: {str(exc) or 'the executor stopped'}") from exc
             # the task itself failed (e.g. could not be pickled): every run of it failed
             text = f"{type(exc).__name__}: {exc}"
@@ -1197,10 +1057,10 @@ def run_experiment(
         for fut in pending:
             fut.cancel()
         if own:
-            (stop_pool if isinstance(exc, KeyboardInterrupt) else lambda p: _shutdown(p, cancel=True))(pool)
+            (stop_pool if isinstance(exc, KeyboardInterrupt) else lambda p: shutdown(p, cancel=True))(pool)
         raise
     if own:
-        _shutdown(pool, cancel=False)
+        shutdown(pool, cancel=False)
     elapsed = time.perf_counter() - t0
     status = _precision_status(results, targets, settings.precision) if settings.precision else None
     kept = {key: df for key, df in results.items() if key[1] < targets[key[0]]}
@@ -1370,7 +1230,6 @@ class Experiment:
         return Results(SiteModel(self.scenario_for(point), self.seeds[replication]).run())
 
     def metadata(self) -> dict[str, Any]:
-        from drsim.output import _versions
 
         record = self.config.record()
         meta: dict[str, Any] = {
@@ -1398,7 +1257,7 @@ class Experiment:
             "wall_time_s": round(self.elapsed_s, 3),
             "confidence_interval": "ci95 = t(0.975, n-1) * std / sqrt(n); t exact for n-1 <= 30, "
                                    "Cornish-Fisher expansion above",
-            "versions": _versions(),
+            "versions": package_versions(),
             "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
         }
         if self.lhs:
@@ -1429,11 +1288,10 @@ class Experiment:
 def write_experiment(exp: Experiment, out_root: str | Path = "results", extra: dict[str, Any] | None = None) -> Path:
     """Write ``tidy.parquet``, ``aggregate.parquet``, ``failures.parquet`` (if any run failed), the resolved base
     ``scenario.yaml`` and ``metadata.json`` into ``out_root/<scenario>/sweep-<UTC time>/`` (a ``-2``... suffix if
-    it exists). Written under a temporary name and renamed when complete, like :func:`drsim.output.write_run`."""
+    it exists). Written under a temporary name and renamed when complete, like :func:`drsim.results.folders.write_run`."""
     now = datetime.now(UTC)
     parent = Path(out_root) / exp.scenario.name
 
-    from drsim.output import atomic_folder
 
     return atomic_folder(parent, f"sweep-{now:%Y%m%d-%H%M%S}", lambda tmp: _fill(exp, tmp, now, extra))
 
@@ -1483,7 +1341,6 @@ def finish_experiment(exp: Experiment, folder: str | Path, extra: dict[str, Any]
     experiment.json and parts). Returns the final folder."""
     import shutil
 
-    from drsim.output import atomic_folder
 
     folder = Path(folder)
     base = folder.name.removesuffix(INCOMPLETE)
@@ -1509,8 +1366,6 @@ def _value_text(exp: Experiment, path: str, value: Any) -> str:
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
     """A compact table of ``vm``'s (default: the site's) aggregate, one line per sweep point (the first
     ``max_rows``): means, with the 95 % confidence half-width of the RPO p95 and of the downtime."""
-    from drsim.findings import _table
-    from drsim.units import format_duration
 
     agg = exp.aggregate
     agg = agg[agg["vm"] == vm]
@@ -1541,7 +1396,7 @@ def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
                      dur(p, "rpo_p95_s", ci=True), share(mean(p, "rpo_over_target")),
                      share(mean(p, "availability"), 3), dur(p, "downtime_s", ci=True),
                      "-" if math.isnan(incidents) else f"{incidents:.2f}"))
-    lines = _table(header, rows)
+    lines = text_table(header, rows)
     if len(exp.points) > max_rows:
         lines.append(f"... {len(exp.points) - max_rows} more points")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ function                    shows
 :func:`incident_waterfall`  each incident's phases, from the failure to the end of the failback
 ==========================  ======================================================================
 
-and of an experiment (:func:`drsim.experiment.run_experiment`) or a plan (:func:`drsim.plan`):
+and of an experiment (:func:`drsim.experiments.experiment.run_experiment`) or a plan (:func:`drsim.plan`):
 
 ==========================  ======================================================================
 :func:`sweep_heatmap`       a metric's mean over two swept settings, with the objective's boundary
@@ -44,14 +44,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from drsim.units import DAY, HOUR, MINUTE, format_duration
+from drsim.experiments.experiment import t_975
+from drsim.scenario import units
+from drsim.scenario.units import DAY, HOUR, MINUTE, format_duration
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.transforms import Transform
 
-    from drsim.experiment import Experiment
-    from drsim.results import Results
+    from drsim.experiments.experiment import Experiment
+    from drsim.results.tables import Results
 
 __all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",
            "replication_cdfs", "planner_curve", "paired_differences", "availability_by_vm", "OKABE_ITO",
@@ -737,7 +739,6 @@ def _sweep_values(exp: Experiment, path: str) -> list[Any]:
 def _numeric_axis(path: str, values: Sequence[Any]) -> tuple[np.ndarray | None, str]:
     """Swept values as numbers on an axis with a unit: rates in Mbit/s, durations in s/min/h/d, plain numbers as
     they are; (None, label) when they are not all of one of these kinds (then they are shown as categories)."""
-    from drsim import units
 
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
         return np.asarray(values, dtype=float), path
@@ -877,7 +878,6 @@ def _colormap(name: str) -> Any:
 
 
 def _parse_objective(objective: float | str) -> float:
-    from drsim import units
 
     return float(units.parse_duration(objective)) if isinstance(objective, str) else float(objective)
 
@@ -1096,7 +1096,6 @@ def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any
     Pairing by replication removes the failure timeline's noise from the comparison: the interval is much
     narrower than the two unpaired ones.
     """
-    from drsim.experiment import t_975
 
     values = _sweep_values(exp, path)
     _check_other_paths(exp, [path])

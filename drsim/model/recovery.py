@@ -1,8 +1,8 @@
 """Failures, failover and failback: what happens to each VM when things break.
 
-:class:`Recovery` injects the failure timeline (:mod:`drsim.failures`) into a running
-:class:`~drsim.model.SiteModel`, opens an :class:`Incident` per failure per affected VM, asks the failover
-policy (:mod:`drsim.policies`) what to do through a :class:`Context`, and runs the operations it decides
+:class:`Recovery` injects the failure timeline (:mod:`drsim.model.failures`) into a running
+:class:`~drsim.model.site.SiteModel`, opens an :class:`Incident` per failure per affected VM, asks the failover
+policy (:mod:`drsim.model.policies`) what to do through a :class:`Context`, and runs the operations it decides
 on, step by step: unplanned failover, failback, restore, planned failover for maintenance, test failover
 (drills) and recovery plans. Every step is recorded in the ``operations`` table; every incident's
 milestones, data loss, RTO and downtime in the ``incidents`` table.
@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from drsim.distributions import Distribution
-from drsim.failures import FailureEvent, failure_timeline, resolve_time
-from drsim.model import (
+from drsim.model.churn import week_offset
+from drsim.model.failures import FailureEvent, failure_timeline, resolve_time
+from drsim.model.policies import make_policy
+from drsim.model.replication import (
     C_APP,
     DOWN,
     FAILBACK_SYNC,
@@ -43,14 +44,15 @@ from drsim.model import (
     ONPREM,
     RESTORING,
     S_PROTECTED,
+    STATES,
     VMReplica,
 )
-from drsim.policies import make_policy
-from drsim.units import DAY, HOUR, MINUTE, WEEK
+from drsim.scenario.distributions import Distribution
+from drsim.scenario.units import DAY, HOUR, MINUTE, WEEK
 
 if TYPE_CHECKING:
-    from drsim.link import FluidLink, Transfer
-    from drsim.model import SiteModel
+    from drsim.model.link import FluidLink, Transfer
+    from drsim.model.site import SiteModel
 
 __all__ = ["Recovery", "Context", "Incident", "RETRY_BACKOFF", "INCIDENT_COLUMNS", "OPERATION_COLUMNS"]
 
@@ -186,8 +188,6 @@ class Context:
         return self._r.until_off_hours(self.now)
 
     def vm_state(self, vm: str) -> str:
-        from drsim.model import STATES
-
         return STATES[self._r.by_name[vm].state]
 
 
@@ -284,7 +284,6 @@ class Recovery:
             del self.open[r.vm.name]
 
     def until_off_hours(self, now: float) -> float:
-        from drsim.churn import week_offset
 
         t = self.scenario.link.throttle
         work_days = t.weekday_numbers if t is not None else frozenset(range(5))

@@ -14,8 +14,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from drsim.distributions import Distribution
-from drsim.fields import PositiveDuration, RandomDuration, StrictModel, parse_time_point, random_duration
+from drsim.scenario.distributions import Distribution
+from drsim.scenario.fields import (
+    PositiveDuration,
+    RandomDuration,
+    StrictModel,
+    parse_time_point,
+    random_default,
+    random_duration,
+)
 
 __all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
            "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
@@ -90,21 +97,18 @@ class Failure(StrictModel):
         return self.detected_after if self.detected_after is not None else DEFAULT_DETECTION
 
 
-def _rd(raw: object) -> Any:
-    return Field(default_factory=lambda: random_duration(raw))
-
 
 class FailoverSteps(StrictModel):
     """Durations of the steps of failover and failback operations (random quantities)."""
 
-    shutdown: RandomDuration = _rd("2m")
-    prepare: RandomDuration = _rd({"dist": "lognormal", "median": "3m", "p95": "10m"})
-    process_pending: RandomDuration = _rd({"dist": "lognormal", "median": "5m", "p95": "20m"})
-    start: RandomDuration = _rd({"dist": "lognormal", "median": "8m", "p95": "20m"})
-    reconnect: RandomDuration = _rd("2m")
-    onprem_start: RandomDuration = _rd("5m")
-    cleanup: RandomDuration = _rd("10m")
-    portal: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "30m"})
+    shutdown: RandomDuration = random_default("2m")
+    prepare: RandomDuration = random_default({"dist": "lognormal", "median": "3m", "p95": "10m"})
+    process_pending: RandomDuration = random_default({"dist": "lognormal", "median": "5m", "p95": "20m"})
+    start: RandomDuration = random_default({"dist": "lognormal", "median": "8m", "p95": "20m"})
+    reconnect: RandomDuration = random_default("2m")
+    onprem_start: RandomDuration = random_default("5m")
+    cleanup: RandomDuration = random_default("10m")
+    portal: RandomDuration = random_default({"dist": "lognormal", "median": "10m", "p95": "30m"})
     quota: int | None = Field(None, ge=1, description="most VMs starting in the cloud at once (None: no limit)")
     failback_sync: Literal["before-shutdown", "during-failover"] = Field(
         "before-shutdown",
@@ -117,7 +121,7 @@ class Drill(StrictModel):
     vms: str | list[str] = Field(description="VM names, or 'all'", min_length=1)
     at: TimePoint | None = None
     every: PositiveDuration | None = None
-    duration: RandomDuration = _rd("2h")
+    duration: RandomDuration = random_default("2h")
     point: Literal["latest", "latest-processed", "latest-app"] = "latest-processed"
 
     @model_validator(mode="after")
@@ -134,7 +138,7 @@ class Maintenance(StrictModel):
 
     host: str
     at: TimePoint
-    window: RandomDuration = _rd("4h")
+    window: RandomDuration = random_default("4h")
 
 
 class Actions(StrictModel):

@@ -26,14 +26,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from drsim.metrics import RPOStats, rpo_stats
-from drsim.model import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES, SiteModel
-from drsim.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
+from drsim.model.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
+from drsim.model.replication import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES
+from drsim.model.site import SiteModel
+from drsim.results.metrics import RPOStats, rpo_stats
 
 if TYPE_CHECKING:
-    from drsim.scenario import Scenario
+    from drsim.scenario.document import Scenario
 
-__all__ = ["Results", "SITE", "TABLES"]
+__all__ = ["Results", "SITE", "TABLES", "SERVICE_DOWN_STATES"]
 
 SITE = "(site)"
 TABLES = ("summary", "incidents", "operations", "transfers", "recovery_points", "cycles", "states", "health", "rpo",
@@ -132,7 +133,7 @@ class Results:
 
     @cached_property
     def incidents(self) -> pd.DataFrame:
-        """One row per failure per affected VM (see :class:`drsim.recovery.Incident`)."""
+        """One row per failure per affected VM (see :class:`drsim.model.recovery.Incident`)."""
         rows = [inc.row() for inc in self._model.recovery.incidents]
         df = pd.DataFrame(rows, columns=list(INCIDENT_COLUMNS))
         df = df.astype({c: float for c in INCIDENT_COLUMNS if c not in ("vm", "kind", "outcome")})

@@ -1,7 +1,7 @@
 """Failover policies: who decides, when, to fail over, from which recovery point, and when to fail back.
 
 A policy is a small class. The model tells it about failures and repairs through three hooks; it acts
-through the :class:`~drsim.recovery.Context` it is handed (``ctx.after``, ``ctx.detected``,
+through the :class:`~drsim.model.recovery.Context` it is handed (``ctx.after``, ``ctx.detected``,
 ``ctx.fail_over``, ``ctx.wait``, ``ctx.fail_back``, ``ctx.run_plan``...). Parameters come from the
 scenario's ``policy`` section, validated by the policy's ``Params`` model::
 
@@ -15,37 +15,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel
 
-from drsim.distributions import Distribution
-from drsim.fields import Duration, RandomDuration, random_duration
-from drsim.recovery_config import PolicyConfig
+from drsim.scenario.distributions import Distribution
+from drsim.scenario.policy import (
+    ENTRY_POINT_GROUP,
+    AutomaticParams,
+    ManualParams,
+    NoParams,
+    PolicyError,
+    RecoveryPlanParams,
+    ThresholdParams,
+    WaitForRepairParams,
+    policy_classes,
+    remember_policy,
+    validate_policy,
+)
+from drsim.scenario.recovery import PolicyConfig
 
 if TYPE_CHECKING:
-    from drsim.recovery import Context, Incident
-    from drsim.scenario import Scenario
+    from drsim.model.recovery import Context, Incident
+    from drsim.scenario.document import Scenario
 
 __all__ = ["Policy", "PolicyError", "make_policy", "available_policies", "register", "ENTRY_POINT_GROUP",
-           "Manual", "Automatic", "WaitForRepair", "Threshold", "RecoveryPlanPolicy"]
-
-ENTRY_POINT_GROUP = "drsim.policies"
-Point = Literal["latest", "latest-processed", "latest-app"]
-
-
-class PolicyError(ValueError):
-    """A policy name or parameter that cannot be used; ``loc`` is the place within ``policy``."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str):
-        super().__init__(message)
-        self.loc = loc
-        self.message = message
-
-
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+           "Manual", "Automatic", "WaitForRepair", "Threshold", "RecoveryPlanPolicy", "BUILT_IN"]
 
 
 class Policy:
@@ -72,14 +67,6 @@ class Policy:
 
     def on_operation(self, ctx: Context, incident: Incident, operation: str, outcome: str) -> None:
         """An operation (``failover``, ``failback``, ...) for ``incident`` ended with ``outcome``."""
-
-
-class _ParamModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-def _rd(raw: object) -> Any:
-    return Field(default_factory=lambda: random_duration(raw))
 
 
 def _detection(ctx: Context, incident: Incident, detect: Distribution) -> float:
@@ -110,12 +97,8 @@ class Manual(Policy):
     off-hours window (``failback: off-hours``) or at once (``immediate``)."""
 
     name = "manual"
+    Params = ManualParams
 
-    class Params(_ParamModel):
-        detect: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "45m"})
-        respond: RandomDuration = _rd({"dist": "lognormal", "median": "15m", "p95": "1h"})
-        point: Point = "latest"
-        failback: Literal["off-hours", "immediate"] = "off-hours"
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
@@ -134,11 +117,8 @@ class Automatic(Policy):
     service never fails over by itself: this is a what-if.) Fails back as soon as the site is repaired."""
 
     name = "automatic"
+    Params = AutomaticParams
 
-    class Params(_ParamModel):
-        probe_every: Duration = Field(60.0, gt=0)
-        misses: int = Field(3, ge=1)
-        point: Point = "latest-processed"
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         every = self.params.probe_every
@@ -156,9 +136,8 @@ class WaitForRepair(Policy):
     """Never fail over: the baseline without disaster recovery. Outages last until the repair."""
 
     name = "wait-for-repair"
+    Params = WaitForRepairParams
 
-    class Params(_ParamModel):
-        detect: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "45m"})
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         _when_noticed(ctx, incident, self.params.detect, lambda: ctx.wait(incident))
@@ -169,13 +148,8 @@ class Threshold(Policy):
     time's ``quantile`` (from the failure's repair distribution) is compared with the threshold."""
 
     name = "threshold"
+    Params = ThresholdParams
 
-    class Params(_ParamModel):
-        threshold: Duration = Field(3600.0, gt=0)
-        quantile: float = Field(0.5, gt=0, lt=1)
-        detect: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "45m"})
-        respond: RandomDuration = _rd({"dist": "lognormal", "median": "15m", "p95": "1h"})
-        point: Point = "latest"
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
@@ -195,12 +169,8 @@ class RecoveryPlanPolicy(Policy):
     handled like ``manual``."""
 
     name = "recovery-plan"
+    Params = RecoveryPlanParams
 
-    class Params(_ParamModel):
-        plan: str
-        detect: RandomDuration = _rd({"dist": "lognormal", "median": "10m", "p95": "45m"})
-        respond: RandomDuration = _rd({"dist": "lognormal", "median": "15m", "p95": "1h"})
-        point: Point = "latest"
 
     def on_failure(self, ctx: Context, incident: Incident) -> None:
         p = self.params
@@ -219,57 +189,28 @@ BUILT_IN: dict[str, type[Policy]] = {cls.name: cls for cls in (Manual, Automatic
                                                                RecoveryPlanPolicy)}
 
 
-_REGISTERED: dict[str, type[Policy]] = {}
-
-
 def register(cls: type[Policy]) -> type[Policy]:
     """Make a policy class selectable by its ``name`` in this Python session (e.g. from a notebook).
     Packages should use the ``drsim.policies`` entry-point group instead. Usable as a decorator."""
     if not (isinstance(cls, type) and issubclass(cls, Policy)) or not cls.name:
         raise TypeError("register() takes a Policy subclass with a non-empty name")
-    _REGISTERED[cls.name] = cls
+    remember_policy(cls)
     return cls
 
 
-def available_policies() -> dict[str, type[Policy]]:
-    """Every policy by name: built-ins, registered classes and the ``drsim.policies`` entry points."""
-    found = {**BUILT_IN, **_REGISTERED}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in found:
-            found[ep.name] = ep  # loaded on use
-    return found
+for _cls in BUILT_IN.values():
+    remember_policy(_cls)
+
+
+def available_policies() -> dict[str, type[Policy] | Any]:
+    """Every policy by name: built-ins, registered classes and the ``drsim.policies`` entry points (entry points
+    as they are, loaded on use)."""
+    return policy_classes()
 
 
 def make_policy(config: PolicyConfig, scenario: Scenario) -> Policy:
     """Build the policy a scenario names, with its parameters validated. Raises :class:`PolicyError`."""
-    found = available_policies()
-    if config.name not in found:
-        raise PolicyError(("name",), f"unknown policy {config.name!r}; available: {', '.join(sorted(found))}")
-    cls = found[config.name]
-    if not isinstance(cls, type):
-        try:
-            cls = cls.load()
-        except Exception as exc:  # a broken third-party package: say which
-            raise PolicyError(("name",), f"policy {config.name!r} could not be loaded: {exc}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Policy)):
-            raise PolicyError(("name",), f"entry point {config.name!r} is not a drsim Policy subclass")
-    fields = cls.Params.model_fields
-    accepted = set(fields) | {f.alias for f in fields.values() if f.alias}
-    unknown = [key for key in config.params if key not in accepted]
-    if unknown:  # whatever the policy's own model allows: a typo must not pass silently
-        allowed = ", ".join(fields) or "none"
-        raise PolicyError((unknown[0],), f"unknown parameter for policy {config.name!r} (its parameters: {allowed})")
-    try:
-        params = cls.Params.model_validate(config.params)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "missing":
-            msg = "required key is missing"
-        if err["type"] == "extra_forbidden":
-            allowed = ", ".join(n for n in cls.Params.model_fields) or "none"
-            msg = f"unknown parameter for policy {config.name!r} (its parameters: {allowed})"
-        raise PolicyError(tuple(err["loc"]), msg) from None
-    if isinstance(params, RecoveryPlanPolicy.Params) and params.plan not in {p.name for p in scenario.plans}:
-        raise PolicyError(("plan",), f"unknown recovery plan {params.plan!r}")
+    cls, params = validate_policy(config, scenario)
+    if not (isinstance(cls, type) and issubclass(cls, Policy)):
+        raise PolicyError(("name",), f"entry point {config.name!r} is not a drsim Policy subclass")
     return cls(params, scenario)

@@ -10,7 +10,7 @@ Scenario files write every random quantity in one form::
     notice: {dist: triangular, low: 1m, mode: 5m, high: 30m}
     boot:   {dist: empirical, values: [4m, 5m, 7m]}
 
-Values carry units (parsed by the caller's unit parser, e.g. :func:`drsim.units.parse_duration`).
+Values carry units (parsed by the caller's unit parser, e.g. :func:`drsim.scenario.units.parse_duration`).
 Samples are drawn only from a ``numpy.random.Generator`` passed in: never from global random state.
 """
 
@@ -250,7 +250,7 @@ def parse_distribution(raw: object, parse_value: Callable[[object], float]) -> D
     """Turn a scenario value into a :class:`Distribution`.
 
     ``raw`` is a plain value (fixed) or a mapping with a ``dist`` key. ``parse_value`` converts each
-    unit-carrying value (e.g. :func:`drsim.units.parse_duration`). Raises ``ValueError`` with a
+    unit-carrying value (e.g. :func:`drsim.scenario.units.parse_duration`). Raises ``ValueError`` with a
     message naming the expected keys.
     """
     if isinstance(raw, Distribution):

@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from drsim.results import TABLES, Results
-from drsim.scenario import Scenario, scenario_hash, scenario_to_dict
+from drsim.results.tables import TABLES, Results
+from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
+from drsim.version import __version__
 
 __all__ = ["write_run", "resolved_scenario", "atomic_folder", "replace_folder", "table_bytes", "fill_run_folder"]
 
@@ -30,14 +31,13 @@ def resolved_scenario(results: Results) -> dict[str, Any]:
     return scenario_to_dict(results.scenario, results.seed)
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
+    """The versions of drsim, Python and the packages that decide a run's numbers (for metadata)."""
     import numpy
     import pandas
     import simpy
 
-    import drsim
-
-    return {"drsim": drsim.__version__, "python": platform.python_version(), "numpy": numpy.__version__,
+    return {"drsim": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
             "pandas": pandas.__version__, "simpy": simpy.__version__}
 
 
@@ -105,7 +105,7 @@ def fill_run_folder(folder: Path, scenario: Scenario, seed: int, tables: Mapping
         "source": str(scenario.source) if scenario.source else None,
         "seed": seed,
         "created_at": now.isoformat(timespec="seconds"),
-        "versions": _versions(),
+        "versions": package_versions(),
         "tables": shapes,
         "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
         **(extra or {}),

@@ -11,7 +11,7 @@
   over-provisions.
 
 **What is measured.** For each VM and replication, the ``percentile``-th time percentile of the RPO curve,
-computed exactly from the run's RPO segments with :func:`drsim.metrics.rpo_stats` (``rpo_p95_s`` of the summary,
+computed exactly from the run's RPO segments with :func:`drsim.results.metrics.rpo_stats` (``rpo_p95_s`` of the summary,
 generalised to any percentile), over the **steady state**: from the moment the last replicating VM is protected
 to the end of the run. The RPO exists only while a VM is protected, so its own initial replication is always
 excluded; the steady window also leaves out the days when VMs already protected share the link with the initial
@@ -32,7 +32,7 @@ limits times ``B / current upload``, so the throttle keeps the same *share* of t
 during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
 
 **Search.** Bisection over bandwidth, with common random numbers (replication ``k`` runs with the same seed
-:func:`drsim.experiment.replication_seed` at every bandwidth, so the estimates are paired). Lower end of each
+:func:`drsim.experiments.experiment.replication_seed` at every bandwidth, so the estimates are paired). Lower end of each
 bracket: the bandwidth whose mean payload capacity equals the mean churn, mean churn / compression / efficiency /
 mean throttle share (below it the backlog grows without bound); not simulated. Upper end: the smallest simulated
 bandwidth that meets the target; the first candidates are the current and the formula bandwidths, then the
@@ -60,24 +60,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drsim import units
-from drsim.churn import build_curve, mean_rate, week_offset
-from drsim.experiment import (
+from drsim.experiments.executors import (
     ExecutorFailed,
-    _executor,
-    _infrastructure,
-    _shutdown,
-    apply_settings,
-    replication_seed,
+    executor_failure,
+    resolve_executor,
+    shutdown,
     stop_pool,
-    t_975,
     wait_first,
 )
-from drsim.metrics import rpo_stats
-from drsim.model import SiteModel
-from drsim.results import SITE, Results
-from drsim.scenario import Scenario, load_scenario
-from drsim.streams import Streams
+from drsim.experiments.experiment import apply_settings, replication_seed, t_975
+from drsim.model.churn import build_curve, week_offset
+from drsim.model.site import SiteModel
+from drsim.model.streams import Streams
+from drsim.results.findings import count, text_table
+from drsim.results.metrics import rpo_stats
+from drsim.results.tables import SITE, Results
+from drsim.scenario import units
+from drsim.scenario.churn import mean_rate
+from drsim.scenario.document import Scenario, load_scenario
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
@@ -378,7 +378,7 @@ def plan(
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
 
-    pool, workers, own, _ = _executor(executor)
+    pool, workers, own, _ = resolve_executor(executor)
     points: dict[float, _Point] = {}
 
     def evaluate(uploads: list[float]) -> None:
@@ -386,7 +386,7 @@ def plan(
         if not uploads:
             return
         if progress is not None:
-            progress("simulating " + ", ".join(_mbit(b) for b in uploads) + f" ({n_rep} replication"
+            progress("simulating " + ", ".join(mbit(b) for b in uploads) + f" ({n_rep} replication"
                      + ("s" if n_rep != 1 else "") + " each)")
         chunk = max(1, min(n_rep, math.ceil(n_rep * len(uploads) / (2 * workers))))
         futures = []
@@ -404,7 +404,7 @@ def plan(
         except BaseException as exc:
             for _, fut in futures:
                 fut.cancel()
-            if isinstance(exc, Exception) and _infrastructure(exc):
+            if isinstance(exc, Exception) and executor_failure(exc):
                 raise ExecutorFailed(f"{type(exc).__name__}: {str(exc) or 'the executor stopped'}") from exc
             raise
         for b in uploads:
@@ -452,7 +452,7 @@ def plan(
         raise
     finally:
         if own:
-            _shutdown(pool, cancel=True)
+            shutdown(pool, cancel=True)
 
     # ------------------------------------------------------------------------------------------------
     # The table
@@ -492,17 +492,17 @@ def plan(
         site_init = float(np.mean(pa.max(axis=1) - started.min(axis=1)))
         site_after = float(np.mean(pa.max(axis=1))) - offset
     else:
-        notes.append(f"no simulated bandwidth up to {_mbit(max(points))} met the target for every VM")
+        notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM")
     skipped = [v.name for h, v in scenario.vms() if not (h.supported and v.protect)]
     if skipped:
         notes.append(f"not replicated, so not sized: {', '.join(skipped)}")
     unsteady = int((at_current.data["steady"][:, 0] == 0).sum())
     if unsteady and window == "steady":
-        notes.append(f"at the current {_mbit(current)} the initial replication does not finish within the run in "
+        notes.append(f"at the current {mbit(current)} the initial replication does not finish within the run in "
                      f"{unsteady} of {n_rep} replications: there the RPO is measured over each VM's protected time")
     for key, (_lo, hi) in results.items():
         if math.isinf(hi) and key != SITE:
-            notes.append(f"{key}: the target was not met up to {_mbit(max(points))}")
+            notes.append(f"{key}: the target was not met up to {mbit(max(points))}")
 
     def worst(p: _Point | None) -> tuple[float, float]:
         """Mean and confidence half-width of the VM with the highest criterion value."""
@@ -587,7 +587,7 @@ def plan(
 # Text
 
 
-def _mbit(bytes_per_s: float) -> str:
+def mbit(bytes_per_s: float) -> str:
     if bytes_per_s is None or not math.isfinite(bytes_per_s):
         return "-"
     mbit = bytes_per_s * 8 / 1e6
@@ -605,7 +605,6 @@ def _dur(seconds: float, ci: float = math.nan) -> str:
 
 def plan_text(df: pd.DataFrame) -> str:
     """The plan as printed by ``drsim plan``: the table and what it means."""
-    from drsim.findings import _table, count
 
     a = df.attrs
     target = units.format_duration(a["rpo_s"])
@@ -614,7 +613,7 @@ def plan_text(df: pd.DataFrame) -> str:
         f"{a['scenario']}: upload for a {target} RPO {a['percentile']:g} % of the time, every VM",
         f"measured: {a['measured']}; criterion: {a['criterion_text']}",
         f"{count(a['replications'], 'replication')} per bandwidth (same run seeds at every bandwidth), "
-        f"tolerance {_mbit(a['tolerance_Bps'])}; {count(len(a['evaluations']), 'bandwidth')} simulated "
+        f"tolerance {mbit(a['tolerance_Bps'])}; {count(len(a['evaluations']), 'bandwidth')} simulated "
         f"({count(a['runs'], 'run')}) in {a['wall_time_s']:.1f} s",
         f"sizing scenario: {a['sizing']}; throttle "
         + (a["throttle"] + " (the bandwidths are the raw uplink)" if a["throttle"] else "none"),
@@ -626,12 +625,12 @@ def plan_text(df: pd.DataFrame) -> str:
     for r in df.itertuples(index=False):
         ratio = r.formula_ratio
         rows.append((
-            r.vm, "" if pd.isna(r.batch) else str(r.batch), _mbit(r.mean_churn_Bps), _mbit(r.required_Bps),
-            _mbit(r.formula_Bps), "-" if not math.isfinite(ratio) else f"{ratio:.2f}",
+            r.vm, "" if pd.isna(r.batch) else str(r.batch), mbit(r.mean_churn_Bps), mbit(r.required_Bps),
+            mbit(r.formula_Bps), "-" if not math.isfinite(ratio) else f"{ratio:.2f}",
             _dur(r.rpo_current_s, r.rpo_current_ci95_s), _dur(r.rpo_formula_s), _dur(r.rpo_required_s),
             _dur(r.initial_replication_s), _dur(r.batch_initial_replication_s), _dur(r.protected_after_s),
         ))
-    lines += _table(header, rows)
+    lines += text_table(header, rows)
     site = df[df["vm"] == SITE].iloc[0]
     vms = df[df["vm"] != SITE]
     lines.append("")
@@ -639,27 +638,27 @@ def plan_text(df: pd.DataFrame) -> str:
         "required: the raw upload at which the VM (the site: every VM) meets the target on the shared link.",
         f"formula: the VM's term of the vendor's peak-churn sum (p{FORMULA_PERCENTILE:g} of hourly churn x "
         f"{FORMULA_GROWTH} / compression / efficiency).",
-        f"{pct}: means over replications at the current {_mbit(a['current_upload_Bps'])} (± 95 % CI half-width), "
+        f"{pct}: means over replications at the current {mbit(a['current_upload_Bps'])} (± 95 % CI half-width), "
         "the formula's and the required bandwidth;",
         "the site row shows the worst VM. Initial replication times at the site's required bandwidth.",
         f"Lower bound of the search (mean churn / compression / efficiency / throttle share): "
-        f"{_mbit(a['lower_bound_Bps'])}.",
+        f"{mbit(a['lower_bound_Bps'])}.",
     ]
     lines.append("")
     lines.append("Findings:")
     req = site["required_Bps"]
     if math.isfinite(req):
-        lines.append(f"- Every VM meets a {target} RPO {a['percentile']:g} % of the time from {_mbit(req)} "
-                     f"(not at {_mbit(site['required_low_Bps'])}"
+        lines.append(f"- Every VM meets a {target} RPO {a['percentile']:g} % of the time from {mbit(req)} "
+                     f"(not at {mbit(site['required_low_Bps'])}"
                      + (", the lower bound" if site["required_low_Bps"] == a["lower_bound_Bps"] else "") + ").")
         ratio = site["formula_ratio"]
         verdict = ("over-provisions" if ratio > 1 else "under-provisions")
-        lines.append(f"- The peak-churn formula gives {_mbit(site['formula_Bps'])}: it {verdict} by "
+        lines.append(f"- The peak-churn formula gives {mbit(site['formula_Bps'])}: it {verdict} by "
                      f"{abs(ratio - 1):.0%}; at that bandwidth the worst VM's {pct} RPO is "
                      f"{_dur(site['rpo_formula_s'])}"
                      + (f" and {site['missed_formula']:.1%} of cycles are missed" if site["missed_formula"] > 0
                         else "") + ".")
-        lines.append(f"- At {_mbit(req)} the initial replication takes {_dur(site['initial_replication_s'])}; "
+        lines.append(f"- At {mbit(req)} the initial replication takes {_dur(site['initial_replication_s'])}; "
                      f"every VM is protected after {_dur(site['protected_after_s'])}.")
         batches = vms.dropna(subset=["batch"]).groupby("batch", sort=True)
         if batches.ngroups > 1:
@@ -668,7 +667,7 @@ def plan_text(df: pd.DataFrame) -> str:
             lines.append("- Batches at that bandwidth: " + "; ".join(parts) + ".")
     now = site["rpo_current_s"]
     meets = math.isfinite(now) and now <= a["rpo_s"]
-    lines.append(f"- At the current {_mbit(a['current_upload_Bps'])} the worst VM's {pct} RPO is {_dur(now)} "
+    lines.append(f"- At the current {mbit(a['current_upload_Bps'])} the worst VM's {pct} RPO is {_dur(now)} "
                  + ("(meets the target)." if meets else "(misses the target)."))
     for note in a["notes"]:
         lines.append(f"- {note}.")

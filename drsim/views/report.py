@@ -4,16 +4,16 @@
 base64 PNG data URIs, CSS inline, no script and no external address, so it opens offline and prints) and
 ``report.md`` (the same content in Markdown, with the figures saved beside it as ``report-*.png`` and linked
 relatively). :func:`write_report_from_folder` rebuilds the report of a run folder written by
-:func:`drsim.output.write_run`: the folder holds tables but the figures need the full results, so it
+:func:`drsim.results.folders.write_run`: the folder holds tables but the figures need the full results, so it
 **re-simulates** the folder's ``scenario.yaml`` with the seed recorded in ``metadata.json`` (the simulation is
 deterministic: same scenario and seed, identical tables) after checking the scenario hash, and checks that the
 re-simulated summary equals the stored ``summary.parquet``.
 
 The report has these sections (:data:`SECTIONS`): the scenario in brief; an executive summary in plain words
 (headline sentences built from the summary, the incidents and the hours when the RPO target is missed most,
-then the findings of :func:`drsim.findings.findings`); objective compliance per VM; per-VM replication and
-recovery tables; the incidents (table and the lines of :func:`drsim.findings.incident_lines`); the four figures
-of :mod:`drsim.plots`; and the assumptions and sources behind the defaults used.
+then the findings of :func:`drsim.results.findings.findings`); objective compliance per VM; per-VM replication and
+recovery tables; the incidents (table and the lines of :func:`drsim.results.findings.incident_lines`); the four figures
+of :mod:`drsim.views.figures`; and the assumptions and sources behind the defaults used.
 
 Both formats are rendered with Jinja2 templates from ``drsim/templates``. The HTML template is autoescaped, so a
 VM named ``<script>alert(1)</script>`` appears as text; in the Markdown template every value is escaped by the
@@ -21,7 +21,7 @@ environment's ``finalize`` (backslash before ``\\ ` * _ [ ] < > | & ~ # $``), so
 become markup. Values the report itself produces (image file names, data URIs) are marked safe explicitly.
 
 :func:`write_experiment_report` writes the same two files into a sweep folder (written by
-:func:`drsim.experiment.write_experiment`): the scenario in brief, the sweep, a summary in plain words, the site's
+:func:`drsim.experiments.experiment.write_experiment`): the scenario in brief, the sweep, a summary in plain words, the site's
 aggregate per point and the experiment figures that apply to what was swept. :func:`write_plan_report` writes the
 report of a bandwidth plan (:func:`drsim.plan`) and :func:`write_plan_folder` a whole plan folder. Both use the
 generic templates ``document.html.j2`` and ``document.md.j2`` (sections of blocks) with the same escaping.
@@ -47,16 +47,33 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from drsim import units
-from drsim.churn import PROFILES, week_offset
-from drsim.distributions import Distribution
-from drsim.findings import _cause, _when_short, count, findings, incident_lines, saturation
-from drsim.model import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
-from drsim.output import atomic_write
-from drsim.recovery import RETRY_BACKOFF, RETRY_EVERY
-from drsim.recovery_config import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
-from drsim.results import PLANNED_KINDS, SITE, Results
-from drsim.scenario import CHURN_LIMIT_STANDARD, SUPPORTED_INTERVALS, Link, Objectives, Replication, Scenario
+from drsim.experiments.planner import mbit as planner_mbit
+from drsim.experiments.planner import plan_text
+from drsim.model.churn import week_offset
+from drsim.model.policies import make_policy
+from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
+from drsim.model.replication import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
+from drsim.results.findings import _cause, _when_short, count, findings, incident_lines, saturation
+from drsim.results.folders import atomic_folder, atomic_write, package_versions
+from drsim.results.run import simulate
+from drsim.results.tables import PLANNED_KINDS, SITE, Results
+from drsim.scenario import units
+from drsim.scenario.churn import PROFILES
+from drsim.scenario.distributions import Distribution
+from drsim.scenario.document import (
+    CHURN_LIMIT_STANDARD,
+    SUPPORTED_INTERVALS,
+    Link,
+    Objectives,
+    Replication,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    scenario_hash,
+)
+from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.version import __version__
+from drsim.views import figures as plots
 
 __all__ = ["write_report", "write_report_from_folder", "render_report", "report_context", "ReportError",
            "SECTIONS", "FIGURES", "HTML_NAME", "MD_NAME", "markdown_escape", "write_experiment_report",
@@ -79,13 +96,13 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True)
 class FigureSpec:
-    function: str  # name in drsim.plots
+    function: str  # name in drsim.views.figures
     title: str
     file: str  # PNG written beside report.md
     caption: str
 
 
-#: The figures of the report, drawn by the :mod:`drsim.plots` function of the same name.
+#: The figures of the report, drawn by the :mod:`drsim.views.figures` function of the same name.
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("protection_timeline", "Protection timeline", "report-protection-timeline.png",
                "One row per VM: lifecycle states over the run, health warnings hatched, failures (triangles) and "
@@ -333,7 +350,6 @@ def _policy_text(s: Scenario) -> str:
 
 def _policy_params(s: Scenario) -> list[tuple[str, str, str]]:
     """(name, value, default) of every parameter of the scenario's policy, formatted."""
-    from drsim.policies import make_policy
 
     try:
         policy = make_policy(s.policy, s)
@@ -739,7 +755,6 @@ def _assumptions(results: Results) -> tuple[Table, list[str]]:
 def _figures(results: Results) -> list[ReportFigure]:
     import matplotlib
 
-    from drsim import plots
 
     out = []
     for spec in FIGURES:
@@ -777,7 +792,7 @@ def _md_finalize(value: Any) -> Any:
 
 @cache
 def _environment(markdown: bool) -> jinja2.Environment:
-    loader = jinja2.PackageLoader("drsim", "templates")
+    loader = jinja2.PackageLoader("drsim.views", "templates")
     if markdown:
         env = jinja2.Environment(loader=loader, autoescape=False, finalize=_md_finalize, keep_trailing_newline=True,
                                  trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
@@ -794,8 +809,6 @@ def _environment(markdown: bool) -> jinja2.Environment:
 
 def report_context(results: Results, figures: list[ReportFigure] | None = None) -> dict[str, Any]:
     """Everything the templates show, formatted for people (figures drawn unless given)."""
-    import drsim
-    from drsim.scenario import scenario_hash
 
     s = results.scenario
     hours = rpo_by_hour(results)
@@ -805,7 +818,7 @@ def report_context(results: Results, figures: list[ReportFigure] | None = None) 
         "title": f"Disaster-recovery simulation: {s.name}",
         "name": s.name,
         "seed": results.seed,
-        "version": drsim.__version__,
+        "version": __version__,
         "hash": scenario_hash(s, results.seed),
         "sections": SECTIONS,
         "heading": dict(SECTIONS),
@@ -854,7 +867,7 @@ def write_report(results: Results, folder: str | Path) -> tuple[Path, Path]:
 
 
 def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[Path, Path]:
-    """Rebuild the report of a run folder written by :func:`drsim.output.write_run` (or ``drsim run``).
+    """Rebuild the report of a run folder written by :func:`drsim.results.folders.write_run` (or ``drsim run``).
 
     The figures need the full results, which the folder's tables do not hold, so this **re-simulates**: it loads
     the folder's ``scenario.yaml`` (the scenario as run, every default filled in), checks that its hash with the
@@ -863,8 +876,6 @@ def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[P
     not if the drsim version changed the model). Then writes the report into the folder, as
     :func:`write_report`. Raises :class:`ReportError` when the folder is not a run folder or does not match.
     """
-    import drsim
-    from drsim.scenario import ScenarioError, load_scenario, scenario_hash
 
     folder = Path(folder)
     meta_path, scenario_path = folder / "metadata.json", folder / "scenario.yaml"
@@ -887,7 +898,7 @@ def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[P
     if found != meta["scenario_hash"]:
         raise ReportError(f"{scenario_path}: its hash with seed {seed} is {found}, but metadata.json records "
                           f"{meta['scenario_hash']}: the scenario was changed after the run")
-    results = drsim.simulate(scenario, seed=seed)
+    results = simulate(scenario, seed=seed)
     stored = folder / "summary.parquet"
     if verify and stored.is_file():
         _check_same_summary(pd.read_parquet(stored), results.summary, meta, stored)
@@ -895,7 +906,6 @@ def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[P
 
 
 def _check_same_summary(stored: pd.DataFrame, fresh: pd.DataFrame, meta: dict[str, Any], path: Path) -> None:
-    import drsim
 
     stored, fresh = stored.reset_index(drop=True), fresh.reset_index(drop=True)
     difference = None
@@ -917,7 +927,7 @@ def _check_same_summary(stored: pd.DataFrame, fresh: pd.DataFrame, meta: dict[st
     if difference is not None:
         then = (meta.get("versions") or {}).get("drsim", "?")
         raise ReportError(f"{path}: re-simulating does not reproduce the stored summary (run with drsim {then}, "
-                          f"this is drsim {drsim.__version__}): {difference}. 'drsim report --no-verify' "
+                          f"this is drsim {__version__}): {difference}. 'drsim report --no-verify' "
                           "(verify=False in Python) reports the re-simulated run anyway.")
 
 
@@ -1141,7 +1151,6 @@ def _experiment_table(exp: Any, st: _SiteStats) -> Table:
 
 
 def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:
-    from drsim import plots
 
     varied = [path for path, values in exp.sweep.items() if len({str(v) for v in values}) > 1]
     specs: list[tuple[str, str, str, Any]] = []
@@ -1176,7 +1185,6 @@ def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:
 
 def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigure]]:
     """The sections of an experiment's report, and its figures."""
-    import drsim
 
     st = _SiteStats(exp)
     brief, hosts = _brief_of(exp.scenario)
@@ -1205,10 +1213,10 @@ def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigu
     ]
     ctx = {
         "title": f"Disaster-recovery experiment: {exp.scenario.name}",
-        "meta": f"drsim {drsim.__version__} · experiment seed {exp.seed} · scenario hash {meta['scenario_hash']}",
-        "version": drsim.__version__,
+        "meta": f"drsim {__version__} · experiment seed {exp.seed} · scenario hash {meta['scenario_hash']}",
+        "version": __version__,
         "sections": sections,
-        "footer": f"Generated by drsim {drsim.__version__}. Running the same scenario and sweep with experiment seed "
+        "footer": f"Generated by drsim {__version__}. Running the same scenario and sweep with experiment seed "
                   f"{exp.seed} gives the same tables.",
     }
     return ctx, figures
@@ -1216,8 +1224,8 @@ def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigu
 
 def write_experiment_report(exp: Any, folder: str | Path) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (with its ``report-*.png`` figures) of an
-    :class:`drsim.experiment.Experiment` into ``folder`` (the sweep folder written by
-    :func:`drsim.experiment.write_experiment`). Returns (HTML path, Markdown path)."""
+    :class:`drsim.experiments.experiment.Experiment` into ``folder`` (the sweep folder written by
+    :func:`drsim.experiments.experiment.write_experiment`). Returns (HTML path, Markdown path)."""
     ctx, figures = experiment_report_context(exp)
     return _write_document(Path(folder), ctx, figures)
 
@@ -1226,9 +1234,7 @@ def write_experiment_report(exp: Any, folder: str | Path) -> tuple[Path, Path]:
 
 
 def _mbit(bytes_per_s: Any) -> str:
-    from drsim.planner import _mbit as mbit
-
-    return mbit(float(bytes_per_s)) if not _isnan(bytes_per_s) else "-"
+    return planner_mbit(float(bytes_per_s)) if not _isnan(bytes_per_s) else "-"
 
 
 def _dur_ci(seconds: Any, ci: Any = math.nan) -> str:
@@ -1265,8 +1271,7 @@ def _plan_table(plan_df: pd.DataFrame) -> Table:
 
 
 def _plan_findings(plan_df: pd.DataFrame) -> list[str]:
-    """The findings of :func:`drsim.planner.plan_text`, as sentences."""
-    from drsim.planner import plan_text
+    """The findings of :func:`drsim.experiments.planner.plan_text`, as sentences."""
 
     lines = plan_text(plan_df).splitlines()
     start = lines.index("Findings:") + 1 if "Findings:" in lines else len(lines)
@@ -1275,8 +1280,6 @@ def _plan_findings(plan_df: pd.DataFrame) -> list[str]:
 
 def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict[str, Any], list[ReportFigure]]:
     """The sections of a plan's report, and its figure."""
-    import drsim
-    from drsim import plots
 
     a = plan_df.attrs
     if "rpo_s" not in a:
@@ -1328,10 +1331,10 @@ def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict
     ]
     ctx = {
         "title": f"Bandwidth plan: {a['scenario']}",
-        "meta": f"drsim {drsim.__version__} · experiment seed {a['experiment_seed']} · RPO target {_fmt(a['rpo_s'])}",
-        "version": drsim.__version__,
+        "meta": f"drsim {__version__} · experiment seed {a['experiment_seed']} · RPO target {_fmt(a['rpo_s'])}",
+        "version": __version__,
         "sections": sections,
-        "footer": f"Generated by drsim {drsim.__version__}. The same scenario and request with experiment seed "
+        "footer": f"Generated by drsim {__version__}. The same scenario and request with experiment seed "
                   f"{a['experiment_seed']} gives the same plan.",
     }
     return ctx, figures
@@ -1370,7 +1373,6 @@ def write_plan_folder(plan_df: pd.DataFrame, scenario: Scenario, out_root: str |
     infinities as null) and the plan report. Returns the folder."""
     from datetime import UTC
 
-    from drsim.output import _versions, atomic_folder
 
     now = datetime.now(UTC)
 
@@ -1379,7 +1381,7 @@ def write_plan_folder(plan_df: pd.DataFrame, scenario: Scenario, out_root: str |
         flat.attrs = {}
         flat.to_parquet(tmp / "plan.parquet", index=False)
         meta = {**json_safe(dict(plan_df.attrs)), "created_at": now.isoformat(timespec="seconds"),
-                "versions": _versions(),
+                "versions": package_versions(),
                 "units": {"time": "seconds", "rate": "bytes per second"}}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         write_plan_report(plan_df, scenario, tmp)

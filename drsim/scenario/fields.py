@@ -1,7 +1,7 @@
 """Field types for scenario models: values with human units, random quantities, and the strict base model.
 
 Each type parses the human form (``"5m"``, ``"127GiB"``, ``"20Mbit/s"``, ``{dist: ...}``) into base units
-(seconds, bytes, bytes/s, :class:`~drsim.distributions.Distribution`), serialises back to a form that parses
+(seconds, bytes, bytes/s, :class:`~drsim.scenario.distributions.Distribution`), serialises back to a form that parses
 to the same value, and describes itself in the JSON Schema.
 """
 
@@ -17,12 +17,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     PlainSerializer,
     WithJsonSchema,
 )
 
-from drsim import units
-from drsim.distributions import DIST_NAMES, Distribution, parse_distribution
+from drsim.scenario import units
+from drsim.scenario.distributions import DIST_NAMES, Distribution, parse_distribution
 
 __all__ = ["Duration", "PositiveDuration", "Size", "Rate", "Fraction", "DailyFraction", "RandomDuration",
            "StrictModel", "random_duration", "parse_time_point", "Range", "Choices", "parse_lhs", "LhsDimension"]
@@ -328,3 +329,9 @@ LhsDimension = Annotated[
                                                                 "scale": {"enum": ["linear", "log"]}},
                                "required": ["low", "high"], "additionalProperties": False}]}),
 ]
+
+
+def random_default(raw: object) -> Any:
+    """A pydantic field whose default is the random duration ``raw`` (as written in a scenario file), built
+    anew for each model."""
+    return Field(default_factory=lambda: random_duration(raw))

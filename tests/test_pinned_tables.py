@@ -1,0 +1,95 @@
+"""The bundled scenarios' tables, pinned: a refactoring must give bit-identical tables.
+
+Each table of a default-seed run of every bundled scenario is reduced to a digest of its column names, dtypes and
+the exact bytes of its values. A change that alters any number fails here; when a change of the model is meant
+to alter them, say so in the commit and update the digests with ``python tests/test_pinned_tables.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import drsim
+from drsim.results import TABLES
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+
+PINNED = {
+    "branch-what-if": {
+        "cycles": "4ac11e7f65106ee9", "health": "9c5704d58dc74ed5", "incidents": "f4c179fa06642baf",
+        "link": "a9661f409b1ea9e6", "operations": "45b0132ea3e26ef3", "recovery_points": "2db0d9828a4ac677",
+        "rpo": "f0375b8c602a231d", "states": "54c7b0f2c6ab2268", "summary": "8f57855d6ef107f2",
+        "transfers": "9d06a6c3f82bee47",
+    },
+    "essentials-office": {
+        "cycles": "c36b0d0358d6cb1b", "health": "5dc5bdf08400d07c", "incidents": "5b1f7f12880c8398",
+        "link": "4952775996f68697", "operations": "c9fefed3591afa3d", "recovery_points": "77e08d7d6de1a356",
+        "rpo": "399634cd32c25d36", "states": "2a0e45966b2869b8", "summary": "e8e3cd5d2e51bd19",
+        "transfers": "869c49ee56da2cfe",
+    },
+    "ransomware": {
+        "cycles": "ccc7f3bbc53d89aa", "health": "5d4f57f7aacf5bd3", "incidents": "fffc74e5634b26b3",
+        "link": "05386078cd7ab028", "operations": "7ded99014df976b2", "recovery_points": "b4cab2c4b377e253",
+        "rpo": "9d2b51c7db33250e", "states": "d015f4786474aa76", "summary": "a89af1973904519c",
+        "transfers": "f37a69bfce8500d5",
+    },
+    "saturated-branch": {
+        "cycles": "a19a74f85c748a55", "health": "4c86da83ff716113", "incidents": "61eca8754341e258",
+        "link": "cf1d0a256117a367", "operations": "cee5f698072e64d4", "recovery_points": "dfe10f13aa4bff30",
+        "rpo": "77449781eb7144cd", "states": "29ca2b9ddc0c7f94", "summary": "ae58b0213c7f250a",
+        "transfers": "cdba7b41bda21c03",
+    },
+    "site-disaster": {
+        "cycles": "a696ab489e125b58", "health": "db2c9b54dec55d5e", "incidents": "7d5a3305b89c2e10",
+        "link": "d999837f2bce0767", "operations": "a01b6bc01ecf1b63", "recovery_points": "45783af39a4b067e",
+        "rpo": "3847fd60b9010e5a", "states": "4eecee10097d0559", "summary": "7fef78e10c77da4e",
+        "transfers": "5269428087fca9b9",
+    },
+    "trace-replay": {
+        "cycles": "7e590296ae6daef8", "health": "36bf01c13877d793", "incidents": "61eca8754341e258",
+        "link": "ad44187ce5032d6d", "operations": "cee5f698072e64d4", "recovery_points": "4c724096c72467be",
+        "rpo": "dd0bbed587d7fdda", "states": "3eb8216ba808246c", "summary": "ca892e76f91cc7ca",
+        "transfers": "e0d7c371a4d86212",
+    },
+}
+
+
+def frame_digest(df: pd.DataFrame) -> str:
+    """16 hex digits of SHA-256 over the column names, dtypes and the exact bytes of every value."""
+    h = hashlib.sha256()
+    h.update(repr(list(df.columns)).encode())
+    h.update(repr([str(t) for t in df.dtypes]).encode())
+    for c in df.columns:
+        col = df[c]
+        if col.dtype.kind in "biufcmM":
+            h.update(np.ascontiguousarray(col.to_numpy()).tobytes())
+        else:
+            h.update("\x1f".join(map(str, col.tolist())).encode())
+    return h.hexdigest()[:16]
+
+
+def digests(name: str) -> dict[str, str]:
+    results = drsim.simulate(SCENARIOS / f"{name}.yaml")
+    return {table: frame_digest(getattr(results, table)) for table in TABLES}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_bundled_scenario_tables_are_bit_identical(name):
+    assert digests(name) == PINNED[name]
+
+
+def test_the_digest_sees_the_last_bit():
+    df = pd.DataFrame({"x": [1.0, 2.0]})
+    nudged = pd.DataFrame({"x": [1.0, np.nextafter(2.0, 3.0)]})
+    assert frame_digest(df) != frame_digest(nudged)
+
+
+if __name__ == "__main__":  # print the digests to pin after an intended change of the model
+    json.dump({p.stem: digests(p.stem) for p in sorted(SCENARIOS.glob("*.yaml"))}, sys.stdout, indent=1)
