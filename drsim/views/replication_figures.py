@@ -45,7 +45,7 @@ _CURVE = _P["blue"]  # the RPO curve
 _OVER = _P["vermillion"]  # time above the RPO target
 
 
-# --- 2. RPO over time ------------------------------------------------------------------------------------
+# --- RPO over time ------------------------------------------------------------------------------------
 
 
 def _rpo_runs(times: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
@@ -165,7 +165,7 @@ def rpo_over_time(results: Results, vms: Sequence[str] | None = None, max_vms: i
     return fig
 
 
-# --- 3. link usage ---------------------------------------------------------------------------------------
+# --- link usage ---------------------------------------------------------------------------------------
 
 
 def _extend(t: np.ndarray, v: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:

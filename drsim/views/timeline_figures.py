@@ -3,7 +3,7 @@ health, failures and drills) and :func:`incident_waterfall` (each incident's pha
 of its failback).
 
 Both take a :class:`drsim.Results` and return a :class:`matplotlib.figure.Figure` built with the object API
-(nothing is shown or registered with pyplot). Imports matplotlib, numpy, pandas, :mod:`drsim.scenario.units`
+(nothing is shown or registered with pyplot). Imports matplotlib, pandas, :mod:`drsim.scenario.units`
 and :mod:`drsim.views.style`.
 """
 
@@ -45,7 +45,7 @@ __all__ = ["protection_timeline", "incident_waterfall"]
 _P = OKABE_ITO
 
 
-# --- 1. protection timeline ------------------------------------------------------------------------------
+# --- protection timeline ------------------------------------------------------------------------------
 
 
 def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
@@ -127,7 +127,7 @@ def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
     return fig
 
 
-# --- 4. incident waterfall -------------------------------------------------------------------------------
+# --- incident waterfall -------------------------------------------------------------------------------
 
 _OUTAGE_MILESTONES = (("detected_at", "detection"), ("decision_at", "decision"),
                       ("failover_started_at", "waiting to start"), ("service_restored_at", "failover"))
