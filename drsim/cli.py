@@ -93,7 +93,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
-        from drsim.views.report import write_report
+        from drsim.views.run_report import write_report
 
         html, md = write_report(results, folder)
         if not quiet:
@@ -108,7 +108,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
 def report_command(folder: str, no_verify: bool) -> None:
     """Write report.html and report.md for a run FOLDER written by 'drsim run' (re-simulates it from its
     scenario.yaml and seed, and checks the result matches the stored tables)."""
-    from drsim.views.report import ReportError, write_report_from_folder
+    from drsim.views.report_folder import ReportError, write_report_from_folder
 
     try:
         html, md = write_report_from_folder(folder, verify=not no_verify)
@@ -362,7 +362,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
-        from drsim.views.report import write_experiment_report
+        from drsim.views.experiment_report import write_experiment_report
 
         try:
             html, md = write_experiment_report(exp, folder)
@@ -424,7 +424,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         _close(executor, client, interrupted)
     click.echo(plan_text(table))
     if report:
-        from drsim.views.report import write_plan_folder
+        from drsim.views.plan_report import write_plan_folder
 
         try:
             folder = write_plan_folder(table, s, out)

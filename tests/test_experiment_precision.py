@@ -173,7 +173,7 @@ def test_precision_settings_are_checked():
 
 
 def test_report_counts_the_runs_each_point_had(precise, tmp_path):
-    from drsim.views.report import write_experiment_report
+    from drsim.views.experiment_report import write_experiment_report
 
     per_point = precise.replications_per_point
     assert min(per_point) < max(per_point)  # the points stopped at different rounds

@@ -12,7 +12,7 @@ import pytest
 from drsim.experiments.experiment import ExecutorFailed, finish_experiment, read_run, run_experiment
 from drsim.results.tables import TABLES
 from drsim.scenario.document import load_scenario, scenario_hash
-from drsim.views.report import write_report_from_folder
+from drsim.views.report_folder import write_report_from_folder
 from tests.conftest import make_scenario
 
 SWEEP = {"link.upload": ["4Mbit/s", "16Mbit/s"]}

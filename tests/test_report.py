@@ -18,17 +18,10 @@ import drsim
 from drsim.results.findings import findings, incident_lines
 from drsim.results.folders import write_run
 from drsim.results.tables import SITE
-from drsim.views.report import (
-    FIGURES,
-    HTML_NAME,
-    MD_NAME,
-    SECTIONS,
-    ReportError,
-    markdown_escape,
-    rpo_by_hour,
-    write_report,
-    write_report_from_folder,
-)
+from drsim.views.rendering import HTML_NAME, MD_NAME, markdown_escape
+from drsim.views.report_folder import ReportError, write_report_from_folder
+from drsim.views.rpo_hours import rpo_by_hour
+from drsim.views.run_report import FIGURES, SECTIONS, write_report
 from tests.conftest import base_scenario, make_scenario
 
 EVIL_VM = "<script>alert(1)</script>"
@@ -409,7 +402,7 @@ def test_report_of_a_calm_calendar_run(tmp_path):
 def test_report_files_have_the_permissions_of_the_other_result_files(run_folder):
     import stat
 
-    from drsim.views.report import write_report_from_folder
+    from drsim.views.report_folder import write_report_from_folder
 
     write_report_from_folder(run_folder)
     mode = stat.S_IMODE((run_folder / "summary.parquet").stat().st_mode)

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import drsim
-from drsim.views.report import write_report
+from drsim.views.run_report import write_report
 from tests.conftest import base_scenario, make_scenario
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),

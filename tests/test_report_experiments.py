@@ -20,7 +20,9 @@ from click.testing import CliRunner  # noqa: E402
 import drsim  # noqa: E402
 from drsim.cli import main  # noqa: E402
 from drsim.experiments.experiment import run_experiment, write_experiment  # noqa: E402
-from drsim.views.report import json_safe, write_experiment_report, write_plan_folder, write_plan_report  # noqa: E402
+from drsim.views.experiment_report import write_experiment_report  # noqa: E402
+from drsim.views.plan_report import write_plan_folder, write_plan_report  # noqa: E402
+from drsim.views.rendering import json_safe  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
 
 POLICIES = ["wait-for-repair", "automatic"]

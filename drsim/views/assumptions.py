@@ -1,0 +1,151 @@
+"""What a report's numbers rest on: the model's main approximations (:data:`APPROXIMATIONS`), the table of
+values used with their defaults and basis, and the sources behind them (:func:`assumptions`), and the same as
+blocks for the experiment and plan reports (:func:`assumption_blocks`).
+
+Imports :mod:`drsim.scenario` (defaults), the model's constants (health, retries), :mod:`drsim.views.rendering`
+and :func:`drsim.views.brief.policy_params`.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
+from drsim.model.replication import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
+from drsim.results.tables import Results
+from drsim.scenario import units
+from drsim.scenario.churn import PROFILES
+from drsim.scenario.document import CHURN_LIMIT_STANDARD, SUPPORTED_INTERVALS, Link, Objectives, Replication, Scenario
+from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.views.brief import policy_params
+from drsim.views.rendering import Block, Table, describe, percent
+
+__all__ = ["APPROXIMATIONS", "assumptions", "assumption_blocks"]
+
+_fmt = units.format_duration
+
+#: The model's main approximations (kept in step with README.md, "Assumptions and approximations").
+APPROXIMATIONS: tuple[str, ...] = (
+    "Churn is the VM's write rate and every byte written is replicated (no de-duplication of rewrites within a "
+    "cycle, which would make real deltas smaller); a daily churn is a share of the provisioned disk size.",
+    "Health is judged at replication ticks (at most one interval late); reaching critical is recorded, but the "
+    "resynchronisation itself is not modelled: replication continues with ever larger deltas.",
+    "Ticks before protection (while the catch-up is in flight) are not cycles: their writes go into the first "
+    "delta.",
+    "Throttling applies to the site's shared uplink as a whole (the real agent throttles per host).",
+    "Without a calendar start, t = 0 is a Monday 00:00 for profiles and throttle schedules.",
+    "Protocol overhead is one efficiency factor; latency and TCP dynamics are not modelled.",
+    "A failure that hits a VM already down or in the cloud adds no incident; while a VM is down it writes "
+    "nothing; the RPO is defined only while the VM replicates on-premises.",
+    "Failover steps take the durations given; cloud capacity is only the quota on parallel starts; a failover "
+    "once started runs to its end even if the on-premises side is repaired meanwhile.",
+    "Corruption makes the recovery points captured after its start unusable; it does not spread.",
+    "Test failovers cost nothing on the link (the cloud copy is used in place).",
+)
+
+_STEP_BASIS = {
+    "shutdown": "orderly guest shutdown before a planned move or failback",
+    "prepare": "the service prepares the failover (creates the cloud VM from the recovery point)",
+    "process_pending": "pending data processed into a recovery point before a 'latest' failover",
+    "start": "cloud VM start: typically 5-20 min",
+    "reconnect": "clients and DNS reconnect to the moved VM",
+    "onprem_start": "VM start on-premises after a repair or failback (a reboot takes about 5 min)",
+    "cleanup": "deprovisioning the cloud or test VM and deleting its disk",
+    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down",
+}
+_REPAIR_BASIS = {
+    "vm": "a guest crash: the VM reboots on its host (about 5 min)",
+    "host": "hours with a spare or a quick fix, days when parts must be ordered",
+    "site": "rebuilding a site after a disaster: days to weeks",
+    "link": "ISP outage: usually an hour, sometimes most of a day",
+}
+
+
+# --- the values used and their basis ---------------------------------------------------------------------
+
+
+def _default_row(setting: str, value: Any, default: Any, basis: str) -> list[str]:
+    shown = describe(value)
+    same = value == default
+    return [setting, shown + (" (default)" if same else ""), describe(default), basis]
+
+
+def assumptions(results: Results) -> tuple[Table, list[str]]:
+    s = results.scenario
+    rows = []
+    rep0, obj0, steps0 = Replication(), Objectives(), FailoverSteps()
+    efficiency0 = Link.model_fields["efficiency"].default
+    rows.append(_default_row("replication.setup", s.replication.setup, rep0.setup,
+                             "agent install and vault creation per host: an assumption"))
+    rows.append(["link.efficiency", percent(s.link.efficiency, 0) + (" (default)" if s.link.efficiency == efficiency0
+                                                                   else ""), percent(efficiency0, 0),
+                 "share of the raw bandwidth left for payload after protocol overhead: an assumption"])
+    rows.append(["link.compression", f"{s.link.compression:g}" + (" (default)" if s.link.compression == 1 else ""),
+                 "1", "no compression unless the scenario gives a ratio"])
+    rows.append(_default_row("objectives.rpo", s.objectives.rpo, obj0.rpo, "the planner's target"))
+    rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
+    for step, basis in _STEP_BASIS.items():
+        rows.append(_default_row(f"failover.{step}", getattr(s.failover, step), getattr(steps0, step), basis))
+    kinds = {f.kind for f in s.failures}
+    for kind, basis in _REPAIR_BASIS.items():
+        given = sorted({describe(f.repair_dist) for f in s.failures if f.kind == kind and f.repair is not None})
+        uses_default = any(f.kind == kind and f.repair is None for f in s.failures)
+        if kind not in kinds:
+            shown = "no failure of this kind"
+        else:
+            shown = "; ".join(given + ([describe(DEFAULT_REPAIR[kind]) + " (default)"] if uses_default else []))
+        rows.append([f"repair of a {kind} failure", shown, describe(DEFAULT_REPAIR[kind]), basis])
+    corr = [f for f in s.failures if f.kind == "corruption"]
+    shown = ("; ".join(sorted({describe(f.detection_dist) + (" (default)" if f.detected_after is None else "")
+                               for f in corr})) if corr else "no corruption")
+    rows.append(["corruption noticed after", shown, describe(DEFAULT_DETECTION),
+                 "hours to days until someone notices: an assumption"])
+    drill_default = Drill(vms="all", every=1.0).duration
+    drills = "; ".join(sorted({describe(d.duration) + (" (default)" if d.duration == drill_default else "")
+                               for d in s.drills})) or "no drills"
+    rows.append(["drills.duration", drills, describe(drill_default), "a test failover kept up for checks"])
+    window_default = Maintenance(host="h", at=0.0).window
+    windows = "; ".join(sorted({describe(m.window) + (" (default)" if m.window == window_default else "")
+                                for m in s.maintenance})) or "no maintenance"
+    rows.append(["maintenance.window", windows, describe(window_default), "a maintenance window: an assumption"])
+    for name, value, default in policy_params(s):
+        rows.append([f"policy {s.policy.name}: {name}", value + (" (default)" if value == default else ""), default,
+                     "drsim/policies.py: operator reaction times are assumptions"])
+    profiles = sorted({vm.churn.profile for _, vm in s.vms() if isinstance(vm.churn.profile, str)})
+    for name in profiles:
+        shape = PROFILES.get(name)
+        peak = "" if shape is None else f", busiest {int(np.argmax(shape)):02d}:00"
+        rows.append([f"churn profile {name}", "used", "-",
+                     f"illustrative assumption (drsim/churn.py){peak}, not a measurement"])
+    table = Table(["setting", "this run", "default", "basis"], rows, [False, False, False, False],
+                  caption="Values used and their basis")
+    retry = ", ".join(_fmt(x) for x in RETRY_BACKOFF)
+    sources = [
+        "Step durations, repair and detection times: defaults in drsim/recovery_config.py, typical values from the "
+        "domain notes (cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild "
+        "weeks); they are assumptions, not vendor figures. '(default)' marks a value the scenario did not change.",
+        "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/churn.py are illustrative "
+        "assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
+        "Failover policy parameters: defaults in drsim/policies.py.",
+        f"Health as the service reports it (drsim/model.py): warning when at least {percent(WARN_MISSED_SHARE, 0)} of "
+        f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
+        f"critical when the pending log reaches {percent(CRITICAL_LOG_SHARE, 0)} of the VM's disk size.",
+        "Service limits (drsim/scenario.py): replication every "
+        + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
+        + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
+          f"or later; churn per VM supported up to {units.format_size(CHURN_LIMIT_STANDARD)}/s on standard storage.",
+        f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
+        "(drsim/recovery.py).",
+    ]
+    return table, sources
+
+
+def assumption_blocks(scenario: Scenario) -> list[Block]:
+    defaults, sources = assumptions(SimpleNamespace(scenario=scenario))  # type: ignore[arg-type]  # reads .scenario
+    return [Block("p", "What the numbers rest on. Defaults are assumptions based on typical values, not "
+                       "measurements; change them in the scenario file when better figures are known."),
+            Block("table", defaults), Block("h3", "Sources"), Block("ul", sources),
+            Block("h3", "Model approximations"), Block("ul", list(APPROXIMATIONS))]

@@ -1,0 +1,130 @@
+"""The report of one run: its sections (:data:`SECTIONS`) and figures (:data:`FIGURES`), the context the
+templates ``report.html.j2`` and ``report.md.j2`` show (:func:`report_context`), and :func:`write_report`, which
+writes ``report.html`` (one file: figures embedded as base64 PNG data URIs, CSS inline, no script and no external
+address, so it opens offline and prints) and ``report.md`` (the same content in Markdown, with the figures saved
+beside it as ``report-*.png`` and linked relatively).
+
+The sections: the scenario in brief (:mod:`drsim.views.brief`); an executive summary in plain words
+(:mod:`drsim.views.run_summary`, then the findings of :func:`drsim.results.findings.findings`); objective
+compliance per VM and when the RPO target is missed (:mod:`drsim.views.run_tables`,
+:mod:`drsim.views.rpo_hours`); per-VM replication and recovery tables; the incidents (table and the lines of
+:func:`drsim.results.findings.incident_lines`); the four figures of :mod:`drsim.views.figures`; and the
+assumptions and sources behind the defaults used (:mod:`drsim.views.assumptions`).
+
+Imports :mod:`drsim.results` (findings), :mod:`drsim.scenario.document` (the scenario hash), the figures and the
+report modules named above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from drsim.results.findings import findings, incident_lines
+from drsim.results.tables import Results
+from drsim.scenario.document import scenario_hash
+from drsim.version import __version__
+from drsim.views import figures as plots
+from drsim.views.assumptions import APPROXIMATIONS, assumptions
+from drsim.views.brief import scenario_brief
+from drsim.views.rendering import ReportFigure, draw_figure, environment, write_files
+from drsim.views.rpo_hours import busy_table, rpo_by_hour
+from drsim.views.run_summary import lead_sentences
+from drsim.views.run_tables import compliance_table, incidents_table, recovery_table, replication_table
+
+__all__ = ["SECTIONS", "FIGURES", "FigureSpec", "report_context", "render_report", "write_report"]
+
+#: (anchor id, heading) of every section, in order.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("scenario", "Scenario"),
+    ("summary", "Executive summary"),
+    ("compliance", "Objective compliance"),
+    ("vms", "Per-VM results"),
+    ("incidents", "Incidents"),
+    ("figures", "Figures"),
+    ("assumptions", "Assumptions and sources"),
+)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    function: str  # name in drsim.views.figures
+    title: str
+    file: str  # PNG written beside report.md
+    caption: str
+
+
+#: The figures of the report, drawn by the :mod:`drsim.views.figures` function of the same name.
+FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("protection_timeline", "Protection timeline", "report-protection-timeline.png",
+               "One row per VM: lifecycle states over the run, health warnings hatched, failures (triangles) and "
+               "drills (diamonds) marked."),
+    FigureSpec("rpo_over_time", "RPO over time", "report-rpo-over-time.png",
+               "The exact RPO sawtooth of each VM against the RPO target; time above the target is shaded."),
+    FigureSpec("link_usage", "Link usage", "report-link-usage.png",
+               "Upload capacity (throttle schedule), active transfers and backlog; initial-replication progress."),
+    FigureSpec("incident_waterfall", "Incident waterfall", "report-incident-waterfall.png",
+               "Each incident from the failure to service restored, and its failback; RTO target ticks."),
+)
+
+
+# --- figures ---------------------------------------------------------------------------------------------------
+
+
+def _figures(results: Results) -> list[ReportFigure]:
+    """The figures of :data:`FIGURES`, drawn from ``results``."""
+    return [draw_figure(spec.title, spec.caption, spec.file, partial(getattr(plots, spec.function), results))
+            for spec in FIGURES]
+
+
+def report_context(results: Results, figures: list[ReportFigure] | None = None) -> dict[str, Any]:
+    """Everything the templates show, formatted for people (figures drawn unless given)."""
+
+    s = results.scenario
+    hours = rpo_by_hour(results)
+    brief, hosts = scenario_brief(results)
+    defaults, sources = assumptions(results)
+    return {
+        "title": f"Disaster-recovery simulation: {s.name}",
+        "name": s.name,
+        "seed": results.seed,
+        "version": __version__,
+        "hash": scenario_hash(s, results.seed),
+        "sections": SECTIONS,
+        "heading": dict(SECTIONS),
+        "brief": brief,
+        "hosts": hosts,
+        "lead": lead_sentences(results, hours),
+        "findings": findings(results),
+        "compliance": compliance_table(results),
+        "busy": busy_table(results, hours),
+        "replication": replication_table(results),
+        "recovery": recovery_table(results),
+        "incident_lines": incident_lines(results),
+        "incidents": incidents_table(results),
+        "figures": figures if figures is not None else _figures(results),
+        "defaults": defaults,
+        "sources": sources,
+        "approximations": APPROXIMATIONS,
+    }
+
+
+def render_report(results: Results, figures: list[ReportFigure] | None = None) -> tuple[str, str]:
+    """The report as (HTML, Markdown) text, without writing anything."""
+    ctx = report_context(results, figures)
+    html = environment(False).get_template("report.html.j2").render(ctx)
+    md = environment(True).get_template("report.md.j2").render(ctx)
+    return html, md
+
+
+def write_report(results: Results, folder: str | Path) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` with its ``report-*.png`` figures into ``folder``
+    (created if needed). Each file is written under a temporary name and renamed, so a file that exists is
+    whole. Returns (HTML path, Markdown path)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = _figures(results)
+    html, md = render_report(results, figures)
+    return write_files(folder, html, md, figures)
