@@ -19,7 +19,8 @@ from click.testing import CliRunner  # noqa: E402
 
 import drsim  # noqa: E402
 from drsim.cli import main  # noqa: E402
-from drsim.experiments.experiment import run_experiment, write_experiment  # noqa: E402
+from drsim.experiments.runner import run_experiment  # noqa: E402
+from drsim.experiments.sweep_folder import write_experiment  # noqa: E402
 from drsim.views.report import json_safe, write_experiment_report, write_plan_folder, write_plan_report  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
 
@@ -108,7 +109,7 @@ def test_experiment_report_escapes_names(tmp_path):
 
 
 def test_plan_report_has_the_curve_and_the_required_bandwidth(planned, tmp_path):
-    from drsim.experiments.planner import mbit as _mbit
+    from drsim.experiments.planner_text import mbit as _mbit
 
     scenario = make_scenario(base=failing_data())
     html_path, md_path = write_plan_report(planned, scenario, tmp_path)

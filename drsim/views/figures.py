@@ -14,7 +14,7 @@ function                    shows
 :func:`incident_waterfall`  each incident's phases, from the failure to the end of the failback
 ==========================  ======================================================================
 
-and of an experiment (:func:`drsim.experiments.experiment.run_experiment`) or a plan (:func:`drsim.plan`):
+and of an experiment (:func:`drsim.experiments.runner.run_experiment`) or a plan (:func:`drsim.plan`):
 
 ==========================  ======================================================================
 :func:`sweep_heatmap`       a metric's mean over two swept settings, with the objective's boundary
@@ -44,7 +44,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from drsim.experiments.experiment import t_975
+from drsim.experiments.statistics import t_975
 from drsim.scenario import units
 from drsim.scenario.units import DAY, HOUR, MINUTE, format_duration
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.transforms import Transform
 
-    from drsim.experiments.experiment import Experiment
+    from drsim.experiments.outcome import Experiment
     from drsim.results.tables import Results
 
 __all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",

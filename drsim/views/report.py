@@ -21,10 +21,11 @@ environment's ``finalize`` (backslash before ``\\ ` * _ [ ] < > | & ~ # $``), so
 become markup. Values the report itself produces (image file names, data URIs) are marked safe explicitly.
 
 :func:`write_experiment_report` writes the same two files into a sweep folder (written by
-:func:`drsim.experiments.experiment.write_experiment`): the scenario in brief, the sweep, a summary in plain words, the site's
-aggregate per point and the experiment figures that apply to what was swept. :func:`write_plan_report` writes the
-report of a bandwidth plan (:func:`drsim.plan`) and :func:`write_plan_folder` a whole plan folder. Both use the
-generic templates ``document.html.j2`` and ``document.md.j2`` (sections of blocks) with the same escaping.
+:func:`drsim.experiments.sweep_folder.write_experiment`): the scenario in brief, the sweep, a summary in plain
+words, the site's aggregate per point and the experiment figures that apply to what was swept.
+:func:`write_plan_report` writes the report of a bandwidth plan (:func:`drsim.plan`) and :func:`write_plan_folder`
+a whole plan folder. Both use the generic templates ``document.html.j2`` and ``document.md.j2`` (sections of
+blocks) with the same escaping.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from drsim.experiments.planner import mbit as planner_mbit
-from drsim.experiments.planner import plan_text
+from drsim.experiments.planner_text import mbit as planner_mbit
+from drsim.experiments.planner_text import plan_text
 from drsim.model.churn import week_offset
 from drsim.model.policies import make_policy
 from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
@@ -1224,8 +1225,8 @@ def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigu
 
 def write_experiment_report(exp: Any, folder: str | Path) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (with its ``report-*.png`` figures) of an
-    :class:`drsim.experiments.experiment.Experiment` into ``folder`` (the sweep folder written by
-    :func:`drsim.experiments.experiment.write_experiment`). Returns (HTML path, Markdown path)."""
+    :class:`drsim.experiments.outcome.Experiment` into ``folder`` (the sweep folder written by
+    :func:`drsim.experiments.sweep_folder.write_experiment`). Returns (HTML path, Markdown path)."""
     ctx, figures = experiment_report_context(exp)
     return _write_document(Path(folder), ctx, figures)
 
@@ -1271,7 +1272,7 @@ def _plan_table(plan_df: pd.DataFrame) -> Table:
 
 
 def _plan_findings(plan_df: pd.DataFrame) -> list[str]:
-    """The findings of :func:`drsim.experiments.planner.plan_text`, as sentences."""
+    """The findings of :func:`drsim.experiments.planner_text.plan_text`, as sentences."""
 
     lines = plan_text(plan_df).splitlines()
     start = lines.index("Findings:") + 1 if "Findings:" in lines else len(lines)
