@@ -33,7 +33,7 @@ except ImportError:  # not installed: the checkout this script is in
 
 import pandas as pd  # noqa: E402
 
-from drsim.experiments.experiment import run_experiment  # noqa: E402
+from drsim.experiments.runner import run_experiment  # noqa: E402
 
 
 def _revision() -> str:
@@ -114,7 +114,7 @@ def _simulate_batch(scenario, seeds: list[int]) -> int:
 def _bare(scenario, n: int, seed: int, workers: int, batch: int) -> tuple[float, float | None]:
     """Wall seconds and other programs' CPU seconds of the same runs on a bare process pool (drsim.simulate in
     batches, no experiment runner): the machine's own scaling, to tell drsim's overhead from the hardware's."""
-    from drsim.experiments.experiment import replication_seed
+    from drsim.experiments.seeds import replication_seed
 
     seeds = [replication_seed(seed, k) for k in range(n)]
     busy0, own0 = _busy_seconds(), _own_seconds()

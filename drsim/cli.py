@@ -141,7 +141,7 @@ def validate(files: tuple[str, ...]) -> None:
 
 def _experiment_brief(s) -> str:
     """``; experiment: 8 points x 10 replications`` for a scenario with an experiment section."""
-    from drsim.experiments.experiment import experiment_settings
+    from drsim.experiments.settings import experiment_settings
 
     if s.experiment is None:
         return ""
@@ -171,8 +171,8 @@ def _executor(workers: int | None, dask: str | None):
     """The executor the options ask for (None: the default process pool) and the Dask client to close."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from drsim.experiments.executors import process_pool
-    from drsim.experiments.experiment import ExperimentError, connect_dask
+    from drsim.experiments.errors import ExperimentError
+    from drsim.experiments.executors import connect_dask, process_pool
 
     if dask is not None:
         if workers is not None:
@@ -257,19 +257,14 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
     --resume FOLDER completes.
     """
-    from drsim.experiments.experiment import (
-        ExecutorFailed,
-        ExperimentError,
-        aggregate_text,
-        experiment_settings,
-        finish_experiment,
-        incomplete_folder,
-        parse_lhs_option,
-        parse_precision,
-        parse_set,
-        precision_text,
-        run_experiment,
-    )
+    from drsim.experiments.errors import ExperimentError
+    from drsim.experiments.executors import ExecutorFailed
+    from drsim.experiments.precision import parse_precision
+    from drsim.experiments.runner import run_experiment
+    from drsim.experiments.settings import experiment_settings
+    from drsim.experiments.settings_paths import parse_lhs_option, parse_set
+    from drsim.experiments.sweep_folder import finish_experiment, incomplete_folder
+    from drsim.experiments.text import aggregate_text, precision_text
 
     s = _load(scenario, experiment=True)
     grid: dict[str, list] = {}
@@ -402,8 +397,9 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
                  report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
-    from drsim.experiments.experiment import ExecutorFailed
-    from drsim.experiments.planner import PlanError, plan, plan_text
+    from drsim.experiments.executors import ExecutorFailed
+    from drsim.experiments.planner import PlanError, plan
+    from drsim.experiments.planner_text import plan_text
 
     s = _load(scenario)
     executor, client = _executor(workers, dask)

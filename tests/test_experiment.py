@@ -15,15 +15,11 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.experiments.experiment import (
-    aggregate,
-    apply_settings,
-    parse_set,
-    replication_seed,
-    run_experiment,
-    sweep_points,
-    t_975,
-)
+from drsim.experiments.design import sweep_points
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.seeds import replication_seed
+from drsim.experiments.settings_paths import apply_settings, parse_set
+from drsim.experiments.statistics import aggregate, t_975
 from drsim.model.failures import failure_timeline
 from drsim.model.policies import Policy, register
 from drsim.model.streams import Streams

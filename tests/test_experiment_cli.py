@@ -12,9 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-import drsim.experiments.experiment
+import drsim.experiments.executors
+import drsim.experiments.runner
 from drsim.cli import main
-from drsim.experiments.experiment import ExecutorFailed, run_experiment
+from drsim.experiments.executors import ExecutorFailed
+from drsim.experiments.runner import run_experiment
 from drsim.results.tables import TABLES
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},
@@ -123,8 +125,8 @@ def test_cli_bad_options(path, tmp_path, args, message):
 
 
 def test_cli_unreachable_dask_scheduler(path, tmp_path, monkeypatch):
-    monkeypatch.setattr(drsim.experiments.experiment, "connect_dask", functools.partial(drsim.experiments.experiment.connect_dask,
-                                                                            timeout=0.5))
+    monkeypatch.setattr(drsim.experiments.executors, "connect_dask",
+                        functools.partial(drsim.experiments.executors.connect_dask, timeout=0.5))
     code, out, err, exc = cli("sweep", path, "--dask", "tcp://127.0.0.1:9", "--out", tmp_path / "out")
     assert code == 2 and err.startswith("error: --dask tcp://127.0.0.1:9: cannot reach the Dask scheduler at "
                                         "tcp://127.0.0.1:9: ")
@@ -142,7 +144,7 @@ def test_cli_dask_without_distributed(path, tmp_path, monkeypatch):
 
 
 def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatch):
-    real = drsim.experiments.experiment.run_experiment
+    real = drsim.experiments.runner.run_experiment
 
     def dies(*a, **kw):
         def stop(done, total):
@@ -151,7 +153,7 @@ def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatc
 
         return real(*a, **{**kw, "progress": stop})
 
-    monkeypatch.setattr(drsim.experiments.experiment, "run_experiment", dies)
+    monkeypatch.setattr(drsim.experiments.runner, "run_experiment", dies)
     args = ["sweep", path, "-n", 4, "--batch-size", 1, "--workers", 1, "--out", tmp_path / "out"]
     code, out, err, exc = cli(*args)
     (folder,) = (tmp_path / "out" / "tiny").iterdir()
@@ -159,7 +161,7 @@ def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatc
                                         f"finished runs are kept in {folder}; resume with the same command and "
                                         f"--resume {folder}")
     assert len(list((folder / "parts").glob("part-*.parquet"))) == 2
-    monkeypatch.setattr(drsim.experiments.experiment, "run_experiment", real)
+    monkeypatch.setattr(drsim.experiments.runner, "run_experiment", real)
     code, out, err, exc = cli(*args, "--resume", folder, "-q")
     assert code == 0, (out, err, exc)
     ref = run_experiment(path, replications=4, executor=ThreadPoolExecutor(1))

@@ -10,7 +10,9 @@ import pytest
 from distributed import Client, LocalCluster
 
 import drsim
-from drsim.experiments.experiment import ExperimentError, connect_dask, run_experiment
+from drsim.experiments.errors import ExperimentError
+from drsim.experiments.executors import connect_dask
+from drsim.experiments.runner import run_experiment
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

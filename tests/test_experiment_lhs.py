@@ -10,13 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drsim.experiments.experiment import (
-    latin_hypercube,
-    lhs_seed_sequence,
-    parse_lhs_option,
-    replication_seed,
-    run_experiment,
-)
+from drsim.experiments.design import latin_hypercube
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.seeds import lhs_seed_sequence, replication_seed
+from drsim.experiments.settings_paths import parse_lhs_option
 from drsim.results.tables import SITE
 from drsim.scenario import units
 from drsim.scenario.document import ScenarioError

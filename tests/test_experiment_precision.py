@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from drsim.experiments.experiment import Precision, parse_precision, run_experiment, t_975
+from drsim.experiments.precision import Precision, parse_precision
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.statistics import t_975
 from drsim.results.tables import SITE
 from tests.conftest import make_scenario
 

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from drsim.cli import main
-from drsim.experiments.experiment import run_experiment
+from drsim.experiments.runner import run_experiment
 from drsim.scenario.document import scenario_to_dict
 from tests.conftest import make_scenario
 
@@ -103,9 +103,9 @@ def test_resume_refuses_a_different_experiment(tmp_path):
 
 
 def test_cli_sweep_ctrl_c_then_resume(tmp_path, reference, monkeypatch):
-    import drsim.experiments.experiment
+    import drsim.experiments.runner
 
-    real = drsim.experiments.experiment.run_experiment
+    real = drsim.experiments.runner.run_experiment
 
     def interrupted(*a, **kw):
         def stop(done, total):
@@ -119,7 +119,7 @@ def test_cli_sweep_ctrl_c_then_resume(tmp_path, reference, monkeypatch):
     args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
             "--batch-size", "2", "-q", "--out", str(tmp_path / "r")]
     with monkeypatch.context() as m:
-        m.setattr(drsim.experiments.experiment, "run_experiment", interrupted)
+        m.setattr(drsim.experiments.runner, "run_experiment", interrupted)
         res = CliRunner().invoke(main, args)
     assert res.exit_code == 130 and "--resume" in res.output
     (folder,) = (tmp_path / "r" / scenario().name).iterdir()

@@ -9,7 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from drsim.experiments.experiment import ExecutorFailed, finish_experiment, read_run, run_experiment
+from drsim.experiments.executors import ExecutorFailed
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.storage import read_run
+from drsim.experiments.sweep_folder import finish_experiment
 from drsim.results.tables import TABLES
 from drsim.scenario.document import load_scenario, scenario_hash
 from drsim.views.report_folder import write_report_from_folder

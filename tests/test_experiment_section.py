@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.experiments.experiment import experiment_settings, replication_seed, run_experiment
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.seeds import replication_seed
+from drsim.experiments.settings import experiment_settings
 from drsim.scenario.document import ScenarioError, load_scenario, scenario_hash, scenario_schema
 from tests.conftest import base_scenario
 

@@ -12,16 +12,10 @@ from click.testing import CliRunner
 
 import drsim
 from drsim.cli import main
-from drsim.experiments.planner import (
-    PlanError,
-    _Point,
-    formula_bandwidth,
-    plan,
-    plan_text,
-    scenario_at,
-    sizing_scenario,
-    throttle_share,
-)
+from drsim.experiments.bandwidth_runs import _Point
+from drsim.experiments.planner import PlanError, plan
+from drsim.experiments.planner_text import plan_text
+from drsim.experiments.sizing import formula_bandwidth, scenario_at, sizing_scenario, throttle_share
 from drsim.results.tables import SITE
 from tests.conftest import base_scenario, make_scenario
 

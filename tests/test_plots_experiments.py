@@ -14,7 +14,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import drsim  # noqa: E402
-from drsim.experiments.experiment import run_experiment  # noqa: E402
+from drsim.experiments.runner import run_experiment  # noqa: E402
 from drsim.views import figures as plots  # noqa: E402
 from tests.conftest import make_scenario  # noqa: E402
 

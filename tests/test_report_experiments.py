@@ -19,7 +19,8 @@ from click.testing import CliRunner  # noqa: E402
 
 import drsim  # noqa: E402
 from drsim.cli import main  # noqa: E402
-from drsim.experiments.experiment import run_experiment, write_experiment  # noqa: E402
+from drsim.experiments.runner import run_experiment  # noqa: E402
+from drsim.experiments.sweep_folder import write_experiment  # noqa: E402
 from drsim.views.experiment_report import write_experiment_report  # noqa: E402
 from drsim.views.plan_report import write_plan_folder, write_plan_report  # noqa: E402
 from drsim.views.rendering import json_safe  # noqa: E402
@@ -110,7 +111,7 @@ def test_experiment_report_escapes_names(tmp_path):
 
 
 def test_plan_report_has_the_curve_and_the_required_bandwidth(planned, tmp_path):
-    from drsim.experiments.planner import mbit as _mbit
+    from drsim.experiments.planner_text import mbit as _mbit
 
     scenario = make_scenario(base=failing_data())
     html_path, md_path = write_plan_report(planned, scenario, tmp_path)

@@ -3,7 +3,10 @@
 :func:`resolve_executor` turns what the user gave (nothing, an executor, a ``distributed.Client``) into an
 executor to submit to; :func:`process_pool` makes the default pool, whose workers leave Ctrl-C to the parent;
 :func:`stop_pool` stops it at once after an interruption; :func:`wait_first` waits for results in a way Ctrl-C
-can interrupt; :func:`executor_failure` tells a failure of the executor from a failure of the runs.
+can interrupt; :func:`executor_failure` tells a failure of the executor from a failure of the runs;
+:func:`connect_dask` connects to a Dask scheduler.
+
+Imports, of drsim, only the experiment stage's errors.
 """
 
 from __future__ import annotations
@@ -22,13 +25,31 @@ from concurrent.futures import (
 )
 from typing import Any
 
+from drsim.experiments.errors import ExperimentError
+
 __all__ = ["ExecutorFailed", "resolve_executor", "process_pool", "stop_pool", "shutdown", "wait_first",
-           "executor_failure"]
+           "executor_failure", "connect_dask"]
 
 
 class ExecutorFailed(RuntimeError):
     """The executor could not run the tasks (a worker process died, the Dask scheduler was lost...). The runs
     that finished are kept in the experiment's folder, so the experiment can be resumed."""
+
+
+def connect_dask(address: str, timeout: float = 10.0) -> Any:
+    """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``).
+    Raises :class:`~drsim.experiments.errors.ExperimentError` when ``distributed`` is not installed or the
+    scheduler cannot be reached within ``timeout`` seconds."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ExperimentError("running on Dask needs the 'distributed' package: pip install 'drsim[dask]'") from None
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ExperimentError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: "
+                              f"{str(exc).strip() or 'no answer'} (is it running, and is the address "
+                              "tcp://HOST:PORT?)") from None
 
 
 def _is_dask_client(obj: Any) -> bool:

@@ -2,21 +2,19 @@
 keys that go together, and every sweep point, which must be a valid scenario.
 
 ``drsim validate`` and ``drsim sweep`` run :func:`section_problems` through
-``load_scenario(path, experiment=True)``. Imports the scenario stage and the experiment design.
+``load_scenario(path, experiment=True)``. Imports :mod:`drsim.scenario` and, of this stage, the errors, the setting
+paths, the design, the precision targets and the settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from drsim.experiments.experiment import (
-    ExperimentError,
-    _check_paths,
-    design,
-    experiment_settings,
-    parse_path,
-    parse_precision,
-)
+from drsim.experiments.design import _check_paths, design
+from drsim.experiments.errors import ExperimentError
+from drsim.experiments.precision import parse_precision
+from drsim.experiments.settings import experiment_settings
+from drsim.experiments.settings_paths import parse_path
 from drsim.scenario.document import Problem, Scenario, ScenarioError, location_text
 
 __all__ = ["section_problems"]

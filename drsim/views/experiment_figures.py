@@ -38,7 +38,7 @@ from drsim.views.style import (
 )
 
 if TYPE_CHECKING:
-    from drsim.experiments.experiment import Experiment
+    from drsim.experiments.outcome import Experiment
 
 __all__ = ["replication_cdfs", "availability_by_vm", "planner_curve"]
 

@@ -1,5 +1,5 @@
-"""The report of an experiment (:func:`drsim.experiments.experiment.run_experiment`), written into its sweep
-folder (:func:`drsim.experiments.experiment.write_experiment`) by :func:`write_experiment_report`: the scenario in
+"""The report of an experiment (:func:`drsim.experiments.runner.run_experiment`), written into its sweep
+folder (:func:`drsim.experiments.sweep_folder.write_experiment`) by :func:`write_experiment_report`: the scenario in
 brief, the sweep, a summary in plain words, the site's aggregate per point (means ± the 95 % confidence
 half-width) and the experiment figures that apply to what was swept. Rendered by the generic templates
 ``document.html.j2`` and ``document.md.j2`` (sections of blocks) with the run report's escaping.
@@ -243,7 +243,7 @@ def experiment_report_context(exp: Any) -> tuple[dict[str, Any], list[ReportFigu
 
 def write_experiment_report(exp: Any, folder: str | Path) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` (with its ``report-*.png`` figures) of an
-    :class:`drsim.experiments.experiment.Experiment` into ``folder`` (the sweep folder written by
-    :func:`drsim.experiments.experiment.write_experiment`). Returns (HTML path, Markdown path)."""
+    :class:`drsim.experiments.outcome.Experiment` into ``folder`` (the sweep folder written by
+    :func:`drsim.experiments.sweep_folder.write_experiment`). Returns (HTML path, Markdown path)."""
     ctx, figures = experiment_report_context(exp)
     return write_document(Path(folder), ctx, figures)

@@ -17,7 +17,7 @@ function                    shows
 
 (in :mod:`drsim.views.timeline_figures` and :mod:`drsim.views.replication_figures`)
 
-and of an experiment (:func:`drsim.experiments.experiment.run_experiment`) or a plan (:func:`drsim.plan`):
+and of an experiment (:func:`drsim.experiments.runner.run_experiment`) or a plan (:func:`drsim.plan`):
 
 ==========================  ======================================================================
 :func:`sweep_heatmap`       a metric's mean over two swept settings, with the objective's boundary

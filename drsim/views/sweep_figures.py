@@ -1,11 +1,11 @@
-"""Figures of an experiment's sweep (:func:`drsim.experiments.experiment.run_experiment`): a metric against the
+"""Figures of an experiment's sweep (:func:`drsim.experiments.runner.run_experiment`): a metric against the
 swept settings. :func:`sweep_heatmap` (a metric's mean over two swept settings, with the objective's boundary),
 :func:`sweep_lines` (a metric's mean and 95 % confidence band against one swept setting) and
 :func:`paired_differences` (paired differences between the values of one swept setting, on common random
 numbers), and the helpers that read swept values as numbers on an axis.
 
 Each returns a :class:`matplotlib.figure.Figure` built with the object API. Imports matplotlib, numpy, pandas,
-:mod:`drsim.scenario.units`, :func:`drsim.experiments.experiment.t_975` and :mod:`drsim.views.style`.
+:mod:`drsim.scenario.units`, :func:`drsim.experiments.statistics.t_975` and :mod:`drsim.views.style`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from drsim.experiments.experiment import t_975
+from drsim.experiments.statistics import t_975
 from drsim.scenario import units
 from drsim.scenario.units import format_duration
 from drsim.views.style import (
@@ -44,7 +44,7 @@ from drsim.views.style import (
 )
 
 if TYPE_CHECKING:
-    from drsim.experiments.experiment import Experiment
+    from drsim.experiments.outcome import Experiment
 
 __all__ = ["sweep_heatmap", "sweep_lines", "paired_differences"]
 

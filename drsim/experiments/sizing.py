@@ -1,0 +1,126 @@
+"""What the bandwidth planner sizes and compares against: the sizing scenario, the scenario at a candidate
+upload (throttle scaled with it), the throttle's share of the uplink, the replicating VMs and their batches,
+and the vendor planner's peak-churn formula.
+
+**Sizing scenario.** Failures, maintenance and drills are removed (they interrupt replication or the RPO curve;
+sizing is for normal operation). Everything else is kept: churn, interval, batches, setup, compression,
+efficiency, duration.
+
+**Throttle.** Kept, scaled with the uplink: at a candidate upload ``B`` the throttle limits are the scenario's
+limits times ``B / current upload``, so the throttle keeps the same *share* of the uplink (e.g. half of it
+during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
+
+**Formula.** The vendor planner's sizing: per VM, the 95th percentile of its hourly write rate (hours aligned to
+the calendar, over the run's duration, pooled over the replications' write curves) times 1.3 growth; summed over
+the protected VMs; divided by compression and efficiency. It ignores the throttle, the link sharing, bursts
+within the hour and missed cycles.
+
+Imports :mod:`drsim.scenario`, :mod:`drsim.model` and, of this stage, the setting paths.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from drsim.experiments.settings_paths import apply_settings
+from drsim.model.churn import build_curve, week_offset
+from drsim.model.streams import Streams
+from drsim.scenario import units
+from drsim.scenario.document import Scenario
+
+__all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
+           "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
+
+FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor
+FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of hourly churn
+
+
+def _rate_text(bytes_per_s: float) -> str:
+    """A rate as scenario text that parses back to exactly the same float."""
+    return f"{float(bytes_per_s)!r}B/s"
+
+
+def sizing_scenario(scenario: Scenario) -> Scenario:
+    """``scenario`` without failures, maintenance and drills (sizing is for normal operation)."""
+    if not (scenario.failures or scenario.maintenance or scenario.drills):
+        return scenario
+    return apply_settings(scenario, {"failures": [], "maintenance": [], "drills": []}, source="plan")
+
+
+def scenario_at(scenario: Scenario, upload: float) -> Scenario:
+    """``scenario`` with an upload of ``upload`` bytes/s; throttle limits scaled by ``upload / current upload``."""
+    link = scenario.link
+    if upload == link.upload:
+        return scenario
+    settings: dict[str, Any] = {"link.upload": _rate_text(upload)}
+    if link.throttle is not None:
+        factor = upload / link.upload
+        settings["link.throttle.work_limit"] = _rate_text(link.throttle.work_limit * factor)
+        if link.throttle.off_limit is not None:
+            settings["link.throttle.off_limit"] = _rate_text(link.throttle.off_limit * factor)
+    return apply_settings(scenario, settings, source=f"plan at {units.format_rate(upload)}")
+
+
+def throttle_share(scenario: Scenario) -> float:
+    """Mean share of the raw uplink the throttle leaves over a week (1 without a throttle)."""
+    link = scenario.link
+    t = link.throttle
+    if t is None:
+        return 1.0
+    work = len(t.weekday_numbers) * (t.work_hours[1] - t.work_hours[0]) / units.WEEK
+    off_limit = t.off_limit if t.off_limit is not None else link.upload
+    return work * min(1.0, t.work_limit / link.upload) + (1 - work) * min(1.0, off_limit / link.upload)
+
+
+def _eligible(scenario: Scenario) -> list[tuple[int, Any, Any]]:
+    """(index among all VMs, host, VM) of every VM that replicates."""
+    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if h.supported and v.protect]
+
+
+def _batches(scenario: Scenario, names: list[str]) -> dict[str, int]:
+    """1-based initial-replication batch of each replicating VM (as the model orders them)."""
+    listed = scenario.replication.initial.batches
+    if listed is None:
+        return dict.fromkeys(names, 1)
+    out: dict[str, int] = {}
+    k = 0
+    for batch in listed:
+        members = [n for n in batch if n in names]
+        if members:
+            k += 1
+            out.update(dict.fromkeys(members, k))
+    rest = [n for n in names if n not in out]
+    out.update(dict.fromkeys(rest, k + 1))
+    return out
+
+
+def hourly_rates(scenario: Scenario, vm: Any, seed: int) -> np.ndarray:
+    """Mean write rate (bytes/s) of each whole calendar hour of the run, from the write curve the model builds
+    for ``vm`` with run seed ``seed`` (one window over the run if it is shorter than an hour)."""
+    horizon = scenario.duration
+    curve = build_curve(scenario, vm, Streams(seed).get("churn", vm.name), horizon)
+    offset = week_offset(scenario)
+    first = math.ceil(offset / units.HOUR) * units.HOUR - offset
+    n = int(math.floor((horizon - first) / units.HOUR + 1e-9))
+    edges = first + units.HOUR * np.arange(n + 1) if n >= 1 else np.array([0.0, horizon])
+    times = np.asarray(curve.times)
+    i = np.searchsorted(times, edges, side="right") - 1
+    written = np.asarray(curve.cumulative)[i] + np.asarray(curve.slopes)[i] * (edges - times[i])
+    return np.diff(written) / np.diff(edges)
+
+
+def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dict[str, float]:
+    """The vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th percentile of its hourly
+    write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed), times 1.3, divided by
+    compression and efficiency. The site's is the sum."""
+    seeds = seeds or [scenario.seed]
+    link = scenario.link
+    out = {}
+    for _, _, vm in _eligible(scenario):
+        rates = np.concatenate([hourly_rates(scenario, vm, s) for s in seeds])
+        peak = float(np.percentile(rates, FORMULA_PERCENTILE))
+        out[vm.name] = peak * FORMULA_GROWTH / link.compression / link.efficiency
+    return out
