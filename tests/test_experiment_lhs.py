@@ -19,8 +19,8 @@ from drsim.experiments.experiment import (
 )
 from drsim.results.tables import SITE
 from drsim.scenario import units
-from drsim.scenario.document import ScenarioError
 from drsim.scenario.fields import Choices, Range, parse_lhs
+from drsim.scenario.problems import ScenarioError
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

@@ -11,7 +11,8 @@ import pytest
 
 from drsim.experiments.experiment import ExecutorFailed, finish_experiment, read_run, run_experiment
 from drsim.results.tables import TABLES
-from drsim.scenario.document import load_scenario, scenario_hash
+from drsim.scenario.document import scenario_hash
+from drsim.scenario.loading import load_scenario
 from drsim.views.report import write_report_from_folder
 from tests.conftest import make_scenario
 

@@ -16,7 +16,10 @@ from click.testing import CliRunner
 import drsim
 from drsim.cli import main
 from drsim.experiments.experiment import experiment_settings, replication_seed, run_experiment
-from drsim.scenario.document import ScenarioError, load_scenario, scenario_hash, scenario_schema
+from drsim.scenario.document import scenario_hash
+from drsim.scenario.loading import load_scenario
+from drsim.scenario.problems import ScenarioError
+from drsim.scenario.schema import scenario_schema
 from tests.conftest import base_scenario
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "branch-what-if.yaml"

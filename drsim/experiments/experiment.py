@@ -96,18 +96,11 @@ from drsim.results.folders import (
 )
 from drsim.results.tables import SITE, TABLES, Results
 from drsim.scenario import units
-from drsim.scenario.document import (
-    ExperimentSection,
-    Problem,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_scenario,
-    scenario_hash,
-    scenario_to_dict,
-)
+from drsim.scenario.document import ExperimentSection, Scenario, scenario_hash, scenario_to_dict
 from drsim.scenario.fields import Choices, Range, parse_lhs
+from drsim.scenario.loading import load_scenario, parse_scenario
 from drsim.scenario.policy import params_model
+from drsim.scenario.problems import Problem, ScenarioError
 from drsim.scenario.units import format_duration
 from drsim.version import __version__
 

@@ -77,7 +77,8 @@ from drsim.results.metrics import rpo_stats
 from drsim.results.tables import SITE, Results
 from drsim.scenario import units
 from drsim.scenario.churn import mean_rate
-from drsim.scenario.document import Scenario, load_scenario
+from drsim.scenario.document import Scenario
+from drsim.scenario.loading import load_scenario
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",

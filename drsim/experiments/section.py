@@ -17,7 +17,8 @@ from drsim.experiments.experiment import (
     parse_path,
     parse_precision,
 )
-from drsim.scenario.document import Problem, Scenario, ScenarioError, location_text
+from drsim.scenario.document import Scenario
+from drsim.scenario.problems import Problem, ScenarioError, location_text
 
 __all__ = ["section_problems"]
 

@@ -60,18 +60,13 @@ from drsim.results.tables import PLANNED_KINDS, SITE, Results
 from drsim.scenario import units
 from drsim.scenario.churn import PROFILES
 from drsim.scenario.distributions import Distribution
-from drsim.scenario.document import (
-    CHURN_LIMIT_STANDARD,
-    SUPPORTED_INTERVALS,
-    Link,
-    Objectives,
-    Replication,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    scenario_hash,
-)
+from drsim.scenario.document import Scenario, scenario_hash
+from drsim.scenario.link import Link
+from drsim.scenario.loading import load_scenario
+from drsim.scenario.problems import ScenarioError
 from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.scenario.replication import SUPPORTED_INTERVALS, Objectives, Replication
+from drsim.scenario.site import CHURN_LIMIT_STANDARD
 from drsim.version import __version__
 from drsim.views import figures as plots
 
