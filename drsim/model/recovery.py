@@ -43,8 +43,9 @@ from drsim.model.replication import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, 
 from drsim.scenario.units import DAY, HOUR, MINUTE, WEEK
 
 if TYPE_CHECKING:
-    from drsim.model.link import FluidLink, Transfer
+    from drsim.model.link import FluidLink
     from drsim.model.site import SiteModel
+    from drsim.model.transfer import Transfer
 
 __all__ = ["Recovery", "RETRY_BACKOFF", "RETRY_EVERY"]
 

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import simpy
 
 from drsim.model.churn import WriteCurve
-from drsim.model.link import Transfer
 from drsim.model.points import RecoveryPoints
+from drsim.model.transfer import Transfer
 from drsim.scenario.site import VM, Host
 
 if TYPE_CHECKING:
