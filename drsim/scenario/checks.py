@@ -6,7 +6,8 @@ that need the calendar start, and the policy's parameters. Each problem is a :cl
 its place in the file. :func:`scenario_warnings` lists what is allowed but suspicious (legacy settings,
 vendor limits).
 
-Imports only the scenario's models, :mod:`drsim.scenario.churn` and :mod:`drsim.scenario.policy`.
+Imports only :mod:`drsim.scenario` modules below the document (units, churn, policy, problems and the site
+and link sections), and the document for hints.
 """
 
 from __future__ import annotations
