@@ -24,8 +24,10 @@ from typing import Any
 from drsim import _moved
 from drsim.results.run import simulate
 from drsim.results.tables import Results
-from drsim.scenario.document import Check, Scenario, ScenarioError, parse_scenario
-from drsim.scenario.document import load_scenario as _load_scenario
+from drsim.scenario.document import Scenario
+from drsim.scenario.loading import Check, parse_scenario
+from drsim.scenario.loading import load_scenario as _load_scenario
+from drsim.scenario.problems import ScenarioError
 from drsim.version import __version__
 
 __all__ = ["simulate", "run_experiment", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results",

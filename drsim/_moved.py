@@ -23,7 +23,7 @@ MOVED = {
     "drsim.points": "drsim.model.points",
     "drsim.recorder": "drsim.model.recorder",
     "drsim.failures": "drsim.model.failures",
-    "drsim.recovery": "drsim.model.recovery",
+    "drsim.recovery": "drsim.model",
     "drsim.policies": "drsim.model.policies",
     "drsim.metrics": "drsim.results.metrics",
     "drsim.findings": "drsim.results.findings",

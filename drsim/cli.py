@@ -20,7 +20,9 @@ import click
 from drsim import __version__, load_scenario, simulate
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
-from drsim.scenario.document import ScenarioError, scenario_schema, scenario_warnings
+from drsim.scenario.checks import scenario_warnings
+from drsim.scenario.problems import ScenarioError
+from drsim.scenario.schema import scenario_schema
 
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 1

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from drsim.scenario.document import Scenario, parse_scenario
+from drsim.scenario.document import Scenario
+from drsim.scenario.loading import parse_scenario
 
 
 def base_scenario() -> dict[str, Any]:

@@ -18,7 +18,9 @@ from click.testing import CliRunner, Result
 from drsim import __version__
 from drsim.cli import main
 from drsim.results.tables import TABLES
-from drsim.scenario.document import load_scenario, scenario_hash, scenario_schema
+from drsim.scenario.document import scenario_hash
+from drsim.scenario.loading import load_scenario
+from drsim.scenario.schema import scenario_schema
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml"
 

@@ -24,7 +24,7 @@ from drsim.model.failures import failure_timeline
 from drsim.model.policies import Policy, register
 from drsim.model.streams import Streams
 from drsim.results.tables import SITE
-from drsim.scenario.document import ScenarioError
+from drsim.scenario.problems import ScenarioError
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

@@ -16,8 +16,8 @@ from drsim.experiments.seeds import lhs_seed_sequence, replication_seed
 from drsim.experiments.settings_paths import parse_lhs_option
 from drsim.results.tables import SITE
 from drsim.scenario import units
-from drsim.scenario.document import ScenarioError
 from drsim.scenario.fields import Choices, Range, parse_lhs
+from drsim.scenario.problems import ScenarioError
 from tests.conftest import make_scenario
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "3d"},

@@ -14,7 +14,8 @@ from drsim.experiments.runner import run_experiment
 from drsim.experiments.storage import read_run
 from drsim.experiments.sweep_folder import finish_experiment
 from drsim.results.tables import TABLES
-from drsim.scenario.document import load_scenario, scenario_hash
+from drsim.scenario import load_scenario
+from drsim.scenario.document import scenario_hash
 from drsim.views.report_folder import write_report_from_folder
 from tests.conftest import make_scenario
 

@@ -18,7 +18,8 @@ from drsim.cli import main
 from drsim.experiments.runner import run_experiment
 from drsim.experiments.seeds import replication_seed
 from drsim.experiments.settings import experiment_settings
-from drsim.scenario.document import ScenarioError, load_scenario, scenario_hash, scenario_schema
+from drsim.scenario import ScenarioError, load_scenario, scenario_schema
+from drsim.scenario.document import scenario_hash
 from tests.conftest import base_scenario
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "branch-what-if.yaml"

@@ -10,7 +10,8 @@ import simpy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from drsim.model.link import FluidEnvironment, FluidLink
+from drsim.model.environment import FluidEnvironment
+from drsim.model.link import FluidLink
 from drsim.model.recorder import CODE, FLOAT, INT, Recorder
 from drsim.model.schedule import CapacitySchedule
 from drsim.scenario.units import DAY, HOUR

@@ -12,22 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
+from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import load_trace
 from drsim.scenario.distributions import Empirical, LogNormal
-from drsim.scenario.document import (
-    SUPPORTED_INTERVALS,
-    Host,
-    Problem,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    location_text,
-    parse_scenario,
-    scenario_hash,
-    scenario_schema,
-    scenario_to_dict,
-    scenario_warnings,
-)
+from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
+from drsim.scenario.loading import load_scenario, parse_scenario
+from drsim.scenario.problems import Problem, ScenarioError, location_text
+from drsim.scenario.replication import SUPPORTED_INTERVALS
+from drsim.scenario.schema import scenario_schema
+from drsim.scenario.site import Host
 from tests.conftest import DELETE, set_path
 
 BUNDLED = Path(__file__).resolve().parents[1] / "scenarios" / "essentials-office.yaml"

@@ -17,7 +17,8 @@ import numpy as np
 from drsim.experiments.errors import ExperimentError
 from drsim.experiments.seeds import lhs_seed_sequence
 from drsim.experiments.settings_paths import _label, _normalise_sweep, apply_settings, parse_path
-from drsim.scenario.document import Problem, Scenario, ScenarioError
+from drsim.scenario import Problem, ScenarioError
+from drsim.scenario.document import Scenario
 from drsim.scenario.fields import Range, parse_lhs
 
 __all__ = ["design", "latin_hypercube", "sweep_points", "SAMPLE"]

@@ -68,7 +68,8 @@ from drsim.experiments.sizing import (
 from drsim.results.tables import SITE
 from drsim.scenario import units
 from drsim.scenario.churn import mean_rate
-from drsim.scenario.document import Scenario, load_scenario
+from drsim.scenario.document import Scenario
+from drsim.scenario.loading import load_scenario
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",

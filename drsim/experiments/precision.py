@@ -29,8 +29,8 @@ from drsim.experiments.errors import ExperimentError
 from drsim.experiments.statistics import STATS, aggregate
 from drsim.model.site import SiteModel
 from drsim.results.tables import SITE, Results
-from drsim.scenario import units
-from drsim.scenario.document import Scenario, parse_scenario
+from drsim.scenario import parse_scenario, units
+from drsim.scenario.document import Scenario
 
 __all__ = ["Precision", "parse_precision", "summary_metrics", "metric_kind", "DEFAULT_PRECISION_METRIC"]
 

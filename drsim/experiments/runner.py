@@ -54,7 +54,8 @@ from drsim.experiments.storage import (
 from drsim.model.site import SiteModel
 from drsim.results.folders import atomic_write, table_bytes
 from drsim.results.tables import Results
-from drsim.scenario.document import Scenario, load_scenario
+from drsim.scenario import load_scenario
+from drsim.scenario.document import Scenario
 
 __all__ = ["run_experiment"]
 

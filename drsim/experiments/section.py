@@ -15,7 +15,8 @@ from drsim.experiments.errors import ExperimentError
 from drsim.experiments.precision import parse_precision
 from drsim.experiments.settings import experiment_settings
 from drsim.experiments.settings_paths import parse_path
-from drsim.scenario.document import Problem, Scenario, ScenarioError, location_text
+from drsim.scenario import Problem, ScenarioError, location_text
+from drsim.scenario.document import Scenario
 
 __all__ = ["section_problems"]
 

@@ -16,7 +16,8 @@ import numpy as np
 from drsim.experiments.errors import ExperimentError
 from drsim.experiments.precision import Precision, _precisions
 from drsim.experiments.settings_paths import _normalise_sweep, _plain, parse_path
-from drsim.scenario.document import ExperimentSection, Problem, Scenario, ScenarioError
+from drsim.scenario import Problem, ScenarioError
+from drsim.scenario.document import ExperimentSection, Scenario
 from drsim.scenario.fields import Choices, Range, parse_lhs
 
 __all__ = ["ExperimentSettings", "experiment_settings", "DEFAULT_REPLICATIONS", "DEFAULT_MAX_REPLICATIONS"]

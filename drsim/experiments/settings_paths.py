@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-from drsim.scenario.document import Problem, Scenario, ScenarioError, parse_scenario, scenario_to_dict
+from drsim.scenario import Problem, ScenarioError, parse_scenario
+from drsim.scenario.document import Scenario, scenario_to_dict
 from drsim.scenario.fields import Choices, Range, parse_lhs
 from drsim.scenario.policy import params_model
 

@@ -6,8 +6,11 @@ behaviour. The model writes what happens into a :class:`~drsim.model.recorder.Re
 reads it. Imports only :mod:`drsim.scenario`.
 """
 
+from drsim.model.context import Context
+from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS, Incident
 from drsim.model.policies import Policy, available_policies, make_policy, register
-from drsim.model.recovery import Context, Incident
+from drsim.model.recovery import RETRY_BACKOFF, Recovery
 from drsim.model.site import SiteModel
 
-__all__ = ["SiteModel", "Policy", "register", "available_policies", "make_policy", "Context", "Incident"]
+__all__ = ["SiteModel", "Policy", "register", "available_policies", "make_policy", "Context", "Incident",
+           "Recovery", "INCIDENT_COLUMNS", "OPERATION_COLUMNS", "RETRY_BACKOFF"]

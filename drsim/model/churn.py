@@ -21,7 +21,8 @@ from drsim.scenario.churn import base_rate, load_trace, profile_shape
 from drsim.scenario.units import DAY, HOUR, WEEK
 
 if TYPE_CHECKING:
-    from drsim.scenario.document import VM, Scenario
+    from drsim.scenario.document import Scenario
+    from drsim.scenario.site import VM
 
 __all__ = ["WriteCurve", "build_curve", "week_offset"]
 

@@ -43,65 +43,14 @@ from typing import Any
 
 import simpy
 
+from drsim.model.environment import FluidEnvironment
 from drsim.model.recorder import Table
 from drsim.model.schedule import CapacitySchedule
+from drsim.model.transfer import Transfer
 
-__all__ = ["FluidEnvironment", "FluidLink", "Transfer"]
+__all__ = ["FluidLink"]
 
 INF = math.inf
-
-
-class FluidEnvironment(simpy.Environment):
-    """A SimPy environment that lets one fluid resource catch up before each event.
-
-    Before processing the next event (at time ``t``), it calls the function registered with
-    :meth:`before_events` with ``t``, so it can complete what happens up to ``t`` without events of its
-    own (see :meth:`FluidLink.settle`). That function may schedule an event at a time up to ``t``; it is
-    processed first.
-    """
-
-    def __init__(self, initial_time: float = 0) -> None:
-        super().__init__(initial_time)
-        self._settle: Callable[[float], None] | None = None
-
-    def before_events(self, settle: Callable[[float], None]) -> None:
-        """Call ``settle(t)`` before every event, with ``t`` the time of that event (inf if none is left)."""
-        if self._settle is not None:
-            raise ValueError("a FluidEnvironment settles one resource: another is registered already")
-        self._settle = settle
-
-    def step(self) -> None:
-        if self._settle is not None:
-            queue = self._queue
-            self._settle(queue[0][0] if queue else INF)
-        super().step()
-
-
-class Transfer:
-    """One transfer on the link. Sizes in wire bytes, times in seconds."""
-
-    __slots__ = ("vm", "kind", "data_bytes", "size", "weight", "tag", "queued_at", "finished_at",
-                 "on_done", "passive", "active", "point", "consistency", "served_before", "seq", "cancelled")
-
-    def __init__(self, vm: int, kind: int, data_bytes: float, size: float, weight: float,
-                 queued_at: float, on_done: Callable[[Transfer], Any] | None, point: float,
-                 consistency: int = 0, passive: bool = False):
-        self.vm = vm
-        self.kind = kind
-        self.data_bytes = data_bytes  # bytes of VM data carried (before compression)
-        self.size = size  # wire bytes
-        self.weight = weight
-        self.tag = 0.0
-        self.queued_at = queued_at
-        self.finished_at = math.nan
-        self.on_done = on_done
-        self.passive = passive  # on_done may run after the finish instant (see the module docstring)
-        self.active = False
-        self.point = point  # capture time of the recovery point it carries, NaN if none
-        self.consistency = consistency  # of that point (a code of drsim.model.site.CONSISTENCY; 0: none)
-        self.served_before = 0.0  # wire bytes served in earlier (paused) stints
-        self.seq = 0  # heap entry that is current (older entries are stale)
-        self.cancelled = False  # abandoned by its owner: never resumed
 
 
 class FluidLink:

@@ -1,7 +1,7 @@
 """Failover policies: who decides, when, to fail over, from which recovery point, and when to fail back.
 
 A policy is a small class. The model tells it about failures and repairs through three hooks; it acts
-through the :class:`~drsim.model.recovery.Context` it is handed (``ctx.after``, ``ctx.detected``,
+through the :class:`~drsim.model.context.Context` it is handed (``ctx.after``, ``ctx.detected``,
 ``ctx.fail_over``, ``ctx.wait``, ``ctx.fail_back``, ``ctx.run_plan``...). Parameters come from the
 scenario's ``policy`` section, validated by the policy's ``Params`` model::
 
@@ -36,7 +36,8 @@ from drsim.scenario.policy import (
 from drsim.scenario.recovery import PolicyConfig
 
 if TYPE_CHECKING:
-    from drsim.model.recovery import Context, Incident
+    from drsim.model.context import Context
+    from drsim.model.incidents import Incident
     from drsim.scenario.document import Scenario
 
 __all__ = ["Policy", "PolicyError", "make_policy", "available_policies", "register", "ENTRY_POINT_GROUP",

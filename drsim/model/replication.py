@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import simpy
 
 from drsim.model.churn import WriteCurve
-from drsim.model.link import Transfer
 from drsim.model.points import RecoveryPoints
-from drsim.scenario.document import VM, Host
+from drsim.model.transfer import Transfer
+from drsim.scenario.site import VM, Host
 
 if TYPE_CHECKING:
     from drsim.model.site import SiteModel

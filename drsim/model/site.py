@@ -15,7 +15,8 @@ from __future__ import annotations
 import gc
 
 from drsim.model.churn import build_curve, week_offset
-from drsim.model.link import FluidEnvironment, FluidLink
+from drsim.model.environment import FluidEnvironment
+from drsim.model.link import FluidLink
 from drsim.model.recorder import CODE, COUNT, FLOAT, Recorder
 from drsim.model.recovery import Recovery
 from drsim.model.replication import CONSISTENCY, DIRECTIONS, HEALTH, KINDS, STATES, Ticker, VMReplica

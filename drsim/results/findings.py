@@ -13,8 +13,8 @@ import pandas as pd
 
 from drsim.results.tables import PLANNED_KINDS, SITE, Results
 from drsim.scenario import units
+from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import mean_rate
-from drsim.scenario.document import scenario_warnings
 
 __all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table"]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from drsim.model.site import SiteModel
 from drsim.results.tables import Results
-from drsim.scenario.document import Scenario, load_scenario
+from drsim.scenario.document import Scenario
+from drsim.scenario.loading import load_scenario
 
 __all__ = ["simulate"]
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from drsim.model.recovery import INCIDENT_COLUMNS, OPERATION_COLUMNS
+from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
 from drsim.model.replication import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES
 from drsim.model.site import SiteModel
 from drsim.results.metrics import RPOStats, rpo_stats

@@ -5,22 +5,16 @@ loading with located errors, cross-reference checks, warnings and the JSON Schem
 the model or any later stage: a scenario is validated without simulating anything.
 """
 
-from drsim.scenario.document import (
-    SUPPORTED_INTERVALS,
-    Check,
-    ExperimentSection,
-    Problem,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    location_text,
-    parse_scenario,
-    scenario_hash,
-    scenario_schema,
-    scenario_to_dict,
-    scenario_warnings,
-)
+from drsim.scenario.checks import scenario_warnings
+from drsim.scenario.document import ExperimentSection, Scenario, scenario_hash, scenario_to_dict
+from drsim.scenario.link import Link, Throttle
+from drsim.scenario.loading import Check, load_scenario, parse_scenario
+from drsim.scenario.problems import Problem, ScenarioError, location_text
+from drsim.scenario.replication import SUPPORTED_INTERVALS, Initial, Objectives, Replication
+from drsim.scenario.schema import scenario_schema
+from drsim.scenario.site import VM, Churn, Disk, Host, Site, Trace
 
 __all__ = ["Scenario", "ScenarioError", "Problem", "Check", "load_scenario", "parse_scenario", "scenario_schema",
            "scenario_warnings", "scenario_hash", "scenario_to_dict", "location_text", "SUPPORTED_INTERVALS",
-           "ExperimentSection"]
+           "ExperimentSection", "Site", "Host", "VM", "Disk", "Churn", "Trace", "Link", "Throttle", "Replication",
+           "Initial", "Objectives"]

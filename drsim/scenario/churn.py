@@ -16,7 +16,8 @@ import numpy as np
 from drsim.scenario.units import DAY
 
 if TYPE_CHECKING:
-    from drsim.scenario.document import VM, Scenario
+    from drsim.scenario.document import Scenario
+    from drsim.scenario.site import VM
 
 __all__ = ["PROFILES", "TraceError", "load_trace", "mean_rate", "profile_shape", "base_rate"]
 

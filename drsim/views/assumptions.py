@@ -16,9 +16,10 @@ import numpy as np
 from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
 from drsim.model.replication import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
 from drsim.results.tables import Results
-from drsim.scenario import units
+from drsim.scenario import SUPPORTED_INTERVALS, units
+from drsim.scenario.checks import CHURN_LIMIT_STANDARD
 from drsim.scenario.churn import PROFILES
-from drsim.scenario.document import CHURN_LIMIT_STANDARD, SUPPORTED_INTERVALS, Link, Objectives, Replication, Scenario
+from drsim.scenario.document import Link, Objectives, Replication, Scenario
 from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
 from drsim.views.brief import policy_params
 from drsim.views.rendering import Block, Table, describe, percent

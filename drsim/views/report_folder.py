@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from drsim.results.run import simulate
-from drsim.scenario.document import ScenarioError, load_scenario, scenario_hash
+from drsim.scenario import ScenarioError, load_scenario
+from drsim.scenario.document import scenario_hash
 from drsim.version import __version__
 from drsim.views.run_report import write_report
 

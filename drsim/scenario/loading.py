@@ -1,0 +1,228 @@
+"""Scenario files: YAML validated into typed models, with located, readable errors.
+
+:func:`load_scenario` reads a file, :func:`parse_scenario` a mapping; both raise :class:`ScenarioError`
+naming the file, the place (e.g. ``site.hosts[0].vms[2].disks[0]``), the line, and what was expected. The
+YAML loader refuses duplicate keys; pydantic's errors are turned into plain messages ("unknown key 'x'
+(did you mean 'y'?)") and located in the file through the composed node tree.
+
+Imports only :mod:`drsim.scenario` (the document, its problems and checks).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from drsim.scenario.checks import cross_section_problems
+from drsim.scenario.document import Scenario
+from drsim.scenario.problems import Problem, ScenarioError
+
+__all__ = ["parse_scenario", "load_scenario", "Check"]
+
+
+class _MarkLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys (a silent overwrite hides mistakes)."""
+
+
+def _construct_mapping(loader: _MarkLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_MarkLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[yaml.Node | None, bool]:
+    """Find the YAML node at ``loc``; the flag says whether the whole path was found."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    node = v
+                    break
+            else:
+                return node, False
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node, False
+    return node, True
+
+
+def _key_node(root: yaml.Node | None, loc: tuple[str | int, ...]) -> yaml.Node | None:
+    parent, found = _node_at(root, loc[:-1])
+    if found and isinstance(parent, yaml.MappingNode):
+        for k, _ in parent.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == str(loc[-1]):
+                return k
+    return None
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """Field names of the model that holds the key at ``loc`` (for "did you mean" hints)."""
+    import types
+    import typing
+
+    tp: Any = Scenario
+    for part in loc[:-1]:
+        while True:
+            origin = typing.get_origin(tp)
+            if origin is Annotated:
+                tp = typing.get_args(tp)[0]
+            elif origin in (typing.Union, types.UnionType):
+                args = [a for a in typing.get_args(tp) if a is not type(None)]
+                tp = args[0] if args else tp
+                if not args:
+                    return []
+            else:
+                break
+        if isinstance(part, int):
+            args = typing.get_args(tp)
+            if not args:
+                return []
+            tp = args[0]
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and part in tp.model_fields:
+            tp = tp.model_fields[part].annotation
+        else:
+            return []
+    while typing.get_origin(tp) in (Annotated, typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [n for n, f in tp.model_fields.items() if not f.exclude]
+    return []
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    loc = tuple(err["loc"])
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        allowed = _allowed_keys(loc)
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        text = f"unknown key {key!r}"
+        if hint:
+            text += f" (did you mean {hint[0]!r}?)"
+        elif allowed:
+            text += f"; expected one of {', '.join(allowed)}"
+        return text
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "too_short":
+        return "must list at least one item"
+    if kind == "string_pattern_mismatch" and loc == ("name",):
+        return (f"a scenario name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' "
+                f"(it names the results folder), got {err.get('input')!r}")
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], dict | list):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Drop pydantic's internal union/function tags from a location."""
+    return tuple(p for p in loc if isinstance(p, int) or not (isinstance(p, str) and ("[" in p or "-" in p and
+                                                                                      p.startswith("function"))))
+
+
+def _locate(root: yaml.Node | None, loc: tuple[str | int, ...], key: bool) -> tuple[int | None, int | None]:
+    node = _key_node(root, loc) if key else None
+    if node is None:
+        node, _ = _node_at(root, loc)
+    if node is None:
+        return None, None
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def parse_scenario(
+    data: Any, source: str | None = None, root: yaml.Node | None = None, base: Path | None = None
+) -> Scenario:
+    """Validate a mapping (already loaded from YAML) into a :class:`Scenario`.
+
+    ``source`` names the file in messages; ``root`` (the composed YAML node tree) gives line numbers;
+    ``base`` is the scenario's path, against which trace files resolve.
+    """
+    if data is None:
+        raise ScenarioError([Problem(loc=(), message="the file is empty")], source)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            [Problem(loc=(), message="expected a mapping of scenario keys at the top level, "
+                     f"got {type(data).__name__}")],
+            source,
+        )
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _clean_loc(tuple(err["loc"]))
+            line, col = _locate(root, loc, key=err["type"] == "extra_forbidden")
+            problems.append(Problem(loc=loc, message=_message(err), line=line, column=col))
+        raise ScenarioError(problems, source) from None
+    if base is not None:
+        scenario._source = base
+    problems = cross_section_problems(scenario)
+    for p in problems:
+        p.line, p.column = _locate(root, p.loc, key=False)
+    if problems:
+        raise ScenarioError(problems, source)
+    return scenario
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    try:
+        root = yaml.compose(text, Loader=_MarkLoader)
+        data = yaml.load(text, Loader=_MarkLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        problem = Problem(loc=(), message=f"malformed YAML: {what}", line=line, column=col)
+        raise ScenarioError([problem], source) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(loc=(), message=f"malformed YAML: {exc}")], source) from None
+    return data, root
+
+
+#: A further check of a valid scenario: its problems, located by ``loc`` in the file.
+Check = Callable[["Scenario"], list["Problem"]]
+
+
+def load_scenario(path: str | Path, checks: Sequence[Check] = ()) -> Scenario:
+    """Read and validate a scenario file. Raises :class:`ScenarioError` on any problem.
+
+    ``checks`` are further checks of the valid scenario, each returning its problems (e.g. the experiment
+    section's, :func:`drsim.experiments.section.section_problems`, which ``drsim validate`` and ``drsim sweep``
+    run); their problems are located in the file like the others."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Problem(loc=(), message="file not found")], str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([Problem(loc=(), message=f"cannot read the file: {exc}")], str(path)) from None
+    data, root = _load_yaml(text, str(path))
+    scenario = parse_scenario(data, source=str(path), root=root, base=path)
+    problems = [p for check in checks for p in check(scenario)]
+    for p in problems:
+        p.line, p.column = _locate(root, p.loc, key=True)
+    if problems:
+        raise ScenarioError(problems, str(path))
+    return scenario

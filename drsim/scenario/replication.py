@@ -1,0 +1,86 @@
+"""The replication and objectives sections of a scenario: how often and how VMs replicate, and the RPO and
+RTO they are held to.
+
+``replication`` gives the interval (one of the service's frequencies), the recovery-point retention, the
+app-consistent snapshot period, the per-host setup time and when and in which order initial replication
+runs. ``objectives`` gives the RPO and RTO targets. Times in seconds.
+
+Imports only the scenario's units, distributions and field types.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+
+from drsim.scenario import units
+from drsim.scenario.distributions import parse_distribution
+from drsim.scenario.fields import Duration, PositiveDuration, RandomDuration, StrictModel, parse_time_point
+
+__all__ = ["Initial", "Replication", "Objectives", "SUPPORTED_INTERVALS"]
+
+SUPPORTED_INTERVALS = (30.0, 300.0, 900.0)  # seconds: the replication frequencies the service offers
+
+
+def _initial_start_before(raw: object) -> object:
+    if raw is None or raw == "immediate":
+        return "immediate"
+    try:
+        return parse_time_point(raw)
+    except ValueError as exc:
+        if str(exc).startswith("must not be negative"):
+            raise ValueError(f"the initial start offset {exc}") from None
+        raise
+
+
+class Initial(StrictModel):
+    """When and in which order initial replication runs."""
+
+    start: Annotated[
+        Literal["immediate"] | datetime | float,
+        BeforeValidator(_initial_start_before),
+        WithJsonSchema({"description": "'immediate', a date-time, or an offset like 18h",
+                        "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}]}),
+    ] = "immediate"
+    batches: list[list[str]] | None = Field(
+        None, description="ordered groups of VM names; batch k+1 starts when batch k is protected"
+    )
+
+
+class Replication(StrictModel):
+    interval: PositiveDuration = 300.0
+    retention: Duration = 24 * 3600.0
+    app_consistent_every: Duration = 0.0
+    setup: RandomDuration = Field(
+        default_factory=lambda: parse_distribution("15m", units.parse_duration),
+        description="agent install and vault creation before initial replication, per host",
+    )
+    initial: Initial = Field(default_factory=Initial)
+
+    @field_validator("interval")
+    @classmethod
+    def _supported_interval(cls, v: float) -> float:
+        if v not in SUPPORTED_INTERVALS:
+            raise ValueError(f"the service replicates every 30s, 5m or 15m; got {units.format_duration(v)}")
+        return v
+
+    @field_validator("retention")
+    @classmethod
+    def _retention_range(cls, v: float) -> float:
+        if v > 24 * 3600:
+            raise ValueError(f"recovery-point retention is 0 to 24h, got {units.format_duration(v)}")
+        return v
+
+    @field_validator("app_consistent_every")
+    @classmethod
+    def _app_range(cls, v: float) -> float:
+        if v > 12 * 3600:
+            raise ValueError(f"app-consistent snapshots are taken every 0 to 12h, got {units.format_duration(v)}")
+        return v
+
+
+class Objectives(StrictModel):
+    rpo: PositiveDuration = 15 * 60.0
+    rto: PositiveDuration = 2 * 3600.0
