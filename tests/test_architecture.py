@@ -125,3 +125,11 @@ def test_old_module_paths_still_import():
     assert Policy is drsim.model.Policy and register is drsim.model.register and Context is drsim.model.Context
     assert ENTRY_POINT_GROUP == "drsim.policies"
     assert drsim.experiment is drsim.experiments
+
+
+def test_the_architecture_document_names_every_module():
+    """docs/architecture.md gives each module's job in one line: a new module must be added there too."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    missing = [str(p.relative_to(PACKAGE.parent)) for p in _modules()
+               if f"`{p.relative_to(PACKAGE.parent)}`" not in doc]
+    assert not missing, f"docs/architecture.md does not name {missing}"

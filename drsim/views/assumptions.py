@@ -114,32 +114,34 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     rows.append(["maintenance.window", windows, describe(window_default), "a maintenance window: an assumption"])
     for name, value, default in policy_params(s):
         rows.append([f"policy {s.policy.name}: {name}", value + (" (default)" if value == default else ""), default,
-                     "drsim/policies.py: operator reaction times are assumptions"])
+                     "drsim/scenario/policy.py: operator reaction times are assumptions"])
     profiles = sorted({vm.churn.profile for _, vm in s.vms() if isinstance(vm.churn.profile, str)})
     for name in profiles:
         shape = PROFILES.get(name)
         peak = "" if shape is None else f", busiest {int(np.argmax(shape)):02d}:00"
         rows.append([f"churn profile {name}", "used", "-",
-                     f"illustrative assumption (drsim/churn.py){peak}, not a measurement"])
+                     f"illustrative assumption (drsim/scenario/churn.py){peak}, not a measurement"])
     table = Table(["setting", "this run", "default", "basis"], rows, [False, False, False, False],
                   caption="Values used and their basis")
     retry = ", ".join(_fmt(x) for x in RETRY_BACKOFF)
     sources = [
-        "Step durations, repair and detection times: defaults in drsim/recovery_config.py, typical values from the "
+        "Step durations, repair and detection times: defaults in drsim/scenario/recovery.py, typical values from the "
         "domain notes (cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild "
         "weeks); they are assumptions, not vendor figures. '(default)' marks a value the scenario did not change.",
-        "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/churn.py are illustrative "
-        "assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
-        "Failover policy parameters: defaults in drsim/policies.py.",
-        f"Health as the service reports it (drsim/model.py): warning when at least {percent(WARN_MISSED_SHARE, 0)} of "
+        "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/scenario/churn.py are "
+        "illustrative assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
+        "Failover policy parameters: defaults in drsim/scenario/policy.py.",
+        "Health as the service reports it (drsim/model/replication.py): warning when at least "
+        f"{percent(WARN_MISSED_SHARE, 0)} of "
         f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
         f"critical when the pending log reaches {percent(CRITICAL_LOG_SHARE, 0)} of the VM's disk size.",
-        "Service limits (drsim/scenario.py): replication every "
+        "Service limits (drsim/scenario/replication.py, drsim/scenario/link.py, drsim/scenario/site.py): "
+        "replication every "
         + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
         + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
           f"or later; churn per VM supported up to {units.format_size(CHURN_LIMIT_STANDARD)}/s on standard storage.",
         f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
-        "(drsim/recovery.py).",
+        "(drsim/model/recovery.py).",
     ]
     return table, sources
 
