@@ -460,9 +460,9 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
 @main.command("init")
 @click.option("--inventory", required=True, type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="The hypervisor's inventory CSV (one row per virtual disk; the README gives the PowerShell line).")
-@click.option("--counters", default=None, type=click.Path(dir_okay=False), metavar="LOG.csv",
-              help="A performance-counter log (typeperf/relog CSV): VMs whose disks all have a Hyper-V Virtual "
-                   "Storage Device write counter replay it as their churn.")
+@click.option("--counters", multiple=True, type=click.Path(dir_okay=False), metavar="LOG.csv",
+              help="A performance-counter log (typeperf/relog CSV; repeatable, e.g. one per host): VMs whose disks "
+                   "all have a Hyper-V Virtual Storage Device write counter in it replay it as their churn.")
 @click.option("--timezone", default=None, metavar="ZONE",
               help="The IANA time zone of the counter log's local timestamps, e.g. Europe/Berlin.")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
@@ -470,8 +470,8 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
 @click.option("--name", default=None, help="The scenario name [the output file's name, else the inventory's].")
 @click.option("--duration", default="30d", show_default=True, metavar="DURATION", help="The simulated period.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
-def init_command(inventory: str, counters: str | None, timezone: str | None, output: str | None, name: str | None,
-                 duration: str, force: bool) -> None:
+def init_command(inventory: str, counters: tuple[str, ...], timezone: str | None, output: str | None,
+                 name: str | None, duration: str, force: bool) -> None:
     """Write a scenario file from the site's inventory (and a counter log), ready to edit."""
     from drsim.results.folders import atomic_write
     from drsim.scenario.inventory import InventoryError, read_inventory
@@ -484,12 +484,12 @@ def init_command(inventory: str, counters: str | None, timezone: str | None, out
         _fail(f"error: {out} exists: give another file with -o, or --force to replace it", EXIT_BAD_INPUT)
     try:
         inv = read_inventory(inventory)
-        log = read_counter_log(counters, timezone) if counters is not None else None
+        logs = [read_counter_log(c, timezone) for c in counters]
     except (InventoryError, CounterLogError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        made = scaffold_scenario(inv, out, name, log, timezone, duration)
+        made = scaffold_scenario(inv, out, name, logs, timezone, duration)
         atomic_write(out, lambda tmp: tmp.write_text(made.text, encoding="utf-8"))
     except ScenarioError as exc:
         _fail(f"error: the scenario made from {inventory} is not valid:\n{exc}", EXIT_BAD_INPUT)

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,38 +90,50 @@ def _norm(path: str) -> str:
     return text
 
 
-def map_counters(inventory: Inventory, log: CounterLog) -> tuple[dict[str, list[str]], list[str]]:
+def map_counters(inventory: Inventory,
+                 logs: Sequence[CounterLog]) -> tuple[dict[str, tuple[CounterLog, list[str]]], list[str]]:
     """For each VM whose every disk has a ``Hyper-V Virtual Storage Device(...)\\Write Bytes/sec`` column on its
-    host, those columns; and notes on the VMs left out. A disk's column is the one whose instance is its path
-    written with dashes, or else the only one ending with its file name."""
-    counters = [(c, m) for c in log.columns if (m := _WRITE_COUNTER.match(c))]
+    host in one of the ``logs``, that log and those columns; and notes on the VMs left out. A disk's column is the
+    one whose instance is its path written with dashes, or else the only one ending with its file name."""
     notes: list[str] = []
-    if not counters:
-        notes.append(f"counter log {log.path} has no 'Hyper-V Virtual Storage Device(*)\\Write Bytes/sec' columns: "
-                     "every VM keeps the placeholder churn; set columns: by hand ('drsim trace FILE' lists them)")
-        return {}, notes
-    found: dict[str, list[str]] = {}
+    per_log = []
+    for log in logs:
+        counters = [(c, m) for c in log.columns if (m := _WRITE_COUNTER.match(c))]
+        if not counters:
+            notes.append(f"counter log {log.path} has no 'Hyper-V Virtual Storage Device(*)\\Write Bytes/sec' "
+                         "columns: map its columns to VMs by hand (columns: in a trace; 'drsim trace FILE' lists them)")
+        per_log.append((log, counters))
+    found: dict[str, tuple[CounterLog, list[str]]] = {}
     for vm in inventory.vms():
-        on_host = [(c, _norm(m.group("instance"))) for c, m in counters if m.group("host").lower() == vm.host.lower()]
-        columns, missing = [], []
-        for disk in vm.disks:
-            full = _norm(disk.path)
-            exact = [c for c, inst in on_host if inst == full]
-            tail = "-" + _norm(disk.path.replace("/", "\\").rsplit("\\", 1)[-1])
-            by_name = [c for c, inst in on_host if inst.endswith(tail) or inst == tail[1:]]
-            pick = exact or (by_name if len(by_name) == 1 else [])
-            if pick:
-                columns.append(pick[0])
-            else:
-                missing.append(disk.path)
-        if missing:
+        missing: list[str] = [d.path for d in vm.disks]
+        for log, counters in per_log:
+            columns, missing = _vm_columns(vm, counters)
+            if not missing:
+                found[vm.name] = (log, columns)
+                break
+        if vm.name not in found and per_log:
             off = f" (the VM is {vm.state}: only a running VM's disks have counters)" if vm.state not in (
                 "Running", "") else ""
-            notes.append(f"{vm.name}: no write counter for {', '.join(missing)} in {log.path.name}{off}: placeholder "
-                         "churn")
-        else:
-            found[vm.name] = columns
+            where = logs[0].path.name if len(logs) == 1 else "any counter log"
+            notes.append(f"{vm.name}: no write counter for {', '.join(missing)} in {where}{off}: placeholder churn")
     return found, notes
+
+
+def _vm_columns(vm: InventoryVM, counters: list[tuple[str, re.Match[str]]]) -> tuple[list[str], list[str]]:
+    """The write-counter column of each of a VM's disks on its host, and the disks without one."""
+    on_host = [(c, _norm(m.group("instance"))) for c, m in counters if m.group("host").lower() == vm.host.lower()]
+    columns, missing = [], []
+    for disk in vm.disks:
+        full = _norm(disk.path)
+        exact = [c for c, inst in on_host if inst == full]
+        tail = "-" + _norm(disk.path.replace("/", "\\").rsplit("\\", 1)[-1])
+        by_name = [c for c, inst in on_host if inst.endswith(tail) or inst == tail[1:]]
+        pick = exact or (by_name if len(by_name) == 1 else [])
+        if pick:
+            columns.append(pick[0])
+        else:
+            missing.append(disk.path)
+    return columns, missing
 
 
 def _size_text(n: float) -> str:
@@ -165,9 +178,9 @@ def _vm_lines(vm: InventoryVM, columns: list[str] | None, trace_file: str, timez
         lines.append(f"            - {_disk_text(d.size, used)}    # {d.path}{why}")
         limit = OS_DISK_LIMIT.get(vm.generation.strip()) if k == 0 else DATA_DISK_LIMIT
         if limit is not None and d.size > limit:
-            kind = f"OS disk (the first listed) of a generation {vm.generation} VM" if k == 0 else "data disk"
-            notes.append(f"{vm.name}: {d.path} is {format_size(d.size)}: above the {format_size(limit)} the service "
-                         f"supports for a {kind} (support matrix): it may not be protected")
+            kind = f"an OS disk (the first listed) of a generation {vm.generation} VM" if k == 0 else "a data disk"
+            notes.append(f"{vm.name}: {d.path} is {d.size / GIB:,.0f} GiB: above the {limit / GIB:,.0f} GiB the "
+                         f"service supports for {kind} (support matrix): it may not be protected")
     if len(vm.disks) - 1 > MAX_DATA_DISKS:
         notes.append(f"{vm.name}: {len(vm.disks) - 1} data disks: the service supports at most {MAX_DATA_DISKS}")
     if columns:
@@ -186,25 +199,23 @@ def _vm_lines(vm: InventoryVM, columns: list[str] | None, trace_file: str, timez
     return lines
 
 
-def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = None, log: CounterLog | None = None,
-                      timezone: str | None = None, duration: str = "30d") -> Scaffold:
+def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = None,
+                      logs: Sequence[CounterLog] = (), timezone: str | None = None, duration: str = "30d") -> Scaffold:
     """The scenario YAML for ``inventory``, to be written to ``out`` (trace paths are made relative to its folder),
-    named ``name`` (default: from the inventory's file name), simulating ``duration``. With a counter ``log``, VMs
-    whose disks all have a write counter replay it (read in ``timezone`` if given). Raises
-    :class:`~drsim.scenario.document.ScenarioError` if the text is not a valid scenario (e.g. a bad duration, or
-    a counter log that cannot be read)."""
+    named ``name`` (default: from the inventory's file name), simulating ``duration``. With counter ``logs`` (e.g.
+    one per host), VMs whose disks all have a write counter in one of them replay it (read in ``timezone`` if
+    given). Raises :class:`~drsim.scenario.document.ScenarioError` if the text is not a valid scenario (e.g. a bad
+    duration, or a counter log that cannot be read)."""
     out = Path(out)
     name = scenario_name(name or inventory.path.stem)
-    mapped, notes = map_counters(inventory, log) if log is not None else ({}, [])
+    mapped, notes = map_counters(inventory, logs) if logs else ({}, [])
     notes = [*(f"inventory {inventory.path}: {n}" for n in inventory.notes), *notes]
-    trace_file = ""
-    if log is not None:
-        trace_file = str(log.path.resolve())
-        if out.resolve().parent.is_dir():
-            with contextlib.suppress(ValueError):  # another drive on Windows: keep the absolute path
-                trace_file = Path(os.path.relpath(log.path.resolve(), out.resolve().parent)).as_posix()
+    starts = sorted({log.local[0] for log, _ in mapped.values()})
+    if len(starts) > 1:
+        notes.append(f"the counter logs start at different times ({', '.join(f'{t:%Y-%m-%d %H:%M}' for t in starts)}):"
+                     " each trace plays from the scenario's start; cut them to one start (relog -b) to line them up")
     vms = inventory.vms()
-    sources = inventory.path.name + (f" and {log.path.name}" if log is not None else "")
+    sources = " and ".join([inventory.path.name, *(log.path.name for log in logs)])
     text = [f"# Scenario written by drsim init from {sources} ({len(vms)} VMs on {len(inventory.hosts)} hosts).",
             "# EDIT marks what the inventory cannot know: your link, churn placeholders, objectives, the dashboard VM.",
             "# Check it with 'drsim validate FILE'; every key is described in scenarios/README.md.",
@@ -213,8 +224,8 @@ def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = 
             f"duration: {yaml_scalar(duration)}" + " " * max(1, 25 - len(yaml_scalar(duration)))
             + ("# a month (assumption)" if duration == "30d" else "# the simulated period")
             + "; a shorter counter-log trace repeats to fill it"]
-    if log is not None and mapped:
-        text.append(f"start: {log.local[0]:%Y-%m-%dT%H:%M:%S}        # the counter log's first sample (site local "
+    if starts:
+        text.append(f"start: {starts[0]:%Y-%m-%dT%H:%M:%S}        # the counter log's first sample (site local "
                     "time), so replayed writes fall on their hours")
     else:
         text.append("# start: 2026-03-02T08:00:00       # EDIT: the calendar date-time of t = 0 (site local time)")
@@ -229,7 +240,8 @@ def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = 
                        else f"EDIT: {host.os!r} names no Windows Server version; drsim's default")
         text += [f"    - name: {yaml_scalar(host.name)}", f"      os: {os_name}    # {comment}", "      vms:"]
         for vm in host.vms:
-            text += _vm_lines(vm, mapped.get(vm.name), trace_file, timezone, notes)
+            log, columns = mapped.get(vm.name, (None, None))
+            text += _vm_lines(vm, columns, _relative(log.path, out) if log else "", timezone, notes)
     text += [
         "link:",
         "  upload: 20Mbit/s                   # EDIT: your uplink (placeholder: a small site's 10-20 Mbit/s, "
@@ -256,13 +268,22 @@ def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = 
                     [vm.name for vm in vms if vm.name not in mapped], notes)
 
 
+def _relative(path: Path, out: Path) -> str:
+    """``path`` relative to the folder of ``out`` (absolute when that folder does not exist yet, or is on another
+    drive)."""
+    if out.resolve().parent.is_dir():
+        with contextlib.suppress(ValueError):
+            return Path(os.path.relpath(path.resolve(), out.resolve().parent)).as_posix()
+    return str(path.resolve())
 
-def next_steps_text(s: Scaffold, out: str | Path, inventory: str | Path, counters: str | Path | None) -> str:
+
+def next_steps_text(s: Scaffold, out: str | Path, inventory: str | Path,
+                    counters: Sequence[str | Path] = ()) -> str:
     """What ``drsim init`` prints after writing the scenario: what it holds and what to edit next."""
     out = str(out)
     lines = [f"wrote {out}: {s.vms} VMs on {s.hosts} hosts from {inventory}"]
-    if counters is not None:
-        lines.append(f"churn: {len(s.traced)} VMs replay {counters}"
+    if counters:
+        lines.append(f"churn: {len(s.traced)} VMs replay {' and '.join(map(str, counters))}"
                      + (f" ({', '.join(s.traced)})" if s.traced else "")
                      + (f"; {len(s.placeholder)} {'has' if len(s.placeholder) == 1 else 'have'} a placeholder "
                         f"({', '.join(s.placeholder)})"
