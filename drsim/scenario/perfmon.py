@@ -53,7 +53,7 @@ class CounterLog:
     ``elapsed`` holds the seconds of each row from the first (daylight-saving changes taken out), ``local`` the
     timestamps as written (site local time), ``values`` one column per counter (NaN for a missing sample),
     ``lines`` each row's line in the file. ``notes`` say what was read in a way worth knowing (a daylight-saving
-    change, the encoding)."""
+    change)."""
 
     path: Path
     zone: str | None
@@ -146,8 +146,6 @@ def _read_cached(path: str, mtime: float, timezone: str | None) -> CounterLog:
     local = _timestamps([r[0] for r in table.rows], lines, what)
     values = _values(table.rows, lines, what, columns)
     notes = []
-    if table.encoding not in ("UTF-8", "UTF-8 with BOM"):
-        notes.append(f"read as {table.encoding}")
     elapsed, dst_notes = (_elapsed_in_zone(local, lines, timezone, what) if timezone
                           else _elapsed_local(local, lines, what))
     notes.extend(dst_notes)
