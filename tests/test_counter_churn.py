@@ -124,3 +124,15 @@ def test_the_schema_knows_the_new_keys():
     text = str(scenario_schema())
     for key in ("format", "columns", "step", "max_gap", "timezone", "rewrite"):
         assert f"'{key}'" in text
+
+
+def test_a_small_rewrite_factor_is_a_warning(tmp_path):
+    log_of(tmp_path)
+    s = load_scenario(site(tmp_path, {"file": "site-counters.csv", "format": "perfmon", "columns": DISK_D,
+                                      "rewrite": 0.3}))
+    assert scenario_warnings(s) == ["vm1: churn trace site-counters.csv: rewrite 0.3 replays only 30% of the bytes "
+                                    "written; the vendor's churn limits assume about 30 % I/O overlap (rewrite 0.7): "
+                                    "is so much really rewritten within an interval?"]
+    ok = load_scenario(site(tmp_path, {"file": "site-counters.csv", "format": "perfmon", "columns": DISK_D,
+                                       "rewrite": 0.5}))
+    assert scenario_warnings(ok) == []

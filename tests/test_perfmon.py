@@ -257,3 +257,15 @@ def test_a_negative_write_rate_is_refused(tmp_path):
 def test_a_missing_file_is_refused(tmp_path):
     with pytest.raises(CounterLogError, match="not found"):
         read_counter_log(tmp_path / "nope.csv")
+
+
+def test_a_log_that_starts_inside_the_repeated_hour_is_read_or_refused_plainly(tmp_path):
+    """02:50 to 03:10 on 25 October 2026 in Berlin: the times before 03:00 occur twice and nothing in the log says
+    which pass it is. drsim takes the first (summer time), so 03:00 comes 61 minutes after 02:59: a gap it
+    refuses with the lines, rather than a guess."""
+    local = [datetime(2026, 10, 25, 2, 50) + timedelta(minutes=i) for i in range(21)]
+    path = write_log(tmp_path / "log.csv", local, {DISK_D: [1.0] * 21})
+    log = read_counter_log(path, "Europe/Berlin")
+    assert np.diff(log.elapsed).max() == 3660
+    with pytest.raises(CounterLogError, match="no rows from 2026-10-25 02:59:00 to 2026-10-25 03:00:00"):
+        counter_trace(str(path), [DISK_D], timezone="Europe/Berlin")

@@ -42,6 +42,11 @@ PROFILES: dict[str, tuple[float, ...]] = {
 }
 
 
+#: A trace's ``rewrite`` below this gets a warning [assumption: the vendor's churn limits assume about 30 % I/O
+#: overlap (support matrix), so dropping more than half of the written bytes needs a reason].
+REWRITE_WARNING = 0.5
+
+
 class TraceError(ValueError):
     """A churn trace that is missing or malformed."""
 
@@ -134,11 +139,15 @@ def _counter_trace(path: Path, trace: Trace) -> CounterTrace:
 
 
 def trace_warnings(scenario: Scenario) -> list[str]:
-    """What a planner should know about each VM's counter-log trace: gaps filled, daylight-saving changes, parts
-    of the log left out."""
+    """What a planner should know about each VM's trace: gaps filled, daylight-saving changes and parts of a counter
+    log left out; a ``rewrite`` that drops more than half of the bytes written."""
     out = []
     for _, vm in scenario.vms():
         trace = vm.churn.trace
+        if trace is not None and trace.rewrite < REWRITE_WARNING:
+            out.append(f"{vm.name}: churn trace {trace.file}: rewrite {trace.rewrite:g} replays only "
+                       f"{trace.rewrite:.0%} of the bytes written; the vendor's churn limits assume about 30 % I/O "
+                       "overlap (rewrite 0.7): is so much really rewritten within an interval?")
         if trace is not None and trace.format == "perfmon":
             try:
                 c = _counter_trace(scenario.trace_path(trace), trace)

@@ -19,6 +19,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -96,8 +97,15 @@ def counter_trace(path: str, columns: Sequence[str], step: float | None = None, 
                   max_gap: float | None = None, timezone: str | None = None) -> CounterTrace:
     """The write trace of the columns matched by ``columns`` (patterns, summed), resampled to ``step`` seconds
     (default :func:`default_step`), scaled by ``rewrite``. Gaps up to ``max_gap`` seconds (default
-    :data:`DEFAULT_MAX_GAP`) are filled by linear interpolation of the rate. Raises :class:`CounterLogError`."""
+    :data:`DEFAULT_MAX_GAP`) are filled by linear interpolation of the rate. Raises :class:`CounterLogError`.
+    The result is kept for the same file (and modification time) and arguments; its arrays are read-only."""
     log = read_counter_log(path, timezone)
+    return _counter_trace(log, tuple(columns), step, float(rewrite), max_gap)
+
+
+@lru_cache(maxsize=64)
+def _counter_trace(log: CounterLog, columns: tuple[str, ...], step: float | None, rewrite: float,
+                   max_gap: float | None) -> CounterTrace:
     what = f"counter log {log.path}"
     idx = match_columns(log.columns, columns, what)
     max_gap = DEFAULT_MAX_GAP if max_gap is None else float(max_gap)
@@ -124,8 +132,11 @@ def counter_trace(path: str, columns: Sequence[str], step: float | None = None, 
     if dropped > 1e-6:
         notes.append(f"the last {format_duration(dropped)} of the log, less than one step of {format_duration(step)}, "
                      "is left out")
-    return CounterTrace(step * np.arange(n), per_step, n * step, step, [log.columns[i] for i in idx],
-                        log.when(lo), [*log.notes, *notes])
+    starts = step * np.arange(n)
+    starts.setflags(write=False)
+    per_step.setflags(write=False)
+    return CounterTrace(starts, per_step, n * step, step, [log.columns[i] for i in idx], log.when(lo),
+                        [*log.notes, *notes])
 
 
 def _usable_span(log: CounterLog, values: np.ndarray, idx: list[int]) -> tuple[int, int, list[str]]:
@@ -165,25 +176,22 @@ def _fill_gaps(log: CounterLog, t: np.ndarray, values: np.ndarray, idx: list[int
         col = values[:, j]
         missing = np.isnan(col)
         missing[0] = False  # not used
-        valid = np.flatnonzero(~np.isnan(col))
-        i = 1
-        while i < len(col):
-            if not missing[i]:
-                i += 1
-                continue
-            k = i
-            while k + 1 < len(col) and missing[k + 1]:
-                k += 1
-            gap = t[k] - t[i - 1]  # samples i..k cover (t[i-1], t[k]]
-            if gap > max_gap + 1e-9:
-                raise CounterLogError(
-                    f"{log.where(lo + i)} to line {int(log.lines[lo + k])}, column {log.columns[idx[j]]!r}: no "
-                    f"samples from {log.when(lo + i - 1)} to {log.when(lo + k)} ({format_duration(gap)}), longer than "
-                    f"max_gap ({format_duration(max_gap)}). Cut the log around the gap (relog FILE -b/-e), or raise "
-                    "max_gap to fill it by interpolation")
-            filled_count += k - i + 1
-            longest = max(longest, gap)
-            i = k + 1
+        if not missing.any():
+            continue
+        edges = np.diff(np.concatenate(([0], missing.astype(np.int8), [0])))
+        firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1  # runs of missing samples
+        gaps = t[lasts] - t[firsts - 1]  # samples i..k cover (t[i-1], t[k]]
+        if (gaps > max_gap + 1e-9).any():
+            r = int(np.argmax(gaps > max_gap + 1e-9))
+            i, k = int(firsts[r]), int(lasts[r])
+            raise CounterLogError(
+                f"{log.where(lo + i)} to line {int(log.lines[lo + k])}, column {log.columns[idx[j]]!r}: no "
+                f"samples from {log.when(lo + i - 1)} to {log.when(lo + k)} ({format_duration(gaps[r])}), longer "
+                f"than max_gap ({format_duration(max_gap)}). Cut the log around the gap (relog FILE -b/-e), or raise "
+                "max_gap to fill it by interpolation")
+        filled_count += int(missing.sum())
+        longest = max(longest, float(gaps.max()))
+        valid = ~np.isnan(col)
         out[missing, j] = np.interp(t[missing], t[valid], col[valid])
     long_steps = np.flatnonzero(np.diff(t) > 1.5 * interval) + 1
     for i in long_steps:

@@ -46,12 +46,12 @@ class CounterLogError(ValueError):
     """A counter log that cannot be read; the message names the file and the line, and says what to do."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one object per file read (cached)
 class CounterLog:
     """A counter log read into numbers.
 
     ``elapsed`` holds the seconds of each row from the first (daylight-saving changes taken out), ``local`` the
-    timestamps as written (site local time), ``values`` one column per counter (NaN for a missing sample),
+    timestamps as written (site local time, naive), ``values`` one column per counter (NaN for a missing sample),
     ``lines`` each row's line in the file. ``notes`` say what was read in a way worth knowing (a daylight-saving
     change)."""
 
@@ -60,7 +60,7 @@ class CounterLog:
     bias_min: int | None
     columns: list[str]
     elapsed: np.ndarray
-    local: list[datetime]
+    local: pd.DatetimeIndex
     values: np.ndarray
     lines: np.ndarray
     encoding: str
@@ -154,12 +154,15 @@ def _read_cached(path: str, mtime: float, timezone: str | None) -> CounterLog:
                       table.delimiter, notes)
 
 
-def _timestamps(cells: list[str], lines: np.ndarray, what: str) -> list[datetime]:
+def _timestamps(cells: list[str], lines: np.ndarray, what: str) -> pd.DatetimeIndex:
     """Parse every timestamp with one layout; month-first and day-first are told apart by the values (a field
     above 12) or, for a log that fits both, by which one gives regular steps."""
     texts = pd.Series([c.strip() for c in cells])
+    head = texts.iloc[:50]
     candidates = []
     for fmt in _FORMATS:
+        if not pd.to_datetime(head, format=fmt, errors="coerce").notna().all():
+            continue  # the first rows decide which layouts are worth parsing the whole log with
         parsed = pd.to_datetime(texts, format=fmt, errors="coerce")
         if parsed.notna().all():
             steps = np.diff(parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64))
@@ -171,49 +174,50 @@ def _timestamps(cells: list[str], lines: np.ndarray, what: str) -> list[datetime
         raise CounterLogError(f"{what}, line {lines[i]}: timestamp {cells[i].strip()!r} is not a date and time like "
                               "'03/02/2026 08:00:00.000' (month/day/year, as typeperf writes it)")
     candidates.sort(key=lambda c: c[0])  # the most regular reading
-    return [t.to_pydatetime() for t in candidates[0][2]]
+    return pd.DatetimeIndex(candidates[0][2])
 
 
 def _values(rows: list[list[str]], lines: np.ndarray, what: str, columns: list[str]) -> np.ndarray:
     """The samples as numbers (NaN where blank), with the file's decimal mark."""
     n, k = len(rows), len(columns)
-    cells = pd.Series([c for r in rows for c in r[1:]], dtype=object).str.strip()
-    blank = (cells == "").to_numpy()
-    has_comma = cells.str.contains(",", regex=False).to_numpy()
-    has_point = cells.str.contains(".", regex=False).to_numpy()
-    both = has_comma & has_point
-    if both.any() or (has_comma.any() and has_point.any()):
-        bad = int(np.argmax(both)) if both.any() else max(int(np.argmax(has_comma)), int(np.argmax(has_point)))
+    cells = [c for r in rows for c in r[1:]]
+    joined = "\x00".join(cells)
+    if "," in joined and "." in joined:
+        i = next((j for j, c in enumerate(cells) if "," in c and "." in c), None)  # a number with both marks,
+        if i is None:  # or the later of the first with each
+            i = max(next(j for j, c in enumerate(cells) if "," in c), next(j for j, c in enumerate(cells) if "." in c))
         raise CounterLogError(
-            f"{what}, line {lines[bad // k]}: numbers such as {cells.iloc[bad]!r} mix ',' and '.': drsim cannot tell "
+            f"{what}, line {lines[i // k]}: numbers such as {cells[i].strip()!r} mix ',' and '.': drsim cannot tell "
             "the decimal mark from a thousands separator; export the log again with relog -f csv (plain numbers "
             "with a decimal point)")
-    text = cells.str.replace(",", ".", regex=False) if has_comma.any() else cells
-    numbers = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, copy=True)
-    bad_cells = ~blank & ~np.isfinite(numbers)
-    if bad_cells.any():
-        i = int(np.argmax(bad_cells))
-        raise CounterLogError(f"{what}, line {lines[i // k]}, column {columns[i % k]!r}: {cells.iloc[i]!r} is not a "
-                              "number (a missing sample is blank or ' ')")
-    numbers[blank] = np.nan
+    if "," in joined:
+        cells = joined.replace(",", ".").split("\x00")
+    numbers = pd.to_numeric(np.array(cells, dtype=object), errors="coerce").astype(float)
+    for i in np.flatnonzero(~np.isfinite(numbers)):
+        if cells[i].strip():
+            raise CounterLogError(f"{what}, line {lines[i // k]}, column {columns[i % k]!r}: {cells[i].strip()!r} is "
+                                  "not a number (a missing sample is blank or ' ')")
+        numbers[i] = np.nan
     return numbers.reshape(n, k)
 
 
-def _elapsed_local(local: list[datetime], lines: np.ndarray, what: str) -> tuple[np.ndarray, list[str]]:
+def _elapsed_local(local: pd.DatetimeIndex, lines: np.ndarray, what: str) -> tuple[np.ndarray, list[str]]:
     """Seconds from the first row, reading a one-hour step back as the end of daylight saving time."""
-    t = np.array([(x - local[0]).total_seconds() for x in local])
+    t = (local - local[0]).total_seconds().to_numpy(dtype=float)
     steps = np.diff(t)
     positive = steps[steps > 0]
     if not len(positive):
         raise CounterLogError(f"{what}: the timestamps do not advance")
     interval = float(np.median(positive))
     tol = max(2.0, 0.5 * interval)
+    back = steps <= 0
+    forward = (np.abs(steps - HOUR - interval) <= tol) & (steps > 2 * interval)
     shift = np.zeros_like(t)
     notes = []
-    for i, d in enumerate(steps, start=1):
-        before, after = local[i - 1].strftime("%Y-%m-%d %H:%M:%S"), local[i].strftime("%H:%M:%S")
-        if d <= 0:
-            if abs(d + HOUR - interval) <= tol:
+    for i in np.flatnonzero(back | forward) + 1:
+        before, after = f"{local[i - 1]:%Y-%m-%d %H:%M:%S}", f"{local[i]:%H:%M:%S}"
+        if back[i - 1]:
+            if abs(steps[i - 1] + HOUR - interval) <= tol:
                 shift[i:] += HOUR
                 notes.append(f"line {lines[i]}: the clock goes back one hour ({before} to {after}): read as the end "
                              "of daylight saving time, one sample interval later")
@@ -222,48 +226,53 @@ def _elapsed_local(local: list[datetime], lines: np.ndarray, what: str) -> tuple
                 f"{what}, line {lines[i]}: timestamp {local[i]:%Y-%m-%d %H:%M:%S} is not after the one before "
                 f"({before}): timestamps must increase (a clock going back by exactly one hour, at the end of "
                 "daylight saving time, is understood)")
-        if abs(d - HOUR - interval) <= tol and d > 2 * interval:
-            raise CounterLogError(
-                f"{what}, line {lines[i]}: the clock jumps from {before} to {after}, one hour more than the "
-                f"{format_duration(interval)} between samples: daylight saving time began, or the log has an hour "
-                "without samples. Give the time zone the log was written in (timezone: Europe/Berlin in the "
-                "trace, or --timezone for drsim trace) so drsim reads the local times exactly")
+        raise CounterLogError(
+            f"{what}, line {lines[i]}: the clock jumps from {before} to {after}, one hour more than the "
+            f"{format_duration(interval)} between samples: daylight saving time began, or the log has an hour "
+            "without samples. Give the time zone the log was written in (timezone: Europe/Berlin in the "
+            "trace, or --timezone for drsim trace) so drsim reads the local times exactly")
     return t + shift, notes
 
 
-def _elapsed_in_zone(local: list[datetime], lines: np.ndarray, zone_name: str,
+def _elapsed_in_zone(local: pd.DatetimeIndex, lines: np.ndarray, zone_name: str,
                      what: str) -> tuple[np.ndarray, list[str]]:
-    """Seconds from the first row, converting local times in ``zone_name`` to UTC. A time that occurs twice (in the
-    hour repeated when daylight saving time ends) is taken at its first occurrence unless that would go back in
-    time."""
+    """Seconds from the first row, converting local times in ``zone_name`` to UTC. A time in the hour repeated when
+    daylight saving time ends is taken at its first occurrence until the clock has gone back."""
     problem = check_timezone(zone_name)
     if problem:
         raise CounterLogError(f"{what}: {problem}")
-    zone, utc_zone = ZoneInfo(zone_name), ZoneInfo("UTC")
-    utc: list[datetime] = []
-    notes = []
-    previous_late = False
-    for i, x in enumerate(local):
-        early = x.replace(tzinfo=zone, fold=0)
-        if not _exists(early):
+    zone = ZoneInfo(zone_name)
+    for i in np.flatnonzero(local.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").isna()):
+        if not _exists(local[i].to_pydatetime().replace(tzinfo=zone)):
             raise CounterLogError(
-                f"{what}, line {lines[i]}: {x:%Y-%m-%d %H:%M:%S} does not exist in {zone_name} (the clocks skip that "
-                "hour when daylight saving time begins): is the log's time zone right?")
-        u = early.astimezone(utc_zone)
-        late = x.replace(tzinfo=zone, fold=1).astimezone(utc_zone)
-        is_late = bool(utc) and u <= utc[-1] and late > u  # the second pass through the repeated hour
-        if is_late:
-            u = late
-            if not previous_late:
-                notes.append(f"line {lines[i]}: {x:%Y-%m-%d %H:%M:%S} is in the hour repeated when daylight saving "
-                             f"time ends in {zone_name}: read as its second occurrence")
-        previous_late = is_late
-        if utc and u <= utc[-1]:
-            raise CounterLogError(f"{what}, line {lines[i]}: timestamp {x:%Y-%m-%d %H:%M:%S} is not after the one "
-                                  f"before in {zone_name}: timestamps must increase")
-        utc.append(u)
-    t = np.array([(u - utc[0]).total_seconds() for u in utc])
+                f"{what}, line {lines[i]}: {local[i]:%Y-%m-%d %H:%M:%S} does not exist in {zone_name} (the clocks "
+                "skip that hour when daylight saving time begins): is the log's time zone right?")
+    try:
+        aware = local.tz_localize(zone, ambiguous="infer")
+        t = (aware - aware[0]).total_seconds().to_numpy(dtype=float)
+    except Exception:  # noqa: BLE001 - pandas cannot infer the repeated hour from the order (pytz's or a ValueError)
+        t = _elapsed_row_by_row(local, zone)
+    bad = np.flatnonzero(np.diff(t) <= 0)
+    if len(bad):
+        i = int(bad[0]) + 1
+        raise CounterLogError(f"{what}, line {lines[i]}: timestamp {local[i]:%Y-%m-%d %H:%M:%S} is not after the one "
+                              f"before in {zone_name}: timestamps must increase")
+    notes = [f"line {lines[i]}: {local[i]:%Y-%m-%d %H:%M:%S} is in the hour repeated when daylight saving time ends "
+             f"in {zone_name}: read as its second occurrence" for i in np.flatnonzero(np.diff(local.asi8) < 0) + 1]
     return t, notes
+
+
+def _elapsed_row_by_row(local: pd.DatetimeIndex, zone: ZoneInfo) -> np.ndarray:
+    """Seconds from the first row: each local time at its first occurrence, or its second when the first would not
+    come after the row before."""
+    utc_zone = ZoneInfo("UTC")
+    out: list[datetime] = []
+    for x in local.to_pydatetime():
+        u = x.replace(tzinfo=zone, fold=0).astimezone(utc_zone)
+        if out and u <= out[-1]:
+            u = x.replace(tzinfo=zone, fold=1).astimezone(utc_zone)
+        out.append(u)
+    return np.array([(u - out[0]).total_seconds() for u in out])
 
 
 def _exists(aware: datetime) -> bool:
