@@ -83,3 +83,16 @@ def test_the_readme_walk_through_runs_as_printed(tmp_path):
     assert plan_lines[start:start + len(findings)] == findings
     assert outputs[5].stdout.startswith("workbook: results/my-site/plan-") and outputs[5].stdout.endswith(
         "/report.xlsx\n")
+
+
+def test_the_readme_python_snippet_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"In Python \(a notebook\):\n\n```python\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "scenarios" / "examples").mkdir(parents=True)
+    for name in ("site-inventory.csv", "site-counters.csv"):
+        shutil.copy(EXAMPLES / name, tmp_path / "scenarios" / "examples" / name)
+    monkeypatch.chdir(tmp_path)
+    names: dict = {"print": lambda *a: None}
+    exec(compile(block, "README.md", "exec"), names)
+    assert names["sql"].columns[0].endswith("SQL01_OS.vhdx)\\Write Bytes/sec") and len(names["sql"].columns) == 3
+    assert names["made"].traced == ["FS01", "SQL01", "DC01"]
