@@ -217,3 +217,19 @@ def test_one_counter_log_per_host(tmp_path):
     assert s.start.isoformat() == "2026-03-02T08:00:00"
     assert any("the counter logs start at different times (2026-03-02 08:00, 2026-03-02 09:00)" in n
                for n in made.notes)
+
+
+def test_a_vm_whose_counters_cannot_be_replayed_keeps_the_placeholder(tmp_path):
+    """A two-hour hole in the VM's counter: drsim init still writes a valid scenario, with the placeholder and a
+    warning that says why."""
+    from tests.test_perfmon import minutes, write_log
+
+    column = r"\\HV01\Hyper-V Virtual Storage Device(D:-VMs-vm1.vhdx)\Write Bytes/sec"
+    values: list[object] = [1.0] * 200
+    values[10:140] = [None] * 130
+    log = write_log(tmp_path / "log.csv", minutes(200), {column: values})
+    made = scaffold_scenario(read_inventory(write_csv(tmp_path / "inv.csv", [row()])), tmp_path / "s.yaml",
+                             logs=[read_counter_log(log)])
+    assert made.placeholder == ["vm1"] and scenario_of(made.text, tmp_path / "s.yaml").vm("vm1").churn.rate
+    assert any(n.startswith("vm1: its counters cannot be replayed as they are (counter log ") and "max_gap" in n
+               for n in made.notes)

@@ -9,7 +9,8 @@ write counter gets its churn from the log (:func:`map_counters`); the others get
 use a day (the low end of the 2-5 % of used disk a day of backup vendors' sizing guides), flat.
 
 The text is validated as a scenario before it is returned. Imports :mod:`drsim.scenario.document` (for the
-validation), :mod:`drsim.scenario.inventory`, :mod:`drsim.scenario.perfmon` and :mod:`drsim.scenario.units`.
+validation), :mod:`drsim.scenario.inventory`, :mod:`drsim.scenario.perfmon`, :mod:`drsim.scenario.counters` and
+:mod:`drsim.scenario.units`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 
 import yaml
 
+from drsim.scenario.counters import counter_trace
 from drsim.scenario.document import parse_scenario
 from drsim.scenario.inventory import Inventory, InventoryVM, host_os
-from drsim.scenario.perfmon import CounterLog
+from drsim.scenario.perfmon import CounterLog, CounterLogError
 from drsim.scenario.units import format_size
 
 __all__ = ["Scaffold", "scaffold_scenario", "map_counters", "yaml_scalar", "PLACEHOLDER_DAILY", "scenario_name",
@@ -210,6 +212,13 @@ def scaffold_scenario(inventory: Inventory, out: str | Path, name: str | None = 
     name = scenario_name(name or inventory.path.stem)
     mapped, notes = map_counters(inventory, logs) if logs else ({}, [])
     notes = [*(f"inventory {inventory.path}: {n}" for n in inventory.notes), *notes]
+    for vm_name, (log, columns) in list(mapped.items()):
+        try:
+            counter_trace(str(log.path), columns, timezone=timezone)
+        except CounterLogError as exc:  # e.g. a gap longer than max_gap: the VM keeps the placeholder
+            del mapped[vm_name]
+            notes.append(f"{vm_name}: its counters cannot be replayed as they are ({exc}): placeholder churn; fix "
+                         "the log, or set the trace by hand (with max_gap)")
     starts = sorted({log.local[0] for log, _ in mapped.values()})
     if len(starts) > 1:
         notes.append(f"the counter logs start at different times ({', '.join(f'{t:%Y-%m-%d %H:%M}' for t in starts)}):"
