@@ -106,7 +106,7 @@ def build_curve(scenario: Scenario, vm: VM, rng: np.random.Generator, horizon: f
 
 
 def _trace_curve(scenario: Scenario, trace, horizon: float) -> WriteCurve:
-    t, b, period = load_trace(scenario.trace_path(trace))
+    t, b, period = load_trace(scenario.trace_path(trace), trace)
     repeats = max(1, int(math.ceil(horizon / period))) if trace.repeat else 1
     starts = (t[None, :] + period * np.arange(repeats)[:, None]).ravel()
     times = np.concatenate((starts, [period * repeats]))

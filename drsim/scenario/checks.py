@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from drsim.scenario import units
-from drsim.scenario.churn import TraceError, load_trace, mean_rate
+from drsim.scenario.churn import TraceError, load_trace, mean_rate, trace_warnings
 from drsim.scenario.link import MAX_THROTTLE, MIN_THROTTLE
 from drsim.scenario.policy import PolicyError, validate_policy
 from drsim.scenario.problems import Problem
@@ -50,7 +50,7 @@ def cross_section_problems(s: Scenario) -> list[Problem]:
             if vm.churn.trace is not None:
                 path = s.trace_path(vm.churn.trace)
                 try:
-                    load_trace(path)
+                    load_trace(path, vm.churn.trace)
                 except TraceError as exc:
                     problems.append(Problem(loc=(*loc, "churn", "trace"), message=str(exc)))
     if len(dashboards) > 1:
@@ -182,4 +182,5 @@ def scenario_warnings(s: Scenario) -> list[str]:
         if vm.name in eligible and rate > CHURN_LIMIT_STANDARD:
             out.append(f"{vm.name}: mean churn {rate / 1e6:.2f} MB/s exceeds the 2 MB/s the service supports "
                        "per VM on standard storage")
+    out.extend(trace_warnings(s))  # gaps filled and daylight-saving changes in counter logs
     return out

@@ -2,7 +2,8 @@
 long-run mean write rate a VM's churn section implies.
 
 The write curves the simulation replays are built from these in :mod:`drsim.model.churn`. This module
-imports only :mod:`drsim.scenario.units` (and the scenario types for hints).
+imports only :mod:`drsim.scenario.units`, the counter-log readers (:mod:`drsim.scenario.counters`,
+:mod:`drsim.scenario.perfmon`) and the scenario types for hints.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from drsim.scenario.counters import CounterTrace, counter_trace
+from drsim.scenario.perfmon import CounterLogError, is_counter_log
 from drsim.scenario.units import DAY
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
-    from drsim.scenario.site import VM
+    from drsim.scenario.site import VM, Trace
 
-__all__ = ["PROFILES", "TraceError", "load_trace", "mean_rate", "profile_shape", "base_rate"]
+__all__ = ["PROFILES", "TraceError", "load_trace", "mean_rate", "profile_shape", "base_rate", "trace_warnings"]
 
 #: Built-in 24-hour shapes (multipliers per hour of the day, 00:00-01:00 first). Normalised to mean 1
 #: when used. They are illustrative assumptions, not measurements.
@@ -38,6 +41,11 @@ PROFILES: dict[str, tuple[float, ...]] = {
     "morning-batch": (0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.6, 0.8, 1.0, 4.0, 4.0, 1.2,
                       1.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.7, 0.6, 0.6, 0.5, 0.5, 0.5),
 }
+
+
+#: A trace's ``rewrite`` below this gets a warning [assumption: the vendor's churn limits assume about 30 % I/O
+#: overlap (support matrix), so dropping more than half of the written bytes needs a reason].
+REWRITE_WARNING = 0.5
 
 
 class TraceError(ValueError):
@@ -102,16 +110,52 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
     return t, b, float(period)
 
 
-def load_trace(path: str | Path) -> tuple[np.ndarray, np.ndarray, float]:
+def load_trace(path: str | Path, trace: Trace | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Load a write trace CSV. Returns (start times from 0 in s, bytes per sample, period in s).
 
     Row i's bytes are written uniformly over [t_i, t_{i+1}); the last row's sample interval equals the
-    previous one, which also ends the trace period.
+    previous one, which also ends the trace period. With the scenario's ``trace`` section, a counter log
+    (``format: perfmon``) is read by :func:`drsim.scenario.counters.counter_trace`, and the bytes of either
+    format are scaled by ``rewrite``.
     """
     p = Path(path)
     if not p.is_file():
         raise TraceError(f"churn trace {p} not found")
-    return _load_trace_cached(str(p.resolve()), p.stat().st_mtime)
+    if trace is not None and trace.format == "perfmon":
+        c = _counter_trace(p, trace)
+        return c.starts, c.bytes, c.period
+    if is_counter_log(p):
+        raise TraceError(f"churn trace {p} is a performance-counter log (PDH-CSV): add format: perfmon and the "
+                         "columns of the VM's write counters to the trace ('drsim trace FILE' lists them)")
+    t, b, period = _load_trace_cached(str(p.resolve()), p.stat().st_mtime)
+    return (t, b * trace.rewrite, period) if trace is not None and trace.rewrite != 1.0 else (t, b, period)
+
+
+def _counter_trace(path: Path, trace: Trace) -> CounterTrace:
+    columns = [trace.columns] if isinstance(trace.columns, str) else list(trace.columns or [])
+    try:
+        return counter_trace(str(path), columns, trace.step, trace.rewrite, trace.max_gap, trace.timezone)
+    except CounterLogError as exc:
+        raise TraceError(str(exc)) from None
+
+
+def trace_warnings(scenario: Scenario) -> list[str]:
+    """What a planner should know about each VM's trace: gaps filled, daylight-saving changes and parts of a counter
+    log left out; a ``rewrite`` that drops more than half of the bytes written."""
+    out = []
+    for _, vm in scenario.vms():
+        trace = vm.churn.trace
+        if trace is not None and trace.rewrite < REWRITE_WARNING:
+            out.append(f"{vm.name}: churn trace {trace.file}: rewrite {trace.rewrite:g} replays only "
+                       f"{trace.rewrite:.0%} of the bytes written; the vendor's churn limits assume about 30 % I/O "
+                       "overlap (rewrite 0.7): is so much really rewritten within an interval?")
+        if trace is not None and trace.format == "perfmon":
+            try:
+                c = _counter_trace(scenario.trace_path(trace), trace)
+            except TraceError:
+                continue  # reported as an error by the checks
+            out.extend(f"{vm.name}: churn trace {trace.file}: {note}" for note in c.notes)
+    return out
 
 
 def profile_shape(vm: VM) -> np.ndarray:
@@ -136,7 +180,7 @@ def mean_rate(scenario: Scenario, vm: VM) -> float:
     """Long-run mean write rate of a VM in bytes/s (weekends and profile included; variation has mean 1)."""
     c = vm.churn
     if c.trace is not None:
-        _, b, period = load_trace(scenario.trace_path(c.trace))
+        _, b, period = load_trace(scenario.trace_path(c.trace), c.trace)
         if not c.trace.repeat and scenario.duration > period:
             return float(b.sum() / scenario.duration)  # writes stop when the trace ends
         return float(b.sum() / period)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_serializer, model_validator
 
 from drsim.scenario.churn import PROFILES
-from drsim.scenario.fields import DailyFraction, Fraction, Rate, Size, StrictModel
+from drsim.scenario.counters import COUNTER_KEYS, trace_problem
+from drsim.scenario.fields import DailyFraction, Duration, Fraction, PositiveDuration, Rate, Size, StrictModel
 
 __all__ = ["Disk", "DiskSpec", "Trace", "Churn", "VM", "Host", "Site", "CHURN_LIMIT_STANDARD"]
 
@@ -73,10 +74,38 @@ class Trace(StrictModel):
     Each row's bytes were written during the sampling interval that starts at its timestamp (the last
     row's interval is as long as the one before it). Timestamps are seconds from the trace start or ISO
     date-times. The trace repeats when it is shorter than the simulated period.
+
+    ``format: perfmon`` reads a performance-counter log (PDH-CSV, as typeperf and relog write it) instead:
+    ``columns`` (counter-path patterns, summed) choose the VM's write counters; ``step``, ``max_gap`` and
+    ``timezone`` say how to read it (:mod:`drsim.scenario.counters`). ``rewrite`` scales the bytes of any trace.
     """
 
     file: Path
     repeat: bool = True
+    format: Literal["bytes", "perfmon"] = Field("bytes", description="bytes: timestamp,bytes rows; perfmon: a "
+                                                "performance-counter log (PDH-CSV)")
+    columns: str | list[str] | None = Field(None, description="perfmon: counter-path patterns (* any text), summed")
+    step: PositiveDuration | None = Field(None, description="perfmon: resample to this step [the log's sample "
+                                          "interval, at least 1m]")
+    max_gap: Duration | None = Field(None, description="perfmon: longest gap filled by interpolation [15m]")
+    timezone: str | None = Field(None, description="perfmon: IANA time zone of the log's local timestamps")
+    rewrite: float = Field(1.0, gt=0, le=1, description="share of the bytes written that are new (not rewritten "
+                                                        "within an interval) [1]")
+
+    @model_validator(mode="after")
+    def _counter_keys(self) -> Trace:
+        problem = trace_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: Any) -> Any:
+        data = handler(self)  # keys at their defaults are left out: older resolved scenarios stay the same
+        for key, default in (("format", "bytes"), ("rewrite", 1.0), *((k, None) for k in COUNTER_KEYS)):
+            if isinstance(data, dict) and data.get(key, default) == default:
+                data.pop(key, None)
+        return data
 
 
 def _trace_before(raw: object) -> object:
@@ -98,7 +127,11 @@ class Churn(StrictModel):
         BeforeValidator(_trace_before),
         WithJsonSchema({"anyOf": [
             {"type": "string", "description": "path of a CSV file (timestamp,bytes), relative to the scenario"},
-            {"type": "object", "properties": {"file": {"type": "string"}, "repeat": {"type": "boolean"}},
+            {"type": "object", "properties": {
+                "file": {"type": "string"}, "repeat": {"type": "boolean"}, "format": {"enum": ["bytes", "perfmon"]},
+                "columns": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                "step": {"type": ["string", "number"]}, "max_gap": {"type": ["string", "number"]},
+                "timezone": {"type": "string"}, "rewrite": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}},
              "required": ["file"], "additionalProperties": False},
         ]}),
     ] | None = None
