@@ -204,3 +204,36 @@ def test_a_running_experiment_is_not_resumed_twice(tmp_path):
     exp = run(out=folder, resume=True)
     assert not folder.exists() and json.loads((exp.folder / "metadata.json").read_text())["runs"] == 6
     assert not [p for p in exp.folder.rglob("*") if p.name.startswith(".")]
+
+
+def test_resume_computes_again_the_runs_of_a_part_it_cannot_read(tmp_path, reference):
+    """A part truncated (drsim does not fsync: a power cut may leave one empty) is run again, not an error."""
+    folders = []
+    with pytest.raises(KeyboardInterrupt):
+        run(out=tmp_path, progress=stop_at(6), on_folder=folders.append)
+    (folder,) = folders
+    part = folder / "parts" / "part-1-0.parquet"
+    part.write_bytes(part.read_bytes()[:100])
+    calls = []
+    exp = run(out=folder, resume=True, progress=lambda d, t: calls.append(d))
+    assert calls == [6]  # the two runs of that part (6 of 6 once they are done again)
+    pd.testing.assert_frame_equal(exp.tidy, reference.tidy)
+    assert not (exp.folder / "parts").exists()
+
+
+def test_a_pool_kept_across_experiments_does_not_hold_the_folder(tmp_path, reference):
+    """In a notebook: an experiment interrupted, then resumed on the same process pool. Its workers were forked
+    while the experiment held its folder's lock; they must not keep holding it."""
+    from drsim.experiments.executors import process_pool
+
+    pool = process_pool(1)
+    try:
+        folders = []
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(scenario(), replications=3, sweep=SWEEP, seed=2, batch_size=2, max_in_flight=1,
+                           executor=pool, out=tmp_path, progress=stop_at(2), on_folder=folders.append)
+        exp = run_experiment(scenario(), replications=3, sweep=SWEEP, seed=2, batch_size=2, max_in_flight=1,
+                             executor=pool, out=folders[0], resume=True)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    pd.testing.assert_frame_equal(exp.tidy, reference.tidy)

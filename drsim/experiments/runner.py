@@ -51,6 +51,7 @@ from drsim.experiments.storage import (
 from drsim.experiments.sweep_folder import finish_experiment, stream_folder
 from drsim.model.site import SiteModel
 from drsim.results.folders import table_bytes
+from drsim.results.ownership import release
 from drsim.results.tables import Results
 from drsim.scenario import load_scenario
 from drsim.scenario.document import Scenario
@@ -177,7 +178,7 @@ def run_experiment(
         return exp
     finally:
         if handle is not None:
-            handle.close()
+            release(handle)
 
 
 def _run(scenario: Scenario, settings: ExperimentSettings, points: list[_Point], seeds: list[int],

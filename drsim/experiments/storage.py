@@ -1,14 +1,19 @@
 """An experiment streamed to a folder while it runs, and resumed from it: ``experiment.json``, the parts, the
-kept runs' tables, the check that a folder holds the same experiment, and reading back what it holds.
+kept runs' tables, the check that a folder holds the same experiment and nothing drsim did not write, and
+reading back what it holds.
 
-With ``out=FOLDER``, :func:`~drsim.experiments.runner.run_experiment` first writes ``FOLDER/experiment.json``
-(the resolved sweep, points, replications, seeds, base scenario and drsim version), then, as each task finishes,
-its rows as ``FOLDER/parts/part-<point>-<first replication>.parquet`` (and its failed runs, if any, as
-``failures-<point>-<first replication>.parquet`` just before; with ``keep_runs``, every run's full tables as
-``FOLDER/runs/point-<point>/replication-<k>/`` before that). Every file and run folder is written under a
-temporary name and renamed, so one that exists is whole. ``resume=True`` checks that experiment.json describes
-the same experiment, loads the parts and runs only the (point, replication) pairs that are missing: the tables
-are identical to those of an uninterrupted run.
+With ``out``, :func:`~drsim.experiments.runner.run_experiment` streams into a new folder FOLDER
+(``<out>/<scenario>/sweep-<UTC time>.incomplete``, :mod:`drsim.experiments.sweep_folder`): it first writes
+``FOLDER/experiment.json`` (the resolved sweep, points, replications, seeds, base scenario and drsim version),
+then, as each task finishes, its rows as ``FOLDER/parts/part-<point>-<first replication>.parquet`` (and its
+failed runs, if any, as ``failures-<point>-<first replication>.parquet`` just before; with ``keep_runs``, every
+run's full tables as ``FOLDER/runs/point-<point>/replication-<k>/`` before that). Every file and run folder is
+written under a temporary name and renamed, so one that exists is whole. While it runs, the process holds a
+lock on ``experiment.json`` (:mod:`drsim.results.ownership`). ``resume=True`` takes the lock, checks that
+experiment.json describes the same experiment and that the folder holds nothing drsim did not write
+(:func:`foreign_entries`), loads the parts (a part that cannot be read is run again; with ``keep_runs``, so is
+a run whose folder is missing) and runs only the (point, replication) pairs that are missing: the tables are
+identical to those of an uninterrupted run.
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.results` and, of this stage, the errors, the setting paths, the
 statistics' key columns, the design and the settings.
@@ -33,7 +38,7 @@ from drsim.experiments.settings import ExperimentSettings
 from drsim.experiments.settings_paths import _plain
 from drsim.experiments.statistics import KEY_COLUMNS
 from drsim.results.folders import atomic_write, fill_run_folder, replace_folder
-from drsim.results.ownership import in_use, lock
+from drsim.results.ownership import in_use, lock, release
 from drsim.results.tables import TABLES
 from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
 from drsim.version import __version__
@@ -108,8 +113,12 @@ def _start_stream(folder: Path, record: dict[str, Any]) -> IO[bytes]:
     tmp = folder / f".{EXPERIMENT_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     handle = open(tmp, "rb")  # noqa: SIM115 - held open (locked) while the experiment runs
-    lock(handle)
-    os.replace(tmp, folder / EXPERIMENT_FILE)  # appears locked
+    try:
+        lock(handle)
+        os.replace(tmp, folder / EXPERIMENT_FILE)  # appears locked
+    except BaseException:
+        release(handle)
+        raise
     return handle
 
 
@@ -134,7 +143,7 @@ def _open_stream(folder: Path, record: dict[str, Any]) -> IO[bytes]:
             raise ExperimentError(refusal(folder, foreign, "stream an experiment into"))
         _clear_temporaries(folder)
     except BaseException:
-        handle.close()
+        release(handle)
         raise
     return handle
 
@@ -260,17 +269,24 @@ def read_run(folder: str | Path, point: int, replication: int) -> dict[str, pd.D
 
 
 def _load_parts(folder: Path) -> tuple[dict[tuple[int, int], pd.DataFrame], list[tuple[int, int, int, str, str]]]:
-    """The finished runs of ``folder/parts``: summaries by (point, replication) and failed runs."""
+    """The finished runs of ``folder/parts``: summaries by (point, replication) and failed runs. A part that
+    cannot be read is skipped: its runs are computed again."""
     results: dict[tuple[int, int], pd.DataFrame] = {}
     failed: list[tuple[int, int, int, str, str]] = []
     parts = folder / PARTS
     for path in sorted(parts.glob("part-*.parquet")):
-        df = pd.read_parquet(path)
+        try:
+            df = pd.read_parquet(path)
+        except Exception:  # e.g. truncated by a power cut (drsim does not fsync): its runs are computed again
+            continue
         for (p, rep), rows in df.groupby(["point", "replication"], sort=False):
             results[(int(p), int(rep))] = rows.drop(columns=list(KEY_COLUMNS)).reset_index(drop=True)
         fpath = parts / ("failures-" + path.name.removeprefix("part-"))
         if fpath.exists():
-            fdf = pd.read_parquet(fpath)
+            try:
+                fdf = pd.read_parquet(fpath)
+            except Exception:  # likewise: those runs are computed again
+                continue
             failed.extend((int(p), int(r), int(s), str(e), str(t)) for p, r, s, e, t in zip(
                 fdf["point"], fdf["replication"], fdf["seed"], fdf["error"], fdf["traceback"], strict=True))
     failed = [f for f in failed if (f[0], f[1]) not in results]

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from drsim.results.ownership import drop_marker, hold_marker
+from drsim.results.ownership import drop_marker, hold_marker, release
 from drsim.results.tables import TABLES, Results
 from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
 from drsim.version import __version__
@@ -147,7 +147,7 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> Path:
             shutil.rmtree(target)
         os.rename(tmp, target)
     except BaseException:
-        marker.close()
+        release(marker)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
@@ -170,7 +170,7 @@ def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None],
         drop_marker(tmp, marker)
         return rename_free(tmp, parent, base)
     except BaseException:
-        marker.close()
+        release(marker)
         if undo is not None:
             undo(tmp)
         shutil.rmtree(tmp, ignore_errors=True)

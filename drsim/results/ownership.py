@@ -29,7 +29,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MARKER", "hold_marker", "drop_marker", "read_marker", "lock", "in_use"]
+__all__ = ["MARKER", "hold_marker", "drop_marker", "read_marker", "lock", "release", "in_use"]
 
 MARKER = ".drsim-incomplete"
 
@@ -44,6 +44,14 @@ def lock(handle: IO[Any]) -> bool:
     except BlockingIOError:
         return False
     return True
+
+
+def release(handle: IO[Any]) -> None:
+    """Release the lock taken with :func:`lock` and close ``handle``. Unlocking first matters: a process forked
+    meanwhile (a pool worker) shares the open file, and would otherwise hold the lock until it exits."""
+    if fcntl is not None and not handle.closed:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    handle.close()
 
 
 def in_use(path: Path) -> bool:
@@ -69,7 +77,7 @@ def hold_marker(folder: Path, becomes: str) -> IO[str]:
 def drop_marker(folder: Path, handle: IO[str]) -> None:
     """Remove the marker of ``folder`` (just before it is renamed into place) and release its lock."""
     (folder / MARKER).unlink(missing_ok=True)
-    handle.close()
+    release(handle)
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
