@@ -57,6 +57,14 @@ def _progress_bar(unit: str, quiet: bool):
     return Bar(unit=f" {unit}", dynamic_ncols=True, file=sys.stderr)
 
 
+def _note_leftovers(out: str) -> None:
+    """Tell the user what interrupted or killed runs left under ``out`` (not those still running)."""
+    from drsim.experiments.leftovers import leftovers_note
+
+    if (note := leftovers_note(out)) is not None:
+        click.echo(note, err=True)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drsim")
 def main() -> None:
@@ -82,6 +90,8 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     if s.experiment is not None and not quiet:
         click.echo(f"note: {scenario}: the experiment section is for drsim sweep; drsim run simulates one run",
                    err=True)
+    if not quiet and not no_save:
+        _note_leftovers(out)
     t0 = time.perf_counter()
     results = simulate(s, seed=seed)
     wall = time.perf_counter() - t0
@@ -143,6 +153,26 @@ def _write_workbook(folder: str | Path) -> None:
     except OSError as exc:
         _fail(f"error: cannot write the workbook into {folder}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"workbook: {path}")
+
+
+@main.command()
+@click.argument("root", default="results", type=click.Path(file_okay=False, exists=True))
+@click.option("--remove", is_flag=True, help="Remove the folders listed as removable, after asking.")
+@click.option("-y", "--yes", is_flag=True, help="With --remove: do not ask.")
+def cleanup(root: str, remove: bool, yes: bool) -> None:
+    """List what interrupted or killed runs left under ROOT [results]: interrupted sweeps (with how to resume
+    them) and half-written folders. --remove removes those that are drsim's own and not in use."""
+    from drsim.experiments.leftovers import find_leftovers, leftovers_text, remove_leftover
+
+    items = find_leftovers(root)
+    click.echo(leftovers_text(items, root))
+    removable = [i for i in items if i.removable]
+    if remove and removable:
+        if not yes:
+            click.confirm(f"remove {count(len(removable), 'folder')}?", abort=True, err=True)
+        for item in removable:
+            remove_leftover(item)
+            click.echo(f"removed: {item.path}")
 
 
 @main.command()
@@ -215,18 +245,6 @@ def _executor(workers: int | None, dask: str | None):
     return None, None
 
 
-def _close(executor, client, interrupted: bool = False) -> None:
-    from drsim.experiments.executors import stop_pool
-
-    if client is not None:
-        client.close()
-    elif executor is not None:
-        if interrupted:
-            stop_pool(executor)
-        else:
-            executor.shutdown(cancel_futures=True)
-
-
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("-n", "--replications", type=click.IntRange(min=1), default=None,
@@ -261,13 +279,14 @@ def _close(executor, client, interrupted: bool = False) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Replications per task.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/sweep-<time>/ is created. Runs stream into "
-                   "<scenario>/sweep-<time>.incomplete/ (experiment.json, then parts/ as tasks finish), replaced "
-                   "by sweep-<time>/ when the sweep completes; Ctrl-C leaves it in place for --resume.")
+                   "<scenario>/sweep-<time>.incomplete/ (experiment.json, then parts/ as tasks finish), renamed "
+                   "sweep-<time>/ when the sweep completes; Ctrl-C leaves it in place for --resume.")
 @click.option("--resume", "resume", default=None, type=click.Path(file_okay=False, exists=True),
               metavar="FOLDER",
-              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER: give the "
-                   "same SCENARIO and options; only the missing runs are computed, then the results go "
-                   "to sweep-<time>/ beside FOLDER, which is removed. --out is ignored.")
+              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER (or the "
+                   "latest one of the same sweep under the output folder FOLDER): give the same SCENARIO and "
+                   "options; only the missing runs are computed, then FOLDER is renamed sweep-<time>/. --out is "
+                   "ignored. drsim cleanup lists interrupted sweeps.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
@@ -284,12 +303,11 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     --resume FOLDER completes.
     """
     from drsim.experiments.errors import ExperimentError
-    from drsim.experiments.executors import ExecutorFailed
+    from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.precision import parse_precision
     from drsim.experiments.runner import run_experiment
     from drsim.experiments.settings import experiment_settings
     from drsim.experiments.settings_paths import parse_lhs_option, parse_set
-    from drsim.experiments.sweep_folder import finish_experiment, incomplete_folder
     from drsim.experiments.text import aggregate_text, precision_text
 
     s = _load(scenario, experiment=True)
@@ -321,40 +339,42 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         _fail("error: --resume cannot be combined with --no-save", EXIT_BAD_INPUT)
     if resolved.keep_runs and no_save:
         _fail("error: --keep-runs writes every run's tables: it cannot be combined with --no-save", EXIT_BAD_INPUT)
-    stream: Path | None = Path(resume) if resume is not None else None
-    if stream is None and not no_save:
-        try:
-            stream = incomplete_folder(out, s.name)
-        except OSError as exc:
-            _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+    streams: list[Path] = []  # the folder the runs stream into, once it exists
+    target = None if no_save else Path(resume if resume is not None else out)
+    if resume is None and not quiet and not no_save:
+        _note_leftovers(out)
     executor, client = _executor(workers, dask)
     bar = _progress_bar("replications", quiet)
-    resume_hint = (f"finished runs are kept in {stream}; resume with the same command and --resume {stream}"
-                   if stream is not None else "nothing was saved (--no-save)")
+
+    def resume_hint() -> str:
+        return (f"finished runs are kept in {streams[0]}; resume with the same command and --resume {streams[0]}"
+                if streams else "nothing was saved" + (" (--no-save)" if no_save else ""))
+
     interrupted = False
     try:
         exp = run_experiment(s, executor=executor, progress=bar.update_to if bar is not None else None,
-                             out=stream, resume=resume is not None, **overrides)
+                             out=target, resume=resume is not None, on_folder=streams.append, **overrides)
     except (ScenarioError, ValueError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     except OSError as exc:
-        _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        _fail(f"error: cannot write results {f'into {streams[0]}' if streams else f'under {target}'}: "
+              f"{exc.strerror or exc}", EXIT_CANNOT_WRITE)
     except ExecutorFailed as exc:
         if bar is not None:
             bar.close()
             bar = None
-        _fail(f"error: the executor failed ({exc}); {resume_hint}", EXIT_CANNOT_WRITE)
+        _fail(f"error: the executor failed ({exc}); {resume_hint()}", EXIT_CANNOT_WRITE)
     except KeyboardInterrupt:
         interrupted = True
         if bar is not None:
             bar.close()
             bar = None
-        click.echo(f"\ninterrupted: {resume_hint}" if stream is not None else "\ninterrupted", err=True)
+        click.echo(f"\ninterrupted: {resume_hint()}" if streams else "\ninterrupted", err=True)
         sys.exit(130)
     finally:
         if bar is not None:
             bar.close()
-        _close(executor, client, interrupted)
+        close_executor(executor, client, interrupted)
     runs = sum(exp.replications_per_point)
     if not quiet:
         low, high = min(exp.replications_per_point), max(exp.replications_per_point)
@@ -373,14 +393,11 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         click.echo(f"warning: {count(len(exp.failures), 'run')} of {runs} failed (see failures.parquet); first: "
                    f"point {first['point']} replication {first['replication']} seed {first['seed']}: "
                    f"{first['error']}", err=True)
-    if no_save or stream is None:
+    folder = exp.folder
+    if folder is None:
         if report:
             click.echo("warning: --report is ignored with --no-save", err=True)
         return
-    try:
-        folder = finish_experiment(exp, stream)
-    except OSError as exc:
-        _fail(f"error: cannot write results into {stream}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
     if report:
         from drsim.views.experiment_report import write_experiment_report
@@ -423,7 +440,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
                  report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
-    from drsim.experiments.executors import ExecutorFailed
+    from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.planner import PlanError, plan
     from drsim.experiments.planner_text import plan_text
 
@@ -443,7 +460,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         click.echo("\ninterrupted: nothing was written", err=True)
         sys.exit(130)
     finally:
-        _close(executor, client, interrupted)
+        close_executor(executor, client, interrupted)
     click.echo(plan_text(table))
     if report:
         from drsim.views.plan_report import write_plan_folder

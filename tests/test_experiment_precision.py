@@ -130,24 +130,25 @@ def test_precision_identical_whatever_the_executor(precise):
 
 
 def test_precision_resumes_to_the_same_rounds(tmp_path, precise):
-    folder = tmp_path / "x"
-
     def stop(done, total):
         if done >= 20:  # within the second round (16 runs in the first, 8 more in the second)
             raise KeyboardInterrupt
 
+    folders = []
     with pytest.raises(KeyboardInterrupt):
-        run(replications=4, precision=TARGET, max_replications=CAP, out=folder, progress=stop, batch_size=2)
+        run(replications=4, precision=TARGET, max_replications=CAP, out=tmp_path / "results", progress=stop,
+            batch_size=2, on_folder=folders.append)
+    (folder,) = folders
+    with pytest.raises(ValueError, match="the precision targets"):
+        run(replications=4, precision="rpo_mean_s=6s", max_replications=CAP, out=folder, resume=True)
+    with pytest.raises(ValueError, match="the maximum replications"):
+        run(replications=4, precision=TARGET, max_replications=CAP + 1, out=folder, resume=True)
     calls = []
     again = run(replications=4, precision=TARGET, max_replications=CAP, out=folder, resume=True, batch_size=2,
                 progress=lambda d, t: calls.append((d, t)))
     assert calls[0][0] > 20 and calls[-1] == (52, 52)
     assert again.replications_per_point == precise.replications_per_point
     pd.testing.assert_frame_equal(again.tidy, precise.tidy)
-    with pytest.raises(ValueError, match="the precision targets"):
-        run(replications=4, precision="rpo_mean_s=6s", max_replications=CAP, out=folder, resume=True)
-    with pytest.raises(ValueError, match="the maximum replications"):
-        run(replications=4, precision=TARGET, max_replications=CAP + 1, out=folder, resume=True)
 
 
 def test_an_unreachable_target_stops_at_the_cap():

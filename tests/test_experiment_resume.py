@@ -44,29 +44,57 @@ def no_temp_files(folder: Path):
     assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_streamed_run_writes_experiment_and_parts(tmp_path, reference):
-    exp = run(out=tmp_path / "x")
+def stop_at(n):
+    """A progress callback that interrupts the experiment once ``n`` runs are done (their parts written)."""
+
+    def stop(done, total):
+        if done >= n:
+            raise KeyboardInterrupt
+
+    return stop
+
+
+def interrupted(root, n, **kw):
+    """Run into the output root ``root``, interrupted after ``n`` runs; the streaming folder."""
+    folders = []
+    with pytest.raises(KeyboardInterrupt):
+        run(out=root, progress=stop_at(n), on_folder=folders.append, **kw)
+    (folder,) = folders
+    assert folder.parent == root / scenario().name and folder.name.endswith(".incomplete") and folder.is_dir()
+    return folder
+
+
+def test_out_is_a_root_under_which_the_experiment_streams_then_finishes(tmp_path, reference):
+    root = tmp_path / "results"
+    seen = {}
+
+    def look(done, total):  # called as each task's part is written: the streaming folder as it runs
+        (folder,) = (root / scenario().name).iterdir()
+        seen[done] = (folder, json.loads((folder / "experiment.json").read_text()),
+                      sorted(p.name for p in (folder / "parts").iterdir()))
+
+    exp = run(out=root, progress=look)
     same(exp, reference)
-    record = json.loads((tmp_path / "x" / "experiment.json").read_text())
+    folder, record, parts = seen[10]
+    assert folder.name.startswith("sweep-") and folder.name.endswith(".incomplete")
     assert record["replications"] == 5 and record["experiment_seed"] == 3
     assert record["sweep"] == SWEEP and len(record["points"]) == 2 and record["run_seeds"] == reference.seeds
     assert record["base_scenario"]["name"] == reference.scenario.name and record["drsim_version"]
-    parts = sorted(p.name for p in (tmp_path / "x" / "parts").iterdir())
     assert parts == sorted(f"part-{p}-{r}.parquet" for p in (0, 1) for r in (0, 2, 4))
-    no_temp_files(tmp_path)
-    with pytest.raises(ValueError, match="already holds an experiment"):
-        run(out=tmp_path / "x")
+    # finished: the streaming folder renamed, its streaming files gone, nothing else under the root
+    assert exp.folder == folder.with_name(folder.name.removesuffix(".incomplete")) and not folder.exists()
+    assert sorted(p.name for p in exp.folder.iterdir()) == ["aggregate.parquet", "metadata.json", "scenario.yaml",
+                                                            "tidy.parquet"]
+    pd.testing.assert_frame_equal(pd.read_parquet(exp.folder / "tidy.parquet"), reference.tidy)
+    assert [p for p in root.rglob("*") if p.is_dir()] == [root / scenario().name, exp.folder]
+    again = run(out=root)  # a second experiment: a folder of its own, the first one untouched
+    assert again.folder != exp.folder and again.folder.parent == exp.folder.parent
+    pd.testing.assert_frame_equal(pd.read_parquet(exp.folder / "tidy.parquet"), reference.tidy)
 
 
 def test_interrupted_run_resumes_to_identical_tables(tmp_path, reference):
-    folder = tmp_path / "x"
-
-    def stop(done, total):
-        if done >= 4:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run(out=folder, progress=stop)
+    root = tmp_path / "results"
+    folder = interrupted(root, 4)
     kept = sorted(p.name for p in (folder / "parts").iterdir())
     assert 0 < len(kept) < 6
     no_temp_files(folder)
@@ -74,12 +102,25 @@ def test_interrupted_run_resumes_to_identical_tables(tmp_path, reference):
     exp = run(out=folder, resume=True, progress=lambda d, t: seen.append((d, t)))
     same(exp, reference)
     assert seen[0][0] > 4 and seen[-1] == (10, 10)  # only the missing runs ran
-    no_temp_files(folder)
+    assert exp.folder == folder.with_name(folder.name.removesuffix(".incomplete")) and not folder.exists()
+    no_temp_files(root)
+
+
+def test_resume_under_the_root_finds_the_interrupted_experiment(tmp_path, reference):
+    """resume=True with the output root: the latest interrupted sweep of the same experiment there."""
+    root = tmp_path / "results"
+    other = interrupted(root, 2, replications=2)  # a different experiment: not this one
+    folder = interrupted(root, 4)
+    seen = []
+    exp = run(out=root, resume=True, progress=lambda d, t: seen.append(d))
+    same(exp, reference)
+    assert seen[0] > 4 and not folder.exists() and other.is_dir()
+    with pytest.raises(ValueError, match=r"holds no interrupted sweep|none of the 1 interrupted sweeps"):
+        run(out=root, resume=True)
 
 
 def test_resume_after_deleting_parts(tmp_path, reference):
-    folder = tmp_path / "x"
-    run(out=folder)
+    folder = interrupted(tmp_path / "results", 10)  # every part written, not yet finished
     for name in ("part-1-2.parquet", "part-0-4.parquet"):
         (folder / "parts" / name).unlink()
     calls = []
@@ -89,8 +130,7 @@ def test_resume_after_deleting_parts(tmp_path, reference):
 
 
 def test_resume_refuses_a_different_experiment(tmp_path):
-    folder = tmp_path / "x"
-    run(out=folder, replications=2)
+    folder = interrupted(tmp_path / "results", 2, replications=2)
     with pytest.raises(ValueError, match="the sweep"):
         run(out=folder, replications=2, sweep={"link.upload": ["10Mbit/s", "20Mbit/s"]}, resume=True)
     with pytest.raises(ValueError, match="the replications"):
@@ -100,6 +140,7 @@ def test_resume_refuses_a_different_experiment(tmp_path):
                        resume=True, executor=ThreadPoolExecutor(1))
     with pytest.raises(ValueError, match="no experiment.json"):
         run(out=tmp_path / "empty", resume=True)
+    assert len(list((folder / "parts").iterdir())) == 1  # untouched
 
 
 def test_cli_sweep_ctrl_c_then_resume(tmp_path, reference, monkeypatch):

@@ -7,8 +7,9 @@ public API (they were ``drsim.experiment`` and ``drsim.planner`` before 0.2).
 The modules, each importing only those above it in this list: ``errors``, ``seeds``, ``statistics``,
 ``settings_paths`` (dotted paths, ``--set``), ``design`` (grid and Latin hypercube), ``precision``, ``settings``
 (the ``experiment`` section with the arguments over it), ``executors``, ``storage`` (streaming and resuming),
-``outcome`` (:class:`Experiment`), ``runner`` (:func:`run_experiment`), ``sweep_folder`` (the finished folder),
-``text``, ``section`` (the checks of the ``experiment`` section); the planner: ``sizing``, ``bandwidth_runs``,
+``outcome`` (:class:`Experiment`), ``sweep_folder`` (the experiment's folder: streamed, resumed, finished),
+``runner`` (:func:`run_experiment`), ``leftovers`` (what stopped runs left under an output folder), ``text``,
+``section`` (the checks of the ``experiment`` section); the planner: ``sizing``, ``bandwidth_runs``,
 ``planner_text``, ``planner`` (:func:`plan`).
 """
 

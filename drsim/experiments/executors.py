@@ -1,7 +1,8 @@
 """Where experiment tasks run: process pools, any ``concurrent.futures`` executor, or a Dask client.
 
 :func:`resolve_executor` turns what the user gave (nothing, an executor, a ``distributed.Client``) into an
-executor to submit to; :func:`process_pool` makes the default pool, whose workers leave Ctrl-C to the parent;
+executor to submit to; :func:`process_pool` makes the default pool, whose workers leave Ctrl-C to the parent
+and exit when it dies;
 :func:`stop_pool` stops it at once after an interruption; :func:`wait_first` waits for results in a way Ctrl-C
 can interrupt; :func:`executor_failure` tells a failure of the executor from a failure of the runs;
 :func:`connect_dask` connects to a Dask scheduler.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -28,7 +31,7 @@ from typing import Any
 from drsim.experiments.errors import ExperimentError
 
 __all__ = ["ExecutorFailed", "resolve_executor", "process_pool", "stop_pool", "shutdown", "wait_first",
-           "executor_failure", "connect_dask"]
+           "executor_failure", "connect_dask", "close_executor"]
 
 
 class ExecutorFailed(RuntimeError):
@@ -75,17 +78,49 @@ def wait_first(futures: Iterable[Future]) -> set[Future]:
             return finished
 
 
-def _leave_ctrl_c_to_the_parent() -> None:
+_WATCH = 0.2  # s: how often a pool worker checks that its parent is alive
+
+
+def _watch_parent(parent: int, period: float = _WATCH) -> None:
+    """Worker thread: end this process as soon as its parent ``parent`` (a process id) is gone."""
+    while True:
+        time.sleep(period)
+        if os.getppid() != parent:  # re-parented: the parent ended, however it ended
+            os._exit(1)
+
+
+def _worker_start(owner: int) -> None:
+    """Pool worker initializer: ignore Ctrl-C (see :func:`process_pool`) and exit when the parent process dies.
+
+    A worker waits for tasks on a pipe whose other end its siblings also hold, so when the parent is killed
+    (SIGKILL, SIGTERM, a crash) it would wait for ever. A daemon thread polls the parent process id every
+    0.2 s: when the worker has been re-parented, the parent is gone and the worker exits. The parent is the
+    parent process at start-up (``owner``, the pool's process, with the fork and spawn start methods; the
+    forkserver, which itself exits when ``owner`` does, with forkserver). POSIX only: on Windows a process is not
+    re-parented, so this watch does not apply there (not tested on Windows)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.name != "posix":
+        return
+    parent = os.getppid()
+    if parent != owner:
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:  # the owner died before this worker started
+            os._exit(1)
+        except OSError:
+            pass
+    threading.Thread(target=_watch_parent, args=(parent,), name="drsim-watch-parent", daemon=True).start()
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes whose workers ignore Ctrl-C (SIGINT).
+    """A pool of ``workers`` processes whose workers ignore Ctrl-C (SIGINT) and exit when the parent dies.
 
     A terminal sends Ctrl-C to every process of the command. A worker interrupted while it holds the pool's
     queue leaves the pool unable to stop (the command hangs); with the workers deaf to it, the parent alone
-    is interrupted, and it cancels the queued tasks and stops the workers (see :func:`stop_pool`)."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=_leave_ctrl_c_to_the_parent)
+    is interrupted, and it cancels the queued tasks and stops the workers (see :func:`stop_pool`). A parent
+    killed outright cannot stop its workers: each watches its parent and exits within a fraction of a second
+    of its death (see :func:`_worker_start`)."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=_worker_start, initargs=(os.getpid(),))
 
 
 def stop_pool(pool: Executor) -> None:
@@ -112,6 +147,18 @@ def resolve_executor(executor: Any) -> tuple[Executor, int, bool, str]:
         return executor, _dask_workers(client), False, f"dask.distributed ({client.scheduler.address})"
     n = getattr(executor, "_max_workers", None)
     return executor, n if isinstance(n, int) and n > 0 else (os.cpu_count() or 1), False, type(executor).__name__
+
+
+def close_executor(executor: Executor | None, client: Any = None, interrupted: bool = False) -> None:
+    """Close what the command line opened: the Dask ``client`` if any, else the ``executor`` (at once with
+    :func:`stop_pool` after an interruption)."""
+    if client is not None:
+        client.close()
+    elif executor is not None:
+        if interrupted:
+            stop_pool(executor)
+        else:
+            executor.shutdown(cancel_futures=True)
 
 
 def shutdown(pool: Executor, cancel: bool) -> None:

@@ -24,6 +24,7 @@ the statistics, the design, the settings and the storage's failures table.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,8 @@ class Experiment:
         self.workers = workers
         self.batch_size = batch_size
         self.executor = executor
+        #: the experiment's folder when it was written (``out``): ``<out>/<scenario>/sweep-<UTC time>/``
+        self.folder: Path | None = None
         self.sweep: dict[str, list[Any]] = dict(self.grid)
         for path in self.lhs:
             self.sweep[path] = list(dict.fromkeys(pt.values[path] for pt in points))

@@ -11,12 +11,11 @@ seeds from :mod:`drsim.experiments.seeds` (common random numbers), the rounds of
 order), so they are identical row for row whatever the executor and the number of workers.
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.model`, :mod:`drsim.results` and the modules of this stage before
-it: errors, seeds, design, precision, settings, storage, executors and the outcome.
+it: errors, seeds, design, precision, settings, storage, executors, the outcome and the sweep folder.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import traceback
@@ -27,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from drsim.experiments.design import design
+from drsim.experiments.design import _Point, design
 from drsim.experiments.errors import ExperimentError
 from drsim.experiments.executors import (
     ExecutorFailed,
@@ -40,19 +39,19 @@ from drsim.experiments.executors import (
 from drsim.experiments.outcome import Experiment
 from drsim.experiments.precision import Precision, _next_targets, _precision_status
 from drsim.experiments.seeds import replication_seed
-from drsim.experiments.settings import experiment_settings
+from drsim.experiments.settings import ExperimentSettings, experiment_settings
 from drsim.experiments.storage import (
-    EXPERIMENT_FILE,
-    PARTS,
-    _check_resume,
     _experiment_record,
     _load_parts,
     _Outcome,
+    _without_lost_runs,
     _write_part,
     _write_runs,
 )
+from drsim.experiments.sweep_folder import finish_experiment, stream_folder
 from drsim.model.site import SiteModel
-from drsim.results.folders import atomic_write, table_bytes
+from drsim.results.folders import table_bytes
+from drsim.results.ownership import release
 from drsim.results.tables import Results
 from drsim.scenario import load_scenario
 from drsim.scenario.document import Scenario
@@ -112,6 +111,7 @@ def run_experiment(
     precision: str | Precision | Sequence[str | Precision] | Mapping[str, Any] | None = None,
     max_replications: int | None = None,
     keep_runs: bool | None = None,
+    on_folder: Callable[[Path], None] | None = None,
 ) -> Experiment:
     """Run replications of every point of a sweep and return an :class:`~drsim.experiments.outcome.Experiment`.
 
@@ -131,14 +131,20 @@ def run_experiment(
     ``max_in_flight``: tasks submitted at once (default: twice the workers). ``progress(done, total)`` is called
     as runs finish (``total`` grows with each round of a precision target).
 
-    ``out``: a folder to stream the experiment to (created if needed; see :mod:`drsim.experiments.storage`); it
-    must not hold an experiment already unless ``resume``. ``resume=True`` continues the
-    interrupted experiment in ``out`` (raises :class:`ExperimentError`, a ``ValueError``, if it is a different
-    experiment), running only the missing replications.
+    ``out``: the output root, as the command line's ``--out``: the experiment streams into a new folder
+    ``out/<scenario>/sweep-<UTC time>.incomplete/`` (see :mod:`drsim.experiments.storage`), which becomes
+    ``out/<scenario>/sweep-<UTC time>/`` (``experiment.folder``) when it completes, as ``drsim sweep`` writes it.
+    Nothing else under ``out`` is touched. ``on_folder(folder)`` is called with the streaming folder once it
+    exists. ``resume=True`` continues an interrupted experiment, running only the missing replications: ``out``
+    is then its streaming folder (the one that holds ``experiment.json``), or the output root, under which the
+    latest interrupted sweep of the same experiment is resumed. It raises
+    :class:`~drsim.experiments.errors.ExperimentError` (a ``ValueError``) if that folder holds a different
+    experiment, is in use by another drsim process, or holds anything drsim did not write there.
 
     Every point is validated before anything runs: a bad path or value raises :class:`ScenarioError`. When the
     executor itself fails (a worker process dies, the scheduler is lost)
-    :class:`~drsim.experiments.executors.ExecutorFailed` is raised; the finished runs are in ``out``.
+    :class:`~drsim.experiments.executors.ExecutorFailed` is raised; the finished runs are kept in the streaming
+    folder, and ``resume=True`` completes it.
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -149,24 +155,38 @@ def run_experiment(
 
     results: dict[tuple[int, int], pd.DataFrame] = {}
     failed: list[tuple[int, int, int, str, str]] = []
-    folder = Path(out) if out is not None else None
-    if resume and folder is None:
-        raise ExperimentError("resume=True needs out, the folder of the interrupted experiment")
-    if settings.keep_runs and folder is None:
+    root = Path(out) if out is not None else None
+    if resume and root is None:
+        raise ExperimentError("resume=True needs out, the folder of the interrupted experiment (or its output root)")
+    if settings.keep_runs and root is None:
         raise ExperimentError("keep_runs needs out, the folder to write every run's tables into")
-    if folder is not None:
-        record = _experiment_record(scenario, settings, points, seeds)
-        if resume:
-            _check_resume(folder, record)
+    folder: Path | None = None
+    handle = None
+    if root is not None:
+        folder, handle = stream_folder(root, scenario.name,
+                                       _experiment_record(scenario, settings, points, seeds), resume)
+    try:
+        if folder is not None and resume:
             results, failed = _load_parts(folder)
-        else:
-            if (folder / EXPERIMENT_FILE).exists():
-                raise ExperimentError(f"{folder} already holds an experiment; resume it (resume=True) or choose "
-                                      "another folder")
-            (folder / PARTS).mkdir(parents=True, exist_ok=True)
-            text = json.dumps(record, indent=2, default=str) + "\n"
-            atomic_write(folder / EXPERIMENT_FILE, lambda t: t.write_text(text, encoding="utf-8"))
-        (folder / PARTS).mkdir(parents=True, exist_ok=True)
+            if settings.keep_runs:
+                results = _without_lost_runs(folder, results)
+        if folder is not None and on_folder is not None:
+            on_folder(folder)
+        exp = _run(scenario, settings, points, seeds, results, failed, executor, max_in_flight, progress, folder)
+        if folder is not None:
+            exp.folder = finish_experiment(exp, folder)
+        return exp
+    finally:
+        if handle is not None:
+            release(handle)
+
+
+def _run(scenario: Scenario, settings: ExperimentSettings, points: list[_Point], seeds: list[int],
+         results: dict[tuple[int, int], pd.DataFrame], failed: list[tuple[int, int, int, str, str]],
+         executor: Executor | Any | None, max_in_flight: int | None, progress: Callable[[int, int], None] | None,
+         folder: Path | None) -> Experiment:
+    """Run the missing replications of every point (all but ``results`` and ``failed``), streaming each task's
+    rows into ``folder`` (if given)."""
     done = set(results) | {(f[0], f[1]) for f in failed}
 
     pool, workers, own, executor_name = resolve_executor(executor)

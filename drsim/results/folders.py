@@ -1,6 +1,8 @@
 """Writing a run to disk: ``results/<scenario>/<run id>/`` with every table, the resolved scenario and
-metadata. A run folder is written under a temporary name and renamed when complete, so a folder that
-exists is always whole, and an earlier run is never overwritten.
+metadata. A run folder is written under a temporary name (marked as drsim's, :mod:`drsim.results.ownership`)
+and renamed when complete, so a folder that exists is always whole, and an earlier run is never overwritten.
+
+Imports :mod:`drsim.scenario` and, of this stage, the tables and the ownership marks.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from drsim.results.ownership import drop_marker, hold_marker, release
 from drsim.results.tables import TABLES, Results
 from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
 from drsim.version import __version__
 
-__all__ = ["write_run", "resolved_scenario", "atomic_folder", "replace_folder", "table_bytes", "fill_run_folder"]
+__all__ = ["write_run", "resolved_scenario", "atomic_folder", "replace_folder", "rename_free", "table_bytes",
+           "fill_run_folder", "INCOMPLETE_PREFIX"]
+
+INCOMPLETE_PREFIX = ".incomplete-"  # the temporary name of a folder being written
 
 
 def resolved_scenario(results: Results) -> dict[str, Any]:
@@ -128,17 +134,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def replace_folder(target: Path, fill: Callable[[Path], None]) -> Path:
     """Create ``target`` filled by ``fill(folder)`` atomically (written under a hidden temporary name beside it,
-    then renamed), replacing a folder already there (for output that is the same whenever it is rewritten,
-    such as a replication written again on resume)."""
+    marked as drsim's (:mod:`drsim.results.ownership`), then renamed), replacing a folder already there (for
+    output that is the same whenever it is rewritten, such as a replication written again on resume)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     tmp.chmod(0o755)
+    marker = hold_marker(tmp, target.name)
     try:
         fill(tmp)
+        drop_marker(tmp, marker)
         if target.exists():
             shutil.rmtree(target)
         os.rename(tmp, target)
     except BaseException:
+        release(marker)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
@@ -147,27 +156,38 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> Path:
 def atomic_folder(parent: Path, base: str, fill: Callable[[Path], None],
                   undo: Callable[[Path], None] | None = None) -> Path:
     """Create ``parent/base`` (or ``base-2``, ``base-3``... if taken) filled by ``fill(folder)``, atomically:
-    it is written under a hidden temporary name and renamed when complete, so a folder that exists is always
-    whole and an existing one is never overwritten. Returns the new folder. If anything fails, ``undo(folder)``
-    (when given) runs before the temporary folder is removed, e.g. to move back what ``fill`` moved in."""
+    it is written under a hidden temporary name (``.incomplete-*``, holding drsim's marker while it is written;
+    see :mod:`drsim.results.ownership`) and renamed when complete, so a folder that exists is always whole and
+    an existing one is never overwritten. Returns the new folder. If anything fails, ``undo(folder)`` (when
+    given) runs before the temporary folder is removed, e.g. to move back what ``fill`` moved in. A process
+    killed while it writes leaves the temporary folder, which ``drsim cleanup`` lists and removes."""
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=INCOMPLETE_PREFIX, dir=parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; results are for everyone who can read the parent
+    marker = hold_marker(tmp, base)
     try:
         fill(tmp)
-        n = 1
-        while True:
-            target = parent / (base if n == 1 else f"{base}-{n}")
-            if not target.exists():
-                try:
-                    os.rename(tmp, target)  # atomic; refuses a non-empty existing folder
-                    return target
-                except OSError:
-                    if not target.exists():
-                        raise
-            n += 1
+        drop_marker(tmp, marker)
+        return rename_free(tmp, parent, base)
     except BaseException:
+        release(marker)
         if undo is not None:
             undo(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def rename_free(folder: Path, parent: Path, base: str, suffix: str = "") -> Path:
+    """Rename ``folder`` to ``parent/<base><suffix>`` (or ``<base>-2<suffix>``... if taken) and return the new
+    path; an existing folder is never replaced, even one that appears meanwhile."""
+    n = 1
+    while True:
+        target = parent / (f"{base}{suffix}" if n == 1 else f"{base}-{n}{suffix}")
+        if not target.exists():
+            try:
+                os.rename(folder, target)  # atomic; refuses a non-empty existing folder
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+        n += 1
