@@ -38,8 +38,8 @@ def _load(path: str, experiment: bool = False):
         return load_scenario(path, experiment=experiment)
     except ScenarioError as exc:
         n = len(exc.problems)
-        if n == 1 and exc.problems[0].message == "file not found":
-            _fail(f"error: {path}: file not found", EXIT_BAD_INPUT)
+        if n == 1 and not exc.problems[0].loc and exc.problems[0].line is None:  # not found, not a file...
+            _fail(f"error: {exc}", EXIT_BAD_INPUT)
         _fail(f"error: {path} is not a valid scenario ({n} problem{'s' if n > 1 else ''}):\n{exc}", EXIT_BAD_INPUT)
 
 
