@@ -4,17 +4,22 @@ outside audit (each failed before the fix)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+import drsim.views.rendering as rendering
 from drsim.model.churn import build_curve
 from drsim.results.findings import summary_text
 from drsim.results.run import simulate
+from drsim.results.tables import TABLES
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.loading import MAX_ALIAS_VALUES, MAX_FILE_BYTES, load_scenario, parse_scenario
 from drsim.scenario.problems import ScenarioError
@@ -72,7 +77,7 @@ def test_a_long_value_is_quoted_by_a_short_excerpt(tmp_path):
     err = load_error(path)
     assert len(str(err)) < 300, len(str(err))
     assert "... (100,006 characters)" in str(err)
-    path = write(tmp_path, {"link.upload": list(range(50_000))})
+    path = write(tmp_path, {"link.upload": list(range(5_000))})
     err = load_error(path)
     assert len(str(err)) < 300, len(str(err))
     assert "[0, 1, 2, 3, 4, 5, ...]" in str(err)
@@ -218,6 +223,69 @@ def test_a_trace_with_mixed_time_zones_is_refused(tmp_path):
                    "has another time-zone offset than the first row; give every timestamp in one zone")
 
 
+def run_folder(tmp_path: Path, *options: str) -> tuple[Path, object]:
+    out = tmp_path / "out"
+    result = invoke("run", write_cli(tmp_path, tiny_scenario()), "--out", out, *options)
+    return next((out / "tiny").iterdir()), result
+
+
+RUN_FILES = {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt"}
+
+
+def test_run_report_on_a_full_disk_keeps_the_run_and_says_how_to_finish(tmp_path, monkeypatch):
+    real, written = rendering.write_atomic, []
+
+    def full_disk(path: Path, data: bytes) -> None:
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+        written.append(path)
+
+    monkeypatch.setattr(rendering, "write_atomic", full_disk)
+    folder, result = run_folder(tmp_path, "--report")
+    assert_clean_exit(result, 1)  # was a traceback, with two figures and no report left in the folder
+    assert result.stderr == (f"error: cannot write the report into {folder}: No space left on device; the run is "
+                             f"saved whole there: write the report later with 'drsim report {folder}'\n")
+    assert {p.name for p in folder.iterdir()} == RUN_FILES  # the figures written before the failure are gone
+    monkeypatch.setattr(rendering, "write_atomic", real)
+    assert_clean_exit(invoke("report", folder), 0)
+    assert (folder / "report.html").is_file()
+
+
+def test_report_of_a_truncated_summary_says_the_file_is_damaged(tmp_path):
+    folder, result = run_folder(tmp_path)
+    assert_clean_exit(result, 0)
+    summary = folder / "summary.parquet"
+    summary.write_bytes(summary.read_bytes()[: summary.stat().st_size // 2])
+    result = invoke("report", folder)
+    assert_clean_exit(result, 2)  # was ArrowInvalid
+    assert re.fullmatch(re.escape(f"error: {summary}: cannot be read (") + r".+" + re.escape(
+        "): the file is damaged; 'drsim report --no-verify' (verify=False in Python) reports the re-simulated run "
+        "without comparing\n"), result.stderr), result.stderr
+    assert {p.name for p in folder.iterdir()} == RUN_FILES
+
+
+def test_a_lost_dask_scheduler_gives_drsims_message_alone(tmp_path):
+    """distributed logged its own tracebacks (lost connection, failed reconnects) around drsim's message."""
+    distributed = pytest.importorskip("distributed")
+    path = write_cli(tmp_path, tiny_scenario(duration="1d"))
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        sweep = subprocess.Popen(
+            [sys.executable, "-c", "from drsim.cli import main; main()", "sweep", str(path), "--dask",
+             cluster.scheduler_address, "-n", "500", "--batch-size", "1", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not list(out.glob("tiny/*.incomplete/parts/*")) and time.monotonic() < deadline:
+            time.sleep(0.1)  # until runs stream in; then the cluster and its scheduler close, mid-sweep
+    stdout, stderr = sweep.communicate(timeout=60)
+    assert sweep.returncode == 1, stderr
+    (folder,) = out.glob("tiny/*.incomplete")
+    assert stderr == (f"error: the executor failed (CancelledError: the executor stopped); finished runs are kept "
+                      f"in {folder}; resume with the same command and --resume {folder}\n"), stderr
+
+
 # ----------------------------------------------------------------------------------------------------
 # Silently wrong or spoofed output
 
@@ -277,6 +345,13 @@ def test_a_300_character_name_is_refused_before_running(tmp_path):
     assert_clean_exit(result, 2)
     assert message in result.stderr and result.stdout == ""
     assert not (tmp_path / "out").exists()
+
+
+def test_an_integer_of_5000_digits_is_a_located_error(tmp_path):
+    path = write_text(tmp_path, write(tmp_path).read_text().replace("duration: 1d", "duration: 1" + "0" * 5000))
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)  # was a ValueError from Python's integer conversion
+    assert result.stderr == f"error: {path}:{line_of(path, 'duration:')}:11: malformed YAML: a number of 5,001 digits\n"
 
 
 def test_a_parse_error_of_yaml_is_still_located(tmp_path):

@@ -21,7 +21,7 @@ from drsim.scenario.churn import TraceError, load_trace, mean_rate
 from drsim.scenario.link import MAX_THROTTLE, MIN_THROTTLE
 from drsim.scenario.policy import PolicyError, validate_policy
 from drsim.scenario.problems import Problem
-from drsim.scenario.quoting import excerpt
+from drsim.scenario.quoting import excerpt, printable
 from drsim.scenario.site import CHURN_LIMIT_STANDARD
 
 if TYPE_CHECKING:
@@ -194,4 +194,4 @@ def scenario_warnings(s: Scenario) -> list[str]:
             shown = f"{rate / 1e6:.2f}" if rate < 1e12 else f"{rate / 1e6:.3g}"  # never a 300-digit number
             out.append(f"{vm.name}: mean churn {shown} MB/s exceeds the 2 MB/s the service supports "
                        "per VM on standard storage")
-    return out
+    return [printable(w) for w in out]  # names may hold control characters: escaped for the terminal

@@ -89,7 +89,15 @@ def _construct_mapping(loader: _MarkLoader, node: yaml.MappingNode, deep: bool =
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: _MarkLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > 1000:  # Python refuses to read integers of more than 4,300 digits
+        raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value):,} digits",
+                                                node.start_mark)
+    return loader.construct_yaml_int(node)
+
+
 _MarkLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_MarkLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _node_at(root: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[yaml.Node | None, bool]:
