@@ -10,7 +10,6 @@ User mistakes (a bad scenario, an unwritable folder) print a located message and
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import click
 
 from drsim import __version__, load_scenario, simulate
+from drsim.model.estimate import TOO_LARGE, size_problems
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
 from drsim.scenario.checks import scenario_warnings
@@ -33,14 +33,22 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def _load(path: str, experiment: bool = False):
+def _load(path: str, experiment: bool = False, force: bool = True):
+    """The valid scenario at ``path``; without ``force``, also small enough to run (drsim.model.estimate)."""
     try:
-        return load_scenario(path, experiment=experiment)
+        return load_scenario(path, experiment=experiment, checks=() if force else (size_problems,))
     except ScenarioError as exc:
         n = len(exc.problems)
-        if n == 1 and exc.problems[0].message == "file not found":
-            _fail(f"error: {path}: file not found", EXIT_BAD_INPUT)
-        _fail(f"error: {path} is not a valid scenario ({n} problem{'s' if n > 1 else ''}):\n{exc}", EXIT_BAD_INPUT)
+        if n == 1 and not exc.problems[0].loc and exc.problems[0].line is None:  # not found, not a file...
+            _fail(f"error: {exc}", EXIT_BAD_INPUT)
+        large = any(p.message.startswith(TOO_LARGE) for p in exc.problems)
+        _fail(f"error: {path} is not a valid scenario ({n} problem{'s' if n > 1 else ''}):\n{exc}" if not large else
+              f"error: {exc}\n{_FORCE}", EXIT_BAD_INPUT)
+
+
+_FORCE = "give --force to run it anyway"
+force_option = click.option("--force", is_flag=True, help="Run even past the size limits (events, memory) drsim "
+                            "estimates before running; see README 'Limits'.")
 
 
 def _progress_bar(unit: str, quiet: bool):
@@ -81,10 +89,11 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run folder.")
 @click.option("--report", is_flag=True, help="Also write report.html and report.md into the run folder.")
 @click.option("--xlsx", is_flag=True, help="Also write report.xlsx (an Excel workbook) into the run folder.")
+@force_option
 def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool,
-        xlsx: bool) -> None:
+        xlsx: bool, force: bool) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
-    s = _load(scenario)
+    s = _load(scenario, force=force)
     for w in scenario_warnings(s):
         click.echo(f"warning: {scenario}: {w}", err=True)
     if s.experiment is not None and not quiet:
@@ -109,7 +118,11 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     if report:
         from drsim.views.run_report import write_report
 
-        html, md = write_report(results, folder)
+        try:
+            html, md = write_report(results, folder)
+        except OSError as exc:
+            _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}; the run is saved whole "
+                  f"there: write the report later with 'drsim report {folder}'", EXIT_CANNOT_WRITE)
         if not quiet:
             click.echo(f"report: {html}\nreport: {md}")
     if xlsx:
@@ -179,6 +192,8 @@ def cleanup(root: str, remove: bool, yes: bool) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
     """Check scenario FILES without running them."""
+    from drsim.experiments.text import experiment_brief
+
     bad = 0
     for path in files:
         try:
@@ -190,22 +205,9 @@ def validate(files: tuple[str, ...]) -> None:
         for w in scenario_warnings(s):
             click.echo(f"warning: {path}: {w}", err=True)
         click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
-                   f"{_experiment_brief(s)})")
+                   f"{experiment_brief(s)})")
     if bad:
         sys.exit(EXIT_BAD_INPUT)
-
-
-def _experiment_brief(s) -> str:
-    """``; experiment: 8 points x 10 replications`` for a scenario with an experiment section."""
-    from drsim.experiments.settings import experiment_settings
-
-    if s.experiment is None:
-        return ""
-    settings = experiment_settings(s)
-    points = math.prod(len(v) for v in settings.grid.values()) * (settings.samples or 1)
-    reps = (f"{settings.replications} to {settings.max_replications} replications (precision)" if settings.precision
-            else count(settings.replications, "replication"))
-    return f"; experiment: {count(points, 'point')} x {reps}"
 
 
 @main.command()
@@ -291,10 +293,11 @@ def _executor(workers: int | None, dask: str | None):
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
               help="Also write report.html and report.md into the sweep folder (ignored with --no-save).")
+@force_option
 def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ranges: tuple[str, ...],
           samples: int | None, precision: tuple[str, ...], max_replications: int | None, keep_runs: bool | None,
           workers: int | None, dask: str | None, seed: int | None, batch_size: int | None, out: str,
-          resume: str | None, no_save: bool, quiet: bool, report: bool) -> None:
+          resume: str | None, no_save: bool, quiet: bool, report: bool, force: bool) -> None:
     """Run replications of SCENARIO at every point of a sweep; write tidy and aggregate tables.
 
     The sweep is a full factorial grid (--set), a Latin hypercube (--lhs with --samples), or both crossed;
@@ -302,6 +305,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
     --resume FOLDER completes.
     """
+    from drsim.experiments.bounds import experiment_size_problem
     from drsim.experiments.errors import ExperimentError
     from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.precision import parse_precision
@@ -331,8 +335,11 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
                          lhs=dims if ranges else None, samples=samples, precision=targets or None,
                          max_replications=max_replications, batch_size=batch_size, keep_runs=keep_runs)
         resolved = experiment_settings(s, **overrides)
+        too_large = None if force else experiment_size_problem(s, resolved)
     except (ScenarioError, ExperimentError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    if too_large is not None:
+        _fail(f"error: {scenario}: {too_large}\n{_FORCE}", EXIT_BAD_INPUT)
     for w in scenario_warnings(s):
         click.echo(f"warning: {w}", err=True)
     if resume is not None and no_save:
@@ -436,15 +443,20 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
                    "<out>/<scenario>/plan-<time>/.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
+@force_option
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
-                 report: bool, out: str) -> None:
+                 report: bool, out: str, force: bool) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
+    from drsim.experiments.bounds import plan_size_problem
     from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.planner import PlanError, plan
     from drsim.experiments.planner_text import plan_text
 
     s = _load(scenario)
+    too_large = None if force else plan_size_problem(s, replications)
+    if too_large is not None:
+        _fail(f"error: {scenario}: {too_large}\n{_FORCE}", EXIT_BAD_INPUT)
     executor, client = _executor(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
     interrupted = False

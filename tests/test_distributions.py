@@ -161,7 +161,7 @@ ALL_NAMES = ", ".join(DIST_NAMES)
         ),
         (
             {"dist": "weibull", "shape": 10**400, "scale": "2y"},
-            f"weibull shape must be a positive number, got {10**400!r}",
+            "weibull shape must be a positive number, got 1" + "0" * 59 + "...",  # a short excerpt
         ),
         ({"dist": "empirical", "values": []}, "empirical distribution needs a non-empty list of values"),
         ({"dist": "empirical", "values": "5m"}, "empirical distribution needs a non-empty list of values"),

@@ -12,6 +12,7 @@ Imports, of drsim, only the experiment stage's errors.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -40,19 +41,26 @@ class ExecutorFailed(RuntimeError):
 
 
 def connect_dask(address: str, timeout: float = 10.0) -> Any:
-    """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``).
-    Raises :class:`~drsim.experiments.errors.ExperimentError` when ``distributed`` is not installed or the
-    scheduler cannot be reached within ``timeout`` seconds."""
+    """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``), for
+    the command line: distributed's own log messages below CRITICAL are silenced from then on. Raises
+    :class:`~drsim.experiments.errors.ExperimentError` when ``distributed`` is not installed or the scheduler
+    cannot be reached within ``timeout`` seconds."""
     try:
         from distributed import Client
     except ImportError:
         raise ExperimentError("running on Dask needs the 'distributed' package: pip install 'drsim[dask]'") from None
     try:
-        return Client(address, timeout=timeout)
+        client = Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ExperimentError(f"cannot reach the Dask scheduler at {address}: {type(exc).__name__}: "
                               f"{str(exc).strip() or 'no answer'} (is it running, and is the address "
                               "tcp://HOST:PORT?)") from None
+    # When the scheduler goes away, distributed logs its own tracebacks (lost connections, failed reconnects)
+    # around drsim's message, which already says what failed and how to resume: keep only its critical messages.
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    return client
 
 
 def _is_dask_client(obj: Any) -> bool:

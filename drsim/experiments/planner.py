@@ -76,6 +76,9 @@ __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "
            "MAX_DOUBLINGS", "COLUMNS"]
 
 DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
+#: The finest tolerance, bytes/s: 1 kbit/s. [assumption: uplinks are bought in steps of Mbit/s, and a finer bracket
+#: is below the run-to-run noise; at 1e-300 bit/s the bracket never closed]
+MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
 _MAX_ROUNDS = 200
 
@@ -153,6 +156,9 @@ def plan(
     tol = _parse(tolerance, units.parse_rate, "--tolerance")
     if not (math.isfinite(tol) and tol > 0):
         raise PlanError(f"--tolerance: expected a positive rate like '0.5Mbit/s', got {tolerance!r}")
+    if tol < MIN_TOLERANCE:
+        raise PlanError(f"--tolerance: at least 1 kbit/s (a finer answer is below the run-to-run noise), got "
+                        f"{tolerance!r}")
     if int(replications) < 1:
         raise PlanError(f"--replications: at least 1, got {replications!r}")
     if criterion not in ("upper", "mean"):

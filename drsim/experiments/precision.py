@@ -212,8 +212,9 @@ def _next_targets(status: pd.DataFrame, targets: list[int], cap: int) -> list[in
         if unmet.empty or n >= cap:
             out.append(n)
             continue
-        growth = max((h / lim) ** 2 if math.isfinite(h) and math.isfinite(lim) and lim > 0 else math.inf
-                     for h, lim in zip(unmet["ci95"], unmet["limit"], strict=True))
+        ratios = [h / lim if math.isfinite(h) and math.isfinite(lim) and lim > 0 else math.inf
+                  for h, lim in zip(unmet["ci95"], unmet["limit"], strict=True)]
+        growth = max(r * r for r in ratios)  # r * r is inf past the largest float; r ** 2 raises OverflowError
         want = n * growth
         out.append(min(cap, 2 * n, max(n + 1, math.ceil(want) if math.isfinite(want) else 2 * n)))
     return out

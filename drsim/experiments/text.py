@@ -1,8 +1,9 @@
 """An experiment in plain text, as ``drsim sweep`` prints it: the aggregate per point (:func:`aggregate_text`)
-and how the precision targets went (:func:`precision_text`).
+and how the precision targets went (:func:`precision_text`); and a scenario's experiment section in brief, as
+``drsim validate`` prints it (:func:`experiment_brief`).
 
-Imports :mod:`drsim.scenario`, :mod:`drsim.results` and, of this stage, the precision targets' units and the
-outcome.
+Imports :mod:`drsim.scenario`, :mod:`drsim.results` and, of this stage, the precision targets' units, the
+settings and the outcome.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import pandas as pd
 
 from drsim.experiments.outcome import Experiment
 from drsim.experiments.precision import _format_metric
-from drsim.results.findings import text_table
+from drsim.experiments.settings import experiment_settings
+from drsim.results.findings import count, text_table
 from drsim.results.tables import SITE
+from drsim.scenario.document import Scenario
 from drsim.scenario.fields import Range
 from drsim.scenario.units import format_duration
 
-__all__ = ["aggregate_text", "precision_text"]
+__all__ = ["aggregate_text", "precision_text", "experiment_brief"]
 
 
 def _value_text(exp: Experiment, path: str, value: Any) -> str:
@@ -92,3 +95,14 @@ def precision_text(exp: Experiment, max_points: int = 10) -> str:
         if missing > 0:
             lines.append(f"  ... and {missing} more points")
     return "\n".join(lines)
+
+
+def experiment_brief(scenario: Scenario) -> str:
+    """``; experiment: 8 points x 10 replications`` for a scenario with an experiment section, else ``""``."""
+    if scenario.experiment is None:
+        return ""
+    settings = experiment_settings(scenario)
+    points = math.prod(len(v) for v in settings.grid.values()) * (settings.samples or 1)
+    reps = (f"{settings.replications} to {settings.max_replications} replications (precision)" if settings.precision
+            else count(settings.replications, "replication"))
+    return f"; experiment: {count(points, 'point')} x {reps}"

@@ -2,7 +2,7 @@
 
 :func:`findings` reads a run's tables and says what a planner should notice: VMs not protected in time,
 a link that cannot keep up with churn, RPO targets missed, health warnings. :func:`summary_text` lays out
-the per-VM table printed by ``drsim run``.
+the per-VM table printed by ``drsim run`` (and saved as ``summary.txt``), control characters in names escaped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from drsim.results.tables import PLANNED_KINDS, SITE, Results
 from drsim.scenario import units
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import mean_rate
+from drsim.scenario.quoting import printable
 
 __all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table"]
 
@@ -217,8 +218,8 @@ def summary_text(results: Results) -> str:
     rows = []
     for _, r in summ.iterrows():
         rows.append((
-            r["vm"],
-            r["host"],
+            printable(r["vm"]),
+            printable(r["host"]),
             units.format_duration(r["protected_at"]) if r["protected"] else "not protected",
             units.format_duration(r["rpo_mean_s"]),
             units.format_duration(r["rpo_p95_s"]),
@@ -256,4 +257,6 @@ def summary_text(results: Results) -> str:
         lines.append("")
         lines.append("Findings:")
         lines.extend(f"- {n}" for n in notes)
-    return "\n".join(lines)
+    # names may hold newlines, carriage returns, bells or bidirectional overrides: escaped, they cannot rewrite
+    # what a terminal or summary.txt shows
+    return "\n".join(printable(line) for line in lines)

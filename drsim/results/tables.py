@@ -30,13 +30,14 @@ from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
 from drsim.model.replication import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES
 from drsim.model.site import SiteModel
 from drsim.results.metrics import RPOStats, rpo_stats
+from drsim.scenario.site import SITE_ROW
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
 
 __all__ = ["Results", "SITE", "TABLES", "SERVICE_DOWN_STATES"]
 
-SITE = "(site)"
+SITE = SITE_ROW  # the site row's name; a VM may not take it (drsim.scenario.site refuses it)
 TABLES = ("summary", "incidents", "operations", "transfers", "recovery_points", "cycles", "states", "health", "rpo",
           "link")
 SERVICE_DOWN_STATES = ("down", "failing_over", "failing_back", "restoring")

@@ -2,12 +2,12 @@
 
 The models check each section alone; these check what spans sections: unique host, VM and plan names,
 names that must exist (batches, failures, drills, maintenance, plans), trace files that must load, times
-that need the calendar start, and the policy's parameters. Each problem is a :class:`Problem` located by
-its place in the file. :func:`scenario_warnings` lists what is allowed but suspicious (legacy settings,
-vendor limits).
+that need the calendar start (and a run that fits the tables' calendar), and the policy's parameters. Each
+problem is a :class:`Problem` located by its place in the file. :func:`scenario_warnings` lists what is allowed
+but suspicious (legacy settings, vendor limits).
 
-Imports only :mod:`drsim.scenario` modules below the document (units, churn, policy, problems and the site
-and link sections), and the document for hints.
+Imports only :mod:`drsim.scenario` modules below the document (units, churn, policy, problems, quoting and the
+site and link sections), and the document for hints.
 """
 
 from __future__ import annotations
@@ -21,12 +21,18 @@ from drsim.scenario.churn import TraceError, load_trace, mean_rate, trace_warnin
 from drsim.scenario.link import MAX_THROTTLE, MIN_THROTTLE
 from drsim.scenario.policy import PolicyError, validate_policy
 from drsim.scenario.problems import Problem
+from drsim.scenario.quoting import excerpt, printable
 from drsim.scenario.site import CHURN_LIMIT_STANDARD
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
 
-__all__ = ["cross_section_problems", "scenario_warnings"]
+__all__ = ["cross_section_problems", "scenario_warnings", "FIRST_DAY", "LAST_DAY"]
+
+#: The calendar a run with a calendar start must lie in. [basis: pandas' nanosecond timestamps, which the result
+#: tables use, run from 1677-09-21 to 2262-04-11; 1900 is an assumption: no site replicated to a cloud before]
+FIRST_DAY = datetime(1900, 1, 1)
+LAST_DAY = datetime(2262, 1, 1)
 
 
 def cross_section_problems(s: Scenario) -> list[Problem]:
@@ -38,12 +44,12 @@ def cross_section_problems(s: Scenario) -> list[Problem]:
     for hi, host in enumerate(s.site.hosts):
         if host.name in hosts:
             problems.append(Problem(loc=("site", "hosts", hi, "name"),
-                                    message=f"host name {host.name!r} is used twice"))
+                                    message=f"host name {excerpt(host.name)} is used twice"))
         hosts[host.name] = hi
         for vi, vm in enumerate(host.vms):
             loc = ("site", "hosts", hi, "vms", vi)
             if vm.name in vms:
-                problems.append(Problem(loc=(*loc, "name"), message=f"VM name {vm.name!r} is used twice"))
+                problems.append(Problem(loc=(*loc, "name"), message=f"VM name {excerpt(vm.name)} is used twice"))
             vms[vm.name] = (hi, vi)
             if vm.dashboard:
                 dashboards.append(loc)
@@ -70,10 +76,10 @@ def cross_section_problems(s: Scenario) -> list[Problem]:
                     hint = difflib.get_close_matches(name, list(vms), n=1)
                     problems.append(Problem(
                         loc=loc,
-                        message=f"unknown VM {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""),
+                        message=f"unknown VM {excerpt(name)}" + (f" (did you mean {hint[0]!r}?)" if hint else ""),
                     ))
                 elif name in seen:
-                    problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one batch"))
+                    problems.append(Problem(loc=loc, message=f"VM {excerpt(name)} is in more than one batch"))
                 seen.add(name)
     problems.extend(_check_recovery_references(s, hosts, vms))
     start = s.replication.initial.start
@@ -86,10 +92,14 @@ def cross_section_problems(s: Scenario) -> list[Problem]:
                 loc=("replication", "initial", "start"),
                 message="a date-time start needs the scenario's calendar 'start'; or give an offset like 18h",
             ))
-        elif start < s.start:
+        elif s.start.tzinfo is None and start < s.start:
             problems.append(Problem(loc=("replication", "initial", "start"), message="starts before the scenario"))
     if s.start is not None and s.start.tzinfo is not None:
         problems.append(Problem(loc=("start",), message="give the calendar start in site local time, without a zone"))
+    elif s.start is not None and not (s.start >= FIRST_DAY and (LAST_DAY - s.start).total_seconds() >= s.duration):
+        problems.append(Problem(loc=("start",), message=(
+            f"the run must lie between {FIRST_DAY.date()} and {LAST_DAY.date()} (the calendar of the result tables), "
+            f"got a start on {s.start.date()} and a duration of {units.format_duration(s.duration)}")))
     if not problems and s.initial_start_offset() >= s.duration:
         problems.append(Problem(loc=("replication", "initial", "start"),
                                 message="starts after the simulated period ends"))
@@ -100,7 +110,8 @@ def _name_problem(loc: tuple[str | int, ...], name: str, known: dict, what: str)
     if name in known:
         return None
     hint = difflib.get_close_matches(name, list(known), n=1)
-    return Problem(loc=loc, message=f"unknown {what} {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+    return Problem(loc=loc, message=f"unknown {what} {excerpt(name)}" + (f" (did you mean {hint[0]!r}?)" if hint
+                                                                         else ""))
 
 
 def _check_time(s: Scenario, loc: tuple[str | int, ...], at: object) -> Problem | None:
@@ -109,7 +120,7 @@ def _check_time(s: Scenario, loc: tuple[str | int, ...], at: object) -> Problem 
             return Problem(loc=loc, message="a date-time needs the scenario's calendar 'start'; or give an offset")
         if at.tzinfo is not None:
             return Problem(loc=loc, message="give the date-time in site local time, without a zone")
-        if at < s.start:
+        if s.start.tzinfo is None and at < s.start:  # (a start with a zone is a problem of its own)
             return Problem(loc=loc, message="is before the scenario starts")
     return None
 
@@ -139,7 +150,7 @@ def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Prob
     plan_names: set[str] = set()
     for i, plan in enumerate(s.plans):
         if plan.name in plan_names:
-            problems.append(Problem(loc=("plans", i, "name"), message=f"plan name {plan.name!r} is used twice"))
+            problems.append(Problem(loc=("plans", i, "name"), message=f"plan name {excerpt(plan.name)} is used twice"))
         plan_names.add(plan.name)
         seen: set[str] = set()
         for g, group in enumerate(plan.groups):
@@ -147,7 +158,7 @@ def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Prob
                 loc = ("plans", i, "groups", g, "vms", j)
                 problems.append(_name_problem(loc, name, vms, "VM"))
                 if name in seen:
-                    problems.append(Problem(loc=loc, message=f"VM {name!r} is in more than one group"))
+                    problems.append(Problem(loc=loc, message=f"VM {excerpt(name)} is in more than one group"))
                 seen.add(name)
     try:
         validate_policy(s.policy, s)
@@ -180,7 +191,8 @@ def scenario_warnings(s: Scenario) -> list[str]:
                        "cannot be protected")
         rate = mean_rate(s, vm)
         if vm.name in eligible and rate > CHURN_LIMIT_STANDARD:
-            out.append(f"{vm.name}: mean churn {rate / 1e6:.2f} MB/s exceeds the 2 MB/s the service supports "
+            shown = f"{rate / 1e6:.2f}" if rate < 1e12 else f"{rate / 1e6:.3g}"  # never a 300-digit number
+            out.append(f"{vm.name}: mean churn {shown} MB/s exceeds the 2 MB/s the service supports "
                        "per VM on standard storage")
     out.extend(trace_warnings(s))  # gaps filled and daylight-saving changes in counter logs
-    return out
+    return [printable(w) for w in out]  # names may hold control characters: escaped for the terminal

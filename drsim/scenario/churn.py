@@ -1,28 +1,38 @@
 """Churn as a scenario describes it: built-in daily profiles, trace files of measured writes, and the
 long-run mean write rate a VM's churn section implies.
 
+A trace is read only from a regular file of at most :data:`MAX_TRACE_BYTES`; its rows must hold finite, bounded
+bytes and timestamps that increase, in one time zone.
+
 The write curves the simulation replays are built from these in :mod:`drsim.model.churn`. This module
-imports only :mod:`drsim.scenario.units`, the counter-log readers (:mod:`drsim.scenario.counters`,
-:mod:`drsim.scenario.perfmon`) and the scenario types for hints.
+imports only :mod:`drsim.scenario.units`, :mod:`drsim.scenario.files`, :mod:`drsim.scenario.quoting`, the
+counter-log readers (:mod:`drsim.scenario.counters`, :mod:`drsim.scenario.perfmon`) and the scenario types for hints.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import stat
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from drsim.scenario.counters import CounterTrace, counter_trace
+from drsim.scenario.files import FileRefused, read_regular_file
 from drsim.scenario.perfmon import CounterLogError, is_counter_log
-from drsim.scenario.units import DAY
+from drsim.scenario.quoting import excerpt
+from drsim.scenario.units import DAY, MAX_SIZE
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
     from drsim.scenario.site import VM, Trace
 
-__all__ = ["PROFILES", "TraceError", "load_trace", "mean_rate", "profile_shape", "base_rate", "trace_warnings"]
+__all__ = ["PROFILES", "TraceError", "load_trace", "mean_rate", "profile_shape", "base_rate", "trace_warnings",
+           "MAX_TRACE_BYTES"]
 
 #: Built-in 24-hour shapes (multipliers per hour of the day, 00:00-01:00 first). Normalised to mean 1
 #: when used. They are illustrative assumptions, not measurements.
@@ -52,14 +62,22 @@ class TraceError(ValueError):
     """A churn trace that is missing or malformed."""
 
 
+#: Most bytes of a trace file. [assumption: a year of one-minute samples is about 15 MB of CSV]
+MAX_TRACE_BYTES = 256 * 2**20
+#: Most bytes one trace row may hold. [the largest size a scenario takes, 1 EiB: see drsim.scenario.units]
+MAX_TRACE_ROW_BYTES = MAX_SIZE
+
+
 @lru_cache(maxsize=64)
 def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray, float]:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except FileNotFoundError:
-        raise TraceError(f"churn trace {path} not found") from None
+        data = read_regular_file(path, MAX_TRACE_BYTES, "a trace", "a year of one-minute samples takes about 15 MB")
+    except FileRefused as exc:
+        raise TraceError(f"churn trace {path} not found" if exc.missing else f"churn trace {path}: {exc}") from None
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise TraceError(f"churn trace {path} is not a readable CSV: {exc}") from None
     cols = {c.strip().lower(): c for c in df.columns}
@@ -78,20 +96,16 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
         t = numeric.to_numpy(dtype=float)
     elif numeric.notna().any():
         i = int(np.argmax(numeric.isna().to_numpy()))
-        raise TraceError(f"{where(i)}: timestamp {ts.iloc[i]!r} is not a number like the rows before it")
+        raise TraceError(f"{where(i)}: timestamp {excerpt(ts.iloc[i])} is not a number like the rows before it")
     else:
-        parsed = pd.to_datetime(ts, format="ISO8601", errors="coerce")
-        if parsed.isna().any():
-            i = int(np.argmax(parsed.isna().to_numpy()))
-            raise TraceError(f"{where(i)}: timestamp {ts.iloc[i]!r} is neither seconds nor an ISO date-time "
-                             "like 2026-03-02T08:00:00")
+        parsed = _iso_times(ts, where)
         t = (parsed - parsed.iloc[0]).dt.total_seconds().to_numpy(dtype=float)
     raw_b = df[cols["bytes"]].str.strip()
     b_series = pd.to_numeric(raw_b, errors="coerce")
     if b_series.isna().any():
         i = int(np.argmax(b_series.isna().to_numpy()))
         text = raw_b.iloc[i]
-        raise TraceError(f"{where(i)}: bytes " + ("is empty" if text == "" else f"{text!r} is not a number"))
+        raise TraceError(f"{where(i)}: bytes " + ("is empty" if text == "" else f"{excerpt(text)} is not a number"))
     b = b_series.to_numpy(dtype=float)
     if not np.isfinite(b).all():
         i = int(np.argmax(~np.isfinite(b)))
@@ -99,6 +113,9 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
     if np.any(b < 0):
         i = int(np.argmax(b < 0))
         raise TraceError(f"{where(i)}: bytes must not be negative")
+    if np.any(b > MAX_TRACE_ROW_BYTES):
+        i = int(np.argmax(b > MAX_TRACE_ROW_BYTES))
+        raise TraceError(f"{where(i)}: bytes {excerpt(raw_b.iloc[i])} is more than the 1 EiB a row may hold")
     if not np.isfinite(t).all():
         i = int(np.argmax(~np.isfinite(t)))
         raise TraceError(f"{where(i)}: timestamp must be finite")
@@ -110,6 +127,28 @@ def _load_trace_cached(path: str, mtime: float) -> tuple[np.ndarray, np.ndarray,
     return t, b, float(period)
 
 
+def _iso_times(ts: Any, where: Callable[[int], str]) -> Any:
+    """ISO date-time timestamps as pandas times: all in one zone, or all without one."""
+    import pandas as pd
+
+    offsets = ts.str.extract(r"(Z|[+-]\d\d:?\d\d)$", expand=False).fillna("")
+    offsets = offsets.str.replace("Z", "+00:00").str.replace(r"^([+-]\d\d)(\d\d)$", r"\1:\2", regex=True)
+    other = (offsets != offsets.iloc[0]).to_numpy()
+    if other.any():
+        i = int(np.argmax(other))
+        raise TraceError(f"{where(i)}: timestamp {excerpt(ts.iloc[i])} has another time-zone offset than the first "
+                         "row; give every timestamp in one zone")
+    try:
+        parsed = pd.to_datetime(ts, format="ISO8601", errors="coerce")
+    except (ValueError, OverflowError) as exc:  # what pandas cannot put on one time line
+        raise TraceError(f"{where(0)}: timestamps cannot be read as ISO date-times: {excerpt(str(exc))}") from None
+    if parsed.isna().any():
+        i = int(np.argmax(parsed.isna().to_numpy()))
+        raise TraceError(f"{where(i)}: timestamp {excerpt(ts.iloc[i])} is neither seconds nor an ISO date-time "
+                         "like 2026-03-02T08:00:00")
+    return parsed
+
+
 def load_trace(path: str | Path, trace: Trace | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Load a write trace CSV. Returns (start times from 0 in s, bytes per sample, period in s).
 
@@ -119,15 +158,19 @@ def load_trace(path: str | Path, trace: Trace | None = None) -> tuple[np.ndarray
     format are scaled by ``rewrite``.
     """
     p = Path(path)
-    if not p.is_file():
-        raise TraceError(f"churn trace {p} not found")
+    try:
+        info = p.stat()
+    except OSError:
+        raise TraceError(f"churn trace {p} not found") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise TraceError(f"churn trace {p}: not a regular file: a device, a pipe or a socket cannot be read as a trace")
     if trace is not None and trace.format == "perfmon":
         c = _counter_trace(p, trace)
         return c.starts, c.bytes, c.period
     if is_counter_log(p):
         raise TraceError(f"churn trace {p} is a performance-counter log (PDH-CSV): add format: perfmon and the "
                          "columns of the VM's write counters to the trace ('drsim trace FILE' lists them)")
-    t, b, period = _load_trace_cached(str(p.resolve()), p.stat().st_mtime)
+    t, b, period = _load_trace_cached(str(p.resolve()), info.st_mtime)
     return (t, b * trace.rewrite, period) if trace is not None and trace.rewrite != 1.0 else (t, b, period)
 
 
@@ -167,6 +210,9 @@ def profile_shape(vm: VM) -> np.ndarray:
         values = np.array(PROFILES[raw], dtype=float)
     else:
         values = np.array(raw, dtype=float)
+    # scaled first by a power of two (exact: the shape is unchanged to the last bit) to at most 1, so the mean of
+    # multipliers near 1e308 does not overflow
+    values = np.ldexp(values, -math.frexp(float(values.max()))[1])
     return values / values.mean()
 
 

@@ -12,6 +12,8 @@ Scenario files write every random quantity in one form::
 
 Values carry units (parsed by the caller's unit parser, e.g. :func:`drsim.scenario.units.parse_duration`).
 Samples are drawn only from a ``numpy.random.Generator`` passed in: never from global random state.
+
+Imports only :mod:`drsim.scenario.quoting` (excerpts of values in messages).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+
+from drsim.scenario.quoting import excerpt
 
 __all__ = [
     "Distribution",
@@ -38,6 +42,9 @@ __all__ = [
 ]
 
 _Z95 = NormalDist().inv_cdf(0.95)
+#: Bounds of a Weibull shape. [assumption: fitted failure data give shapes of about 0.5 to 5; below 0.1 the mean
+#: is millions of times the scale, and at 1e-300 it overflows]
+MIN_WEIBULL_SHAPE, MAX_WEIBULL_SHAPE = 0.1, 100.0
 
 
 class Distribution:
@@ -258,13 +265,13 @@ def parse_distribution(raw: object, parse_value: Callable[[object], float]) -> D
     if not isinstance(raw, dict):
         value = parse_value(raw)
         if value < 0:
-            raise ValueError(f"must not be negative, got {raw!r}")
+            raise ValueError(f"must not be negative, got {excerpt(raw)}")
         return Fixed(value)
     if "dist" not in raw:
-        raise ValueError(f"a random quantity needs a 'dist' key (one of {', '.join(DIST_NAMES)}), got {raw!r}")
+        raise ValueError(f"a random quantity needs a 'dist' key (one of {', '.join(DIST_NAMES)}), got {excerpt(raw)}")
     name = raw["dist"]
     if not isinstance(name, str) or name not in _SPECS:
-        raise ValueError(f"unknown distribution {name!r}; expected one of {', '.join(DIST_NAMES)}")
+        raise ValueError(f"unknown distribution {excerpt(name)}; expected one of {', '.join(DIST_NAMES)}")
     cls, keys = _SPECS[name]
     given = set(raw) - {"dist"}
     missing = [k for k in keys if k not in given]
@@ -288,10 +295,13 @@ def parse_distribution(raw: object, parse_value: Callable[[object], float]) -> D
         try:
             shape = float(raw["shape"])
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"weibull shape must be a positive number, got {raw['shape']!r}") from None
+            raise ValueError(f"weibull shape must be a positive number, got {excerpt(raw['shape'])}") from None
         scale = parse_value(raw["scale"])
         if not (math.isfinite(shape) and shape > 0 and scale > 0):
             raise ValueError("weibull shape and scale must be positive and finite")
+        if not MIN_WEIBULL_SHAPE <= shape <= MAX_WEIBULL_SHAPE:
+            raise ValueError(f"weibull shape must be from {MIN_WEIBULL_SHAPE:g} to {MAX_WEIBULL_SHAPE:g} (fitted "
+                             f"failure data give about 0.5 to 5), got {shape:g}")
         return Weibull(shape, scale)
     args = [parse_value(raw[k]) for k in keys]
     if min(args) < 0:

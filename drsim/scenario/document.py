@@ -6,15 +6,15 @@ churn), the WAN link, the replication policy and the objectives, failures and th
 them. All values are held in base units: seconds, bytes, bytes per second, plain fractions. Files are read
 by :mod:`drsim.scenario.loading`; cross-section checks are in :mod:`drsim.scenario.checks`.
 
-Imports only the section models of :mod:`drsim.scenario` (site, link, replication, recovery) and its field
-types.
+Imports only the section models of :mod:`drsim.scenario` (site, link, replication, recovery), its field
+types and :mod:`drsim.scenario.quoting`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,11 +22,12 @@ from pydantic import BeforeValidator, Field, PrivateAttr
 
 from drsim.scenario.fields import LhsDimension, PositiveDuration, StrictModel
 from drsim.scenario.link import Link
+from drsim.scenario.quoting import excerpt
 from drsim.scenario.recovery import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.scenario.replication import Objectives, Replication
 from drsim.scenario.site import VM, Host, Site, Trace
 
-__all__ = ["Scenario", "ExperimentSection", "scenario_to_dict", "scenario_hash"]
+__all__ = ["Scenario", "ExperimentSection", "scenario_to_dict", "scenario_hash", "MAX_NAME"]
 
 # ----------------------------------------------------------------------------------------------------
 # Experiment (read by drsim sweep; drsim run ignores it)
@@ -64,14 +65,34 @@ class ExperimentSection(StrictModel):
 # ----------------------------------------------------------------------------------------------------
 # Scenario
 
+#: Most characters of a scenario name. [basis: it names a results folder, and file names hold at most 255 bytes
+#: on common file systems; 100 leaves room for the folders drsim adds and reads in a table]
+MAX_NAME = 100
+
+
+def _calendar_start(raw: object) -> object:
+    """A calendar date-time as written (``2026-03-02T08:00:00``, or a date: midnight); not a number, which pydantic
+    would take for seconds since 1970 in UTC."""
+    if raw is None or isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, date):
+        return datetime.combine(raw, time())
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a calendar date-time like 2026-03-02T08:00:00, got {excerpt(raw)}")
+
 
 class Scenario(StrictModel):
     """A complete what-if scenario. Times in seconds, sizes in bytes, rates in bytes per second."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     duration: PositiveDuration
-    start: datetime | None = Field(None, description="calendar date-time of t = 0 (site local time)")
+    start: Annotated[datetime | None, BeforeValidator(_calendar_start)] = Field(
+        None, description="calendar date-time of t = 0 (site local time)")
     seed: int = Field(0, ge=0)
     site: Site
     link: Link

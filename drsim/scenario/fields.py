@@ -2,7 +2,9 @@
 
 Each type parses the human form (``"5m"``, ``"127GiB"``, ``"20Mbit/s"``, ``{dist: ...}``) into base units
 (seconds, bytes, bytes/s, :class:`~drsim.scenario.distributions.Distribution`), serialises back to a form that parses
-to the same value, and describes itself in the JSON Schema.
+to the same value, and describes itself in the JSON Schema. Messages quote a short excerpt of a bad value.
+
+Imports only :mod:`drsim.scenario` units, distributions and quoting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import (
 
 from drsim.scenario import units
 from drsim.scenario.distributions import DIST_NAMES, Distribution, parse_distribution
+from drsim.scenario.quoting import excerpt
 
 __all__ = ["Duration", "PositiveDuration", "Size", "Rate", "Fraction", "DailyFraction", "RandomDuration",
            "StrictModel", "random_duration", "parse_time_point", "Range", "Choices", "parse_lhs", "LhsDimension"]
@@ -35,9 +38,9 @@ def _checked(parse: Any, positive: bool) -> Any:
     def validate(raw: object) -> float:
         value = parse(raw)
         if positive and not value > 0:
-            raise ValueError(f"must be greater than zero, got {raw!r}")
+            raise ValueError(f"must be greater than zero, got {excerpt(raw)}")
         if value < 0:
-            raise ValueError(f"must not be negative, got {raw!r}")
+            raise ValueError(f"must not be negative, got {excerpt(raw)}")
         return value
 
     return validate
@@ -162,7 +165,7 @@ def parse_time_point(raw: object) -> datetime | float:
             pass
     value = units.parse_duration(raw)
     if value < 0:
-        raise ValueError(f"must not be negative, got {raw!r}")
+        raise ValueError(f"must not be negative, got {excerpt(raw)}")
     return value
 
 
@@ -265,22 +268,22 @@ def _endpoints(low: object, high: object, text: str) -> tuple[str, float, float]
             return kind, parse(low), parse(high)
         except ValueError:
             continue
-    raise ValueError(f"cannot read the range {text!r}: give both ends with the same kind of unit, e.g. "
+    raise ValueError(f"cannot read the range {excerpt(text)}: give both ends with the same kind of unit, e.g. "
                      "10Mbit/s..50Mbit/s, 30s..15m, 100GiB..2TB, 1%..5% or 1..8")
 
 
 def _range(low: object, high: object, scale: object, text: str) -> Range:
     if scale not in (None, "linear", "log"):
-        raise ValueError(f"unknown scale {scale!r} in {text!r}: 'linear' (the default) or 'log'")
+        raise ValueError(f"unknown scale {excerpt(scale)} in {excerpt(text)}: 'linear' (the default) or 'log'")
     kind, lo, hi = _endpoints(low, high, text)
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"the range {text!r} must have finite ends")
+        raise ValueError(f"the range {excerpt(text)} must have finite ends")
     if lo == hi:
-        raise ValueError(f"the range {text!r} holds a single value: give it as a fixed setting (a sweep value)")
+        raise ValueError(f"the range {excerpt(text)} holds a single value: give it as a fixed setting (a sweep value)")
     if lo > hi:
-        raise ValueError(f"the range {text!r} is empty: its low end is above its high end (write low..high)")
+        raise ValueError(f"the range {excerpt(text)} is empty: its low end is above its high end (write low..high)")
     if scale == "log" and lo <= 0:
-        raise ValueError(f"a log range needs a low end above zero, got {text!r}")
+        raise ValueError(f"a log range needs a low end above zero, got {excerpt(text)}")
     return Range(lo, hi, kind, scale == "log", text)
 
 
@@ -302,7 +305,7 @@ def parse_lhs(raw: object) -> Range | Choices:
         unknown = sorted(set(raw) - {"low", "high", "scale"})
         if unknown or "low" not in raw or "high" not in raw:
             raise ValueError("a range mapping has the keys low, high and optionally scale (linear or log)"
-                             + (f"; unknown key {unknown[0]!r}" if unknown else ""))
+                             + (f"; unknown key {excerpt(unknown[0])}" if unknown else ""))
         return _range(raw["low"], raw["high"], raw.get("scale"),
                       f"{raw['low']}..{raw['high']}" + (f":{raw['scale']}" if raw.get("scale") else ""))
     if isinstance(raw, str):
@@ -310,7 +313,7 @@ def parse_lhs(raw: object) -> Range | Choices:
         if m:
             return _range(m.group("low"), m.group("high"), m.group("scale"), raw.strip())
     raise ValueError(f"expected a range like '10Mbit/s..50Mbit/s' (or '1y..100y:log') or a list of choices, "
-                     f"got {raw!r}")
+                     f"got {excerpt(raw)}")
 
 
 def _describe_lhs(dim: Range | Choices) -> Any:

@@ -4,7 +4,7 @@ Rates in bytes/s of raw bandwidth; ``efficiency`` is the share left for payload 
 ratio by which replication traffic shrinks. The throttle sets one limit during work hours on work days and
 another otherwise (times of day in seconds from midnight).
 
-Imports only the scenario's field types.
+Imports only the scenario's field types and :mod:`drsim.scenario.quoting` (excerpts of values in messages).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 from drsim.scenario.fields import Fraction, Rate, StrictModel
+from drsim.scenario.quoting import excerpt
 
 __all__ = ["Throttle", "Link", "MIN_THROTTLE", "MAX_THROTTLE"]
 
@@ -32,17 +33,17 @@ def _parse_hours(raw: object) -> tuple[float, float]:
     elif isinstance(raw, str) and "-" in raw:
         parts = raw.split("-")
     else:
-        raise ValueError(f"expected work hours like '08:00-18:00', got {raw!r}")
+        raise ValueError(f"expected work hours like '08:00-18:00', got {excerpt(raw)}")
 
     def hour(text: str) -> float:
         m = re.fullmatch(r"\s*(\d{1,2})(?::(\d{2}))?\s*", text)
         if not m or int(m.group(1)) > 24 or int(m.group(2) or 0) >= 60:
-            raise ValueError(f"expected a time of day like '08:00', got {text!r}")
+            raise ValueError(f"expected a time of day like '08:00', got {excerpt(text)}")
         return int(m.group(1)) * 3600.0 + int(m.group(2) or 0) * 60.0
 
     start, end = hour(parts[0]), hour(parts[1])
     if not start < end <= 86400:
-        raise ValueError(f"work hours must start before they end within one day, got {raw!r}")
+        raise ValueError(f"work hours must start before they end within one day, got {excerpt(raw)}")
     return start, end
 
 

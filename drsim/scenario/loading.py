@@ -5,7 +5,11 @@ naming the file, the place (e.g. ``site.hosts[0].vms[2].disks[0]``), the line, a
 YAML loader refuses duplicate keys; pydantic's errors are turned into plain messages ("unknown key 'x'
 (did you mean 'y'?)") and located in the file through the composed node tree.
 
-Imports only :mod:`drsim.scenario` (the document, its problems and checks).
+What is read is bounded: a scenario file is read only if it is a regular file of at most
+:data:`MAX_FILE_BYTES`, and YAML aliases may add at most :data:`MAX_ALIAS_VALUES` values (an alias bomb is
+refused while composing, before anything is expanded). Merge keys (``<<: *defaults``) are understood.
+
+Imports only :mod:`drsim.scenario` (the document, its problems and checks, files, quoting).
 """
 
 from __future__ import annotations
@@ -20,28 +24,80 @@ from pydantic import BaseModel, ValidationError
 
 from drsim.scenario.checks import cross_section_problems
 from drsim.scenario.document import Scenario
+from drsim.scenario.files import FileRefused, read_regular_file
 from drsim.scenario.problems import Problem, ScenarioError
+from drsim.scenario.quoting import excerpt
 
-__all__ = ["parse_scenario", "load_scenario", "Check"]
+__all__ = ["parse_scenario", "load_scenario", "Check", "MAX_ALIAS_VALUES", "MAX_FILE_BYTES"]
+
+
+#: Most values YAML aliases (``*name``) may add to a document when expanded; a value of text counts once per
+#: 100 characters. Bounds what an alias bomb (anchors nested a few deep, each repeating the one before) can make of
+#: a small file. [assumption: a scenario repeats a disk list or a churn section with aliases, a few thousand
+#: values at most; expanding 100,000 takes well under a second]
+MAX_ALIAS_VALUES = 100_000
+#: Most bytes of a scenario file. [assumption: a site of a thousand VMs takes about 200 kB of YAML]
+MAX_FILE_BYTES = 10 * 2**20
 
 
 class _MarkLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys (a silent overwrite hides mistakes)."""
+    """Safe loader that refuses duplicate keys (a silent overwrite hides mistakes) and bounds the values aliases
+    add (:data:`MAX_ALIAS_VALUES`), counting them as it composes, before anything is expanded."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> values it expands to, once composed
+        self._alias_values = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = super().compose_node(parent, index)
+            size = self._sizes.get(id(node))
+            if size is None:
+                raise yaml.composer.ComposerError(None, None, f"the alias *{event.anchor} refers to itself (a value "
+                                                  "that holds itself cannot be read)", event.start_mark)
+            self._alias_values += size
+            if self._alias_values > MAX_ALIAS_VALUES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"YAML aliases expand this file to more than {MAX_ALIAS_VALUES:,} values (here "
+                    f"*{event.anchor}, which stands for {size:,}); write the values out, or alias less",
+                    event.start_mark)
+            return node
+        node = super().compose_node(parent, index)
+        if isinstance(node, yaml.ScalarNode):
+            size = 1 + len(node.value) // 100
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(self._sizes[id(child)] for child in node.value)
+        else:
+            size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+        self._sizes[id(node)] = size
+        return node
 
 
 def _construct_mapping(loader: _MarkLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, Any] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # '<<: *defaults' merges a mapping; its keys may be given again here, which override them
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {excerpt(key)}", key_node.start_mark
             )
         seen[key] = True
     return loader.construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: _MarkLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > 1000:  # Python refuses to read integers of more than 4,300 digits
+        raise yaml.constructor.ConstructorError(None, None, f"a number of {len(node.value):,} digits",
+                                                node.start_mark)
+    return loader.construct_yaml_int(node)
+
+
 _MarkLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_MarkLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _node_at(root: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[yaml.Node | None, bool]:
@@ -113,9 +169,9 @@ def _message(err: dict[str, Any]) -> str:
         key = str(loc[-1]) if loc else "?"
         allowed = _allowed_keys(loc)
         hint = difflib.get_close_matches(key, allowed, n=1)
-        text = f"unknown key {key!r}"
+        text = f"unknown key {excerpt(key)}"
         if hint:
-            text += f" (did you mean {hint[0]!r}?)"
+            text += f" (did you mean {excerpt(hint[0])}?)"
         elif allowed:
             text += f"; expected one of {', '.join(allowed)}"
         return text
@@ -123,15 +179,18 @@ def _message(err: dict[str, Any]) -> str:
         return "required key is missing"
     if kind == "too_short":
         return "must list at least one item"
+    if kind == "string_too_long" and loc == ("name",):
+        return (f"a scenario name has at most {err['ctx']['max_length']} characters (it names the results folder), "
+                f"got {len(err['input'])}")
     if kind == "string_pattern_mismatch" and loc == ("name",):
         return (f"a scenario name starts with a letter or digit and holds only letters, digits, '.', '_' and '-' "
-                f"(it names the results folder), got {err.get('input')!r}")
+                f"(it names the results folder), got {excerpt(err.get('input'))}")
     msg = str(err["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
     if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], dict | list):
-        msg += f" (got {err['input']!r})"
+        msg += f" (got {excerpt(err['input'])})"
     return msg
 
 
@@ -186,18 +245,24 @@ def parse_scenario(
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """The document's data and its node tree (composed once: the tree locates errors, the data is built from
+    it)."""
+    loader = _MarkLoader(text)
     try:
-        root = yaml.compose(text, Loader=_MarkLoader)
-        data = yaml.load(text, Loader=_MarkLoader)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         what = " ".join(x for x in (exc.context, exc.problem) if x)
-        problem = Problem(loc=(), message=f"malformed YAML: {what}", line=line, column=col)
+        bound = isinstance(exc, yaml.composer.ComposerError) and what.startswith(("YAML aliases", "the alias"))
+        problem = Problem(loc=(), message=what if bound else f"malformed YAML: {what}", line=line, column=col)
         raise ScenarioError([problem], source) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(loc=(), message=f"malformed YAML: {exc}")], source) from None
+    finally:
+        loader.dispose()
     return data, root
 
 
@@ -213,10 +278,12 @@ def load_scenario(path: str | Path, checks: Sequence[Check] = ()) -> Scenario:
     run); their problems are located in the file like the others."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError([Problem(loc=(), message="file not found")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular_file(path, MAX_FILE_BYTES, "a scenario",
+                                 "a site of a thousand VMs takes about 200 kB").decode("utf-8")
+    except FileRefused as exc:
+        message = "file not found" if exc.missing else str(exc)
+        raise ScenarioError([Problem(loc=(), message=message)], str(path)) from None
+    except UnicodeDecodeError as exc:
         raise ScenarioError([Problem(loc=(), message=f"cannot read the file: {exc}")], str(path)) from None
     data, root = _load_yaml(text, str(path))
     scenario = parse_scenario(data, source=str(path), root=root, base=path)

@@ -84,7 +84,8 @@ class CounterLog:
 def is_counter_log(path: str | Path) -> bool:
     """Whether a file starts like a PDH-CSV counter log (whatever its encoding)."""
     try:
-        head = Path(path).read_bytes()[:512]
+        with open(path, "rb") as f:  # the first bytes only: never the whole of a large or endless file
+            head = f.read(512)
     except OSError:
         return False
     for codec in ("utf-8-sig", "utf-16"):

@@ -10,7 +10,7 @@ their behaviour is in :mod:`drsim.model.policies`. Policies registered in the Py
 (:func:`drsim.model.policies.register`) or installed through the ``drsim.policies`` entry-point group bring
 their own ``Params`` model, which :func:`validate_policy` uses the same way.
 
-Imports only the scenario's field types.
+Imports only the scenario's field types, the policy section and :mod:`drsim.scenario.quoting`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drsim.scenario.fields import Duration, RandomDuration, random_default
+from drsim.scenario.quoting import excerpt
 from drsim.scenario.recovery import PolicyConfig
 
 if TYPE_CHECKING:
@@ -123,16 +124,16 @@ def policy_class(name: str) -> Any:
     Raises :class:`PolicyError` for an unknown name or an entry point that does not load."""
     found = policy_classes()
     if name not in found:
-        raise PolicyError(("name",), f"unknown policy {name!r}; available: {', '.join(sorted(found))}")
+        raise PolicyError(("name",), f"unknown policy {excerpt(name)}; available: {', '.join(sorted(found))}")
     cls = found[name]
     if not isinstance(cls, type | str):
         try:
             cls = cls.load()
         except Exception as exc:  # a broken third-party package: say which
-            raise PolicyError(("name",), f"policy {name!r} could not be loaded: {exc}") from None
+            raise PolicyError(("name",), f"policy {excerpt(name)} could not be loaded: {exc}") from None
         params = getattr(cls, "Params", None)
         if not (isinstance(cls, type) and isinstance(params, type) and issubclass(params, BaseModel)):
-            raise PolicyError(("name",), f"entry point {name!r} is not a drsim Policy subclass")
+            raise PolicyError(("name",), f"entry point {excerpt(name)} is not a drsim Policy subclass")
     return cls
 
 
@@ -158,7 +159,8 @@ def validate_policy(config: PolicyConfig, scenario: Scenario) -> tuple[Any, Base
     unknown = [key for key in config.params if key not in accepted]
     if unknown:  # whatever the policy's own model allows: a typo must not pass silently
         allowed = ", ".join(fields) or "none"
-        raise PolicyError((unknown[0],), f"unknown parameter for policy {config.name!r} (its parameters: {allowed})")
+        raise PolicyError((unknown[0],), f"unknown parameter for policy {excerpt(config.name)} (its parameters: "
+                                         f"{allowed})")
     try:
         params = model.model_validate(config.params)
     except ValidationError as exc:
@@ -168,8 +170,8 @@ def validate_policy(config: PolicyConfig, scenario: Scenario) -> tuple[Any, Base
             msg = "required key is missing"
         if err["type"] == "extra_forbidden":
             allowed = ", ".join(n for n in model.model_fields) or "none"
-            msg = f"unknown parameter for policy {config.name!r} (its parameters: {allowed})"
+            msg = f"unknown parameter for policy {excerpt(config.name)} (its parameters: {allowed})"
         raise PolicyError(tuple(err["loc"]), msg) from None
     if isinstance(params, RecoveryPlanParams) and params.plan not in {p.name for p in scenario.plans}:
-        raise PolicyError(("plan",), f"unknown recovery plan {params.plan!r}")
+        raise PolicyError(("plan",), f"unknown recovery plan {excerpt(params.plan)}")
     return cls, params

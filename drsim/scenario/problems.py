@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-__all__ = ["Problem", "ScenarioError", "location_text"]
+__all__ = ["Problem", "ScenarioError", "location_text", "MAX_MESSAGE"]
+
+#: Most characters of one problem's message as printed (messages quote short excerpts of values; this bounds
+#: what any other text can add). [assumption: four lines of a terminal at most]
+MAX_MESSAGE = 400
 
 
 class Problem(BaseModel):
@@ -35,7 +39,8 @@ class ScenarioError(Exception):
             if p.line is not None:
                 where += f":{p.line}" + (f":{p.column}" if p.column is not None else "")
             place = location_text(p.loc)
-            lines.append(f"{where}: {place + ': ' if place else ''}{p.message}")
+            message = p.message if len(p.message) <= MAX_MESSAGE else p.message[:MAX_MESSAGE] + "... (cut)"
+            lines.append(f"{where}: {place + ': ' if place else ''}{message}")
         return "\n".join(lines)
 
 

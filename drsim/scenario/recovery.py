@@ -4,7 +4,10 @@
 ``failover`` gives the duration of each operation step; ``drills`` schedules test failovers;
 ``maintenance`` schedules planned failovers; ``plans`` defines recovery plans; ``policy`` selects the
 failover policy by name with its parameters. Defaults follow the typical values in the domain notes
-(cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild weeks).
+(cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild weeks). A
+stochastic failure's mean time between failures is at least :data:`MIN_FAILURE_EVERY`.
+
+Imports only the scenario's field types, distributions and units.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from drsim.scenario.fields import (
     random_default,
     random_duration,
 )
+from drsim.scenario.units import format_duration
 
 __all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
-           "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
+           "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS", "MIN_FAILURE_EVERY"]
 
 FAILURE_KINDS = ("vm", "host", "site", "link", "corruption")
 
@@ -38,6 +42,9 @@ DEFAULT_REPAIR: dict[str, Distribution] = {
     "corruption": random_duration("0s"),
 }
 DEFAULT_DETECTION = random_duration({"dist": "lognormal", "median": "12h", "p95": "3d"})  # corruption noticed
+#: Shortest mean time between stochastic failures, s. [assumption: a failure is noticed in about a minute (the
+#: automatic policy probes every 60 s by default); failures closer than that are a typo, such as 1ms for 1m]
+MIN_FAILURE_EVERY = 60.0
 
 
 TimePoint = Annotated[
@@ -75,8 +82,9 @@ class Failure(StrictModel):
             raise ValueError(f"a {self.kind} failure cannot lose disks")
         if self.kind == "corruption" and self.repair is not None:
             raise ValueError("a corruption is not repaired: give 'detected_after' (recovery uses a clean point)")
-        if self.every is not None and not self.every.mean > 0:
-            raise ValueError("'every' (the time between failures) must be greater than zero on average")
+        if self.every is not None and not self.every.mean >= MIN_FAILURE_EVERY:
+            raise ValueError(f"'every' (the time between failures) is at least {format_duration(MIN_FAILURE_EVERY)} "
+                             f"on average, got {format_duration(self.every.mean)}")
         names = self.targets or []
         if "all" in names and len(names) > 1:
             raise ValueError("'all' stands alone, not in a list of names")

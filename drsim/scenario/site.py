@@ -4,11 +4,13 @@
 rate in bytes/s, or a replayed trace file), its upload threads and whether it is protected. A host's
 Windows Server version decides whether it can be protected at all.
 
-Imports only the scenario's field types and :mod:`drsim.scenario.churn` (the built-in profiles).
+Imports only the scenario's field types, :mod:`drsim.scenario.churn` (the built-in profiles) and
+:mod:`drsim.scenario.quoting`.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,10 +20,17 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, mo
 from drsim.scenario.churn import PROFILES
 from drsim.scenario.counters import COUNTER_KEYS, trace_problem
 from drsim.scenario.fields import DailyFraction, Duration, Fraction, PositiveDuration, Rate, Size, StrictModel
+from drsim.scenario.quoting import excerpt
 
-__all__ = ["Disk", "DiskSpec", "Trace", "Churn", "VM", "Host", "Site", "CHURN_LIMIT_STANDARD"]
+__all__ = ["Disk", "DiskSpec", "Trace", "Churn", "VM", "Host", "Site", "CHURN_LIMIT_STANDARD", "SITE_ROW",
+           "MAX_WEEKEND"]
 
 CHURN_LIMIT_STANDARD = 2e6  # bytes/s per VM the service supports on standard storage
+#: The name of the site's row in the result tables (beside one row per VM): no VM may take it.
+SITE_ROW = "(site)"
+#: Largest weekend multiplier of the write rate. [assumption: a weekend a thousand times busier than a weekday is
+#: already beyond any site; the bound keeps rates finite]
+MAX_WEEKEND = 1000.0
 
 
 def _disk_before(raw: object) -> object:
@@ -136,7 +145,8 @@ class Churn(StrictModel):
         ]}),
     ] | None = None
     profile: str | list[float] | None = None
-    weekend: Fraction = Field(1.0, ge=0, description="multiplier of the write rate on Saturdays and Sundays")
+    weekend: Fraction = Field(1.0, ge=0, le=MAX_WEEKEND,
+                              description="multiplier of the write rate on Saturdays and Sundays")
     variation: float = Field(0.0, ge=0, le=5)
 
     @model_validator(mode="after")
@@ -155,11 +165,14 @@ class Churn(StrictModel):
     @classmethod
     def _known_profile(cls, v: str | list[float] | None) -> str | list[float] | None:
         if isinstance(v, str) and v not in PROFILES:
-            raise ValueError(f"unknown profile {v!r}; expected one of {', '.join(PROFILES)} or 24 numbers")
+            raise ValueError(f"unknown profile {excerpt(v)}; expected one of {', '.join(PROFILES)} or 24 numbers")
         if isinstance(v, list):
             if len(v) != 24:
                 raise ValueError(f"a profile lists 24 hourly multipliers, got {len(v)}")
-            if min(v) < 0 or sum(v) <= 0:
+            bad = next((h for h, x in enumerate(v) if not math.isfinite(x)), None)
+            if bad is not None:
+                raise ValueError(f"profile multipliers must be finite numbers, got {v[bad]} at hour {bad}")
+            if min(v) < 0 or max(v) <= 0:
                 raise ValueError("profile multipliers must be non-negative and not all zero")
         return v
 
@@ -171,6 +184,13 @@ class VM(StrictModel):
     threads: int = Field(4, ge=1, le=32, description="upload threads: the VM's weight on the shared link")
     dashboard: bool = Field(False, description="this VM is the server that runs the management dashboard")
     protect: bool = Field(True, description="enable replication for this VM")
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_site_row(cls, v: str) -> str:
+        if v == SITE_ROW:
+            raise ValueError(f"{SITE_ROW!r} is reserved: it names the site's row in the result tables")
+        return v
 
     @property
     def disk_size(self) -> float:
@@ -200,7 +220,7 @@ class Host(StrictModel):
         m = _OS_RE.fullmatch(v.strip())
         if not m or (int(m.group(1)), bool(m.group(2))) not in _KNOWN_OS:
             raise ValueError("expected a Windows Server version: 2008, 2008 R2, 2012, 2012 R2, 2016, 2019, 2022 "
-                             f"or 2025 (e.g. 'Windows Server 2016'), got {v!r}")
+                             f"or 2025 (e.g. 'Windows Server 2016'), got {excerpt(v)}")
         return v
 
     @property

@@ -8,14 +8,23 @@ Internally drsim works in plain SI base units:
 * fractions as plain floats (``3%`` is ``0.03``).
 
 Parsers accept numbers with a unit (``"30s"``, ``"127GiB"``, ``"20Mbit/s"``, ``"3%/day"``) and raise
-``ValueError`` with a message that says what was expected. Decimal prefixes are powers of 1000
-(``MB``), binary prefixes powers of 1024 (``MiB``); ``b``/``bit`` are bits, ``B`` bytes.
+``ValueError`` with a message that says what was expected, quoting at most a short excerpt of the value.
+Decimal prefixes are powers of 1000 (``MB``), binary prefixes powers of 1024 (``MiB``); ``b``/``bit`` are bits,
+``B`` bytes.
+
+Values must be finite and within bounds far beyond any real site (:data:`MAX_DURATION`, :data:`MAX_SIZE`,
+:data:`MAX_RATE`): products such as a rate times a duration then stay finite, and a typo such as ``1e300MB/s``
+is refused with the bound instead of overflowing in the simulation.
+
+Imports only :mod:`drsim.scenario.quoting`.
 """
 
 from __future__ import annotations
 
 import math
 import re
+
+from drsim.scenario.quoting import excerpt
 
 __all__ = [
     "parse_duration",
@@ -32,6 +41,9 @@ __all__ = [
     "DAY",
     "WEEK",
     "YEAR",
+    "MAX_DURATION",
+    "MAX_SIZE",
+    "MAX_RATE",
 ]
 
 SECOND = 1.0
@@ -40,6 +52,17 @@ HOUR = 3600.0
 DAY = 86400.0
 WEEK = 7 * DAY
 YEAR = 365 * DAY  # a calendar year of 365 days (8,760 h), the usual basis of MTBF figures
+
+#: Longest duration, s: 10,000 years. [basis: Python's calendar ends in year 9999; no plan looks that far]
+MAX_DURATION = 10_000 * YEAR
+#: Largest size, bytes: 1 EiB. [assumption: 16,000 times the largest VHDX, 64 TB]
+MAX_SIZE = 2.0**60
+#: Fastest rate, bytes/s: 1 Pbit/s. [assumption: a thousand times the fastest WAN links of 2025, about 1 Tbit/s]
+MAX_RATE = 1e15 / 8
+
+_BOUNDS = {"duration": (MAX_DURATION, "10,000 years (the calendar ends in year 9999)"),
+           "size": (MAX_SIZE, "1 EiB (16,000 times the largest virtual disk)"),
+           "rate": (MAX_RATE, "1 Pbit/s (a thousand times the fastest WAN links)")}
 
 _NUMBER = r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 
@@ -90,18 +113,21 @@ def _size_unit_factor(unit: str) -> float | None:
 def _split(text: str, what: str, example: str) -> tuple[float, str]:
     m = re.fullmatch(_NUMBER + r"\s*(.*)", text.strip())
     if not m:
-        raise ValueError(f"expected {what} like {example!r}, got {text!r}")
+        raise ValueError(f"expected {what} like {example!r}, got {excerpt(text)}")
     return float(m.group(1)), m.group(2).strip()
 
 
 def _finite(value: float | int, text: object, what: str) -> float:
+    """``value`` as a float, if it is finite and within the bound of its kind (``what``)."""
     try:
         value = float(value)
     except OverflowError:
-        shown = repr(text) if len(repr(text)) <= 30 else repr(text)[:27] + "..."
-        raise ValueError(f"{what} {shown} is too large") from None
+        raise ValueError(f"{what} {excerpt(text, 27)} is too large") from None
     if not math.isfinite(value):
-        raise ValueError(f"expected a finite {what}, got {text!r}")
+        raise ValueError(f"expected a finite {what}, got {excerpt(text)}")
+    bound = _BOUNDS.get(what)
+    if bound is not None and abs(value) > bound[0]:
+        raise ValueError(f"a {what} is at most {bound[1]}, got {excerpt(text)}")
     return value
 
 
@@ -115,23 +141,23 @@ def parse_duration(value: object) -> float:
     if isinstance(value, int | float):
         return _finite(value, value, "duration")
     if not isinstance(value, str):
-        raise ValueError(f"expected a duration like '5m', got {value!r}")
+        raise ValueError(f"expected a duration like '5m', got {excerpt(value)}")
     text = value.strip()
     parts = re.findall(_NUMBER + r"\s*([a-zA-Z]*)", text)
     rebuilt = re.sub(r"\s+", "", text)
     if not parts or "".join(n + u for n, u in parts) != rebuilt:
-        raise ValueError(f"expected a duration like '30s', '5m', '2h' or '3d', got {value!r}")
+        raise ValueError(f"expected a duration like '30s', '5m', '2h' or '3d', got {excerpt(value)}")
     total = 0.0
     for number, unit in parts:
         if unit == "" and len(parts) == 1:
             factor = 1.0
         elif unit == "":
-            raise ValueError(f"a number without a unit in {value!r} (write e.g. '1h30m')")
+            raise ValueError(f"a number without a unit in {excerpt(value)} (write e.g. '1h30m')")
         elif unit in _DURATION_UNITS:
             factor = _DURATION_UNITS[unit]
         else:
             raise ValueError(
-                f"unknown time unit {unit!r} in {value!r} (use ms, s, m, h, d, w or y)"
+                f"unknown time unit {excerpt(unit)} in {excerpt(value)} (use ms, s, m, h, d, w or y)"
             )
         total += float(number) * factor
     return _finite(total, value, "duration")
@@ -143,15 +169,19 @@ def parse_size(value: object) -> float:
     A unit is required: a bare number is ambiguous between bytes and gigabytes.
     """
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"expected a size like '127GiB' or '500MB', got {value!r}")
+        raise ValueError(f"expected a size like '127GiB' or '500MB', got {excerpt(value)}")
     if not isinstance(value, str):
         if value == 0:
             return 0.0
-        raise ValueError(f"a size needs a unit, e.g. '{value}GB' or '{value}GiB', got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite size like '127GiB', got {value!r}")
+        shown = excerpt(value, 27)
+        raise ValueError(f"a size needs a unit, e.g. '{shown}GB' or '{shown}GiB', got {shown}")
     number, unit = _split(value, "a size", "127GiB")
     factor = _size_unit_factor(unit)
     if factor is None:
-        raise ValueError(f"unknown size unit {unit!r} in {value!r} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+        raise ValueError(f"unknown size unit {excerpt(unit)} in {excerpt(value)} (use B, kB, MB, GB, TB, KiB, MiB, "
+                         "GiB, TiB)")
     return _finite(number * factor, value, "size")
 
 
@@ -161,10 +191,10 @@ def parse_rate(value: object) -> float:
     A unit is required: ``20`` could mean megabits or megabytes.
     """
     if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {value!r}")
+        raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {excerpt(value)}")
     number, unit = _split(value, "a rate", "20Mbit/s")
     if not unit:
-        raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {value!r}")
+        raise ValueError(f"a rate needs a unit, e.g. '20Mbit/s' or '2MB/s', got {excerpt(value)}")
     m = re.fullmatch(r"(k|K|M|G|T|)bps", unit)
     if m:
         return _finite(number * _PREFIX[m.group(1)] / 8.0, value, "rate")
@@ -174,7 +204,8 @@ def parse_rate(value: object) -> float:
         per = parse_duration("1" + m.group(2)) if m.group(2) not in ("sec", "second") else 1.0
         if factor is not None:
             return _finite(number * factor / per, value, "rate")
-    raise ValueError(f"unknown rate unit {unit!r} in {value!r} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, MB/s)")
+    raise ValueError(f"unknown rate unit {excerpt(unit)} in {excerpt(value)} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, "
+                     "MB/s)")
 
 
 def parse_fraction(value: object) -> float:
@@ -191,7 +222,7 @@ def parse_fraction(value: object) -> float:
             return _finite(float(value), value, "fraction")
         except ValueError:
             pass
-    raise ValueError(f"expected a percentage like '3%' or a fraction like 0.03, got {value!r}")
+    raise ValueError(f"expected a percentage like '3%' or a fraction like 0.03, got {excerpt(value)}")
 
 
 def parse_daily_fraction(value: object) -> float:
@@ -204,13 +235,18 @@ def parse_daily_fraction(value: object) -> float:
 
 
 def format_duration(seconds: float, precise: bool = False) -> str:
-    """Format seconds for people: ``"45 s"``, ``"4 min 10 s"``, ``"2 h 5 min"``, ``"2 d 3 h"``."""
+    """Format seconds for people: ``"45 s"``, ``"4 min 10 s"``, ``"2 h 5 min"``, ``"2 d 3 h"``; under a tenth of a
+    second in ms or µs (``"12.5 ms"``, ``"100 µs"``)."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "-"
     if math.isinf(seconds):
         return "never" if seconds > 0 else "-inf"
     sign = "-" if seconds < 0 else ""
     s = abs(float(seconds))
+    if 0 < s < 1e-3:
+        return sign + f"{s * 1e6:.3g} µs"
+    if 0 < s < 0.1:  # one decimal of a second would show 0.0 s
+        return sign + f"{s * 1e3:.3g} ms"
     if round(s) < 60:
         text = f"{s:.1f} s" if (precise or s < 10) and s != int(s) else f"{s:.0f} s"
         return sign + text

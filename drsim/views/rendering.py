@@ -162,12 +162,24 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def write_files(folder: Path, html: str, md: str, figures: list[ReportFigure]) -> tuple[Path, Path]:
     """Write ``report.html``, ``report.md`` and the figures' PNG files into ``folder`` (created if needed), each
-    under a temporary name and renamed, so a file that exists is whole. Returns (HTML path, Markdown path)."""
+    under a temporary name and renamed, so a file that exists is whole. Returns (HTML path, Markdown path).
+
+    When a write fails (a full disk), the files this call created are removed again, so the folder holds the
+    whole report or none of the new files (files that were there before are kept), and the error is raised."""
     folder.mkdir(parents=True, exist_ok=True)
-    for fig in figures:
-        write_atomic(folder / fig.file, fig.png)
-    write_atomic(folder / MD_NAME, md.encode("utf-8"))
-    write_atomic(folder / HTML_NAME, html.encode("utf-8"))
+    files = [(folder / fig.file, fig.png) for fig in figures]
+    files += [(folder / MD_NAME, md.encode("utf-8")), (folder / HTML_NAME, html.encode("utf-8"))]
+    created: list[Path] = []
+    try:
+        for path, data in files:
+            new = not path.exists()
+            write_atomic(path, data)
+            if new:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
     return folder / HTML_NAME, folder / MD_NAME
 
 

@@ -2,7 +2,8 @@
 (:func:`write_report_from_folder`): the folder holds tables but the figures need the full results, so it
 **re-simulates** the folder's ``scenario.yaml`` with the seed recorded in ``metadata.json`` (the simulation is
 deterministic: same scenario and seed, identical tables) after checking the scenario hash, and checks that the
-re-simulated summary equals the stored ``summary.parquet``. :class:`ReportError` says why a folder cannot be used.
+re-simulated summary equals the stored ``summary.parquet``. :class:`ReportError` says why a folder cannot be used
+(not a run folder, a changed scenario, a damaged summary, a different result).
 
 Imports numpy, pandas, :func:`drsim.results.run.simulate`, :mod:`drsim.scenario.document` (loading, hash) and
 :func:`drsim.views.run_report.write_report`.
@@ -65,7 +66,13 @@ def write_report_from_folder(folder: str | Path, verify: bool = True) -> tuple[P
     results = simulate(scenario, seed=seed)
     stored = folder / "summary.parquet"
     if verify and stored.is_file():
-        _check_same_summary(pd.read_parquet(stored), results.summary, meta, stored)
+        try:
+            table = pd.read_parquet(stored)
+        except Exception as exc:  # pyarrow says ArrowInvalid, OSError or others for a damaged file
+            why = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ReportError(f"{stored}: cannot be read ({why}): the file is damaged; 'drsim report --no-verify' "
+                              "(verify=False in Python) reports the re-simulated run without comparing") from None
+        _check_same_summary(table, results.summary, meta, stored)
     return write_report(results, folder)
 
 
