@@ -69,11 +69,12 @@ def tiny() -> Scenario:
     return make_scenario()
 
 
-def big_site(vms: int = 300, duration: str = "2d", failure_at: str = "1d", per_host: int = 30) -> dict[str, Any]:
+def big_site(vms: int = 300, duration: str = "2d", failure_at: str = "1d", per_host: int = 30,
+             failed_host: str = "HV06") -> dict[str, Any]:
     """A site of ``vms`` VMs (``vm000``...) on hosts of ``per_host`` (``HV00``...), the last VM alone on a Windows
-    Server 2008 R2 host (never protected: unsupported), every 37th VM with a heavy morning batch (its RPO goes
-    above the 15-minute target), and host ``HV06`` failing at ``failure_at`` for 8 hours (``manual`` policy):
-    the VMs that matter are far down the alphabet."""
+    Server 2008 R2 host (never protected: unsupported), every 37th VM with a heavy morning batch, and host
+    ``failed_host`` failing at ``failure_at`` for 8 hours (``manual`` policy): the VMs that matter are far down
+    the alphabet."""
     hosts: list[dict[str, Any]] = []
     for i in range(vms):
         if i == vms - 1 and vms > 1:
@@ -91,6 +92,6 @@ def big_site(vms: int = 300, duration: str = "2d", failure_at: str = "1d", per_h
         "link": {"upload": "500Mbit/s", "download": "1Gbit/s", "efficiency": 0.9, "compression": 1.3},
         "replication": {"interval": "5m", "retention": "24h", "setup": 0},
         "objectives": {"rpo": "15m", "rto": "4h"},
-        "failures": [{"kind": "host", "target": "HV06", "at": failure_at, "repair": "8h"}],
+        "failures": [{"kind": "host", "target": failed_host, "at": failure_at, "repair": "8h"}],
         "policy": {"name": "manual", "detect": "10m", "respond": "15m"},
     }

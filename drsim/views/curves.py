@@ -1,6 +1,6 @@
-"""The curves behind the replication figures, reduced to what a figure can show: the RPO curve's stretches and
-its exact time above a target, its steady part (without the start-up piece of each stretch), the backlog
-between the link's records, and min/max envelopes per time bin for runs too long to draw piece by piece.
+"""The curves behind the replication figures, reduced to what a figure can show: the RPO curve's stretches and its exact
+time above a target, its steady part (without the start-up of each stretch, until the VM caught up), the backlog between
+the link's records, and min/max envelopes per time bin for runs too long to draw piece by piece.
 
 Why envelopes: a 30-day run at a 5-minute interval has 8,640 RPO teeth per VM; across a 12-inch figure
 (about 1,100 pixels) that is under one pixel a tooth, and the sawtooth fills in as a solid block. Above
@@ -82,15 +82,24 @@ def backlog_curve(t: np.ndarray, backlog: np.ndarray, capacity: np.ndarray,
     return x, y
 
 
-def steady_pieces(times: np.ndarray) -> np.ndarray:
-    """Which pieces (rows ``2k`` and ``2k + 1``) of one VM's RPO curve are steady: every piece but the first of
-    each stretch, whose RPO is the age of the point the VM started (or came back) with, not of the cycle."""
+def steady_pieces(times: np.ndarray, values: np.ndarray, target: float) -> np.ndarray:
+    """Which pieces (rows ``2k`` and ``2k + 1``) of one VM's RPO curve are steady, not start-up.
+
+    Each stretch of the curve (from protection, or from a return after a failure) starts with the age of the
+    point the VM started with (the initial copy, the image it came back on), and the deltas queued meanwhile
+    keep it high for a while. The start-up lasts until the VM has caught up: up to the first piece that starts
+    at or below ``target`` (a recovery point arrived that young); when a stretch never catches up, only its
+    first piece is start-up (the VM cannot keep up: that is its steady state)."""
     n = len(times) // 2
     steady = np.ones(n, dtype=bool)
-    if n:
-        ends, starts = times[1:-1:2], times[2::2]
-        steady[0] = False
-        steady[1:][~np.isclose(starts, ends, rtol=1e-12, atol=1e-6)] = False
+    if n == 0:
+        return steady
+    ends, starts = times[1:-1:2], times[2::2]
+    first = np.flatnonzero(np.r_[True, ~np.isclose(starts, ends, rtol=1e-12, atol=1e-6)])
+    young = values[0::2] <= target
+    for a, b in zip(first, np.r_[first[1:], n], strict=True):
+        caught = np.flatnonzero(young[a:b])
+        steady[a:a + (int(caught[0]) if len(caught) else 1)] = False
     return steady
 
 
@@ -162,14 +171,14 @@ def step_pieces(t: np.ndarray, v: np.ndarray, end: float) -> tuple[np.ndarray, n
 # --- the worst moment -------------------------------------------------------------------------------------
 
 
-def worst_piece(times: np.ndarray, values: np.ndarray) -> int | None:
-    """Index of the piece whose end has the highest RPO among the steady pieces (among all when none is
-    steady); None without pieces. Ties: the earliest."""
+def worst_piece(times: np.ndarray, values: np.ndarray, target: float) -> int | None:
+    """Index of the piece whose end has the highest RPO among the steady pieces (:func:`steady_pieces`; among
+    all when none is steady); None without pieces. Ties: the earliest."""
     n = len(times) // 2
     if n == 0:
         return None
     ends = values[1::2]
-    steady = steady_pieces(times)
+    steady = steady_pieces(times, values, target)
     pool = np.flatnonzero(steady) if steady.any() else np.arange(n)
     return int(pool[np.argmax(ends[pool])])
 
@@ -180,7 +189,7 @@ def window_around_peak(times: np.ndarray, values: np.ndarray, end: float, target
     [0, ``end``]: around the whole excursion above ``target`` that holds the peak (from the moment the RPO rose
     above the target to the moment it came back below), else around the piece that reaches it; ``width``
     seconds, or 1.5 times the excursion when that is longer, so that the normal sawtooth shows on both sides."""
-    k = worst_piece(times, values)
+    k = worst_piece(times, values, target)
     if k is None:
         raise ValueError("no RPO curve: nothing to zoom on")
     a, b = float(times[2 * k]), float(times[2 * k + 1])

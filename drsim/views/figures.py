@@ -49,12 +49,12 @@ from drsim.views.experiment_figures import availability_by_vm, planner_curve, re
 from drsim.views.link_figures import link_usage
 from drsim.views.replication_figures import rpo_detail, rpo_over_time, worst_window
 from drsim.views.style import HEALTH_HATCHES, OKABE_ITO, PHASE_COLORS, STATE_COLORS
-from drsim.views.sweep_figures import paired_differences, sweep_heatmap, sweep_lines
+from drsim.views.sweep_figures import LINE_FROM, paired_differences, sweep_heatmap, sweep_lines
 from drsim.views.timeline_figures import incident_waterfall, protection_timeline
 
 __all__ = ["protection_timeline", "rpo_over_time", "rpo_detail", "worst_window", "link_usage", "incident_waterfall",
            "sweep_heatmap", "sweep_lines",
            "replication_cdfs", "planner_curve", "paired_differences", "availability_by_vm", "OKABE_ITO",
-           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
+           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS", "LINE_FROM"]
 # _above_target and _backlog_curve, the exact curves behind the RPO and the link figures, are imported too:
 # the tests check them as plots._above_target and plots._backlog_curve.

@@ -168,7 +168,7 @@ def _initial_progress(results: Results, ax: Axes, ta: TimeAxis, max_vms: int) ->
     prot = st[st["state"] == "protected"].groupby("vm", observed=True)["start"].min()
     prot.index = prot.index.astype(str)
     candidates = [n for n in vm_names(results) if n in with_initial]
-    choice = initial_choice(prot, candidates, max_vms)
+    choice = initial_choice(prot, candidates, max_vms, lambda s: time_label(results, s))
     ax.set_title("initial replication progress" + choice.title(150), loc="left",
                  fontsize="medium")
     for i, name in enumerate(choice.ordered(candidates)):

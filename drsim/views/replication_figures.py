@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from drsim.results.tables import Results
     from drsim.views.style import TimeAxis
 
-__all__ = ["rpo_over_time", "rpo_detail", "worst_window"]
+__all__ = ["rpo_over_time", "rpo_detail", "worst_window", "drawn_as_envelope"]
 
 _P = OKABE_ITO
 _CURVE = _P["blue"]  # the RPO curve
@@ -81,23 +81,23 @@ def _in_window(t: np.ndarray, r: np.ndarray, start: float, end: float) -> tuple[
 
 
 def worst_window(results: Results, vm: str | None = None, width: float | str = HOUR) -> tuple[float, float]:
-    """(start, end), seconds since the start, of the window around the highest RPO after start-up of ``vm``
-    (default: the VM where it is highest): centred on the whole time above the RPO target around that peak (or
-    on the peak's piece when it stays below the target), ``width`` long (an hour by default) or 1.5 times that
-    time when longer. After start-up: the first piece of each stretch of the curve (the age of the point the VM
-    started or came back with) is left out. Pass it as ``window=`` to :func:`rpo_over_time` or
+    """(start, end), seconds since the start, of the window around the highest RPO after start-up of ``vm`` (default:
+    the VM where it is highest): centred on the whole time above the RPO target around that peak (or on the peak's
+    piece when it stays below the target), ``width`` long (an hour by default) or 1.5 times that time when longer.
+    After start-up: each stretch of the curve is counted from the moment the VM caught up after starting or coming
+    back (:func:`drsim.views.curves.steady_pieces`). Pass it as ``window=`` to :func:`rpo_over_time` or
     :func:`link_usage`."""
     curves = _curves(results)
     if vm is not None and vm not in vm_names(results):
         raise ValueError(f"unknown VM {vm!r}; the run has: {', '.join(vm_names(results))}")
     pool = {vm: curves[vm]} if vm is not None and vm in curves else {} if vm is not None else curves
-    peaks = {n: float(r[2 * k + 1]) for n, (t, r) in pool.items() if (k := worst_piece(t, r)) is not None}
+    target = float(results.scenario.objectives.rpo)
+    peaks = {n: float(r[2 * k + 1]) for n, (t, r) in pool.items() if (k := worst_piece(t, r, target)) is not None}
     if not peaks:
         raise ValueError(f"no RPO curve{' for ' + vm if vm else ''}: nothing to zoom on")
     name = max(peaks, key=lambda n: peaks[n])  # the first in scenario order on a tie
     t, r = curves[name]
-    return window_around_peak(t, r, float(results.end), float(results.scenario.objectives.rpo),
-                              parse_duration(width))
+    return window_around_peak(t, r, float(results.end), target, parse_duration(width))
 
 
 def rpo_detail(results: Results, vms: Sequence[str] | None = None, max_vms: int = 4,
@@ -140,10 +140,17 @@ def rpo_over_time(results: Results, vms: Sequence[str] | None = None, max_vms: i
     return _rpo_figure(results, vms, max_vms, window, envelope, "RPO over time")
 
 
-def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, window: Sequence[Any] | None,
-                envelope: bool | None, heading: str) -> Figure:
+def drawn_as_envelope(results: Results, vms: Sequence[str] | None = None, max_vms: int = 12) -> bool:
+    """Whether :func:`rpo_over_time` (these arguments, the whole run) draws envelopes rather than the sawtooth: a
+    report then adds :func:`rpo_detail`."""
+    shown, _, curves = _shown(results, vms, max_vms)
+    return max([len(curves[n][0]) // 2 for n in shown if n in curves], default=0) > DETAIL_LIMIT
+
+
+def _shown(results: Results, vms: Sequence[str] | None,
+           max_vms: int) -> tuple[list[str], str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The VMs an RPO figure shows, the note saying which are left out (title lines), and every VM's curve."""
     names = vm_names(results)
-    target = float(results.scenario.objectives.rpo)
     curves = _curves(results)
     if vms is None:
         candidates = [n for n in names if n in curves]
@@ -156,6 +163,13 @@ def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, windo
             raise ValueError(f"unknown VM(s) {', '.join(map(repr, unknown))}; the run has: {', '.join(names)}")
         shown, note = first_shown(candidates, max_vms, "VMs")
         note = "\n" + note.strip(" ()") if note else ""
+    return shown, note, curves
+
+
+def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, window: Sequence[Any] | None,
+                envelope: bool | None, heading: str) -> Figure:
+    target = float(results.scenario.objectives.rpo)
+    shown, note, curves = _shown(results, vms, max_vms)
     start, end = run_window(results, window)
     ta = time_axis(results)
     data = {n: _in_window(*curves[n], start, end) if n in curves else (np.empty(0), np.empty(0)) for n in shown}

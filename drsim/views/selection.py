@@ -63,11 +63,11 @@ def choose(ranked: Sequence, limit: int, what: str, criterion: str,
 
 
 def vm_facts(results: Results) -> pd.DataFrame:
-    """Per VM (scenario order): ``never_protected`` (could be protected, never was), ``unsupported``,
-    ``incidents`` (any kind), ``downtime_s``, ``health`` (worst reached: 0 normal, 1 warning, 2 critical),
-    ``unhealthy_s`` (seconds in warning or critical), ``over_s`` (seconds above the RPO target after start-up,
-    i.e. without the first piece of each stretch of the RPO curve) and ``steady_max_s`` (the highest RPO after
-    start-up; NaN without one)."""
+    """Per VM (scenario order): ``never_protected`` (could be protected, never was), ``unsupported``, ``incidents`` (any
+    kind), ``downtime_s``, ``health`` (worst reached: 0 normal, 1 warning, 2 critical), ``unhealthy_s`` (seconds in
+    warning or critical), ``over_s`` (seconds above the RPO target after start-up: each stretch of the RPO curve counted
+    from the moment the VM caught up, :func:`~drsim.views.curves.steady_pieces`) and ``steady_max_s`` (the highest RPO
+    after start-up; NaN without one)."""
     names = [vm.name for _, vm in results.scenario.vms()]
     summary = results.summary.set_index("vm")
     st = results.states
@@ -99,7 +99,7 @@ def _steady_rpo(results: Results) -> tuple[pd.Series, pd.Series]:
     steady = np.zeros(len(codes), dtype=bool)
     bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # one VM's pieces at a time (sorted by VM)
-        steady[a:b] = steady_pieces(times[2 * a:2 * b])
+        steady[a:b] = steady_pieces(times[2 * a:2 * b], values[2 * a:2 * b], target)
     r0, r1 = values[0::2][steady], values[1::2][steady]
     vm = pd.Categorical.from_codes(codes[steady], categories=categories)
     over = pd.Series(np.clip(r1 - np.maximum(r0, target), 0.0, None)).groupby(vm, observed=True).sum()
@@ -159,9 +159,10 @@ def rpo_choice(results: Results, candidates: Sequence[str], limit: int,
                   "peak RPO)", vms_left_out(f))
 
 
-def initial_choice(protected_at: pd.Series, candidates: Sequence[str], limit: int) -> Choice:
+def initial_choice(protected_at: pd.Series, candidates: Sequence[str], limit: int,
+                   when: Callable[[float], str] = lambda s: "t = " + format_duration(s)) -> Choice:
     """VMs for the initial-replication panel: never protected first, then the last protected (``protected_at``:
-    seconds, by VM name)."""
+    seconds, by VM name; ``when`` writes a time for the note)."""
     at = [float(protected_at.get(n, np.nan)) for n in candidates]
     order = sorted(range(len(candidates)), key=lambda i: (not np.isnan(at[i]), -at[i] if not np.isnan(at[i]) else 0,
                                                           i))
@@ -171,7 +172,7 @@ def initial_choice(protected_at: pd.Series, candidates: Sequence[str], limit: in
         if len(rest) <= 3:
             return ": " + ", ".join(rest)
         done = [float(protected_at[n]) for n in rest if n in protected_at.index and not np.isnan(protected_at[n])]
-        return f", each protected by t = {format_duration(max(done))}" if len(done) == len(rest) else ""
+        return f", each protected by {when(max(done))}" if len(done) == len(rest) else ""
 
     return choose(ranked, limit, "VMs", "the last to be protected first", describe)
 

@@ -201,17 +201,16 @@ def _cell_colours(metric: str, values: np.ndarray, target: float | None) -> tupl
 
     With a target: a diverging map (``RdBu_r``, colour-blind safe in ColorBrewer's rating) centred on it, blue
     below (meets), red above (misses), white at the target; linear from 0 to the target and from the target to
-    twice it (or the largest value), or logarithmic and symmetric around the target (a factor k below and above
-    it, k at least 4) when the values reach more than 20 times it or less than a twentieth. So 4.90 and
-    5.05 minutes against a 15-minute target are the same light blue: the difference does not matter.
+    twice it (or the largest value), or logarithmic and symmetric around the target (the largest value a factor
+    k above it, a k-th of it at the bottom) when the values reach more than 20 times it. So 4.90 and 5.05
+    minutes against a 15-minute target are the same light blue: the difference does not matter.
     Without a target: ``cividis`` from 0 (counts, durations, sizes, shares) or from the smallest value
     (availability) to the largest, on a log scale when they span more than a factor 20."""
     finite = values[np.isfinite(values)]
     if target is not None and target > 0:
         top = max(2.0 * target, float(finite.max()) if len(finite) else 0.0)
-        low = float(finite[finite > 0].min()) if (finite > 0).any() else target
-        if top / target > 20 or target / low > 20:
-            k = max(top / target, target / low, 4.0)
+        if top / target > 20:
+            k = top / target
             return LogNorm(target / k, target * k, clip=True), _colormap("RdBu_r")
         return TwoSlopeNorm(target, vmin=min(0.0, float(finite.min()) if len(finite) else 0.0), vmax=top), \
             _colormap("RdBu_r")
@@ -298,10 +297,12 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
     ax.grid(color=LIGHT_GREY, linewidth=0.6)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = ax.get_legend_handles_labels()  # the series first, the objective last
+    order = sorted(range(len(handles)), key=lambda i: getattr(handles[i], "get_gid", lambda: None)() == "objective")
     how = "points with error bars" if few else "line and band"
     ax.set_title(f"{exp.scenario.name}: {metric_name(metric)}, mean and 95 % CI over {exp.replications} "
                  f"replications ({how})", loc="left", fontsize="medium")
-    ax.legend(fontsize="small", frameon=False)
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", frameon=False)
     return fig
 
 

@@ -63,7 +63,7 @@ def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
     """
     names = vm_names(results)
     choice = timeline_choice(results, max_rows)
-    shown, note = [n for n in names if n in set(choice.shown)], choice.title(140)  # rows in scenario order
+    shown, note = [n for n in names if n in set(choice.shown)], choice.title(115)  # rows in scenario order
     row = {name: i for i, name in enumerate(shown)}
     ta = time_axis(results)
     fig = Figure(figsize=(12, 1.9 + 0.42 * len(shown)), layout="constrained")
@@ -185,7 +185,7 @@ def incident_waterfall(results: Results, max_incidents: int = 30) -> Figure:
         return fig
     choice = incident_choice(inc, max_incidents)
     inc = inc.iloc[sorted(choice.shown)]  # in time order
-    note = choice.title(150)
+    note = choice.title(125)
     n = len(inc)
     fig = Figure(figsize=(13, 2.0 + 0.5 * n), layout="constrained")
     ax_out, ax_back = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [2.6, 1]})
