@@ -384,3 +384,22 @@ def test_figures_of_an_experiment_over_40_vms_show_the_worst_and_say_what_is_lef
     assert len(rows) == 6 and rows[-1] == "(site)" and set(rows[:-1]) <= hit  # the ones the response delays
     title = " ".join(ax.get_title(loc="left").split())
     assert "5 of 40 VMs shown, the largest differences first; 35 left out" in title
+
+
+def test_sweep_error_bars_stop_where_the_metric_cannot_go():
+    with ThreadPoolExecutor(1) as pool:
+        exp3 = run_experiment(_host_failures_scenario(), replications=3, executor=pool, seed=3,
+                              sweep={"policy.name": ["wait-for-repair", "automatic"]})
+    agg = exp3.aggregate
+    site = agg[agg["vm"] == "(site)"].set_index("metric")
+    assert ((site.loc["downtime_s", "mean"] - site.loc["downtime_s", "ci95"]) < 0).all()  # intervals below 0 h
+    assert ((site.loc["availability", "mean"] + site.loc["availability", "ci95"]) > 1).all()  # and above 100 %
+    for metric, low, high in (("downtime_s", 0.0, np.inf), ("availability", -np.inf, 100.0)):
+        ax = plots.sweep_lines(exp3, "policy.name", metric).axes[0]
+        (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        ends = np.array([[seg[0][1], seg[1][1]] for seg in bars.lines[2][0].get_segments()])
+        assert ends.min() >= low - 1e-9 and ends.max() <= high + 1e-9
+        assert ends.min() == pytest.approx(low) or ends.max() == pytest.approx(high)  # cut exactly there
+        cut = "cut at 0" if metric == "downtime_s" else "cut at 100 %"
+        assert any(cut in t.get_text() for t in ax.get_legend().get_texts())
+        assert ax.get_xlim() == pytest.approx((-0.5, 1.5))  # two categories, each with room

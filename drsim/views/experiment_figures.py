@@ -250,8 +250,9 @@ def availability_by_vm(exp: Experiment, point: int = 0, max_vms: int = 30) -> Fi
         ax.plot(values, np.full(len(values), y[i]), "o", color="#333333", markersize=3,
                 label="replications" if i == 0 else None)
     low = float(np.nanmin([*(mean - lower), *(tidy["availability"].to_numpy() * 100)]))
-    left = max(0.0, low - (100 - low) * 0.2 - 0.01)
+    left = max(0.0, min(low - (100 - low) * 0.2, 99.9))  # at least 0.1 % of the axis in view
     ax.set_xlim(left, 100.0 + (100.0 - left) * 0.03)  # room for the caps and dots at 100 %
+    ax.xaxis.get_major_formatter().set_useOffset(False)  # 99.95, not 0.05 + 9.99e1
     ax.axvline(100.0, color=GREY, linewidth=0.8, zorder=0)
     ax.set_yticks(y, [str(n) for n in names])
     ax.invert_yaxis()

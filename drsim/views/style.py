@@ -40,8 +40,8 @@ __all__ = ["OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS", "LIGHT
            "LINESTYLES", "MIN_EDGE", "GIB", "MBIT", "SITE", "duration_unit", "TimeAxis", "time_axis", "time_label",
            "vm_names", "first_shown", "rects", "add_spans", "no_data", "PlainLogFormatter", "plain_log_ticks",
            "run_seconds", "run_window", "envelope_edges", "per_bin", "rows_near", "minmax_band",
-           "metric_name", "is_duration", "objective_kind", "default_objective", "value_format", "axis_label",
-           "objective_line"]
+           "metric_name", "metric_bounds", "is_duration", "objective_kind", "default_objective", "value_format",
+           "axis_label", "objective_line"]
 
 #: The Okabe-Ito palette (Okabe & Ito 2008), safe for the common forms of colour blindness.
 OKABE_ITO: dict[str, str] = {
@@ -301,6 +301,12 @@ METRIC_NAMES: dict[str, str] = {
     "bytes_sent": "bytes sent", "initial_bytes": "initial copy",
 }
 SHARES = {"availability", "rpo_over_target", "rto_met", "rpo_met", "protected"}
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The values a metric can take (in its own units): every summary metric is at least 0 (durations, counts,
+    sizes, shares) and a share at most 1, so a confidence interval drawn past them is cut there."""
+    return 0.0, 1.0 if metric in SHARES else math.inf
 
 
 def metric_name(metric: str) -> str:

@@ -38,6 +38,7 @@ from drsim.views.style import (
     default_objective,
     duration_unit,
     is_duration,
+    metric_bounds,
     metric_name,
     objective_kind,
     objective_line,
@@ -170,8 +171,8 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
         ax.add_collection(LineCollection(segments, colors=_P["black"], linewidths=3.0, gid="objective-boundary",
                                          zorder=4))
         goal = format_duration(target) if is_duration(metric) else fmt(target)
-        handles.append(Line2D([], [], color=_P["black"], linewidth=3.0, label=f"objective {goal}: boundary "
-                              "(black bar on the colour scale)"))
+        handles.append(Line2D([], [], color=_P["black"], linewidth=3.0,
+                              label=f"objective {goal}: boundary (and the bar on the colour scale)"))
         handles.append(Patch(facecolor="white", edgecolor=_HATCH, hatch="//",
                              label=f"misses it (mean above {goal})"))
     xnum, xlabel = _numeric_axis(x, xs)
@@ -186,7 +187,7 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
     ax.set_title(f"{exp.scenario.name}: {metric_name(metric)} ({who}), mean of {exp.replications} "
                  f"replication{'s' if exp.replications != 1 else ''}", loc="left", fontsize="medium")
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+        fig.legend(handles=handles, loc="outside lower center", ncols=1 if len(xs) < 4 else len(handles), frameon=False,
                    fontsize="small")
     return fig
 
@@ -230,7 +231,8 @@ def _parse_objective(objective: float | str) -> float:
 
 #: From this many swept values up, :func:`sweep_lines` joins the means by a line with a confidence band; with
 #: fewer, each mean is a point with its error bar and nothing is drawn between (a line between two or three
-#: points would suggest the values between them are known).
+#: points would suggest the values between them are known). An assumption: with five or more values a reader sees
+#: a trend the band qualifies.
 LINE_FROM = 5
 
 
@@ -262,6 +264,7 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
     spread = float(np.ptp(positions)) if len(positions) > 1 and np.ptp(positions) > 0 else 1.0
     step = (0.02 * spread if xnum is not None else 0.08) if len(bys) > 1 else 0.0
 
+    floor, ceiling = (b / scale for b in metric_bounds(metric))
     fig = Figure(figsize=(8, 4.8), layout="constrained")
     ax = fig.add_subplot()
     for k, bv in enumerate(bys):
@@ -274,20 +277,27 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
         px, pm, ph = positions[order], mean[order] / scale, np.nan_to_num(half[order]) / scale
         color, style = SERIES[k % len(SERIES)], LINESTYLES[(k // len(SERIES)) % len(LINESTYLES)]
         label = "mean" if bv is None else f"{by} = {bv}"
+        down, up = np.minimum(ph, pm - floor), np.minimum(ph, ceiling - pm)  # cut where the metric cannot go
+        hit = [f"{b:g}" + (" %" if unit == "%" else "") for b, part in ((floor, down), (ceiling, up))
+               if (part < ph - 1e-12).any()]
+        cut = f" (cut at {' and '.join(hit)})" if hit else ""
         if few:
-            bars = ax.errorbar(px + (k - (len(bys) - 1) / 2) * step, pm, yerr=ph, linestyle="none", marker="o",
-                               color=color, capsize=4, elinewidth=1.4, label=label + ", 95 % CI")
+            bars = ax.errorbar(px + (k - (len(bys) - 1) / 2) * step, pm, yerr=np.vstack((down, up)),
+                               linestyle="none", marker="o", color=color, capsize=4, elinewidth=1.4,
+                               label=f"{label}, 95 % CI{cut}")
             bars.lines[0].set_gid("mean")
             for line in bars.lines[2]:
                 line.set_gid("ci95")
         else:
             ax.plot(px, pm, color=color, linestyle=style, marker="o", linewidth=1.6, label=label, gid="mean")
-            ax.fill_between(px, pm - ph, pm + ph, color=color, alpha=0.2, linewidth=0, gid="ci95")
+            ax.fill_between(px, pm - down, pm + up, color=color, alpha=0.2, linewidth=0, gid="ci95",
+                            label=f"95 % CI (band){cut}" if k == 0 else None)
     if target is not None:
         objective_line(ax, target, scale, vertical=False,
                         label=f"{objective_kind(metric).upper()} objective {format_duration(target)}")
     if xnum is None:
         ax.set_xticks(positions, [str(v) for v in xs])
+        ax.set_xlim(-0.5, len(xs) - 0.5)
     elif few:
         ax.set_xticks(positions, [f"{v:g}" for v in positions])  # only the swept values are known
         ax.set_xlim(positions.min() - 0.15 * spread, positions.max() + 0.15 * spread)
