@@ -68,3 +68,31 @@ def make_scenario(changes: dict[str, Any] | None = None, base: dict[str, Any] | 
 @pytest.fixture
 def tiny() -> Scenario:
     return make_scenario()
+
+
+def big_site(vms: int = 300, duration: str = "2d", failure_at: str = "1d", per_host: int = 30,
+             failed_host: str = "HV06") -> dict[str, Any]:
+    """A site of ``vms`` VMs (``vm000``...) on hosts of ``per_host`` (``HV00``...), the last VM alone on a Windows
+    Server 2008 R2 host (never protected: unsupported), every 37th VM with a heavy morning batch, and host
+    ``failed_host`` failing at ``failure_at`` for 8 hours (``manual`` policy): the VMs that matter are far down
+    the alphabet."""
+    hosts: list[dict[str, Any]] = []
+    for i in range(vms):
+        if i == vms - 1 and vms > 1:
+            hosts.append({"name": "HVOLD", "os": "Windows Server 2008 R2", "vms": []})
+        elif i % per_host == 0:
+            hosts.append({"name": f"HV{i // per_host:02d}", "os": "Windows Server 2016", "vms": []})
+        heavy = i % 37 == 5
+        hosts[-1]["vms"].append({
+            "name": f"vm{i:03d}", "disks": [{"size": "64GiB", "used": f"{2 + i % 5}GiB"}],
+            "churn": ({"daily": "40%", "profile": "morning-batch", "variation": 0.3} if heavy else
+                      {"daily": f"{1 + i % 4}%", "profile": "office", "variation": 0.2})})
+    return {
+        "name": "big-site", "duration": duration, "start": "2026-03-02T08:00:00", "seed": 7,
+        "site": {"hosts": hosts},
+        "link": {"upload": "500Mbit/s", "download": "1Gbit/s", "efficiency": 0.9, "compression": 1.3},
+        "replication": {"interval": "5m", "retention": "24h", "setup": 0},
+        "objectives": {"rpo": "15m", "rto": "4h"},
+        "failures": [{"kind": "host", "target": failed_host, "at": failure_at, "repair": "8h"}],
+        "policy": {"name": "manual", "detect": "10m", "respond": "15m"},
+    }

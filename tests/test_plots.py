@@ -124,11 +124,14 @@ def test_timeline_shows_health_warnings_as_hatching():
     assert any(t.startswith("health ") for t in legend_texts(fig))
 
 
-def test_timeline_shows_the_first_rows_and_says_so(many_vms):
+def test_timeline_shows_the_worst_rows_and_names_the_rest(many_vms):
     fig = rendered(plots.protection_timeline(many_vms, max_rows=5))
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == [f"vm{i:02d}" for i in range(5)]
-    assert "first 5 of 8 VMs" in ax.get_title(loc="left")
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == 5 and rows == sorted(rows)  # the worst five, in scenario order
+    rest = sorted(set(f"vm{i:02d}" for i in range(8)) - set(rows))
+    title = " ".join(ax.get_title(loc="left").split())
+    assert "5 of 8 VMs shown, the worst" in title and f"3 left out: {', '.join(rest)}" in title
     assert ax.get_xlabel() == "time since start (h)"
 
 
@@ -181,7 +184,11 @@ def test_rpo_selects_and_limits_vms(results):
     fig = rendered(plots.rpo_over_time(results, vms=["vm3", "vm1"]))
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["vm3", "vm1"]
     fig = rendered(plots.rpo_over_time(results, max_vms=2))
-    assert [ax.get_title(loc="left") for ax in fig.axes] == ["vm1", "vm2"]
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["vm1", "vm2"]  # hit by the host failure
+    assert "2 of 3 VMs shown, the worst first" in fig.get_suptitle()
+    assert "1 left out: vm3" in fig.get_suptitle()
+    fig = rendered(plots.rpo_over_time(results, vms=["vm3", "vm2", "vm1"], max_vms=2))
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["vm3", "vm2"]  # as named
     assert "first 2 of 3 VMs" in fig.get_suptitle()
     with pytest.raises(ValueError, match="unknown VM"):
         plots.rpo_over_time(results, vms=["nope"])
@@ -296,7 +303,10 @@ def test_waterfall_limits_incidents_and_marks_unrecoverable():
     r = drsim.simulate(make_scenario(base=d))
     assert (r.incidents["outcome"].str.startswith("unrecoverable")).any()
     fig = rendered(plots.incident_waterfall(r, max_incidents=2))
-    assert len(fig.axes[0].get_yticklabels()) == 2
-    assert "first 2 of 3 incidents" in fig.get_suptitle()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 2
+    assert any(label.startswith("vm3 · corruption") for label in labels)  # never restored: shown first
+    assert "2 of 3 incidents shown, the longest outages first" in fig.get_suptitle()
+    assert "1 left out (RTO at most" in " ".join(fig.get_suptitle().split())
     fig = rendered(plots.incident_waterfall(r))
     assert any("unrecoverable" in t.get_text() for t in fig.axes[0].texts)

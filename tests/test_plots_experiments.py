@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from concurrent.futures import ThreadPoolExecutor
 
 import matplotlib
@@ -10,13 +11,15 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+from matplotlib.container import ErrorbarContainer  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import drsim  # noqa: E402
 from drsim.experiments.runner import run_experiment  # noqa: E402
 from drsim.views import figures as plots  # noqa: E402
-from tests.conftest import make_scenario  # noqa: E402
+from drsim.views.rendering import draw_figure  # noqa: E402
+from tests.conftest import big_site, make_scenario  # noqa: E402
 
 HOST_FAILURES = {"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "2d"},
                  "repair": {"dist": "lognormal", "median": "2h", "p95": "6h"}}
@@ -100,6 +103,34 @@ def test_heatmap_marks_the_cells_missing_the_objective_and_their_boundary(exp):
     assert len(by_gid(ax, "objective-boundary")[0].get_segments()) == 0
 
 
+def test_heatmap_colours_are_anchored_on_the_objective(exp):
+    target = exp.scenario.objectives.rpo
+    fig = plots.sweep_heatmap(exp, "link.upload", "replication.interval")
+    ax, bar = fig.axes
+    norm, cmap = ax.images[0].norm, ax.images[0].get_cmap()
+    assert norm(target / 60) == pytest.approx(0.5)  # the objective in the middle of the scale, minutes shown
+    for mean in site_mean(exp, "rpo_p95_s").values():  # blue below the objective, red above
+        r, _, b, _ = cmap(norm(mean / 60))
+        assert (b > r) if mean < target else (r > b)
+    (mark,) = [line for line in bar.lines if line.get_gid() == "colorbar-target"]
+    assert mark.get_ydata()[0] == pytest.approx(target / 60)
+    # far below an objective, values a few minutes apart look alike: the colours do not span their own range
+    means = np.array(list(site_mean(exp, "rpo_p95_s").values())) / 60
+    assert means.max() - means.min() > 10  # 8 to 25 minutes
+    norm = plots.sweep_heatmap(exp, "link.upload", "replication.interval", objective="4h").axes[0].images[0].norm
+    assert norm(means.max()) - norm(means.min()) < 0.1
+    assert norm(240.0) == pytest.approx(0.5)
+
+
+def test_heatmap_on_a_log_colour_scale_has_plain_labels(exp):
+    # an objective of 20 s: the means (minutes) span more than 20 times it, the colour scale is logarithmic
+    drawn = draw_figure("heatmap", "", "h.png",
+                        lambda: plots.sweep_heatmap(exp, "link.upload", "replication.interval", objective=20))
+    assert not any("$" in t or "mathdefault" in t for t in drawn.texts)
+    fig = plots.sweep_heatmap(exp, "link.upload", "replication.interval", objective=20)
+    assert fig.axes[0].images[0].norm(20 / 60) == pytest.approx(0.5)
+
+
 def test_heatmap_defaults_to_the_rto_objective_for_rto_metrics_and_refuses_bad_paths(exp):
     fig = plots.sweep_heatmap(exp, "replication.interval", "link.upload", metric="downtime_s")
     assert any("2 h" in t.get_text() for t in fig.legends[0].get_texts())
@@ -113,25 +144,48 @@ def test_heatmap_defaults_to_the_rto_objective_for_rto_metrics_and_refuses_bad_p
 # lines
 
 
-def test_sweep_lines_one_line_and_band_per_value_of_by(exp):
+def test_sweep_lines_with_few_values_are_points_with_error_bars(exp):
+    assert len(UPLOADS) < plots.LINE_FROM  # two values: nothing is known between them
     fig = plots.sweep_lines(exp, "link.upload", "rpo_p95_s", by="replication.interval")
     ax = fig.axes[0]
-    lines = by_gid(ax, "mean")
-    assert len(lines) == 2 and len(by_gid(ax, "ci95")) == 2
+    means = by_gid(ax, "mean")
+    assert len(means) == 2 and all(line.get_linestyle() == "None" for line in means)  # points, not joined
+    assert [c for c in ax.collections if c.get_gid() == "ci95" and isinstance(c, PolyCollection)] == []  # no band
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 2
     assert ax.get_xlabel() == "link.upload (Mbit/s)"
     assert ax.get_ylabel().startswith("p95 RPO, site (")
-    np.testing.assert_allclose(lines[0].get_xdata(), [2.0, 8.0])
-    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == [f"replication.interval = {v}"
+    # the two series are shifted a little apart around the swept values, which are the ticks
+    np.testing.assert_allclose(np.mean([line.get_xdata() for line in means], axis=0), [2.0, 8.0])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "8"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:2] == [f"replication.interval = {v}, 95 % CI"
                                                                       for v in INTERVALS]
     (objective,) = by_gid(ax, "objective")
     assert "RPO objective 15 min" in objective.get_label()
-    # the band of the first line (interval 5m: points 0 and 2) is mean ± ci95
+    assert "points with error bars" in ax.get_title(loc="left")
+    # the error bars of the first series (interval 5m: points 0 and 2) are mean ± ci95
     agg = exp.aggregate
     rows = agg[(agg["vm"] == "(site)") & (agg["metric"] == "rpo_p95_s") & agg["point"].isin([0, 2])]
     unit = {"s": 1, "min": 60, "h": 3600, "d": 86400}[ax.get_ylabel().rsplit("(", 1)[1].rstrip(")")]
-    ys = by_gid(ax, "ci95")[0].get_paths()[0].vertices[:, 1] * unit
-    assert ys.max() == pytest.approx((rows["mean"] + rows["ci95"]).max())
-    assert ys.min() == pytest.approx((rows["mean"] - rows["ci95"]).min())
+    segments = bars[0].lines[2][0].get_segments()
+    ends = np.array([[seg[0][1], seg[1][1]] for seg in segments]) * unit
+    np.testing.assert_allclose(np.sort(ends.min(axis=1)), np.sort(rows["mean"] - rows["ci95"]))
+    np.testing.assert_allclose(np.sort(ends.max(axis=1)), np.sort(rows["mean"] + rows["ci95"]))
+
+
+def test_sweep_lines_with_five_values_or_more_are_a_line_and_a_band():
+    uploads = ["2Mbit/s", "3Mbit/s", "4Mbit/s", "6Mbit/s", "8Mbit/s"]
+    assert len(uploads) == plots.LINE_FROM
+    with ThreadPoolExecutor(1) as pool:
+        exp5 = run_experiment(make_scenario({"duration": "1d", "site.hosts[0].vms[0].churn.variation": 0.3}),
+                              replications=2, executor=pool, seed=3, sweep={"link.upload": uploads})
+    ax = plots.sweep_lines(exp5, "link.upload", "rpo_p95_s").axes[0]
+    (line,) = by_gid(ax, "mean")
+    np.testing.assert_allclose(line.get_xdata(), [2, 3, 4, 6, 8])
+    assert line.get_linestyle() == "-"
+    (band,) = by_gid(ax, "ci95")
+    assert isinstance(band, PolyCollection)
+    assert "line and band" in ax.get_title(loc="left")
 
 
 def test_sweep_lines_needs_every_other_swept_path_fixed(exp):
@@ -202,6 +256,23 @@ def test_planner_curve_marks_required_formula_and_target(planned):
     np.testing.assert_allclose(curve.get_xdata(), [e["upload_Bps"] * 8 / 1e6 for e in finite])
 
 
+def test_planner_curve_log_axis_has_plain_labels_in_a_report(planned):
+    # reports draw with mathtext off; the log axis's labels must still read as numbers
+    drawn = draw_figure("Planner search", "", "p.png", lambda: plots.planner_curve(planned))
+    assert not any("$" in t or "mathdefault" in t for t in drawn.texts), [t for t in drawn.texts if "$" in t]
+    with matplotlib.rc_context({"text.parse_math": False}):
+        fig = plots.planner_curve(planned)
+        fig.savefig(io.BytesIO(), format="png", dpi=40)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    lo, hi = ax.get_ylim()
+    shown = [(t.get_position()[1], t.get_text()) for t in [*ax.get_yticklabels(), *ax.get_yticklabels(minor=True)]
+             if lo <= t.get_position()[1] <= hi and t.get_text()]
+    assert len(shown) >= 2
+    for value, text in shown:  # each label is its tick's value, written plainly
+        assert float(text.replace(",", "")) == pytest.approx(value)
+
+
 def test_planner_curve_refuses_a_frame_without_evaluations(planned):
     bare = planned.copy()
     bare.attrs = {}
@@ -266,3 +337,69 @@ def test_availability_by_vm_across_replications():
     mean = exp.tidy.loc[exp.tidy["vm"] == "vm1", "availability"].mean() * 100
     assert ax.patches[0].get_width() == pytest.approx(mean)
     assert ax.get_xlabel() == "availability (%)"
+
+
+def test_availability_whiskers_stop_at_100_and_the_legend_covers_no_bar(site40):
+    fig = plots.availability_by_vm(site40, 0)
+    fig.savefig(io.BytesIO(), format="png", dpi=40)
+    ax = fig.axes[0]
+    agg = site40.aggregate
+    rows = agg[(agg["point"] == 0) & (agg["metric"] == "availability")]
+    assert ((rows["mean"] + rows["ci95"]) > 1.0).any()  # some intervals reach past 100 %
+    (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    right = max(seg[1][0] for seg in bars.lines[2][0].get_segments())
+    assert right == pytest.approx(100.0)  # cut at 100 %
+    assert right < ax.get_xlim()[1]  # and drawn whole, caps included
+    caps = [x for cap in bars.lines[1] for x in cap.get_xdata()]
+    assert max(caps) <= 100.0 + 1e-9
+    legend = fig.legends[0].get_window_extent()
+    for patch in ax.patches:
+        assert not legend.overlaps(patch.get_window_extent())
+    assert any("cut at 100 %" in t.get_text() for t in fig.legends[0].get_texts())
+
+
+@pytest.fixture(scope="module")
+def site40():
+    """40 VMs in four hosts and an unsupported one; host HV02 (vm020-vm029) fails at 14 h; how long the operator
+    takes to respond is swept (15 min, 2 h)."""
+    scenario = drsim.parse_scenario(big_site(40, duration="1d", failure_at="14h", per_host=10, failed_host="HV02"),
+                                    source="<site40>")
+    with ThreadPoolExecutor(1) as pool:
+        return run_experiment(scenario, replications=2, executor=pool, seed=5,
+                              sweep={"policy.respond": ["15m", "2h"]})
+
+
+def test_figures_of_an_experiment_over_40_vms_show_the_worst_and_say_what_is_left_out(site40):
+    hit = {f"vm{i:03d}" for i in range(20, 30)}
+    ax = plots.availability_by_vm(site40, 1, max_vms=5).axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == 6 and rows[-1] == "(site)" and set(rows[:-1]) <= hit  # the least available
+    agg = site40.aggregate
+    avail = agg[(agg["point"] == 1) & (agg["metric"] == "availability") & (agg["vm"] != "(site)")]
+    assert avail.set_index("vm")["mean"][rows[:-1]].max() <= avail.set_index("vm")["mean"].drop(rows[:-1]).min()
+    title = " ".join(ax.get_title(loc="left").split())
+    assert "5 of 40 VMs shown, the least available first; 35 left out, each at least" in title
+    ax = plots.paired_differences(site40, "policy.respond", metric="downtime_s", max_vms=5).axes[0]
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(rows) == 6 and rows[-1] == "(site)" and set(rows[:-1]) <= hit  # the ones the response delays
+    title = " ".join(ax.get_title(loc="left").split())
+    assert "5 of 40 VMs shown, the largest differences first; 35 left out" in title
+
+
+def test_sweep_error_bars_stop_where_the_metric_cannot_go():
+    with ThreadPoolExecutor(1) as pool:
+        exp3 = run_experiment(_host_failures_scenario(), replications=3, executor=pool, seed=3,
+                              sweep={"policy.name": ["wait-for-repair", "automatic"]})
+    agg = exp3.aggregate
+    site = agg[agg["vm"] == "(site)"].set_index("metric")
+    assert ((site.loc["downtime_s", "mean"] - site.loc["downtime_s", "ci95"]) < 0).all()  # intervals below 0 h
+    assert ((site.loc["availability", "mean"] + site.loc["availability", "ci95"]) > 1).all()  # and above 100 %
+    for metric, low, high in (("downtime_s", 0.0, np.inf), ("availability", -np.inf, 100.0)):
+        ax = plots.sweep_lines(exp3, "policy.name", metric).axes[0]
+        (bars,) = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+        ends = np.array([[seg[0][1], seg[1][1]] for seg in bars.lines[2][0].get_segments()])
+        assert ends.min() >= low - 1e-9 and ends.max() <= high + 1e-9
+        assert ends.min() == pytest.approx(low) or ends.max() == pytest.approx(high)  # cut exactly there
+        cut = "cut at 0" if metric == "downtime_s" else "cut at 100 %"
+        assert any(cut in t.get_text() for t in ax.get_legend().get_texts())
+        assert ax.get_xlim() == pytest.approx((-0.5, 1.5))  # two categories, each with room

@@ -1,4 +1,6 @@
-"""The HTML report in a real headless browser: it renders its figures and tables without errors.
+"""The HTML reports in a real headless browser: a run's, a sweep's and a plan's render their figures and tables
+without errors, and no figure of any of them shows raw math text (``$\\mathdefault{10^{4}}$``: the reports draw
+with math text off, so a figure that relied on it would show its markup).
 
 Needs Chromium (Debian's ``chromium`` package; ``.ci/run`` installs it and sets DRSIM_REQUIRE_BROWSER=1, so in CI
 a missing browser fails instead of skipping).
@@ -10,11 +12,16 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import drsim
-from drsim.views.run_report import write_report
+from drsim.experiments.experiment import run_experiment
+from drsim.views.experiment_report import experiment_report_context
+from drsim.views.plan_report import plan_report_context
+from drsim.views.rendering import write_document, write_files
+from drsim.views.run_report import render_report, report_context, write_report
 from tests.conftest import base_scenario, make_scenario
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
@@ -97,3 +104,65 @@ def test_ci_has_a_browser():
     """In CI the browser test must run, not skip."""
     if REQUIRED:
         assert CHROMIUM is not None, "DRSIM_REQUIRE_BROWSER=1 but Chromium is not installed"
+
+
+# --- every report's figures: run, sweeps, plan -------------------------------------------------------------
+
+MATH = re.compile(r"\$|\\mathdefault|\\times|\^\{")  # the markup of math text, which reports never render
+
+
+def _stochastic():
+    """The tiny scenario over four days with random churn and random host failures."""
+    return make_scenario({"duration": "4d", "site.hosts[0].vms[0].churn.variation": 0.3,
+                          "failures": [{"kind": "host", "target": "H1", "every": {"dist": "exponential", "mean": "2d"},
+                                        "repair": {"dist": "lognormal", "median": "2h", "p95": "6h"}}]})
+
+
+@pytest.fixture(scope="module")
+def every_report(report, tmp_path_factory):
+    """(name, HTML path, figures) of a run report, of two sweep reports (one swept path: lines, paired
+    differences, CDFs, availability; two: the heatmap) and of a plan report (the planner curve on a log axis)."""
+    _, results = report
+    reports = []
+    folder = tmp_path_factory.mktemp("run")
+    ctx = report_context(results)
+    html, md = render_report(results, ctx["figures"])
+    reports.append(("run", write_files(folder, html, md, ctx["figures"])[0], ctx["figures"]))
+    with ThreadPoolExecutor(1) as pool:
+        policies = run_experiment(_stochastic(), replications=2, executor=pool, seed=3,
+                                  sweep={"policy.name": ["wait-for-repair", "automatic"]})
+        grid = run_experiment(_stochastic(), replications=2, executor=pool, seed=3,
+                              sweep={"link.upload": ["2Mbit/s", "8Mbit/s"], "replication.interval": ["5m", "15m"]})
+        planned = drsim.plan(_stochastic(), rpo="15m", replications=1, tolerance="1Mbit/s", executor=pool)
+    for name, exp in (("sweep of policies", policies), ("sweep grid", grid)):
+        ctx, figures = experiment_report_context(exp)
+        reports.append((name, write_document(tmp_path_factory.mktemp("sweep"), ctx, figures)[0], figures))
+    ctx, figures = plan_report_context(planned, _stochastic())
+    reports.append(("plan", write_document(tmp_path_factory.mktemp("plan"), ctx, figures)[0], figures))
+    return reports
+
+
+def test_every_report_figure_is_drawn_without_math_text(every_report):
+    names = {name: [f.file for f in figures] for name, _, figures in every_report}
+    assert len(names["run"]) == 4 and "report-sweep-heatmap.png" in names["sweep grid"]
+    assert len(names["sweep of policies"]) == 5 and names["plan"] == ["report-planner-curve.png"]
+    for name, _, figures in every_report:
+        for fig in figures:
+            assert fig.texts, f"{name}: {fig.file} has no text"
+            raw = [t for t in fig.texts if MATH.search(t)]
+            assert raw == [], f"{name}: {fig.file} shows math markup {raw}"
+    (plan,) = [figures[0] for name, _, figures in every_report if name == "plan"]
+    assert {"10", "100"} & set(plan.texts)  # the planner's log axis, labelled in plain numbers
+
+
+@needs_browser
+def test_every_report_renders_all_its_figures_in_a_browser(every_report, tmp_path):
+    for k, (name, html, figures) in enumerate(every_report):
+        probed = tmp_path / f"probed-{k}.html"
+        probed.write_text(html.read_text(encoding="utf-8").replace("</body>", PROBE, 1), encoding="utf-8")
+        out = _chromium("--virtual-time-budget=10000", "--dump-dom", probed.as_uri(), user_dir=tmp_path / f"u{k}")
+        assert out.returncode == 0, out.stderr[-2000:]
+        probe = re.search(r'data-probe="images=(\d+) decoded=(\d+) tables=(\d+)"', out.stdout)
+        assert probe, f"{name}: the page did not finish loading"
+        images, decoded, _ = map(int, probe.groups())
+        assert images == decoded == len(figures), name

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from drsim.scenario.units import format_duration
+from drsim.views.selection import Choice, choose
 from drsim.views.style import (
     GREY,
     LIGHT_GREY,
@@ -34,6 +35,7 @@ from drsim.views.style import (
     metric_name,
     objective_kind,
     objective_line,
+    plain_log_ticks,
     value_format,
 )
 
@@ -122,14 +124,16 @@ def replication_cdfs(exp: Experiment,
     return fig
 
 
-def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
+def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> Figure:
     """The bandwidth planner's search (``drsim.plan``): the RPO percentile judged at every simulated bandwidth
     (``plan_df.attrs["evaluations"]``), for the worst VM (thick line; filled markers where the whole site met the
-    target, open where it missed) and, with ``vms``, each VM (thin lines). The target is a dashed horizontal
-    line; vertical lines mark the required bandwidth (the answer), the vendor formula's bandwidth and the
-    current upload. A bandwidth at which a VM was never protected has no finite RPO: it is drawn as a triangle
-    at the top of the panel. Bandwidths in Mbit/s; the RPO in a unit chosen from the target (minutes for a
-    15-minute target), on a log scale when it spans more than a factor 20.
+    target, open where it missed) and, with ``vms``, each VM (thin lines): the ``max_vms`` most demanding (the
+    highest required bandwidth, then the highest RPO at the lowest bandwidth), a note saying how many are left out
+    (the worst-VM line covers them all). The target is a dashed horizontal line; vertical lines mark the required
+    bandwidth (the answer), the vendor formula's bandwidth and the current upload. A bandwidth at which a VM was
+    never protected has no finite RPO: it is drawn as a triangle at the top of the panel. Bandwidths in Mbit/s;
+    the RPO in a unit chosen from the target (minutes for a 15-minute target), on a log scale (plain numbers on
+    the axis) when it spans more than a factor 20.
     """
     a = plan_df.attrs
     if "evaluations" not in a:
@@ -148,8 +152,11 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
     ax = fig.add_subplot()
     top = float(finite.max()) / scale * 1.6
     log = float(finite.max()) / max(float(finite.min()), 1e-9) > 20
+    note = ""
     if vms and len(names) > 1:
-        for k, n in enumerate(names[:len(SERIES) * len(LINESTYLES)]):
+        choice = _demanding_vms(plan_df, per_vm, max_vms)
+        note = choice.title(85)
+        for k, n in enumerate(choice.ordered(names)):
             v = per_vm[n] / scale
             ax.plot(bw, np.where(np.isfinite(v), v, np.nan), color=SERIES[(k + 1) % len(SERIES)],
                     linestyle=LINESTYLES[(k // len(SERIES)) % len(LINESTYLES)], linewidth=0.9, alpha=0.8,
@@ -180,6 +187,7 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
                        label=f"{what}: {value / MBIT:.2f} Mbit/s", zorder=3)
     if log:
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)  # plain numbers: reports draw with mathtext off
         ax.set_ylim(float(finite.min()) / scale / 1.5, top)
     else:
         ax.set_ylim(0, top)
@@ -191,37 +199,66 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True) -> Figure:
     ax.spines[["top", "right"]].set_visible(False)
     ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({len(evals)} bandwidths × "
                  f"{a['replications']} replication{'s' if a['replications'] != 1 else ''})\n"
-                 f"judged by {a['criterion_text']}", loc="left", fontsize="medium")
+                 f"judged by {a['criterion_text']}" + note, loc="left", fontsize="medium")
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
-def availability_by_vm(exp: Experiment, point: int = 0) -> Figure:
+def _demanding_vms(plan_df: pd.DataFrame, per_vm: dict[str, np.ndarray], limit: int) -> Choice:
+    """The VMs of a plan drawn as thin lines: the highest required bandwidth first (never met: first of all),
+    then the highest RPO at the lowest bandwidth."""
+    rows = plan_df[plan_df["vm"] != SITE].set_index("vm")
+    names = list(per_vm)
+    required = [float(rows["required_Bps"].get(n, np.nan)) if "required_Bps" in rows else np.nan for n in names]
+    first = [float(v[0]) if len(v) else np.nan for v in per_vm.values()]
+    order = np.lexsort((np.arange(len(names)), -np.nan_to_num(first, nan=np.inf),
+                        -np.nan_to_num(required, nan=np.inf)))
+    return choose([names[i] for i in order], limit, "VMs",
+                  "the most demanding (highest required bandwidth) as thin lines",
+                  lambda rest: ", all under the worst-VM line")
+
+
+def availability_by_vm(exp: Experiment, point: int = 0, max_vms: int = 30) -> Figure:
     """Availability of each VM and the site across replications at one sweep ``point``: the mean (in %) with its
-    95 % confidence interval, and each replication's value as a dot."""
+    95 % confidence interval, and each replication's value as a dot. The interval is cut at 100 % (availability
+    cannot exceed it; the legend says when a whisker was cut). With more than ``max_vms`` VMs, the least available
+    are shown (a note says how many are left out and how available they were); the site is always the last row.
+    """
     agg = exp.aggregate
     rows = agg[(agg["point"] == point) & (agg["metric"] == "availability")]
     if rows.empty:
         raise ValueError(f"no availability for sweep point {point!r}")
-    names = [v for v in rows["vm"] if v != SITE] + [SITE]
-    rows = rows.set_index("vm").loc[names]
-    tidy = exp.tidy[exp.tidy["point"] == point]
-    fig = Figure(figsize=(8, 0.4 * len(names) + 1.6), layout="constrained")
+    rows = rows.set_index("vm")
+    vm_rows = rows.drop(index=SITE, errors="ignore")
+    ranked = list(vm_rows["mean"].sort_values(kind="stable").index)
+    choice = choose(ranked, max_vms, "VMs", "the least available first",
+                    lambda rest: f", each at least {float(vm_rows.loc[rest, 'mean'].min()) * 100:.3f} % available")
+    names = [*choice.ordered(list(vm_rows.index)), *([SITE] if SITE in rows.index else [])]
+    rows = rows.loc[names]
+    tidy = exp.tidy[(exp.tidy["point"] == point) & exp.tidy["vm"].isin(names)]
+    fig = Figure(figsize=(8, 0.4 * len(names) + 2.0), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(names))
-    ax.barh(y, rows["mean"] * 100, xerr=rows["ci95"].fillna(0.0) * 100, color=OKABE_ITO["bluish_green"],
-            height=0.6, error_kw={"ecolor": "#333333", "capsize": 3}, label="mean, 95 % CI")
+    mean = rows["mean"].to_numpy(dtype=float) * 100
+    half = rows["ci95"].fillna(0.0).to_numpy(dtype=float) * 100
+    lower, upper = np.minimum(half, mean), np.minimum(half, 100.0 - mean)  # availability is within [0, 100] %
+    cut = bool((upper < half - 1e-12).any())
+    ax.barh(y, mean, xerr=np.vstack((lower, upper)), color=OKABE_ITO["bluish_green"], height=0.6,
+            error_kw={"ecolor": "#333333", "capsize": 3}, label="mean, 95 % CI" + (" (cut at 100 %)" if cut else ""))
     for i, name in enumerate(names):
         values = tidy.loc[tidy["vm"] == name, "availability"].to_numpy() * 100
         ax.plot(values, np.full(len(values), y[i]), "o", color="#333333", markersize=3,
                 label="replications" if i == 0 else None)
-    low = float(np.nanmin([rows["mean"].min() * 100, *(tidy["availability"].to_numpy() * 100)]))
-    ax.set_xlim(max(0.0, low - (100 - low) * 0.2 - 0.01), 100.0)
+    low = float(np.nanmin([*(mean - lower), *(tidy["availability"].to_numpy() * 100)]))
+    left = max(0.0, min(low - (100 - low) * 0.2, 99.9))  # at least 0.1 % of the axis in view
+    ax.set_xlim(left, 100.0 + (100.0 - left) * 0.03)  # room for the caps and dots at 100 %
+    ax.xaxis.get_major_formatter().set_useOffset(False)  # 99.95, not 0.05 + 9.99e1
+    ax.axvline(100.0, color=GREY, linewidth=0.8, zorder=0)
     ax.set_yticks(y, [str(n) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("availability (%)")
-    ax.set_title(f"{exp.scenario.name}: availability ({_point_label(exp, point)}, {exp.replications} replications)",
-                 loc="left")
-    ax.legend(loc="lower left", frameon=False)
+    title = f"{exp.scenario.name}: availability ({_point_label(exp, point)}, {exp.replications} replications)"
+    ax.set_title(title + choice.title(95), loc="left")
+    fig.legend(loc="outside lower center", ncols=2, frameon=False, fontsize="small")
     ax.grid(axis="x", color="#dddddd")
     return fig

@@ -177,14 +177,17 @@ def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:
         x = varied[0]
         for metric, what, slug in (("rpo_p95_s", "p95 RPO", "rpo"), ("downtime_s", "downtime", "downtime")):
             specs.append((f"Site {what} against {x}",
-                          f"The site's mean {what} at each value of {x}, with the 95 % confidence band of the mean; "
-                          "the objective that applies is dashed.", f"report-sweep-{slug}.png",
+                          f"The site's mean {what} at each value of {x} with the 95 % confidence interval of the mean "
+                          f"(a band with {plots.LINE_FROM} values or more; points with error bars below that, since "
+                          "nothing is known between them); the objective that applies is dashed.",
+                          f"report-sweep-{slug}.png",
                           lambda m=metric: plots.sweep_lines(exp, x, m)))
     elif len(varied) == 2:
         x, y = varied
         specs.append((f"Site p95 RPO over {x} and {y}",
-                      "The site's mean p95 RPO at every point of the grid; cells missing the RPO objective are "
-                      "hatched.", "report-sweep-heatmap.png", lambda: plots.sweep_heatmap(exp, x, y, "rpo_p95_s")))
+                      "The site's mean p95 RPO at every point of the grid; colours centred on the RPO objective "
+                      "(white; blue below, red above), cells missing it hatched.", "report-sweep-heatmap.png",
+                      lambda: plots.sweep_heatmap(exp, x, y, "rpo_p95_s")))
     if "policy.name" in varied:
         specs.append(("Paired differences in downtime between policies",
                       "The mean difference in downtime of each policy against the first, per VM and for the site, "
@@ -197,7 +200,8 @@ def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:
                   lambda: plots.replication_cdfs(exp, point=0)))
     specs.append(("Availability by VM at point 0",
                   "Availability of each VM and the site across the replications of point 0: mean with 95 % "
-                  "confidence interval, and each replication as a dot.", "report-availability.png",
+                  "confidence interval (cut at 100 %), and each replication as a dot; with many VMs, the least "
+                  "available.", "report-availability.png",
                   lambda: plots.availability_by_vm(exp, 0)))
     return specs
 

@@ -10,12 +10,15 @@ call ``fig.savefig("timeline.png")``.
 function                    shows
 ==========================  ======================================================================
 :func:`protection_timeline` one row per VM: lifecycle states, health, incidents and drills
-:func:`rpo_over_time`       the exact RPO sawtooth of each VM against the RPO target
+:func:`rpo_over_time`       the RPO of each VM against the RPO target: the exact sawtooth, or its
+                            min/max per hour (or day) over a long run
+:func:`rpo_detail`          the exact sawtooth around the worst moment (:func:`worst_window`)
 :func:`link_usage`          link capacity, active transfers, backlog; initial-replication progress
 :func:`incident_waterfall`  each incident's phases, from the failure to the end of the failback
 ==========================  ======================================================================
 
-(in :mod:`drsim.views.timeline_figures` and :mod:`drsim.views.replication_figures`)
+(in :mod:`drsim.views.timeline_figures`, :mod:`drsim.views.replication_figures` and
+:mod:`drsim.views.link_figures`)
 
 and of an experiment (:func:`drsim.experiments.runner.run_experiment`) or a plan (:func:`drsim.plan`):
 
@@ -40,14 +43,18 @@ Imports only the figure modules of :mod:`drsim.views` and their style; nothing o
 
 from __future__ import annotations
 
+from drsim.views.curves import above_target as _above_target  # noqa: F401
+from drsim.views.curves import backlog_curve as _backlog_curve  # noqa: F401
 from drsim.views.experiment_figures import availability_by_vm, planner_curve, replication_cdfs
-from drsim.views.replication_figures import _above_target, _backlog_curve, link_usage, rpo_over_time  # noqa: F401
+from drsim.views.link_figures import link_usage
+from drsim.views.replication_figures import rpo_detail, rpo_over_time, worst_window
 from drsim.views.style import HEALTH_HATCHES, OKABE_ITO, PHASE_COLORS, STATE_COLORS
-from drsim.views.sweep_figures import paired_differences, sweep_heatmap, sweep_lines
+from drsim.views.sweep_figures import LINE_FROM, paired_differences, sweep_heatmap, sweep_lines
 from drsim.views.timeline_figures import incident_waterfall, protection_timeline
 
-__all__ = ["protection_timeline", "rpo_over_time", "link_usage", "incident_waterfall", "sweep_heatmap", "sweep_lines",
+__all__ = ["protection_timeline", "rpo_over_time", "rpo_detail", "worst_window", "link_usage", "incident_waterfall",
+           "sweep_heatmap", "sweep_lines",
            "replication_cdfs", "planner_curve", "paired_differences", "availability_by_vm", "OKABE_ITO",
-           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS"]
+           "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS", "LINE_FROM"]
 # _above_target and _backlog_curve, the exact curves behind the RPO and the link figures, are imported too:
 # the tests check them as plots._above_target and plots._backlog_curve.

@@ -25,6 +25,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
+from matplotlib.text import Text
 
 from drsim.results.folders import atomic_write
 from drsim.scenario import units
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HTML_NAME", "MD_NAME", "DOCUMENT_HTML", "DOCUMENT_MD", "DPI", "Table", "ReportFigure", "Block", "Section",
            "is_missing", "percent", "describe", "markdown_escape", "environment", "write_atomic", "write_files",
-           "draw_figure", "figure_blocks", "render_document", "write_document", "json_safe"]
+           "draw_figure", "drawn_texts", "figure_blocks", "render_document", "write_document", "json_safe"]
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -70,13 +71,15 @@ class Table:
 
 @dataclass
 class ReportFigure:
-    """A drawn figure: PNG bytes, its data URI for the HTML, and the file name beside report.md."""
+    """A drawn figure: PNG bytes, its data URI for the HTML, the file name beside report.md, and every text drawn
+    in it (titles, axis and tick labels, legends, notes: to check and to search what a figure says)."""
 
     title: str
     caption: str
     file: str
     data_uri: str
     png: bytes = field(repr=False, default=b"")
+    texts: tuple[str, ...] = field(repr=False, default=())
 
 
 @dataclass
@@ -188,7 +191,8 @@ def write_files(folder: Path, html: str, md: str, figures: list[ReportFigure]) -
 
 def draw_figure(title: str, caption: str, file: str, draw: Callable[[], Figure]) -> ReportFigure:
     """Draw one figure (``draw()`` returns a matplotlib Figure) as PNG bytes and a data URI."""
-    # names from the scenario are text, never mathtext: a VM named "$\\foo$" must not break the drawing
+    # names from the scenario are text, never mathtext: a VM named "$\\foo$" must not break the drawing (so a
+    # figure must not rely on mathtext either: log axes get plain labels, style.plain_log_ticks)
     with matplotlib.rc_context({"text.parse_math": False}):
         fig = draw()
         buf = io.BytesIO()
@@ -196,7 +200,12 @@ def draw_figure(title: str, caption: str, file: str, draw: Callable[[], Figure])
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     png = buf.getvalue()
     uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return ReportFigure(title, caption, file, uri, png)
+    return ReportFigure(title, caption, file, uri, png, drawn_texts(fig))
+
+
+def drawn_texts(fig: Figure) -> tuple[str, ...]:
+    """The non-empty visible texts of a figure after it was drawn (tick labels as formatted at that draw)."""
+    return tuple(t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip())
 
 
 def figure_blocks(specs: Sequence[tuple[str, str, str, Any]]) -> tuple[list[Block], list[ReportFigure]]:

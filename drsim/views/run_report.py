@@ -8,8 +8,9 @@ The sections: the scenario in brief (:mod:`drsim.views.brief`); an executive sum
 (:mod:`drsim.views.run_summary`, then the findings of :func:`drsim.results.findings.findings`); objective
 compliance per VM and when the RPO target is missed (:mod:`drsim.views.run_tables`,
 :mod:`drsim.views.rpo_hours`); per-VM replication and recovery tables; the incidents (table and the lines of
-:func:`drsim.results.findings.incident_lines`); the four figures of :mod:`drsim.views.figures`; and the
-assumptions and sources behind the defaults used (:mod:`drsim.views.assumptions`).
+:func:`drsim.results.findings.incident_lines`); the four figures of :mod:`drsim.views.figures` (five for a run
+too long to draw the RPO tooth by tooth: the RPO around the worst moment in detail); and the assumptions and
+sources behind the defaults used (:mod:`drsim.views.assumptions`).
 
 Imports :mod:`drsim.results` (findings), :mod:`drsim.scenario.document` (the scenario hash), the figures and the
 report modules named above.
@@ -30,11 +31,12 @@ from drsim.views import figures as plots
 from drsim.views.assumptions import APPROXIMATIONS, assumptions
 from drsim.views.brief import scenario_brief
 from drsim.views.rendering import ReportFigure, draw_figure, environment, write_files
+from drsim.views.replication_figures import drawn_as_envelope
 from drsim.views.rpo_hours import busy_table, rpo_by_hour
 from drsim.views.run_summary import lead_sentences
 from drsim.views.run_tables import compliance_table, incidents_table, recovery_table, replication_table
 
-__all__ = ["SECTIONS", "FIGURES", "FigureSpec", "report_context", "render_report", "write_report"]
+__all__ = ["SECTIONS", "FIGURES", "DETAIL_FIGURES", "FigureSpec", "report_context", "render_report", "write_report"]
 
 #: (anchor id, heading) of every section, in order.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -60,13 +62,24 @@ class FigureSpec:
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("protection_timeline", "Protection timeline", "report-protection-timeline.png",
                "One row per VM: lifecycle states over the run, health warnings hatched, failures (triangles) and "
-               "drills (diamonds) marked."),
+               "drills (diamonds) marked. With many VMs, the worst are shown (the title says how many are left "
+               "out and how they fared)."),
     FigureSpec("rpo_over_time", "RPO over time", "report-rpo-over-time.png",
-               "The exact RPO sawtooth of each VM against the RPO target; time above the target is shaded."),
+               "The RPO of each VM against the RPO target, time above the target shaded: the exact sawtooth, or "
+               "over a long run its minimum and maximum per hour or day. With many VMs, the worst are shown."),
     FigureSpec("link_usage", "Link usage", "report-link-usage.png",
-               "Upload capacity (throttle schedule), active transfers and backlog; initial-replication progress."),
+               "Upload capacity (throttle schedule), active transfers and backlog (over a long run: their minimum "
+               "and maximum per hour or day); initial-replication progress."),
     FigureSpec("incident_waterfall", "Incident waterfall", "report-incident-waterfall.png",
-               "Each incident from the failure to service restored, and its failback; RTO target ticks."),
+               "Each incident from the failure to service restored, and its failback; RTO target ticks. With many "
+               "incidents, the longest outages are shown (the title says how many are left out)."),
+)
+#: Added after the RPO figure when the run is too long to draw the RPO tooth by tooth (that figure then shows its
+#: min and max per hour or day): the exact curve around the worst moment.
+DETAIL_FIGURES: tuple[FigureSpec, ...] = (
+    FigureSpec("rpo_detail", "RPO around the worst moment", "report-rpo-detail.png",
+               "The exact RPO sawtooth in the hour (or longer) around the highest RPO after start-up, for the VM "
+               "it belongs to and the VMs with the highest RPO then."),
 )
 
 
@@ -74,9 +87,14 @@ FIGURES: tuple[FigureSpec, ...] = (
 
 
 def _figures(results: Results) -> list[ReportFigure]:
-    """The figures of :data:`FIGURES`, drawn from ``results``."""
+    """The figures of :data:`FIGURES` (and :data:`DETAIL_FIGURES` after the RPO figure for a long run), drawn
+    from ``results``."""
+    specs = list(FIGURES)
+    if drawn_as_envelope(results):
+        at = next(i for i, s in enumerate(specs) if s.function == "rpo_over_time") + 1
+        specs[at:at] = DETAIL_FIGURES
     return [draw_figure(spec.title, spec.caption, spec.file, partial(getattr(plots, spec.function), results))
-            for spec in FIGURES]
+            for spec in specs]
 
 
 def report_context(results: Results, figures: list[ReportFigure] | None = None) -> dict[str, Any]:

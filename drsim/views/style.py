@@ -5,8 +5,11 @@ Colours come from the Okabe-Ito palette (:data:`OKABE_ITO`), which stays disting
 of colour blindness. Times on an x axis are calendar dates (site local) when the scenario has a ``start``, else
 the time since the start in seconds, minutes, hours or days chosen from the span; sizes in GiB, rates in Mbit/s.
 
-Imports matplotlib, numpy, pandas and :mod:`drsim.scenario.units` and :mod:`drsim.results.tables`; every figure
-module imports it, it imports no figure module.
+Also the windows of a run a figure may draw (``window=(start, end)``: seconds, durations or dates) and the bins
+of min/max envelopes on the site's clock (:mod:`drsim.views.curves` computes them).
+
+Imports matplotlib, numpy, pandas, :mod:`drsim.scenario.units`, :mod:`drsim.results.tables` and
+:mod:`drsim.views.curves`; every figure module imports it, it imports no figure module.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.collections import PolyCollection
+from matplotlib.ticker import Formatter, LogLocator
 
 from drsim.results.tables import SITE
-from drsim.scenario.units import DAY, HOUR, MINUTE, format_duration
+from drsim.scenario.units import DAY, HOUR, MINUTE, WEEK, format_duration, parse_duration
+from drsim.views.curves import bin_edges, envelope_bin
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,8 +38,10 @@ if TYPE_CHECKING:
 
 __all__ = ["OKABE_ITO", "STATE_COLORS", "HEALTH_HATCHES", "PHASE_COLORS", "LIGHT_GREY", "GREY", "SERIES",
            "LINESTYLES", "MIN_EDGE", "GIB", "MBIT", "SITE", "duration_unit", "TimeAxis", "time_axis", "time_label",
-           "vm_names", "first_shown", "rects", "add_spans", "no_data", "metric_name", "is_duration",
-           "objective_kind", "default_objective", "value_format", "axis_label", "objective_line"]
+           "vm_names", "first_shown", "rects", "add_spans", "no_data", "PlainLogFormatter", "plain_log_ticks",
+           "run_seconds", "run_window", "envelope_edges", "per_bin", "rows_near", "minmax_band",
+           "metric_name", "metric_bounds", "is_duration", "objective_kind", "default_objective", "value_format",
+           "axis_label", "objective_line"]
 
 #: The Okabe-Ito palette (Okabe & Ito 2008), safe for the common forms of colour blindness.
 OKABE_ITO: dict[str, str] = {
@@ -177,6 +184,108 @@ def no_data(ax: Axes, text: str) -> None:
     ax.set_yticks([])
 
 
+class PlainLogFormatter(Formatter):
+    """Tick labels of a logarithmic axis as plain numbers ("0.5", "10", "2,000"), never mathtext.
+
+    Matplotlib's default log labels are mathtext (``$\\mathdefault{10^{2}}$``); the reports draw with
+    ``text.parse_math`` off (names from a scenario are text), which would show them raw. Major ticks (the
+    decades) are always labelled; minor ticks are labelled at 2 and 5 when the axis spans at most two decades,
+    at every tick when it spans at most one (so that a short axis keeps a few labels)."""
+
+    def __init__(self, minor: bool = False):
+        self.minor = minor
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if not (x > 0 and math.isfinite(x)):
+            return ""
+        if self.minor:
+            lo, hi = sorted(self.axis.get_view_interval()) if self.axis is not None else (1.0, 10.0)
+            decades = math.log10(hi / lo) if lo > 0 else math.inf
+            mantissa = round(x / 10 ** math.floor(math.log10(x) + 1e-9), 6)
+            if decades > 2 or (decades > 1 and mantissa not in (2.0, 5.0)):
+                return ""
+        return f"{x:,.0f}" if x >= 1000 else f"{x:g}"
+
+
+def plain_log_ticks(axis: Any) -> None:
+    """Give a logarithmic ``axis`` (``ax.yaxis``, a colour bar's axis) decade ticks with plain labels
+    (:class:`PlainLogFormatter`) and unlabelled or plainly labelled ticks in between."""
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10)))
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter(minor=True))
+
+
+# --- windows of a run and envelopes -----------------------------------------------------------------------
+
+_BIN_NAMES = {HOUR: "hour", DAY: "day", WEEK: "week"}
+
+
+def run_seconds(results: Results, value: Any) -> float:
+    """A time of the run in seconds since its start: a number (seconds), a duration (``"16d2h"``) or, when the
+    scenario has a ``start``, a date and time (``"2026-03-18 09:00"``, a datetime)."""
+    if isinstance(value, int | float | np.number) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            pass
+    start = results.scenario.start
+    if start is None:
+        raise ValueError(f"the ends of a window are seconds or durations since the start (this scenario has no "
+                         f"start date), got {value!r}")
+    try:
+        return float((pd.Timestamp(value) - pd.Timestamp(start)).total_seconds())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the ends of a window are seconds, durations or dates, got {value!r}") from exc
+
+
+def run_window(results: Results, window: Sequence[Any] | None) -> tuple[float, float]:
+    """(start, end) in seconds of a figure's ``window`` (two times of :func:`run_seconds`), cut to the run; the
+    whole run when None."""
+    if window is None:
+        return 0.0, float(results.end)
+    if isinstance(window, str) or len(window) != 2:
+        raise ValueError(f"window must be (start, end), got {window!r}")
+    a, b = (run_seconds(results, w) for w in window)
+    a, b = max(a, 0.0), min(b, float(results.end))
+    if not b > a:
+        raise ValueError(f"the window {window!r} holds no time of the run (0 to {format_duration(results.end)})")
+    return a, b
+
+
+def envelope_edges(results: Results, start: float, end: float) -> tuple[np.ndarray, float]:
+    """Envelope bin edges over [start, end] and the bin width, on the site's clock (whole hours, midnight,
+    Monday midnight) when the scenario has a ``start``."""
+    width = envelope_bin(end - start)
+    phase = 0.0
+    if results.scenario.start is not None:
+        ts = pd.Timestamp(results.scenario.start)
+        into = (ts - ts.normalize()).total_seconds() + (ts.dayofweek * DAY if width >= WEEK else 0.0)
+        phase = (-into) % width
+    return bin_edges(start, end, width, phase), width
+
+
+def per_bin(width: float) -> str:
+    """"per hour", "per day", "per 3 h": the bin of an envelope, for a title or a legend."""
+    return "per " + _BIN_NAMES.get(width, format_duration(width))
+
+
+def rows_near(x: np.ndarray, start: float, end: float) -> slice:
+    """The rows of sorted ``x`` that draw [start, end]: those inside and one on each side."""
+    return slice(max(int(np.searchsorted(x, start, side="left")) - 1, 0),
+                 int(np.searchsorted(x, end, side="right")) + 1)
+
+
+def minmax_band(ax: Axes, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, color: str, gid: str) -> None:
+    """A min/max envelope over bins with edges ``x`` (``gid``: its top line; ``gid-band``: the band): the band
+    between ``lo`` and ``hi``, and the maximum as a step line; NaN bins (no data) are left empty."""
+    ax.fill_between(x, np.append(lo, lo[-1]), np.append(hi, hi[-1]), step="post", color=color, alpha=0.35,
+                    linewidth=0, zorder=2, gid=f"{gid}-band")
+    ax.plot(x, np.append(hi, hi[-1]), drawstyle="steps-post", color=color, linewidth=0.9, zorder=2, gid=gid)
+
+
 # --- metrics of experiments: names, units, objectives ------------------------------------------------------
 
 MBIT = 1e6 / 8  # bytes/s per Mbit/s
@@ -192,6 +301,12 @@ METRIC_NAMES: dict[str, str] = {
     "bytes_sent": "bytes sent", "initial_bytes": "initial copy",
 }
 SHARES = {"availability", "rpo_over_target", "rto_met", "rpo_met", "protected"}
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    """The values a metric can take (in its own units): every summary metric is at least 0 (durations, counts,
+    sizes, shares) and a share at most 1, so a confidence interval drawn past them is cut there."""
+    return 0.0, 1.0 if metric in SHARES else math.inf
 
 
 def metric_name(metric: str) -> str:

@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.collections import LineCollection
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import LogNorm, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
@@ -26,6 +26,7 @@ from matplotlib.patches import Patch, Rectangle
 from drsim.experiments.statistics import t_975
 from drsim.scenario import units
 from drsim.scenario.units import format_duration
+from drsim.views.selection import choose
 from drsim.views.style import (
     LIGHT_GREY,
     LINESTYLES,
@@ -37,9 +38,11 @@ from drsim.views.style import (
     default_objective,
     duration_unit,
     is_duration,
+    metric_bounds,
     metric_name,
     objective_kind,
     objective_line,
+    plain_log_ticks,
     value_format,
 )
 
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["sweep_heatmap", "sweep_lines", "paired_differences"]
 
 _P = OKABE_ITO
+_HATCH = "#333333"  # hatching of the cells missing the objective, visible on light and dark cells
 
 
 def _sweep_values(exp: Experiment, path: str) -> list[Any]:
@@ -106,9 +110,11 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
     The objective (``objective``: seconds or a duration like ``"15m"``; default the scenario's RPO objective for
     RPO and data-loss metrics, its RTO objective for RTO and downtime metrics, none otherwise) splits the cells:
     those whose mean misses it (is above it) are hatched, and a thick line is drawn along the boundary between
-    cells meeting and missing it (the objective's contour on the grid). Colours: the ``cividis`` map
-    (colour-blind safe), on a log scale when the means span more than a factor 20. The experiment must sweep
-    no other path (or only one value of it).
+    cells meeting and missing it (the objective's contour on the grid). Colours are anchored on the objective
+    (:func:`_cell_colours`): a diverging map, white at the objective (a black bar on the colour scale), blue
+    below, red above, so that differences far below the objective look alike and only the distance from it
+    stands out; without an objective, ``cividis`` from 0. The experiment must sweep no other path (or only one
+    value of it).
     """
     if x == y:
         raise ValueError("x and y must be two different swept paths")
@@ -129,32 +135,31 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
     fig = Figure(figsize=(2.0 + 1.5 * len(xs), 1.9 + 0.75 * len(ys)), layout="constrained")
     ax = fig.add_subplot()
     shown = mean / scale
-    finite = shown[np.isfinite(shown)]
-    norm: Normalize
-    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 20:
-        norm = LogNorm(finite.min(), finite.max())
-    else:
-        norm = Normalize(*(finite.min(), finite.max()) if len(finite) else (0, 1))
-    cmap = _colormap("cividis")
+    norm, cmap = _cell_colours(metric, shown, None if target is None else target / scale)
     img = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, norm=norm, aspect="auto", origin="lower",
                     interpolation="nearest")
     ax.set_facecolor(LIGHT_GREY)
     cbar = fig.colorbar(img, ax=ax, shrink=0.9)
     cbar.set_label("mean " + axis_label(metric, unit, vm))
+    if isinstance(norm, LogNorm):
+        plain_log_ticks(cbar.ax.yaxis)  # plain numbers: reports draw with mathtext off
+    if target is not None:
+        cbar.ax.axhline(target / scale, color=_P["black"], linewidth=2.0, gid="colorbar-target")
     for i in range(len(ys)):
         for j in range(len(xs)):
             m = mean[i, j]
             text = fmt(m)
             if math.isfinite(half[i, j]) and half[i, j] > 0 and math.isfinite(m):
                 text += f"\n± {fmt(half[i, j])}"
-            light = math.isfinite(m) and norm(m / scale) < 0.55
+            r, g, b, _ = cmap(norm(m / scale)) if math.isfinite(m) else (1.0, 1.0, 1.0, 1.0)
+            light = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.45  # a dark cell: white text
             ax.text(j, i, text, ha="center", va="center", fontsize="small", gid="cell",
                     color="white" if light else _P["black"])
     handles: list[Patch | Line2D] = []
     if target is not None:
         miss = np.where(np.isfinite(mean), mean > target * (1 + 1e-12), True)
         for i, j in zip(*np.nonzero(miss), strict=True):
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="none", edgecolor=_P["vermillion"],
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="none", edgecolor=_HATCH,
                                    hatch="//", linewidth=0, gid="misses-objective", zorder=2))
         segments = []
         for i in range(len(ys)):
@@ -166,8 +171,9 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
         ax.add_collection(LineCollection(segments, colors=_P["black"], linewidths=3.0, gid="objective-boundary",
                                          zorder=4))
         goal = format_duration(target) if is_duration(metric) else fmt(target)
-        handles.append(Line2D([], [], color=_P["black"], linewidth=3.0, label=f"objective {goal}: boundary"))
-        handles.append(Patch(facecolor="white", edgecolor=_P["vermillion"], hatch="//",
+        handles.append(Line2D([], [], color=_P["black"], linewidth=3.0,
+                              label=f"objective {goal}: boundary (and the bar on the colour scale)"))
+        handles.append(Patch(facecolor="white", edgecolor=_HATCH, hatch="//",
                              label=f"misses it (mean above {goal})"))
     xnum, xlabel = _numeric_axis(x, xs)
     ynum, ylabel = _numeric_axis(y, ys)
@@ -181,7 +187,7 @@ def sweep_heatmap(exp: Experiment, x: str, y: str, metric: str = "rpo_p95_s", vm
     ax.set_title(f"{exp.scenario.name}: {metric_name(metric)} ({who}), mean of {exp.replications} "
                  f"replication{'s' if exp.replications != 1 else ''}", loc="left", fontsize="medium")
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False,
+        fig.legend(handles=handles, loc="outside lower center", ncols=1 if len(xs) < 4 else len(handles), frameon=False,
                    fontsize="small")
     return fig
 
@@ -191,17 +197,54 @@ def _colormap(name: str) -> Any:
     return matplotlib.colormaps[name]
 
 
+def _cell_colours(metric: str, values: np.ndarray, target: float | None) -> tuple[Normalize, Any]:
+    """The colour scale of the heatmap's cells (``values`` and ``target`` in the unit shown).
+
+    With a target: a diverging map (``RdBu_r``, colour-blind safe in ColorBrewer's rating) centred on it, blue
+    below (meets), red above (misses), white at the target; linear from 0 to the target and from the target to
+    twice it (or the largest value), or logarithmic and symmetric around the target (the largest value a factor
+    k above it, a k-th of it at the bottom) when the values reach more than 20 times it. So 4.90 and 5.05
+    minutes against a 15-minute target are the same light blue: the difference does not matter.
+    Without a target: ``cividis`` from 0 (counts, durations, sizes, shares) or from the smallest value
+    (availability) to the largest, on a log scale when they span more than a factor 20."""
+    finite = values[np.isfinite(values)]
+    if target is not None and target > 0:
+        top = max(2.0 * target, float(finite.max()) if len(finite) else 0.0)
+        if top / target > 20:
+            k = top / target
+            return LogNorm(target / k, target * k, clip=True), _colormap("RdBu_r")
+        return TwoSlopeNorm(target, vmin=min(0.0, float(finite.min()) if len(finite) else 0.0), vmax=top), \
+            _colormap("RdBu_r")
+    if not len(finite):
+        return Normalize(0, 1), _colormap("cividis")
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo > 0 and hi / lo > 20:
+        return LogNorm(lo, hi), _colormap("cividis")
+    if metric != "availability" and lo >= 0:
+        lo = 0.0
+    return Normalize(lo, hi if hi > lo else lo + 1.0), _colormap("cividis")
+
+
 def _parse_objective(objective: float | str) -> float:
     return float(units.parse_duration(objective)) if isinstance(objective, str) else float(objective)
 
 
+#: From this many swept values up, :func:`sweep_lines` joins the means by a line with a confidence band; with
+#: fewer, each mean is a point with its error bar and nothing is drawn between (a line between two or three
+#: points would suggest the values between them are known). An assumption: with five or more values a reader sees
+#: a trend the band qualifies.
+LINE_FROM = 5
+
+
 def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | None = None) -> Figure:
     """The mean over replications of ``metric`` for ``vm`` (default the site) against the swept path ``x``, with
-    a band for the 95 % confidence interval of the mean (mean ± ``ci95``); one line per value of the swept path
-    ``by`` (in sweep order), or a single line. Rates on the x axis in Mbit/s and durations in minutes, hours or
-    days (other values as categories, in sweep order); durations on the y axis likewise. The objective that
-    applies to the metric (RPO for RPO and data loss, RTO for RTO and downtime) is a dashed line. The experiment
-    must sweep no other path (or only one value of it).
+    the 95 % confidence interval of the mean (mean ± ``ci95``); one series per value of the swept path ``by``
+    (in sweep order), or a single one. With :data:`LINE_FROM` (5) or more values of ``x`` a series is a line
+    with a band; with fewer, points with error bars, not joined (the series of ``by`` are shifted sideways a
+    little so that their bars do not hide each other). Rates on the x axis in Mbit/s and durations in minutes,
+    hours or days (other values as categories, in sweep order); durations on the y axis likewise. The objective
+    that applies to the metric (RPO for RPO and data loss, RTO for RTO and downtime) is a dashed line. The
+    experiment must sweep no other path (or only one value of it).
     """
     xs = _sweep_values(exp, x)
     bys = _sweep_values(exp, by) if by is not None else [None]
@@ -217,7 +260,11 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
                                                      [] if target is None else [target]))
     xnum, xlabel = _numeric_axis(x, xs)
     positions = xnum if xnum is not None else np.arange(len(xs), dtype=float)
+    few = len(xs) < LINE_FROM
+    spread = float(np.ptp(positions)) if len(positions) > 1 and np.ptp(positions) > 0 else 1.0
+    step = (0.02 * spread if xnum is not None else 0.08) if len(bys) > 1 else 0.0
 
+    floor, ceiling = (b / scale for b in metric_bounds(metric))
     fig = Figure(figsize=(8, 4.8), layout="constrained")
     ax = fig.add_subplot()
     for k, bv in enumerate(bys):
@@ -230,30 +277,52 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
         px, pm, ph = positions[order], mean[order] / scale, np.nan_to_num(half[order]) / scale
         color, style = SERIES[k % len(SERIES)], LINESTYLES[(k // len(SERIES)) % len(LINESTYLES)]
         label = "mean" if bv is None else f"{by} = {bv}"
-        ax.plot(px, pm, color=color, linestyle=style, marker="o", linewidth=1.6, label=label, gid="mean")
-        ax.fill_between(px, pm - ph, pm + ph, color=color, alpha=0.2, linewidth=0, gid="ci95")
+        down, up = np.minimum(ph, pm - floor), np.minimum(ph, ceiling - pm)  # cut where the metric cannot go
+        hit = [f"{b:g}" + (" %" if unit == "%" else "") for b, part in ((floor, down), (ceiling, up))
+               if (part < ph - 1e-12).any()]
+        cut = f" (cut at {' and '.join(hit)})" if hit else ""
+        if few:
+            bars = ax.errorbar(px + (k - (len(bys) - 1) / 2) * step, pm, yerr=np.vstack((down, up)),
+                               linestyle="none", marker="o", color=color, capsize=4, elinewidth=1.4,
+                               label=f"{label}, 95 % CI{cut}")
+            bars.lines[0].set_gid("mean")
+            for line in bars.lines[2]:
+                line.set_gid("ci95")
+        else:
+            ax.plot(px, pm, color=color, linestyle=style, marker="o", linewidth=1.6, label=label, gid="mean")
+            ax.fill_between(px, pm - down, pm + up, color=color, alpha=0.2, linewidth=0, gid="ci95",
+                            label=f"95 % CI (band){cut}" if k == 0 else None)
     if target is not None:
         objective_line(ax, target, scale, vertical=False,
                         label=f"{objective_kind(metric).upper()} objective {format_duration(target)}")
     if xnum is None:
         ax.set_xticks(positions, [str(v) for v in xs])
+        ax.set_xlim(-0.5, len(xs) - 0.5)
+    elif few:
+        ax.set_xticks(positions, [f"{v:g}" for v in positions])  # only the swept values are known
+        ax.set_xlim(positions.min() - 0.15 * spread, positions.max() + 0.15 * spread)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(axis_label(metric, unit, vm))
     ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
     ax.grid(color=LIGHT_GREY, linewidth=0.6)
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
+    handles, labels = ax.get_legend_handles_labels()  # the series first, the objective last
+    order = sorted(range(len(handles)), key=lambda i: getattr(handles[i], "get_gid", lambda: None)() == "objective")
+    how = "points with error bars" if few else "line and band"
     ax.set_title(f"{exp.scenario.name}: {metric_name(metric)}, mean and 95 % CI over {exp.replications} "
-                 "replications", loc="left", fontsize="medium")
-    ax.legend(fontsize="small", frameon=False)
+                 f"replications ({how})", loc="left", fontsize="medium")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", frameon=False)
     return fig
 
 
 def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any = None,
-                       metric: str = "downtime_s", vms: Sequence[str] | None = None) -> Figure:
+                       metric: str = "downtime_s", vms: Sequence[str] | None = None, max_vms: int = 20) -> Figure:
     """Paired differences of ``metric`` between each value of the swept ``path`` and ``baseline`` (default: the
     first value), per VM and for the site: the mean over replications of (value - baseline) on the same seeds
     (common random numbers), with its 95 % confidence interval (Student t). Durations in automatic units.
+    ``vms`` names the VMs (default: every VM, then the site); beyond ``max_vms`` VMs the largest differences are
+    shown and a note says how many are left out and how large their differences were.
 
     Pairing by replication removes the failure timeline's noise from the comparison: the interval is much
     narrower than the two unpaired ones.
@@ -267,9 +336,19 @@ def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any
     if baseline not in values:
         raise ValueError(f"baseline {baseline!r} is not one of the values of {path!r}: {values}")
     tidy = exp.tidy
-    names = list(vms) if vms is not None else [v for v in tidy["vm"].unique() if v != SITE] + [SITE]
     others = [v for v in values if v != baseline]
     table = tidy.pivot_table(index=["vm", "replication"], columns=path, values=metric, aggfunc="first")
+    if vms is not None:  # as named, in that order
+        choice = choose(list(vms), max_vms, "VMs", "the first named")
+        names = choice.shown
+    else:  # the largest mean absolute differences first, then the site
+        size = (table[others].sub(table[baseline], axis=0).abs().groupby(level="vm").mean().max(axis=1)
+                .drop(index=SITE, errors="ignore").fillna(-1.0))
+        choice = choose(list(size.sort_values(ascending=False, kind="stable").index), max_vms, "VMs",
+                        "the largest differences first",
+                        lambda rest: f", each within ± {format_duration(max(float(size[rest].max()), 0.0))}"
+                        if is_duration(metric) else "")
+        names = [*choice.ordered([v for v in tidy["vm"].unique() if v != SITE]), SITE]
     scale, unit = (duration_unit(float(np.nanmax(np.abs(table.to_numpy())) or 1.0)) if is_duration(metric)
                    else (1.0, ""))
     fig = Figure(figsize=(8, 0.45 * len(names) * len(others) + 1.8), layout="constrained")
@@ -292,8 +371,8 @@ def paired_differences(exp: Experiment, path: str = "policy.name", baseline: Any
     ax.set_yticks(y, [str(n) for n in names])
     ax.invert_yaxis()
     ax.set_xlabel(f"paired difference of {metric_name(metric)}" + (f" ({unit})" if unit else ""))
-    ax.set_title(f"{exp.scenario.name}: {path} against {baseline} ({exp.replications} paired replications, 95 % CI)",
-                 loc="left")
-    ax.legend(loc="lower right", frameon=False)
+    ax.set_title(f"{exp.scenario.name}: {path} against {baseline} ({exp.replications} paired replications, 95 % CI)"
+                 + choice.title(95), loc="left")
+    fig.legend(loc="outside lower center", ncols=min(len(others), 4), frameon=False)  # never over a bar
     ax.grid(axis="x", color="#dddddd")
     return fig

@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from drsim.scenario.units import HOUR, format_duration
+from drsim.views.selection import incident_choice, timeline_choice
 from drsim.views.style import (
     GREY,
     HEALTH_HATCHES,
@@ -29,7 +30,6 @@ from drsim.views.style import (
     STATE_COLORS,
     add_spans,
     duration_unit,
-    first_shown,
     no_data,
     rects,
     time_axis,
@@ -49,7 +49,10 @@ _P = OKABE_ITO
 
 
 def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
-    """Lifecycle of every VM over the run: one row per VM (in scenario order, the first ``max_rows``).
+    """Lifecycle of every VM over the run: one row per VM, in scenario order. With more than ``max_rows`` VMs, the
+    worst are shown (still in scenario order, so that the VMs of a host stay together): never protected,
+    unsupported, then by incidents, downtime, worst health and time above the RPO target after start-up
+    (:func:`drsim.views.selection.timeline_choice`); the title says how many are left out and how they fared.
 
     Coloured spans are the states of ``results.states`` (not protected, initial replication, protected, down,
     failing over, in cloud, failback sync, failing back, restoring, unsupported); hatching over a span is the
@@ -59,7 +62,8 @@ def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
     has a ``start``, else the time since the start in minutes, hours or days.
     """
     names = vm_names(results)
-    shown, note = first_shown(names, max_rows, "VMs")
+    choice = timeline_choice(results, max_rows)
+    shown, note = [n for n in names if n in set(choice.shown)], choice.title(115)  # rows in scenario order
     row = {name: i for i, name in enumerate(shown)}
     ta = time_axis(results)
     fig = Figure(figsize=(12, 1.9 + 0.42 * len(shown)), layout="constrained")
@@ -156,7 +160,9 @@ def _incident_bars(inc: pd.Series) -> tuple[list[tuple[str, float, float]], list
 
 
 def incident_waterfall(results: Results, max_incidents: int = 30) -> Figure:
-    """Each incident's phases as consecutive bars (one row per incident, the first ``max_incidents``).
+    """Each incident's phases as consecutive bars (one row per incident, in time order; with more than
+    ``max_incidents``, the longest outages: never restored first, then by RTO and data loss, the title saying
+    how many are left out and their longest RTO and data loss).
 
     Left panel, time since the failure: detection (failure to ``detected_at``), decision (to ``decision_at``),
     waiting to start (to ``failover_started_at``), failover (to ``service_restored_at``); "down until repair"
@@ -177,8 +183,9 @@ def incident_waterfall(results: Results, max_incidents: int = 30) -> Figure:
         no_data(ax, "no incidents in this run")
         ax.set_axis_off()
         return fig
-    shown_idx, note = first_shown(list(range(len(inc))), max_incidents, "incidents")
-    inc = inc.iloc[shown_idx]
+    choice = incident_choice(inc, max_incidents)
+    inc = inc.iloc[sorted(choice.shown)]  # in time order
+    note = choice.title(125)
     n = len(inc)
     fig = Figure(figsize=(13, 2.0 + 0.5 * n), layout="constrained")
     ax_out, ax_back = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [2.6, 1]})
