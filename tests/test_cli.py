@@ -316,6 +316,27 @@ def test_run_no_save(tmp_path):
     assert "results:" not in result.stdout
 
 
+def test_a_big_run_prints_the_vms_that_matter_most_and_saves_them_all(tmp_path):
+    vms = [{"name": f"vm{i:02d}", "disks": ["1GiB"], "churn": {"rate": "10kB/s"}} for i in range(30)]
+    data = tiny_scenario(site={"hosts": [{"name": "h1", "vms": vms[:20]}, {"name": "h2", "vms": vms[20:]}]},
+                         failures=[{"kind": "host", "target": "h2", "at": "5h", "repair": "30m"}])
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, data), "--out", out)
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    lines = result.stdout.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("VM  "))) + 2:][:13]
+    assert [x.split()[0] for x in table] == [f"vm{i:02d}" for i in range(20, 30)] + ["vm00", "vm01", "(site)"]
+    assert ("Showing the 12 of 30 VMs that matter most (never protected, lost data, incidents, worst RPO first); "
+            "every VM: summary.txt and summary.parquet in the run folder.") in lines
+    assert len(lines) < 60
+    saved = (folder / "summary.txt").read_text(encoding="utf-8")
+    assert all(f"\nvm{i:02d} " in saved for i in range(30))
+    assert "Showing" not in saved
+    nosave = invoke("run", write(tmp_path, data), "--no-save")
+    assert "every VM: summary.txt and summary.parquet of a saved run (without --no-save)." in nosave.stdout
+
+
 def test_run_quiet_prints_only_the_folder(tmp_path):
     out = tmp_path / "out"
     result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "-q")
