@@ -169,6 +169,8 @@ def schema(output: str | None) -> None:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             _fail(f"error: cannot write {output}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"wrote the JSON Schema of scenario files to {output}; for editor autocompletion, put "
+                   f"'# yaml-language-server: $schema={output}' at the top of a scenario file")
 
 
 def _executor(workers: int | None, dask: str | None):
@@ -430,4 +432,4 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
             folder = write_plan_folder(table, s, out)
         except OSError as exc:
             _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
-        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}")
+        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}")

@@ -392,7 +392,8 @@ def test_schema_to_a_file(tmp_path):
     target = tmp_path / "schema.json"
     result = invoke("schema", "-o", target)
     assert_clean_exit(result, 0)
-    assert result.stdout == ""
+    assert result.stdout == (f"wrote the JSON Schema of scenario files to {target}; for editor autocompletion, put "
+                             f"'# yaml-language-server: $schema={target}' at the top of a scenario file\n")
     assert json.loads(target.read_text(encoding="utf-8")) == scenario_schema()
 
 
