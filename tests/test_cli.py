@@ -157,6 +157,20 @@ def test_validate_prints_warnings(tmp_path):
     )
 
 
+@pytest.mark.parametrize("start,message", [
+    ("2026-03-02T08:00:00Z", "start: give the calendar start in site local time, without a zone"),
+    (0, "start: give the calendar start as a date-time in site local time, like 2026-03-02T08:00:00 (got 0)")])
+def test_validate_a_zoned_or_numeric_start_with_date_time_failures(tmp_path, start, message):
+    data = tiny_scenario(start=start, failures=[{"kind": "host", "target": "h1", "at": "2026-03-02T10:00:00"}],
+                         replication={"initial": {"start": "2026-03-02T09:00:00"}})
+    path = write(tmp_path, data)
+    path.write_text(path.read_text(encoding="utf-8").replace("'2026-03-02T08:00:00Z'", "2026-03-02T08:00:00Z"),
+                    encoding="utf-8")
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    assert message in result.stderr
+
+
 def test_validate_needs_a_file():
     result = invoke("validate")
     assert result.exit_code == 2

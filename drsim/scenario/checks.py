@@ -86,7 +86,7 @@ def cross_section_problems(s: Scenario) -> list[Problem]:
                 loc=("replication", "initial", "start"),
                 message="a date-time start needs the scenario's calendar 'start'; or give an offset like 18h",
             ))
-        elif start < s.start:
+        elif s.start.tzinfo is None and start < s.start:  # a zoned calendar start is a problem of its own
             problems.append(Problem(loc=("replication", "initial", "start"), message="starts before the scenario"))
     if s.start is not None and s.start.tzinfo is not None:
         problems.append(Problem(loc=("start",), message="give the calendar start in site local time, without a zone"))
@@ -109,7 +109,7 @@ def _check_time(s: Scenario, loc: tuple[str | int, ...], at: object) -> Problem 
             return Problem(loc=loc, message="a date-time needs the scenario's calendar 'start'; or give an offset")
         if at.tzinfo is not None:
             return Problem(loc=loc, message="give the date-time in site local time, without a zone")
-        if at < s.start:
+        if s.start.tzinfo is None and at < s.start:  # a zoned calendar start is a problem of its own
             return Problem(loc=loc, message="is before the scenario starts")
     return None
 

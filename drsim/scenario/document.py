@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PrivateAttr
+from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema
 
 from drsim.scenario.fields import LhsDimension, PositiveDuration, StrictModel
 from drsim.scenario.link import Link
@@ -64,6 +64,29 @@ class ExperimentSection(StrictModel):
 # ----------------------------------------------------------------------------------------------------
 # Scenario
 
+#: ``start`` in the JSON Schema: ISO 8601 in site local time, no zone, so not the JSON Schema ``date-time`` format
+#: (RFC 3339 requires an offset): a date, or a date and time with ``T``, ``t`` or a space between
+_START_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"},
+                           {"type": "null"}],
+                 "description": "calendar date-time of t = 0 in site local time, without a zone: "
+                                "2026-03-02T08:00:00, 2026-03-02 08:00 or 2026-03-02"}
+
+
+def _calendar_start(raw: object) -> object:
+    """Refuse a number for ``start`` (pydantic would read it as seconds since 1970 in UTC)."""
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if isinstance(raw, str):
+        try:
+            float(raw)
+            number = True
+        except ValueError:
+            pass
+    if number:
+        raise ValueError(f"give the calendar start as a date-time in site local time, like 2026-03-02T08:00:00 "
+                         f"(got {raw!r})")
+    return raw
+
+
 
 class Scenario(StrictModel):
     """A complete what-if scenario. Times in seconds, sizes in bytes, rates in bytes per second."""
@@ -71,7 +94,8 @@ class Scenario(StrictModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     duration: PositiveDuration
-    start: datetime | None = Field(None, description="calendar date-time of t = 0 (site local time)")
+    start: Annotated[datetime | None, BeforeValidator(_calendar_start), WithJsonSchema(_START_SCHEMA)] = Field(
+        None, description="calendar date-time of t = 0 (site local time)")
     seed: int = Field(0, ge=0)
     site: Site
     link: Link

@@ -185,15 +185,36 @@ def parse_scenario(
     return scenario
 
 
+def _plain_yaml(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
+    """PyYAML's error in plain words, and the place to show (the mark of the line at fault)."""
+    problem, mark, context = exc.problem or "", exc.problem_mark or exc.context_mark, exc.context_mark
+    opened = f" on line {context.line + 1}" if context is not None else ""
+    if "'\\t'" in problem or "'\t'" in problem:
+        return "a tab character: YAML indents with spaces only", mark
+    if problem.startswith(("expected <block end>", "did not find expected key", "did not find expected '-'")):
+        return ("bad indentation: this line does not line up with the lines above it in the block that starts"
+                f"{opened}; indent the keys of one mapping (the '-' of one list) by the same number of spaces"), mark
+    if problem == "mapping values are not allowed here":
+        return ("a ':' that cannot be read here: the key on this line is indented deeper than the key above it, or "
+                "a value contains ': ' and needs quotes"), mark
+    if problem == "could not find expected ':'" and context is not None:
+        return "a key without ':' (write 'key: value'), or a line indented like a key by mistake", context
+    if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        bracket = "[" if "]" in problem else "{"
+        return f"the '{bracket}' opened{opened} is not closed before this line (or a ',' is missing)", mark
+    if "end of stream" in problem and exc.context and "quoted scalar" in exc.context:
+        return f"the quote opened{opened} is never closed", context
+    return " ".join(x for x in (exc.context, exc.problem) if x), mark
+
+
 def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     try:
         root = yaml.compose(text, Loader=_MarkLoader)
         data = yaml.load(text, Loader=_MarkLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        what, mark = _plain_yaml(exc)
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
         problem = Problem(loc=(), message=f"malformed YAML: {what}", line=line, column=col)
         raise ScenarioError([problem], source) from None
     except yaml.YAMLError as exc:
