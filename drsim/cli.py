@@ -208,7 +208,7 @@ def _close(executor, client, interrupted: bool = False) -> None:
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False))
 @click.option("-n", "--replications", type=click.IntRange(min=1), default=None,
               help="Replications of every sweep point (with --precision: of the first round) "
                    "[the experiment section's, else 10].")
@@ -245,9 +245,10 @@ def _close(executor, client, interrupted: bool = False) -> None:
                    "by sweep-<time>/ when the sweep completes; Ctrl-C leaves it in place for --resume.")
 @click.option("--resume", "resume", default=None, type=click.Path(file_okay=False, exists=True),
               metavar="FOLDER",
-              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER: give the "
-                   "same SCENARIO and options; only the missing runs are computed, then the results go "
-                   "to sweep-<time>/ beside FOLDER, which is removed. --out is ignored.")
+              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER, which "
+                   "records the experiment: 'drsim sweep --resume FOLDER' alone (or with the same SCENARIO and "
+                   "options, which are checked against it); only the missing runs are computed, then the results "
+                   "go to sweep-<time>/ beside FOLDER, which is removed. --out is ignored.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
@@ -260,19 +261,25 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 
     The sweep is a full factorial grid (--set), a Latin hypercube (--lhs with --samples), or both crossed;
     the scenario file's experiment section gives the defaults of every option. Results stream to disk as they
-    finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
-    --resume FOLDER completes.
+    finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which 'drsim sweep --resume FOLDER'
+    completes.
     """
     from drsim.experiments.errors import ExperimentError
     from drsim.experiments.executors import ExecutorFailed
     from drsim.experiments.precision import parse_precision
+    from drsim.experiments.resuming import check_resumable, finished_runs, recorded_request
     from drsim.experiments.runner import run_experiment
     from drsim.experiments.settings import experiment_settings
     from drsim.experiments.settings_paths import parse_lhs_option, parse_set
     from drsim.experiments.sweep_folder import finish_experiment, incomplete_folder
     from drsim.experiments.text import aggregate_text, precision_text
 
-    s = _load(scenario, experiment=True)
+    if scenario is None and resume is None:
+        _fail("error: give SCENARIO (or --resume FOLDER alone to complete an interrupted sweep)", EXIT_BAD_INPUT)
+    try:  # --resume FOLDER alone: the scenario and settings the folder records
+        s, recorded = (_load(scenario, experiment=True), {}) if scenario else recorded_request(resume)
+    except ExperimentError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
     grid: dict[str, list] = {}
     dims: dict[str, object] = {}
     targets = []
@@ -292,7 +299,11 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         overrides = dict(replications=replications, sweep=grid if settings else None, seed=seed,
                          lhs=dims if ranges else None, samples=samples, precision=targets or None,
                          max_replications=max_replications, batch_size=batch_size, keep_runs=keep_runs)
+        overrides = {k: recorded.get(k) if v is None else v for k, v in overrides.items()}
         resolved = experiment_settings(s, **overrides)
+        if resume is not None:
+            check_resumable(resume, s, resolved)  # the differences in plain lines
+        reused = finished_runs(resume) if resume is not None else 0
     except (ScenarioError, ExperimentError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     for w in scenario_warnings(s):
@@ -309,7 +320,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
             _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     executor, client = _executor(workers, dask)
     bar = _progress_bar("replications", quiet)
-    resume_hint = (f"finished runs are kept in {stream}; resume with the same command and --resume {stream}"
+    resume_hint = (f"finished runs are kept in {stream}; resume with: drsim sweep --resume {stream}"
                    if stream is not None else "nothing was saved (--no-save)")
     interrupted = False
     try:
@@ -341,6 +352,9 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         reps = count(high, "replication") if low == high else f"{low}-{high} replications"
         click.echo(f"{s.name}: {count(len(exp.points), 'point')} x {reps} = {count(runs, 'run')}, experiment seed "
                    f"{exp.seed}, {count(exp.workers, 'worker')}, {exp.elapsed_s:.2f} s\n")
+        if resume is not None:
+            click.echo(f"resumed {resume}: reused {count(min(reused, runs), 'finished run')} of {runs}, ran "
+                       f"{max(runs - reused, 0)}\n")
         click.echo(aggregate_text(exp))
         click.echo("\nmeans over replications (± 95 % confidence half-width); per-VM rows in aggregate.parquet")
         if exp.precision:
