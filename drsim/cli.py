@@ -20,7 +20,7 @@ import click
 from drsim import __version__, load_scenario, simulate
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
-from drsim.scenario.checks import scenario_warnings
+from drsim.scenario.checks import located_warnings
 from drsim.scenario.problems import ScenarioError
 from drsim.scenario.schema import scenario_schema
 
@@ -76,8 +76,8 @@ def main() -> None:
 def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
     s = _load(scenario)
-    for w in scenario_warnings(s):
-        click.echo(f"warning: {scenario}: {w}", err=True)
+    for w in located_warnings(s):
+        click.echo(f"warning: {w}", err=True)
     if s.experiment is not None and not quiet:
         click.echo(f"note: {scenario}: the experiment section is for drsim sweep; drsim run simulates one run",
                    err=True)
@@ -135,8 +135,8 @@ def validate(files: tuple[str, ...]) -> None:
             bad += 1
             click.echo(f"error: {path}:\n{exc}" if len(exc.problems) > 1 else f"error: {exc}", err=True)
             continue
-        for w in scenario_warnings(s):
-            click.echo(f"warning: {path}: {w}", err=True)
+        for w in located_warnings(s):
+            click.echo(f"warning: {w}", err=True)
         click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
                    f"{_experiment_brief(s)})")
     if bad:
@@ -306,7 +306,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         reused = finished_runs(resume) if resume is not None else 0
     except (ScenarioError, ExperimentError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
-    for w in scenario_warnings(s):
+    for w in located_warnings(s):
         click.echo(f"warning: {w}", err=True)
     if resume is not None and no_save:
         _fail("error: --resume cannot be combined with --no-save", EXIT_BAD_INPUT)

@@ -152,7 +152,7 @@ def test_validate_prints_warnings(tmp_path):
     assert_clean_exit(result, 0)
     assert result.stdout == f"ok: {path} (tiny: 1 VM on 1 host)\n"
     assert result.stderr == (
-        f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        f"warning: {path}:16:13: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
         "prefer 30s or 5m\n"
     )
 
@@ -365,7 +365,7 @@ def test_run_prints_warnings_on_stderr(tmp_path):
     result = invoke("run", path, "--out", out, "-q")
     assert_clean_exit(result, 0)
     assert result.stderr == (
-        f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        f"warning: {path}:16:13: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
         "prefer 30s or 5m\n"
     )
 

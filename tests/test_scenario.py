@@ -1161,7 +1161,7 @@ def test_warning_for_throttle_out_of_range(tmp_path):
 
 
 def test_warning_for_high_churn(tmp_path):
-    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}}))
+    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}, "link.upload": "100Mbit/s"}))
     assert scenario_warnings(s) == [
         "vm1: mean churn 3.00 MB/s exceeds the 2 MB/s the service supports per VM on standard storage"
     ]

@@ -6,8 +6,8 @@ churn), the WAN link, the replication policy and the objectives, failures and th
 them. All values are held in base units: seconds, bytes, bytes per second, plain fractions. Files are read
 by :mod:`drsim.scenario.loading`; cross-section checks are in :mod:`drsim.scenario.checks`.
 
-Imports only the section models of :mod:`drsim.scenario` (site, link, replication, recovery) and its field
-types.
+Imports only the section models of :mod:`drsim.scenario` (site, link, replication, recovery), its field types
+and its problems.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema
 
 from drsim.scenario.fields import LhsDimension, PositiveDuration, StrictModel
 from drsim.scenario.link import Link
+from drsim.scenario.problems import Problem
 from drsim.scenario.recovery import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.scenario.replication import Objectives, Replication
 from drsim.scenario.site import VM, Host, Site, Trace
@@ -110,8 +111,11 @@ class Scenario(StrictModel):
     experiment: ExperimentSection | None = Field(
         None, description="how drsim sweep runs this scenario (drsim run ignores it)")
 
-    # Not part of the file: where it came from, so traces resolve relative to it.
+    # Not part of the file: where it came from, so traces resolve relative to it; warnings only the file as written
+    # shows (a bare number where a unit was likely meant) and where each warning is in it (loc -> line, column).
     _source: Path | None = PrivateAttr(None)
+    _raw_warnings: list[Problem] = PrivateAttr(default_factory=list)
+    _warning_lines: dict[tuple[str | int, ...], tuple[int | None, int | None]] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> Path | None:

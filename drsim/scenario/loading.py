@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from drsim.scenario.checks import cross_section_problems
+from drsim.scenario.checks import bare_duration_warnings, cross_section_problems, warning_problems
 from drsim.scenario.document import Scenario
 from drsim.scenario.problems import Problem, ScenarioError
 
@@ -182,6 +182,9 @@ def parse_scenario(
         p.line, p.column = _locate(root, p.loc, key=False)
     if problems:
         raise ScenarioError(problems, source)
+    scenario._raw_warnings = bare_duration_warnings(data)
+    if root is not None:
+        scenario._warning_lines = {p.loc: _locate(root, p.loc, key=False) for p in warning_problems(scenario)}
     return scenario
 
 
