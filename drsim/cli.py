@@ -20,12 +20,13 @@ from drsim import __version__, load_scenario, simulate
 from drsim.model.estimate import TOO_LARGE, size_problems
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
-from drsim.scenario.checks import scenario_warnings
+from drsim.scenario.checks import located_warnings
 from drsim.scenario.problems import ScenarioError
 from drsim.scenario.schema import scenario_schema
 
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 1
+SCREEN_VMS = 12  # VMs in the terminal summary of a big run (the run folder's summary.txt has them all)
 
 
 def _fail(message: str, code: int) -> None:
@@ -94,8 +95,8 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
         xlsx: bool, force: bool) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
     s = _load(scenario, force=force)
-    for w in scenario_warnings(s):
-        click.echo(f"warning: {scenario}: {w}", err=True)
+    for w in located_warnings(s):
+        click.echo(f"warning: {w}", err=True)
     if s.experiment is not None and not quiet:
         click.echo(f"note: {scenario}: the experiment section is for drsim sweep; drsim run simulates one run",
                    err=True)
@@ -104,9 +105,10 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     t0 = time.perf_counter()
     results = simulate(s, seed=seed)
     wall = time.perf_counter() - t0
-    text = summary_text(results)
+    text = summary_text(results)  # every VM, for summary.txt; the terminal shows those that matter most
     if not quiet:
-        click.echo(text)
+        click.echo(summary_text(results, SCREEN_VMS, "of a saved run (without --no-save)" if no_save else
+                                "in the run folder"))
         click.echo(f"\nsimulated in {wall:.2f} s")
     if no_save:
         return
@@ -202,8 +204,8 @@ def validate(files: tuple[str, ...]) -> None:
             bad += 1
             click.echo(f"error: {path}:\n{exc}" if len(exc.problems) > 1 else f"error: {exc}", err=True)
             continue
-        for w in scenario_warnings(s):
-            click.echo(f"warning: {path}: {w}", err=True)
+        for w in located_warnings(s):
+            click.echo(f"warning: {w}", err=True)
         click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
                    f"{experiment_brief(s)})")
     if bad:
@@ -223,6 +225,8 @@ def schema(output: str | None) -> None:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             _fail(f"error: cannot write {output}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"wrote the JSON Schema of scenario files to {output}; for editor autocompletion, put "
+                   f"'# yaml-language-server: $schema={output}' at the top of a scenario file")
 
 
 def _executor(workers: int | None, dask: str | None):
@@ -248,7 +252,7 @@ def _executor(workers: int | None, dask: str | None):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False))
 @click.option("-n", "--replications", type=click.IntRange(min=1), default=None,
               help="Replications of every sweep point (with --precision: of the first round) "
                    "[the experiment section's, else 10].")
@@ -285,10 +289,11 @@ def _executor(workers: int | None, dask: str | None):
                    "sweep-<time>/ when the sweep completes; Ctrl-C leaves it in place for --resume.")
 @click.option("--resume", "resume", default=None, type=click.Path(file_okay=False, exists=True),
               metavar="FOLDER",
-              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER (or the "
-                   "latest one of the same sweep under the output folder FOLDER): give the same SCENARIO and "
-                   "options; only the missing runs are computed, then FOLDER is renamed sweep-<time>/. --out is "
-                   "ignored. drsim cleanup lists interrupted sweeps.")
+              help="Resume an interrupted sweep (Ctrl-C, crash) from its sweep-<time>.incomplete FOLDER, which "
+                   "records the experiment: 'drsim sweep --resume FOLDER' alone (or with the same SCENARIO and "
+                   "options, which are checked against it); or from the output folder FOLDER (the latest "
+                   "interrupted sweep of the same experiment under it). Only the missing runs are computed, then "
+                   "the folder is renamed sweep-<time>/. --out is ignored. drsim cleanup lists interrupted sweeps.")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
@@ -302,19 +307,26 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 
     The sweep is a full factorial grid (--set), a Latin hypercube (--lhs with --samples), or both crossed;
     the scenario file's experiment section gives the defaults of every option. Results stream to disk as they
-    finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which the same command with
-    --resume FOLDER completes.
+    finish; an interrupted sweep leaves its sweep-<time>.incomplete folder, which 'drsim sweep --resume FOLDER'
+    completes.
     """
     from drsim.experiments.bounds import experiment_size_problem
     from drsim.experiments.errors import ExperimentError
     from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.precision import parse_precision
+    from drsim.experiments.resuming import check_resumable, finished_runs, recorded_request
     from drsim.experiments.runner import run_experiment
     from drsim.experiments.settings import experiment_settings
     from drsim.experiments.settings_paths import parse_lhs_option, parse_set
+    from drsim.experiments.storage import EXPERIMENT_FILE
     from drsim.experiments.text import aggregate_text, precision_text
 
-    s = _load(scenario, experiment=True)
+    if scenario is None and resume is None:
+        _fail("error: give SCENARIO (or --resume FOLDER alone to complete an interrupted sweep)", EXIT_BAD_INPUT)
+    try:  # --resume FOLDER alone: the scenario and settings the folder records
+        s, recorded = (_load(scenario, experiment=True), {}) if scenario else recorded_request(resume)
+    except ExperimentError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
     grid: dict[str, list] = {}
     dims: dict[str, object] = {}
     targets = []
@@ -334,13 +346,18 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         overrides = dict(replications=replications, sweep=grid if settings else None, seed=seed,
                          lhs=dims if ranges else None, samples=samples, precision=targets or None,
                          max_replications=max_replications, batch_size=batch_size, keep_runs=keep_runs)
+        overrides = {k: recorded.get(k) if v is None else v for k, v in overrides.items()}
         resolved = experiment_settings(s, **overrides)
         too_large = None if force else experiment_size_problem(s, resolved)
+        streaming = resume is not None and (Path(resume) / EXPERIMENT_FILE).is_file()  # not an output root
+        if streaming:
+            check_resumable(resume, s, resolved)  # the differences in plain lines
+        reused = finished_runs(resume) if streaming else 0
     except (ScenarioError, ExperimentError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     if too_large is not None:
         _fail(f"error: {scenario}: {too_large}\n{_FORCE}", EXIT_BAD_INPUT)
-    for w in scenario_warnings(s):
+    for w in located_warnings(s):
         click.echo(f"warning: {w}", err=True)
     if resume is not None and no_save:
         _fail("error: --resume cannot be combined with --no-save", EXIT_BAD_INPUT)
@@ -354,7 +371,7 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
     bar = _progress_bar("replications", quiet)
 
     def resume_hint() -> str:
-        return (f"finished runs are kept in {streams[0]}; resume with the same command and --resume {streams[0]}"
+        return (f"finished runs are kept in {streams[0]}; resume with: drsim sweep --resume {streams[0]}"
                 if streams else "nothing was saved" + (" (--no-save)" if no_save else ""))
 
     interrupted = False
@@ -388,6 +405,9 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         reps = count(high, "replication") if low == high else f"{low}-{high} replications"
         click.echo(f"{s.name}: {count(len(exp.points), 'point')} x {reps} = {count(runs, 'run')}, experiment seed "
                    f"{exp.seed}, {count(exp.workers, 'worker')}, {exp.elapsed_s:.2f} s\n")
+        if resume is not None:
+            click.echo(f"resumed {resume}: reused {count(min(reused, runs), 'finished run')} of {runs}, ran "
+                       f"{max(runs - reused, 0)}\n")
         click.echo(aggregate_text(exp))
         click.echo("\nmeans over replications (± 95 % confidence half-width); per-VM rows in aggregate.parquet")
         if exp.precision:
@@ -481,7 +501,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
             folder = write_plan_folder(table, s, out)
         except OSError as exc:
             _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
-        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}")
+        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}")
 
 
 @main.command("init")

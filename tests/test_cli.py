@@ -152,9 +152,23 @@ def test_validate_prints_warnings(tmp_path):
     assert_clean_exit(result, 0)
     assert result.stdout == f"ok: {path} (tiny: 1 VM on 1 host)\n"
     assert result.stderr == (
-        f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        f"warning: {path}:16:13: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
         "prefer 30s or 5m\n"
     )
+
+
+@pytest.mark.parametrize("start,message", [
+    ("2026-03-02T08:00:00Z", "start: give the calendar start in site local time, without a zone"),
+    (0, "start: give the calendar start as a date-time in site local time, like 2026-03-02T08:00:00 (got 0)")])
+def test_validate_a_zoned_or_numeric_start_with_date_time_failures(tmp_path, start, message):
+    data = tiny_scenario(start=start, failures=[{"kind": "host", "target": "h1", "at": "2026-03-02T10:00:00"}],
+                         replication={"initial": {"start": "2026-03-02T09:00:00"}})
+    path = write(tmp_path, data)
+    path.write_text(path.read_text(encoding="utf-8").replace("'2026-03-02T08:00:00Z'", "2026-03-02T08:00:00Z"),
+                    encoding="utf-8")
+    result = invoke("validate", path)
+    assert_clean_exit(result, 2)
+    assert message in result.stderr
 
 
 def test_validate_needs_a_file():
@@ -316,6 +330,27 @@ def test_run_no_save(tmp_path):
     assert "results:" not in result.stdout
 
 
+def test_a_big_run_prints_the_vms_that_matter_most_and_saves_them_all(tmp_path):
+    vms = [{"name": f"vm{i:02d}", "disks": ["1GiB"], "churn": {"rate": "10kB/s"}} for i in range(30)]
+    data = tiny_scenario(site={"hosts": [{"name": "h1", "vms": vms[:20]}, {"name": "h2", "vms": vms[20:]}]},
+                         failures=[{"kind": "host", "target": "h2", "at": "5h", "repair": "30m"}])
+    out = tmp_path / "out"
+    result = invoke("run", write(tmp_path, data), "--out", out)
+    assert_clean_exit(result, 0)
+    (folder,) = run_folders(out)
+    lines = result.stdout.splitlines()
+    table = lines[lines.index(next(x for x in lines if x.startswith("VM  "))) + 2:][:13]
+    assert [x.split()[0] for x in table] == [f"vm{i:02d}" for i in range(20, 30)] + ["vm00", "vm01", "(site)"]
+    assert ("Showing the 12 of 30 VMs that matter most (never protected, lost data, incidents, worst RPO first); "
+            "every VM: summary.txt and summary.parquet in the run folder.") in lines
+    assert len(lines) < 60
+    saved = (folder / "summary.txt").read_text(encoding="utf-8")
+    assert all(f"\nvm{i:02d} " in saved for i in range(30))
+    assert "Showing" not in saved
+    nosave = invoke("run", write(tmp_path, data), "--no-save")
+    assert "every VM: summary.txt and summary.parquet of a saved run (without --no-save)." in nosave.stdout
+
+
 def test_run_quiet_prints_only_the_folder(tmp_path):
     out = tmp_path / "out"
     result = invoke("run", write(tmp_path, tiny_scenario()), "--out", out, "-q")
@@ -330,7 +365,7 @@ def test_run_prints_warnings_on_stderr(tmp_path):
     result = invoke("run", path, "--out", out, "-q")
     assert_clean_exit(result, 0)
     assert result.stderr == (
-        f"warning: {path}: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
+        f"warning: {path}:16:13: replication.interval: 15 minutes is a legacy frequency in the cloud service; "
         "prefer 30s or 5m\n"
     )
 
@@ -371,7 +406,8 @@ def test_schema_to_a_file(tmp_path):
     target = tmp_path / "schema.json"
     result = invoke("schema", "-o", target)
     assert_clean_exit(result, 0)
-    assert result.stdout == ""
+    assert result.stdout == (f"wrote the JSON Schema of scenario files to {target}; for editor autocompletion, put "
+                             f"'# yaml-language-server: $schema={target}' at the top of a scenario file\n")
     assert json.loads(target.read_text(encoding="utf-8")) == scenario_schema()
 
 

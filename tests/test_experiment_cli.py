@@ -158,8 +158,8 @@ def test_cli_executor_failure_keeps_the_finished_runs(path, tmp_path, monkeypatc
     code, out, err, exc = cli(*args)
     (folder,) = (tmp_path / "out" / "tiny").iterdir()
     assert code == 1 and err.startswith("error: the executor failed (BrokenProcessPool: a worker process died); "
-                                        f"finished runs are kept in {folder}; resume with the same command and "
-                                        f"--resume {folder}")
+                                        f"finished runs are kept in {folder}; resume with: drsim sweep --resume "
+                                        f"{folder}")
     assert len(list((folder / "parts").glob("part-*.parquet"))) == 2
     monkeypatch.setattr(drsim.experiments.runner, "run_experiment", real)
     code, out, err, exc = cli(*args, "--resume", folder, "-q")

@@ -179,3 +179,82 @@ def test_cli_sweep_ctrl_c_then_resume(tmp_path, reference, monkeypatch):
                                                        "tidy.parquet"]
     pd.testing.assert_frame_equal(pd.read_parquet(final / "tidy.parquet"), reference.tidy)
     assert "--resume" in CliRunner().invoke(main, ["sweep", "--help"]).output
+
+
+def _interrupted_folder(tmp_path, monkeypatch, args):
+    """Run the CLI ``args`` and stop it (Ctrl-C) after 4 runs; the sweep-<time>.incomplete folder it leaves."""
+    import drsim.experiments.runner
+
+    real = drsim.experiments.runner.run_experiment
+
+    def interrupted(*a, **kw):
+        def stop(done, total):
+            if done >= 4:
+                raise KeyboardInterrupt
+
+        return real(*a, **{**kw, "progress": stop})
+
+    with monkeypatch.context() as m:
+        m.setattr(drsim.experiments.runner, "run_experiment", interrupted)
+        res = CliRunner().invoke(main, args)
+    assert res.exit_code == 130
+    (folder,) = (tmp_path / "r" / scenario().name).iterdir()
+    assert f"resume with: drsim sweep --resume {folder}" in res.output
+    return folder
+
+
+def test_cli_resume_folder_alone_resumes_and_says_how_many_runs_it_reused(tmp_path, reference, monkeypatch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario())))
+    args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
+            "--batch-size", "2", "--out", str(tmp_path / "r")]
+    folder = _interrupted_folder(tmp_path, monkeypatch, args)
+    path.unlink()  # the folder alone is enough: it records the scenario and the settings
+    res = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert f"resumed {folder}: reused 4 finished runs of 10, ran 6\n" in res.output
+    final = folder.with_name(folder.name.removesuffix(".incomplete"))
+    assert not folder.exists()
+    pd.testing.assert_frame_equal(pd.read_parquet(final / "tidy.parquet"), reference.tidy)
+
+
+def test_cli_resume_lists_what_differs_plainly(tmp_path, monkeypatch):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario())))
+    args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
+            "--batch-size", "2", "--out", str(tmp_path / "r")]
+    folder = _interrupted_folder(tmp_path, monkeypatch, args)
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(scenario_to_dict(make_scenario({"duration": "4d"}))))
+    res = CliRunner().invoke(main, ["sweep", str(other), "-n", "6", "--set", "link.upload=10Mbit/s", "--seed", "3",
+                                    "--resume", str(folder)])
+    assert res.exit_code == 2 and folder.exists()
+    lines = res.output.splitlines()
+    assert lines[0] == f"error: cannot resume {folder}: it holds a different experiment; what differs:"
+    assert lines[1].startswith("  - the scenario: not the one the folder's sweep ran (scenario hash ")
+    assert lines[2:] == ["  - --set (the grid): link.upload=10Mbit/s,40Mbit/s in the folder, link.upload=10Mbit/s "
+                         "now",
+                         "  - --replications: 5 in the folder, 6 now",
+                         f"'drsim sweep --resume {folder}' alone resumes the experiment it holds"]
+    res = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "-n", "6"])  # an option against the folder
+    assert res.exit_code == 2 and "  - --replications: 5 in the folder, 6 now" in res.output
+    res = CliRunner().invoke(main, ["sweep"])
+    assert res.exit_code == 2 and "error: give SCENARIO (or --resume FOLDER alone" in res.output
+    res = CliRunner().invoke(main, ["sweep", "--resume", str(tmp_path)])
+    assert res.exit_code == 2 and "it has no experiment.json" in res.output
+
+
+def test_the_recorded_request_gives_back_the_same_experiment(tmp_path):
+    """Grid, hypercube, precision: what experiment.json records reads back as the experiment it describes."""
+    from drsim.experiments.resuming import recorded_request, request_differences
+    from drsim.experiments.settings import experiment_settings
+
+    folder = tmp_path / "x"
+    run(out=folder, replications=2, sweep={"policy.name": ["manual", "automatic"]},
+        lhs={"link.upload": "8Mbit/s..40Mbit/s:log", "replication.interval": ["30s", "5m"]}, samples=2,
+        precision="rpo_p95_s=1h", max_replications=3)
+    s, kw = recorded_request(folder)
+    assert kw["samples"] == 2 and kw["seed"] == 3 and kw["max_replications"] == 3
+    assert request_differences(folder, s, experiment_settings(s, **kw)) == []
+    assert request_differences(folder, s, experiment_settings(s, **{**kw, "samples": 3})) == [
+        "--samples: 2 in the folder, 3 now"]

@@ -113,6 +113,46 @@ def test_formula_bandwidth_by_hand(executor):
     assert "peak-churn formula gives" in text and "Mbit/s" in text
 
 
+def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_there(executor):
+    """A heavy and a light VM: the light one meets the target on a far thinner link than the site can use, but
+    a bandwidth below the site's lower bound (mean churn over capacity) is no answer. Each row's p95 at required
+    is its RPO at its own required bandwidth, not the site's."""
+    data = base_scenario()
+    data["duration"] = "2d"
+    data["site"]["hosts"][0]["vms"] = [
+        {"name": "heavy", "disks": ["100MB"], "churn": {"rate": "1MB/s"}},
+        {"name": "light", "disks": ["100MB"], "churn": {"rate": "1kB/s"}},
+    ]
+    df = plan(drsim.parse_scenario(data), rpo="7m", replications=1, tolerance=TOL, executor=executor)
+    lower = df.attrs["lower_bound_Bps"]
+    assert lower == pytest.approx(1.001e6, rel=1e-9)
+    t = df.set_index("vm")
+    assert (t["required_Bps"] >= lower).all()
+    assert t.loc["light", "required_Bps"] - lower <= TOL  # it meets the target anywhere the site can run
+    assert t.loc["light", "required_Bps"] < t.loc[SITE, "required_Bps"]
+    rpo_at = {e["upload_Bps"]: e["rpo_mean_s"] for e in df.attrs["evaluations"]}
+    for vm in ("heavy", "light"):
+        assert t.loc[vm, "rpo_required_s"] == rpo_at[t.loc[vm, "required_Bps"]][vm]
+    assert t.loc[SITE, "rpo_required_s"] == max(rpo_at[t.loc[SITE, "required_Bps"]].values())
+
+
+def test_the_formula_verdict_says_whether_it_met_the_target(executor):
+    df = plan(lone_vm(), rpo="7m", percentile=95, replications=1, tolerance=TOL, executor=executor)
+    site_row = df["vm"] == SITE
+
+    def verdict(ratio: float, meets: bool) -> str:
+        d = df.copy()
+        d.attrs = {**df.attrs, "formula_meets": meets}
+        d.loc[site_row, "formula_ratio"] = ratio
+        return next(x for x in plan_text(d).splitlines() if "peak-churn formula gives" in x)
+
+    assert "it meets the target, within the search's tolerance of the required bandwidth;" in verdict(1.003, True)
+    assert "it meets the target and over-provisions by 23%;" in verdict(1.23, True)
+    assert "falls just short of the target (less than 1 % below the required bandwidth);" in verdict(0.997, False)
+    assert "it misses the target: it under-provisions by 40%;" in verdict(0.6, False)
+    assert all("by 0%" not in verdict(r, m) for r, m in ((1.003, True), (0.997, False)))
+
+
 def test_initial_replication_per_batch(executor):
     """Two batches of one VM each, constant churn: the batches' times add up to the site's."""
     data = base_scenario()

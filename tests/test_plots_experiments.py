@@ -188,6 +188,15 @@ def test_sweep_lines_with_five_values_or_more_are_a_line_and_a_band():
     assert "line and band" in ax.get_title(loc="left")
 
 
+def test_errors_about_other_swept_paths_say_by(exp):
+    with pytest.raises(ValueError, match=r"give sweep_lines by='replication.interval' for one line per value of it"):
+        plots.sweep_lines(exp, "link.upload", "rpo_p95_s")
+    with pytest.raises(ValueError, match=r"give sweep_lines by='replication.interval'"):
+        plots.paired_differences(exp, "link.upload")
+    with pytest.raises(ValueError, match=r"by='link.upload' is x: give by= another swept path"):
+        plots.sweep_lines(exp, "link.upload", "rpo_p95_s", by="link.upload")
+
+
 def test_sweep_lines_needs_every_other_swept_path_fixed(exp):
     with pytest.raises(ValueError, match="also sweeps replication.interval"):
         plots.sweep_lines(exp, "link.upload", "rpo_p95_s")

@@ -14,6 +14,7 @@ import pytest
 import drsim
 from drsim.model.policies import Policy, register
 from drsim.model.recovery import _next_retry
+from drsim.results.findings import incident_lines
 from tests.conftest import base_scenario, make_scenario
 
 ZERO_STEPS = {k: 0 for k in ("shutdown", "prepare", "process_pending", "start", "reconnect", "onprem_start",
@@ -291,13 +292,39 @@ def test_corruption_recovers_from_a_point_older_than_the_corruption():
     assert "download_image" in set(fb["step"])  # the on-prem disks hold corrupted data
 
 
-def test_corruption_with_too_short_retention_is_unrecoverable():
-    r = run(failures=[{"kind": "corruption", "target": "vm1", "at": "10h", "detected_after": "3h"}],
+def test_corruption_with_too_short_retention_is_unrecoverable_and_the_vm_is_down_to_the_end():
+    # no clean point: the data is lost. The VM is down from the detection (13 h) to the end of the day, whatever
+    # happens later (a host failure and its repair do not bring it back), and its data loss counts from t = 0
+    r = run(failures=[{"kind": "corruption", "target": "vm1", "at": "10h", "detected_after": "3h"},
+                      {"kind": "host", "target": "H1", "at": "15h", "repair": "1h"}],
             policy=MANUAL, replication={"interval": "5m", "retention": "2h", "setup": 0})
     inc = r.incidents.iloc[0]
     assert inc["outcome"] == "unrecoverable: no clean recovery point within retention"
-    assert math.isnan(inc["data_loss_s"])
-    assert not bool(r.summary.set_index("vm").loc["vm1", "rpo_met"])
+    assert len(r.incidents) == 1  # the host failure finds the VM already down
+    assert inc["data_loss_s"] == 13 * 3600
+    assert math.isnan(inc["rto_s"])
+    assert inc["downtime_s"] == pytest.approx(11 * 3600, rel=1e-12)
+    st = r.states[r.states["vm"] == "vm1"].iloc[-1]
+    assert (st["state"], st["start"], st["end"]) == ("down", 13 * 3600, 86400)
+    row = r.summary.set_index("vm").loc["vm1"]
+    assert row["availability"] == pytest.approx(13 / 24, rel=1e-12)
+    assert row["downtime_s"] == pytest.approx(11 * 3600, rel=1e-12)
+    assert row["data_loss_max_s"] == 13 * 3600
+    assert not bool(row["rpo_met"]) and not bool(row["rto_met"])
+    assert r.rpo["time"].max() <= 13 * 3600  # no RPO while it is down
+    assert "down to the end of the run (11 h)" in incident_lines(r)[0]
+
+
+def test_corruption_of_a_vm_not_yet_protected_loses_its_data():
+    # noticed at 10 min, during the initial copy (1 GB at 1 MB/s: protected after about 17 min)
+    r = run(failures=[{"kind": "corruption", "target": "vm1", "at": "5m", "detected_after": "5m"}],
+            policy=MANUAL)
+    inc = r.incidents.iloc[0]
+    assert inc["outcome"] == "unrecoverable: not protected"
+    assert inc["data_loss_s"] == 10 * 60
+    row = r.summary.set_index("vm").loc["vm1"]
+    assert row["availability"] == pytest.approx(10 / (24 * 60), rel=1e-12)
+    assert not row["protected"]  # its replication was dropped with its data
 
 
 # --- closed forms --------------------------------------------------------------------------------------

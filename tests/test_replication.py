@@ -185,6 +185,25 @@ def test_health_warning_when_cycles_are_missed_and_critical_when_log_reaches_hal
     assert 1.25e6 * (first - newest) >= 0.5e9
 
 
+def test_health_window_counts_the_last_hours_ticks_by_number_not_by_rounded_time():
+    # Missed ticks at 30,407.78, 30,707.78 and 31,007.78 s. Tick times are sums of 300 s steps, so at the tick at
+    # 34,007.78 s, now - 3600 rounds below the first miss: a window judged by time kept it (3 of 12 missed, 25 %:
+    # still warning). The window is the last 12 ticks: 2 of 12 missed (17 % < 20 %), so the warning ends there.
+    r = _vm({"duration": 34920, "link.upload": "8000000bit/s",
+             "site.hosts[0].vms[0].disks": [{"size": "24GiB", "used": "25007777777B"}],
+             "site.hosts[0].vms[0].churn": {"rate": "200000B/s"}})
+    c = r.cycles
+    missed = c.loc[c["outcome"] == "missed", "time"].to_numpy()
+    assert missed == pytest.approx([30407.777777, 30707.777777, 31007.777777], abs=1e-3)
+    ticks = c["time"].to_numpy()
+    end_tick = ticks[np.argmin(np.abs(ticks - 34007.777777))]
+    assert end_tick - missed[0] == pytest.approx(3600, abs=1e-6)  # the first miss is exactly 12 ticks old
+    warn = r.health[r.health["health"] == "warning"]
+    assert len(warn) == 1
+    assert warn["start"].iloc[0] == missed[0]
+    assert warn["end"].iloc[0] == end_tick  # not one interval later (34,307.78 s)
+
+
 def test_healthy_vm_stays_normal():
     r = _vm()
     assert r.health["health"].tolist() == ["normal"]

@@ -21,7 +21,7 @@ import drsim  # noqa: E402
 from drsim.cli import main  # noqa: E402
 from drsim.experiments.runner import run_experiment  # noqa: E402
 from drsim.experiments.sweep_folder import write_experiment  # noqa: E402
-from drsim.views.experiment_report import write_experiment_report  # noqa: E402
+from drsim.views.experiment_report import _experiment_summary, _SiteStats, write_experiment_report  # noqa: E402
 from drsim.views.plan_report import write_plan_folder, write_plan_report  # noqa: E402
 from drsim.views.rendering import json_safe  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
@@ -80,6 +80,28 @@ def test_experiment_report_in_the_sweep_folder(exp, tmp_path):
     assert "policy.name" in page and "Experiment seed" in page and str(exp.seeds[0]) in page
     assert "RPO objective" in page and "± " in page
     assert "Assumptions and sources" in page
+
+
+def test_experiment_summary_says_which_objective_fails_where_and_no_false_extremes(exp):
+    st = _SiteStats(exp)
+    rpo = exp.scenario.objectives.rpo
+    for point, (p95, downtime) in enumerate(((rpo + 60.2, 3600.1), (rpo + 60.4, 3600.3))):
+        st.stats[(point, "rpo_p95_s")] = (p95, 1.0, 2)  # both shown as 16 min, above the 15 min objective
+        st.stats[(point, "downtime_s")] = (downtime, 1.0, 2)
+        st.stats[(point, "rpo_met")] = (1.0, 0.0, 2)
+        st.stats[(point, "rto_met")] = (1.0, 0.0, 2)
+    lines = _experiment_summary(exp, st)
+    assert "No point meets both the RPO (15 min) and RTO (2 h) objectives at the site." in lines
+    assert ("The RPO objective is missed at every point (the mean p95 RPO above the target or an incident's "
+            "data loss beyond it).") in lines
+    assert "The RTO objective is missed at no point." in lines
+    assert "The site's mean p95 RPO is 16 min at every point." in lines
+    assert "The site's mean downtime is 1 h at every point." in lines
+    assert not any("lowest at" in line for line in lines)
+    st.stats[(1, "rto_met")] = (0.5, 0.5, 2)
+    lines = _experiment_summary(exp, st)
+    assert any(x.startswith("The RTO objective is missed at point 1 (policy.name = automatic) (an unplanned")
+               for x in lines)
 
 
 def test_experiment_report_skips_figures_that_do_not_apply(exp, tmp_path, monkeypatch):
@@ -175,5 +197,5 @@ def test_cli_plan_report(tmp_path):
     assert folder.name.startswith("plan-")
     for name in ("plan.parquet", "metadata.json", "report.html", "report.md"):
         assert (folder / name).is_file()
-    assert f"results: {folder}" in result.stdout
+    assert f"results: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}\n" in result.stdout
     assert Path(folder / "report.html").read_text(encoding="utf-8").count("data:image/png;base64,") == 1

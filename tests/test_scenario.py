@@ -217,17 +217,42 @@ def test_malformed_yaml_gives_the_line(tmp_path):
     err = load_error(path)
     assert len(err.problems) == 1
     assert err.problems[0].line == 5
-    assert str(err).startswith(f"{path}:5:5: malformed YAML: ")
-    assert "expected ',' or ']', but got ':'" in str(err)
+    assert str(err) == (f"{path}:5:5: malformed YAML: the '[' opened on line 3 is not closed before this line (or "
+                        "a ',' is missing)")
 
 
 def test_tab_indentation(tmp_path):
     path = write_text(tmp_path, "name: tiny\n\tduration: 1d\n")
     err = load_error(path)
-    assert str(err) == (
-        f"{path}:2:1: malformed YAML: while scanning for the next token "
-        "found character '\\t' that cannot start any token"
-    )
+    assert str(err) == f"{path}:2:1: malformed YAML: a tab character: YAML indents with spaces only"
+
+
+BAD_INDENT = ("bad indentation: this line does not line up with the lines above it in the block that starts on line "
+              "{}; indent the keys of one mapping (the '-' of one list) by the same number of spaces")
+
+
+@pytest.mark.parametrize(("shift", "message"), [
+    (-1, BAD_INDENT.format(5)),  # churn one space left of disks: neither the VM's key nor the host's (line 5)
+    (2, "a ':' that cannot be read here: the key on this line is indented deeper than the key above it, or a value "
+        "contains ': ' and needs quotes")])
+def test_indentation_errors_are_said_plainly_with_the_line(tmp_path, shift, message):
+    text = write(tmp_path).read_text()
+    lines = text.splitlines()
+    k = next(i for i, line in enumerate(lines) if line.strip().startswith("churn:"))
+    lines[k] = " " * (len(lines[k]) - len(lines[k].lstrip()) + shift) + lines[k].lstrip()
+    path = write_text(tmp_path, "\n".join(lines) + "\n", "indent.yaml")
+    err = load_error(path)
+    assert len(err.problems) == 1
+    assert err.problems[0].line == k + 1
+    assert err.problems[0].message == f"malformed YAML: {message}"
+    assert "<block" not in str(err) and "block collection" not in str(err)
+
+
+def test_a_key_without_colon_is_located_on_its_own_line(tmp_path):
+    path = write_text(tmp_path, "name: tiny\nduration\nseed: 1\n")
+    err = load_error(path)
+    assert str(err) == (f"{path}:2:1: malformed YAML: a key without ':' (write 'key: value'), or a line indented "
+                        "like a key by mistake")
 
 
 def test_duplicate_key(tmp_path):
@@ -1136,7 +1161,7 @@ def test_warning_for_throttle_out_of_range(tmp_path):
 
 
 def test_warning_for_high_churn(tmp_path):
-    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}}))
+    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}, "link.upload": "100Mbit/s"}))
     assert scenario_warnings(s) == [
         "vm1: mean churn 3.00 MB/s exceeds the 2 MB/s the service supports per VM on standard storage"
     ]

@@ -21,8 +21,10 @@ smallest simulated bandwidth that meets the target; the first candidates are the
 bandwidths, then the largest bandwidth tried is doubled until the target is met (at most :data:`MAX_DOUBLINGS`
 times). Each bracket (the site's and every VM's) is halved until its width is at most ``tolerance``; the answer is
 its upper end, a simulated bandwidth that met the target, at most ``tolerance`` above the largest one shown to
-fail (or the lower bound). Brackets are halved together: one simulated bandwidth serves every bracket whose
-middle half it falls in. The search assumes the metric falls as the bandwidth grows.
+fail (or the lower bound). A VM's answer is a site bandwidth, so its lower bound is the higher of its own and the
+site's; a bandwidth below a lower bound never counts as meeting the target. Brackets are halved together: one
+simulated bandwidth serves every bracket whose middle half it falls in. The search assumes the metric falls as the
+bandwidth grows.
 
 The old path ``drsim.planner`` gives this module, so the planner's names kept elsewhere (:func:`plan_text`, the
 sizing helpers and the formula's constants) are importable from here too.
@@ -94,15 +96,14 @@ class PlanError(ValueError):
 
 
 def _bracket(points: dict[float, _Point], met: Callable[[_Point], bool], lower: float) -> tuple[float, float]:
-    """(lo, hi) from the simulated points: hi is the smallest bandwidth that met (inf if none), lo the largest
-    below it that failed, or the lower bound when none did (NaN when even that is at or above hi)."""
+    """(lo, hi) from the simulated points: hi is the smallest bandwidth at or above the lower bound that met (inf
+    if none), lo the largest below it that failed, or the lower bound when that is higher. A bandwidth below the
+    lower bound is no answer even when a finite run meets the target there: the backlog grows without end."""
     ups = sorted(points)
-    good = [b for b in ups if met(points[b])]
+    good = [b for b in ups if b >= lower and met(points[b])]
     hi = good[0] if good else math.inf
     bad = [b for b in ups if b < hi and not met(points[b])]
-    if bad:
-        return bad[-1], hi
-    return (lower, hi) if lower < hi else (math.nan, hi)
+    return max(bad[-1], lower) if bad else lower, hi
 
 
 def _parse(value: Any, parser: Callable[[Any], float], what: str) -> float:
@@ -228,8 +229,8 @@ def plan(
             points[b] = _Point(b, data, target, criterion)
 
     keys: list[tuple[str, Callable[[_Point], bool], float]] = [(SITE, lambda p: p.site_met, lower_site)]
-    for j, name in enumerate(names):
-        keys.append((name, lambda p, j=j: bool(p.met[j]), float(lower_vm[j])))
+    for j, name in enumerate(names):  # a VM's answer is a site bandwidth: the link must carry the site's churn
+        keys.append((name, lambda p, j=j: bool(p.met[j]), max(float(lower_vm[j]), lower_site)))
 
     rounds = 0
     try:
@@ -243,18 +244,12 @@ def plan(
                 lo, hi = _bracket(points, met, lower)
                 if math.isinf(hi):
                     doubling = doubling or top < max(current, formula_site, lower_site, 1.0) * 2.0**MAX_DOUBLINGS
-                elif math.isnan(lo):
-                    if hi > tol:
-                        brackets.append((hi / 2, hi, True))
                 elif hi - lo > tol:
-                    brackets.append((lo, hi, False))
+                    brackets.append((lo, hi))
             wanted: list[float] = []
             if doubling:
                 wanted.append(2 * max(top, lower_site))
-            for lo, hi, down in sorted(brackets, key=lambda x: x[0] - x[1]):
-                if down:
-                    wanted.append(lo)
-                    continue
+            for lo, hi in sorted(brackets, key=lambda x: x[0] - x[1]):
                 w = hi - lo
                 if not any(lo + w / 4 <= b <= hi - w / 4 for b in wanted):
                     wanted.append((lo + hi) / 2)
@@ -271,10 +266,7 @@ def plan(
 
     # ------------------------------------------------------------------------------------------------
     # The table
-    results: dict[str, tuple[float, float]] = {}
-    for key, met, lower in keys:
-        lo, hi = _bracket(points, met, lower)
-        results[key] = (0.0 if math.isnan(lo) else lo, hi)
+    results = {key: _bracket(points, met, lower) for key, met, lower in keys}
     site_lo, site_hi = results[SITE]
     notes = []
     at_required = points.get(site_hi)
@@ -329,6 +321,7 @@ def plan(
     rows = []
     for j, name in enumerate(names):
         lo, hi = results[name]
+        at_own = points.get(hi)  # the VM's RPO at its own required bandwidth
         rows.append({
             "vm": name, "host": hosts[j], "batch": batch_of[name], "mean_churn_Bps": float(churn[j]),
             "required_Bps": hi if math.isfinite(hi) else math.nan, "required_low_Bps": lo,
@@ -337,8 +330,8 @@ def plan(
             "rpo_formula_s": float(finite(at_formula.mean)[j]),
             "missed_formula": float(np.nanmean(at_formula.data["missed"][:, j]))
             if np.isfinite(at_formula.data["missed"][:, j]).any() else math.nan,
-            "rpo_required_s": float(finite(at_required.mean)[j]) if at_required else math.nan,
-            "rpo_required_ci95_s": float(at_required.ci95[j]) if at_required else math.nan,
+            "rpo_required_s": float(finite(at_own.mean)[j]) if at_own else math.nan,
+            "rpo_required_ci95_s": float(at_own.ci95[j]) if at_own else math.nan,
             "initial_replication_s": float(init_s[j]), "batch_initial_replication_s": float(batch_s[j]),
             "protected_after_s": float(prot_after[j]),
         })
@@ -379,6 +372,7 @@ def plan(
                        else "over its whole protected time"),
         "current_upload_Bps": current,
         "lower_bound_Bps": lower_site,
+        "formula_meets": at_formula.site_met,
         "throttle_share": share,
         "throttle": None if throttle is None else (
             f"kept, scaled with the uplink: work hours {throttle.work_limit / current:.0%} of it, off hours "

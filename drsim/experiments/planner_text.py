@@ -34,6 +34,21 @@ def _dur(seconds: float, ci: float = math.nan) -> str:
     return f"{text} ± {units.format_duration(ci)}" if math.isfinite(ci) and ci > 0 else text
 
 
+def _formula_verdict(df: pd.DataFrame) -> str:
+    """Whether the formula's bandwidth met the target (simulated), and by how much it over- or under-provisions;
+    a difference that rounds to 0 % is said as such (within the search's tolerance)."""
+    site = df[df["vm"] == SITE].iloc[0]
+    ratio = float(site["formula_ratio"])
+    meets = bool(df.attrs.get("formula_meets", ratio >= 1))
+    share = f"{abs(ratio - 1):.0%}"
+    if meets:
+        return ("it meets the target, within the search's tolerance of the required bandwidth" if share == "0%"
+                else f"it meets the target and over-provisions by {share}")
+    if share == "0%":
+        return "it falls just short of the target (less than 1 % below the required bandwidth)"
+    return f"it misses the target: it under-provisions by {share}"
+
+
 def plan_text(df: pd.DataFrame) -> str:
     """The plan as printed by ``drsim plan``: the table and what it means."""
     a = df.attrs
@@ -69,10 +84,11 @@ def plan_text(df: pd.DataFrame) -> str:
         f"formula: the VM's term of the vendor's peak-churn sum (p{FORMULA_PERCENTILE:g} of hourly churn x "
         f"{FORMULA_GROWTH} / compression / efficiency).",
         f"{pct}: means over replications at the current {mbit(a['current_upload_Bps'])} (± 95 % CI half-width), "
-        "the formula's and the required bandwidth;",
+        "the formula's and the row's required bandwidth;",
         "the site row shows the worst VM. Initial replication times at the site's required bandwidth.",
         f"Lower bound of the search (mean churn / compression / efficiency / throttle share): "
-        f"{mbit(a['lower_bound_Bps'])}.",
+        f"{mbit(a['lower_bound_Bps'])}; no VM's required bandwidth is below it (the link must carry the site's "
+        "churn).",
     ]
     lines.append("")
     lines.append("Findings:")
@@ -81,11 +97,8 @@ def plan_text(df: pd.DataFrame) -> str:
         lines.append(f"- Every VM meets a {target} RPO {a['percentile']:g} % of the time from {mbit(req)} "
                      f"(not at {mbit(site['required_low_Bps'])}"
                      + (", the lower bound" if site["required_low_Bps"] == a["lower_bound_Bps"] else "") + ").")
-        ratio = site["formula_ratio"]
-        verdict = ("over-provisions" if ratio > 1 else "under-provisions")
-        lines.append(f"- The peak-churn formula gives {mbit(site['formula_Bps'])}: it {verdict} by "
-                     f"{abs(ratio - 1):.0%}; at that bandwidth the worst VM's {pct} RPO is "
-                     f"{_dur(site['rpo_formula_s'])}"
+        lines.append(f"- The peak-churn formula gives {mbit(site['formula_Bps'])}: {_formula_verdict(df)}; at that "
+                     f"bandwidth the worst VM's {pct} RPO is {_dur(site['rpo_formula_s'])}"
                      + (f" and {site['missed_formula']:.1%} of cycles are missed" if site["missed_formula"] > 0
                         else "") + ".")
         lines.append(f"- At {mbit(req)} the initial replication takes {_dur(site['initial_replication_s'])}; "

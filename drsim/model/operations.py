@@ -219,6 +219,7 @@ class Operations:
             r.resume_after_recovery(env.now)  # the VM restarts from the restored image: nothing pending
             self._close(r, inc, "restored from the cloud")
         elif lost:
+            inc.data_loss_s = inc.outage_start  # everything: counted from t = 0, a lower bound
             r.restart_initial()
             self._close(r, inc, "unrecoverable: disks lost and no recovery point; rebuilt empty")
         else:

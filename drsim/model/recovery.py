@@ -14,6 +14,8 @@ Rules (the product's contract; see the README):
   site are up and no guest failure is active.
 * Unplanned failover needs a protected VM. Data loss = failure time - capture time of the recovery point
   used (for corruption: detection time - capture time, the writes since that point are discarded).
+* Corruption with no clean recovery point within retention (or of a VM not yet protected) loses the VM's data:
+  it is down from the detection to the end of the run, and its data loss counts from t = 0.
 * Planned failover shuts the VM down, sends the whole pending log, then starts in the cloud: no data loss;
   downtime = shutdown + final sync + start + client reconnection.
 * Test failover starts a copy in an isolated network: production and replication are untouched.
@@ -86,6 +88,7 @@ class Recovery(Operations, Plans):
         self.incidents: list[Incident] = []
         self.operations: list[tuple] = []
         self.open: dict[str, Incident] = {}
+        self.lost: set[str] = set()  # VMs whose data is lost (no clean point): down to the end of the run
         self._ops = 0
         self._plans_running: set[str] = set()
         self._plan_group: dict[str, int] = {}  # the group a running plan is at
@@ -200,7 +203,7 @@ class Recovery(Operations, Plans):
 
     def _onprem_back(self, r: VMReplica) -> None:
         """A cause of on-prem unavailability ended; act if none is left."""
-        if not self.onprem_available(r):
+        if not self.onprem_available(r) or r.vm.name in self.lost:
             return
         inc = self.open.get(r.vm.name)
         if r.service == DOWN and inc is not None and math.isnan(inc.failover_started_at):
@@ -289,13 +292,23 @@ class Recovery(Operations, Plans):
             return
         if r.rep_state != S_PROTECTED or not clean:
             inc.decision_at = now
-            inc.closed = True
             inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state == S_PROTECTED
                            else "unrecoverable: not protected")
+            self._data_lost(r, inc)
             return
         self.open[r.vm.name] = inc
         r.set_service(DOWN)  # taken offline for recovery
         self.policy.on_failure(self.ctx, inc)
+
+    def _data_lost(self, r: VMReplica, inc: Incident) -> None:
+        """Nothing clean to recover ``r`` from: its data is lost. The VM is taken offline and stays down to the
+        end of the run (rebuilding it from another source is outside the model); its data loss is every write
+        the run knows of, counted from t = 0 (a lower bound: data from before the run is lost too)."""
+        inc.data_loss_s = inc.outage_start
+        self.open[r.vm.name] = inc  # open: down until the end, when finish() counts its downtime
+        self.lost.add(r.vm.name)
+        r.drop_replication()
+        r.set_service(DOWN)
 
     # --- decisions ----------------------------------------------------------------------------------
 
@@ -307,7 +320,8 @@ class Recovery(Operations, Plans):
     def start_failover(self, inc: Incident, point: str) -> simpy.Process | None:
         """Start an unplanned failover; the process, or None if it is impossible or already done."""
         r = self.by_name[inc.vm]
-        if inc.closed or inc.restarting or not math.isnan(inc.failover_started_at) or r.service != DOWN:
+        if (inc.closed or inc.restarting or not math.isnan(inc.failover_started_at) or r.service != DOWN
+                or inc.vm in self.lost):
             return None
         if math.isnan(inc.decision_at):
             inc.decision_at = self.env.now

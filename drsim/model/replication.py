@@ -108,7 +108,8 @@ class VMReplica:
         "protected", "protected_at", "rep_state", "retention", "service", "state", "state_since", "ticks", "vm",
         "vm_faults", "weight",
         "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
-        "_missed_pack", "_missed_times", "_paused", "_stopped_at", "_ticking", "_ticks_per_window", "_w_cut",
+        "_missed_pack", "_missed_ticks", "_paused", "_stopped_at", "_tick_no", "_ticking", "_ticks_per_window",
+        "_w_cut",
         "_w_inflight", "_w_newest", "_w_offset", "_waiters",
     )
 
@@ -148,8 +149,11 @@ class VMReplica:
         self._w_newest = 0.0  # cumulative writes at the newest available point's capture
         self._last_success = math.nan
         # cycles and health
-        self.ticks = 0
-        self._missed_times: deque[float] = deque()
+        self.ticks = 0  # ticks while protected (cycles sent or missed)
+        # the health window counts ticks by their number, not by time: tick times are built by repeated addition,
+        # so ``now - 3600`` can round below a tick exactly one hour old and keep it one interval too long
+        self._tick_no = 0  # every tick since the VM joined its ticker, protected or not
+        self._missed_ticks: deque[int] = deque()  # numbers of the missed ticks still in the window
         self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
         self._ticking = False  # joined a ticker (ticks go on for the whole run; they skip while not protected)
         self._initial: simpy.Process | None = None
@@ -243,17 +247,18 @@ class VMReplica:
             return  # replication dropped (failover, rebuild)
 
     def _tick(self, now: float) -> None:
+        self._tick_no += 1
         if self.state != S_PROTECTED:
             return  # finishing initial replication, or not running on-prem: no cycle
         self.ticks += 1
         if self._inflight is not None:
-            self._missed_times.append(now)
+            self._missed_ticks.append(self._tick_no)
             self._missed_extend(self._missed_pack(self.index, now))
             self._judge_health(now, self.writes(now))
         else:
             self._cut(now, K_DELTA)
             w = self._w_cut
-            if (self.health == H_NORMAL and not self._missed_times and w - self._w_newest < self.critical_bytes
+            if (self.health == H_NORMAL and not self._missed_ticks and w - self._w_newest < self.critical_bytes
                     and not now - self._last_success > WARN_SILENCE):
                 return  # normal and still normal (the common case; the rules are in _judge_health)
             self._judge_health(now, w)
@@ -301,9 +306,9 @@ class VMReplica:
             health = H_CRITICAL
         else:
             share = 0.0
-            missed = self._missed_times
+            missed = self._missed_ticks
             if missed:
-                cutoff = now - HEALTH_WINDOW
+                cutoff = self._tick_no - self._ticks_per_window  # the window: the last ticks_per_window ticks
                 while missed and missed[0] <= cutoff:
                     missed.popleft()
                 window = min(self.ticks, self._ticks_per_window)

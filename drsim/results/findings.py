@@ -1,23 +1,38 @@
 """Plain-language findings and the terminal summary of a run.
 
-:func:`findings` reads a run's tables and says what a planner should notice: VMs not protected in time,
-a link that cannot keep up with churn, RPO targets missed, health warnings. :func:`summary_text` lays out
-the per-VM table printed by ``drsim run`` (and saved as ``summary.txt``), control characters in names escaped.
+:func:`findings` reads a run's tables and says what a planner should notice: VMs not protected in time, a link that
+cannot keep up with churn, RPO targets missed, health warnings, incidents. A finding about many VMs is one line
+naming the worst few (``41 VMs were in warning health at least once; worst: ...``). :func:`summary_text` lays out
+the per-VM tables printed by ``drsim run`` (and saved as ``summary.txt``, control characters in names escaped); for
+a big site it shows the VMs that matter most (:func:`drsim.results.ranking.rank_vms`) and says where every VM is.
+
+Imports :mod:`drsim.results` (tables, ranking, wording), :mod:`drsim.scenario` (units, warnings, mean churn).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pandas as pd
 
+from drsim.results.ranking import rank_vms
 from drsim.results.tables import PLANNED_KINDS, SITE, Results
+from drsim.results.wording import cause, count, incident_lines, names_text, text_table, when, when_short
 from drsim.scenario import units
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.quoting import printable
 
-__all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table"]
+__all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table", "protected_after",
+           "GROUP_AT"]
+
+# the names these helpers had when they lived here
+_cause, _when, _when_short = cause, when, when_short
+
+GROUP_AT = 4  #: a finding about this many VMs or more is one line that names the worst ones
+_WORST = 3  # VMs named in a grouped finding
+_fmt = units.format_duration
 
 
 def saturation(results: Results) -> float:
@@ -32,41 +47,19 @@ def saturation(results: Results) -> float:
     return churn / capacity if capacity > 0 else math.inf
 
 
-def count(n: int, noun: str) -> str:
-    """``count(1, 'VM')`` -> ``'1 VM'``; ``count(2, 'VM')`` -> ``'2 VMs'``."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+def protected_after(results: Results, protected_at: float) -> float:
+    """Seconds from the start of protection (``replication.initial.start``) to ``protected_at`` (from t = 0)."""
+    return protected_at - results.scenario.initial_start_offset()
 
 
-def _when(results: Results, t: float) -> str:
-    text = units.format_duration(t)
-    if results.scenario.start is not None and math.isfinite(t):
-        stamp = pd.Timestamp(results.scenario.start) + pd.Timedelta(seconds=t)
-        text += f" ({stamp:%a %d %b %H:%M})"
-    return text
-
-
-def _recovery_table(results: Results) -> list[str]:
-    s = results.scenario
-    fmt = units.format_duration
-    header = ("VM", "availability", "downtime", "incidents", "worst data loss", "worst RTO",
-              f"RPO {fmt(s.objectives.rpo)}", f"RTO {fmt(s.objectives.rto)}", "drills", "drill RTO")
-    rows = []
-    for _, r in results.summary.iterrows():
-        rows.append((r["vm"], f"{r['availability']:.4%}", fmt(r["downtime_s"]), str(r["incidents"]),
-                     fmt(r["data_loss_max_s"]), fmt(r["rto_max_s"]), "met" if r["rpo_met"] else "MISSED",
-                     "met" if r["rto_met"] else "MISSED", str(r["drills"]), fmt(r["drill_rto_mean_s"])))
-    return text_table(header, rows)
-
-
-def text_table(header: tuple, rows: list[tuple]) -> list[str]:
-    """A plain-text table: the header, a rule and the rows, columns as wide as their widest cell."""
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-
-    def fmt(row: tuple) -> str:
-        return "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)
-                         for i, (x, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-
-    return [fmt(header), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
+def _grouped(out: list[str], items: list[tuple[str, str, str]], group: Callable[[int], str]) -> None:
+    """``items``: (VM, the finding about it alone, a short detail), worst first. Few: one line each; many: one
+    line, ``group(n)``, naming the worst."""
+    if len(items) < GROUP_AT:
+        out.extend(long for _, long, _ in items)
+    elif items:
+        worst = ", ".join(f"{vm} ({short})" for vm, _, short in items[:_WORST])
+        out.append(f"{group(len(items))}; worst: {worst}.")
 
 
 def findings(results: Results) -> list[str]:
@@ -92,171 +85,176 @@ def findings(results: Results) -> list[str]:
 
     unprotected = vms[(~vms["protected"]) & vms["vm"].isin(eligible)]
     if len(unprotected):
-        names = ", ".join(unprotected["vm"])
-        out.append(f"Not protected by the end of the run ({units.format_duration(s.duration)}): {names}. "
-                   "Failover is impossible for them until initial replication completes.")
+        out.append(f"Not protected by the end of the run ({_fmt(s.duration)}): "
+                   f"{names_text(unprotected['vm'].tolist(), 10)}. Failover is impossible for them until initial "
+                   "replication completes.")
     elif eligible:
         n = len(eligible)
         what = {1: "The only protectable VM is", 2: "Both protectable VMs are"}.get(n, f"All {n} protectable VMs are")
-        out.append(f"{what} protected after {_when(results, site['protected_at'])}.")
-    for host, vm in s.vms():
-        if not host.supported:
-            out.append(f"{vm.name} cannot be protected: host {host.name} runs {host.os} (2012 R2 or later needed).")
+        after = protected_after(results, site["protected_at"])
+        text = f"{what} protected after {_fmt(after)}"
+        if after != site["protected_at"]:
+            text += " from the start of protection (replication.initial.start)"
+        if s.start is not None:
+            text += f" ({when_short(results, site['protected_at']).removeprefix('on ')})"
+        out.append(text + ".")
+    old = [(vm.name, host) for host, vm in s.vms() if not host.supported]
+    _grouped(out, [(name, f"{name} cannot be protected: host {host.name} runs {host.os} (2012 R2 or later needed).",
+                    host.os) for name, host in old],
+             lambda n: f"{n} VMs cannot be protected: their hosts run Windows Server older than 2012 R2")
 
     prot = vms[vms["protected"]]
-    if len(prot) and not math.isnan(site["rpo_over_target"]):
-        met = max(0.0, 1 - site["rpo_over_target"])
-        out.append(f"Site-wide, the {units.format_duration(target)} RPO target is met {met:.1%} of the protected time.")
-        for _, row in prot.sort_values("rpo_over_target", ascending=False).iterrows():
-            if row["rpo_over_target"] > 0.01:
-                out.append(f"{row['vm']} exceeds the RPO target {row['rpo_over_target']:.1%} of the time "
-                           f"(p95 {units.format_duration(row['rpo_p95_s'])}, "
-                           f"worst {units.format_duration(row['rpo_max_s'])}).")
-            if row["cycles_missed"] > 0.05 * max(row["cycles_sent"] + row["cycles_missed"], 1):
-                total = row["cycles_sent"] + row["cycles_missed"]
-                out.append(f"{row['vm']} missed {row['cycles_missed']} of {total} replication cycles "
-                           "(a transfer was still running at the next interval).")
+    if len(prot) and not math.isnan(site["rpo_steady_over_target"]):
+        met = max(0.0, 1 - site["rpo_steady_over_target"])
+        out.append(f"Site-wide, the {_fmt(target)} RPO target is met {met:.1%} of the protected time after start-up.")
+        over = prot[prot["rpo_steady_over_target"] > 0.01].sort_values("rpo_steady_over_target", ascending=False)
+        _grouped(out, [(r["vm"], f"{r['vm']} exceeds the RPO target {r['rpo_steady_over_target']:.1%} of the time "
+                                 f"(p95 {_fmt(r['rpo_steady_p95_s'])}, worst {_fmt(r['rpo_steady_max_s'])}).",
+                        f"{r['rpo_steady_over_target']:.1%}, worst {_fmt(r['rpo_steady_max_s'])}")
+                       for _, r in over.iterrows()],
+                 lambda n: f"{n} VMs exceed the RPO target more than 1% of the time")
+        total = prot["cycles_sent"] + prot["cycles_missed"]
+        share = prot["cycles_missed"] / total.clip(lower=1)
+        busy = prot.assign(share=share)[prot["cycles_missed"] > 0.05 * total.clip(lower=1)]
+        _grouped(out, [(r["vm"], f"{r['vm']} missed {r['cycles_missed']} of {r['cycles_sent'] + r['cycles_missed']} "
+                                 "replication cycles (a transfer was still running at the next interval).",
+                        f"{r['share']:.0%}") for _, r in busy.sort_values("share", ascending=False).iterrows()],
+                 lambda n: f"{n} VMs missed more than 5% of their replication cycles (a transfer was still running "
+                           "at the next interval)")
+    _health_findings(results, prot, out)
+    _incident_findings(results, out)
+    out.extend("Note: " + w for w in scenario_warnings(s)
+               if "cannot be protected" not in w and "exceeds the link" not in w)
+    return out
 
-    health = results.health
-    for vm in prot["vm"]:
-        h = health[health["vm"] == vm]
-        crit = h[h["health"] == "critical"]
-        warn = h[h["health"] == "warning"]
-        if len(crit):
-            out.append(f"{vm} reached critical health (pending log >= 50 % of its disk: resynchronisation "
-                       f"required) for {units.format_duration(float((crit['end'] - crit['start']).sum()))}.")
-        elif len(warn):
-            times = "once" if len(warn) == 1 else f"{len(warn)} times"
-            out.append(f"{vm} was in warning health {times}, "
-                       f"{units.format_duration(float((warn['end'] - warn['start']).sum()))} in all.")
+
+def _health_findings(results: Results, prot: pd.DataFrame, out: list[str]) -> None:
+    crit = prot[prot["worst_health"] == "critical"].sort_values("worst_health_s", ascending=False)
+    _grouped(out, [(r["vm"], f"{r['vm']} reached critical health (pending log >= 50 % of its disk: "
+                             f"resynchronisation required) for {_fmt(r['worst_health_s'])}.",
+                    _fmt(r["worst_health_s"])) for _, r in crit.iterrows()],
+             lambda n: f"{n} VMs reached critical health (pending log >= 50 % of the disk: resynchronisation "
+                       "required)")
+    warn = prot[prot["worst_health"] == "warning"].sort_values("worst_health_s", ascending=False)
+    h = results.health
+    spells = h[h["health"] == "warning"].groupby(h["vm"].astype(object)).size()
+    items = []
+    for _, r in warn.iterrows():
+        n = int(spells.get(r["vm"], 0))
+        times = "once" if n == 1 else f"{n} times"
+        items.append((r["vm"], f"{r['vm']} was in warning health {times}, {_fmt(r['worst_health_s'])} in all.",
+                      f"{times}, {_fmt(r['worst_health_s'])}"))
+    _grouped(out, items, lambda n: f"{n} VMs were in warning health at least once")
+
+
+def _incident_findings(results: Results, out: list[str]) -> None:
+    s = results.scenario
     inc = results.incidents
-    fmt = units.format_duration
-    for _, row in inc[inc["outcome"].str.startswith("unrecoverable")].iterrows():
+    lost = inc[inc["outcome"].str.startswith("unrecoverable")]
+    items = []
+    for _, row in lost.iterrows():
         reason = row["outcome"].split(":", 1)[1].strip()
-        out.append(f"{row['vm']} could NOT be recovered after its {row['kind']} failure: {reason}."
-                   + (" Longer retention or faster detection would have kept a clean point."
-                      if "retention" in reason else ""))
+        down = (f" Its data is lost: down {_fmt(row['downtime_s'])}, to the end of the run."
+                if math.isnan(row["service_restored_at"]) else "")
+        items.append((row["vm"], f"{row['vm']} could NOT be recovered after its {row['kind']} failure: {reason}."
+                      + down + (" Longer retention or faster detection would have kept a clean point."
+                                if "retention" in reason else ""), reason))
+    _grouped(out, items, lambda n: f"{n} VMs could NOT be recovered: their data is lost")
     unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
-    late = unplanned[unplanned["rto_s"] > s.objectives.rto]
+    rto = _fmt(s.objectives.rto)
+    late = unplanned[unplanned["rto_s"] > s.objectives.rto].sort_values("rto_s", ascending=False)
+    items = []
     for _, row in late.iterrows():
         sla = row["sla_rto_s"]
-        how = f" (SLA-measured failover {fmt(sla)})" if sla == sla else " (no failover: it was repaired on site)"
-        out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: service back after "
-                   f"{fmt(row['rto_s'])}{how}.")
-    for _, row in unplanned[unplanned["rto_s"].isna() & ~unplanned["outcome"].str.startswith("handled")].iterrows():
-        if not row["outcome"].startswith("unrecoverable"):
-            out.append(f"{row['vm']} missed the {fmt(s.objectives.rto)} RTO target: its {row['kind']} incident "
-                       f"ended '{row['outcome']}'.")
-    lossy = unplanned[unplanned["data_loss_s"] > s.objectives.rpo]
-    for _, row in lossy.iterrows():
-        out.append(f"{row['vm']} lost {fmt(row['data_loss_s'])} of data in its {row['kind']} incident, above the "
-                   f"{fmt(s.objectives.rpo)} RPO target.")
-    out.extend("Note: " + w for w in scenario_warnings(s) if "cannot be protected" not in w)
-    return out
+        how = f" (SLA-measured failover {_fmt(sla)})" if sla == sla else " (no failover: it was repaired on site)"
+        items.append((row["vm"], f"{row['vm']} missed the {rto} RTO target: service back after "
+                                 f"{_fmt(row['rto_s'])}{how}.", f"back after {_fmt(row['rto_s'])}"))
+    _grouped(out, items, lambda n: f"{n} incidents missed the {rto} RTO target")
+    still = unplanned[unplanned["rto_s"].isna() & ~unplanned["outcome"].str.startswith(("handled", "unrecoverable"))]
+    _grouped(out, [(row["vm"], f"{row['vm']} missed the {rto} RTO target: its {row['kind']} incident ended "
+                               f"'{row['outcome']}'.", row["outcome"]) for _, row in still.iterrows()],
+             lambda n: f"{n} incidents missed the {rto} RTO target without service restored")
+    lossy = unplanned[(unplanned["data_loss_s"] > s.objectives.rpo)
+                      & ~unplanned["outcome"].str.startswith("unrecoverable")]
+    _grouped(out, [(row["vm"], f"{row['vm']} lost {_fmt(row['data_loss_s'])} of data in its {row['kind']} incident, "
+                               f"above the {_fmt(s.objectives.rpo)} RPO target.", _fmt(row["data_loss_s"]))
+                   for _, row in lossy.sort_values("data_loss_s", ascending=False).iterrows()],
+             lambda n: f"{n} incidents lost more data than the {_fmt(s.objectives.rpo)} RPO target")
 
 
-def _cause(results: Results, inc: pd.Series) -> str:
+def _recovery_table(results: Results, rows_of: pd.DataFrame) -> list[str]:
     s = results.scenario
-    host = next((h.name for h, vm in s.vms() if vm.name == inc["vm"]), "?")
-    when = _when_short(results, inc["failed_at"])
-    return {
-        "host": f"host {host} failed {when}",
-        "site": f"the site went down {when}",
-        "vm": f"the VM crashed {when}",
-        "corruption": f"its data was corrupted {when}, noticed {_when_short(results, inc['detected_at'])}",
-        "maintenance": f"planned maintenance of host {host} {when}",
-        "plan": f"moved by its recovery plan {when}",
-    }.get(inc["kind"], f"{inc['kind']} failure {when}")
+    header = ("VM", "availability", "downtime", "incidents", "worst data loss", "worst RTO",
+              f"RPO {_fmt(s.objectives.rpo)}", f"RTO {_fmt(s.objectives.rto)}", "drills", "drill RTO")
+    rows = []
+    for _, r in rows_of.iterrows():
+        rows.append((r["vm"], f"{r['availability']:.4%}", _fmt(r["downtime_s"]), str(r["incidents"]),
+                     _fmt(r["data_loss_max_s"]), _fmt(r["rto_max_s"]), "met" if r["rpo_met"] else "MISSED",
+                     "met" if r["rto_met"] else "MISSED", str(r["drills"]), _fmt(r["drill_rto_mean_s"])))
+    return text_table(header, rows)
 
 
-def _when_short(results: Results, t: float) -> str:
-    """``day 10 09:12`` (calendar: ``Wed 18 Mar 09:12``)."""
-    if not math.isfinite(t):
-        return "-"
-    if results.scenario.start is not None:
-        stamp = pd.Timestamp(results.scenario.start) + pd.Timedelta(seconds=t)
-        return f"on {stamp:%a %d %b %H:%M}"
-    day, rest = divmod(t, 86400.0)
-    return f"on day {int(day)} {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
+def _health_cell(r: pd.Series) -> str:
+    worst = str(r["worst_health"])
+    seconds = r["worst_health_s"]
+    return f"{worst} {_fmt(seconds)}" if worst in ("warning", "critical") and seconds == seconds else worst
 
 
-def incident_lines(results: Results) -> list[str]:
-    """One plain-language line per incident, in time order."""
-    out = []
-    fmt = units.format_duration
-    for _, inc in results.incidents.iterrows():
-        text = f"{inc['vm']}: {_cause(results, inc)}; "
-        outcome = inc["outcome"]
-        if outcome.startswith(("failed over", "planned failover")):
-            age = ("no data lost" if inc["data_loss_s"] == 0
-                   else f"from a point {fmt(inc['data_loss_s'])} old")
-            text += f"failed over to the cloud ({age}); service back after {fmt(inc['rto_s'])}"
-            if math.isfinite(inc["failback_done_at"]):
-                text += f"; failed back {_when_short(results, inc['failback_done_at'])}"
-            else:
-                text += "; still in the cloud at the end"
-        elif outcome == "waited for repair" or outcome == "down for maintenance":
-            text += f"no failover; back on-premises after {fmt(inc['rto_s'])}"
-        elif outcome == "restored from the cloud":
-            text += (f"disks lost; restored from a recovery point {fmt(inc['data_loss_s'])} old; back after "
-                     f"{fmt(inc['rto_s'])}")
-        elif outcome.startswith("unrecoverable"):
-            text += outcome.upper().split(":")[0] + ":" + outcome.split(":", 1)[1]
-        else:
-            text += outcome
-        out.append(text + ".")
-    return out
-
-
-def summary_text(results: Results) -> str:
-    """The per-VM summary table and findings, as printed by ``drsim run``."""
+def summary_text(results: Results, max_vms: int | None = None, where: str = "in the run folder") -> str:
+    """The per-VM tables, incidents and findings, as printed by ``drsim run``. With ``max_vms``, a site with more
+    VMs shows only the ``max_vms`` that matter most (:func:`~drsim.results.ranking.rank_vms`, in that order) and
+    their incidents (at most 10 lines), and says where every VM is: ``summary.txt`` and ``summary.parquet``
+    ``where``."""
     s = results.scenario
     target = s.objectives.rpo
     summ = results.summary
-    header = ("VM", "host", "protected after", "RPO mean", "p95", "max", f"> {units.format_duration(target)}",
-              "missed", "health")
+    vms = summ[summ["vm"] != SITE]
+    cut = max_vms is not None and len(vms) > max_vms
+    if cut:
+        order = {name: k for k, name in enumerate(rank_vms(results)[:max_vms])}
+        vms = vms[vms["vm"].isin(order)].sort_values("vm", key=lambda c: c.map(order))
+    shown = pd.concat([vms, summ[summ["vm"] == SITE]])
+    header = ("VM", "host", "protected after", "RPO mean", "p95", "max", f"> {_fmt(target)}", "start-up",
+              "missed", "worst health")
     rows = []
-    for _, r in summ.iterrows():
+    for _, r in shown.iterrows():
         rows.append((
-            printable(r["vm"]),
-            printable(r["host"]),
-            units.format_duration(r["protected_at"]) if r["protected"] else "not protected",
-            units.format_duration(r["rpo_mean_s"]),
-            units.format_duration(r["rpo_p95_s"]),
-            units.format_duration(r["rpo_max_s"]),
-            "-" if math.isnan(r["rpo_over_target"]) else f"{r['rpo_over_target']:.1%}",
-            str(r["cycles_missed"]),
-            r["health"],
+            printable(r["vm"]), printable(r["host"]),
+            _fmt(protected_after(results, r["protected_at"])) if r["protected"] else "not protected",
+            _fmt(r["rpo_steady_mean_s"]), _fmt(r["rpo_steady_p95_s"]), _fmt(r["rpo_steady_max_s"]),
+            "-" if math.isnan(r["rpo_steady_over_target"]) else f"{r['rpo_steady_over_target']:.1%}",
+            _fmt(r["rpo_startup_max_s"]), str(r["cycles_missed"]), _health_cell(r),
         ))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     lines = [
         f"{s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}, "
-        f"{units.format_duration(s.duration)} simulated, "
-        f"seed {results.seed}",
+        f"{_fmt(s.duration)} simulated, seed {results.seed}",
         f"link: {units.format_rate(s.link.upload)} up / {units.format_rate(s.link.download)} down, "
-        f"replication every {units.format_duration(s.replication.interval)}, "
-        f"RPO target {units.format_duration(target)}",
+        f"replication every {_fmt(s.replication.interval)}, RPO target {_fmt(target)}",
         "",
+        *text_table(header, rows, left=2),
+        "RPO: the steady state, from each VM's first recovery point cut after protection; start-up: the worst RPO "
+        "before it.",
     ]
-
-    def fmt(row: tuple) -> str:
-        return "  ".join(str(x).ljust(w) if i < 2 else str(x).rjust(w)
-                         for i, (x, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-
-    lines.append(fmt(header))
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(fmt(r) for r in rows)
-    if len(results.incidents) or len(results.operations):
-        lines.append("")
-        lines.extend(_recovery_table(results))
-        lines.append("")
-        lines.append("Incidents:" if len(results.incidents) else "Incidents: none")
-        lines.extend(f"- {line}" for line in incident_lines(results))
+    offset = s.initial_start_offset()
+    if offset > 0:
+        lines.append(f"protected after: from the start of protection (replication.initial.start, {_fmt(offset)} "
+                     "into the run).")
+    if cut:
+        lines.append(f"Showing the {len(vms)} of {count(len(summ) - 1, 'VM')} that matter most (never protected, "
+                     f"lost data, incidents, worst RPO first); every VM: summary.txt and summary.parquet {where}.")
+    inc = results.incidents
+    if len(inc) or len(results.operations):
+        lines += ["", *_recovery_table(results, shown), ""]
+        lines.append("Incidents:" if len(inc) else "Incidents: none")
+        mine = inc[inc["vm"].isin(set(vms["vm"]))] if cut else inc
+        told = incident_lines(results, mine.head(10) if cut else mine)
+        lines.extend(f"- {line}" for line in told)
+        if len(told) < len(inc):
+            lines.append(f"- ... and {count(len(inc) - len(told), 'more incident')}: every one in summary.txt and "
+                         f"incidents.parquet {where}.")
     notes = findings(results)
     if notes:
-        lines.append("")
-        lines.append("Findings:")
-        lines.extend(f"- {n}" for n in notes)
+        lines += ["", "Findings:", *(f"- {n}" for n in notes)]
     # names may hold newlines, carriage returns, bells or bidirectional overrides: escaped, they cannot rewrite
     # what a terminal or summary.txt shows
     return "\n".join(printable(line) for line in lines)

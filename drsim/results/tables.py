@@ -27,8 +27,18 @@ import numpy as np
 import pandas as pd
 
 from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
-from drsim.model.replication import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES
+from drsim.model.replication import (
+    CONSISTENCY,
+    HEALTH,
+    K_CATCHUP,
+    K_DELTA,
+    K_INITIAL,
+    OUTCOMES,
+    S_PROTECTED,
+    STATES,
+)
 from drsim.model.site import SiteModel
+from drsim.results.columns import all_within, end_health, steady_columns, worst_health
 from drsim.results.metrics import RPOStats, rpo_stats
 from drsim.scenario.site import SITE_ROW
 
@@ -195,6 +205,8 @@ class Results:
         The RPO is defined while the VM replicates on-prem, so pieces are cut to the ``protected`` intervals:
         a failure ends one; when the VM comes back (after a repair: the point from before the outage is still
         the newest; after failback: the image the VM restarted from), the next interval's first piece starts.
+        ``startup`` marks the pieces whose newest point is an initial replication's catch-up: from protection
+        until the first point cut after it is available (the start-up; the rest is the steady state).
         """
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
@@ -231,7 +243,9 @@ class Results:
         del next_avail
         keep &= t1 > t0
         j = j[keep]
-        return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j]}
+        # start-up: the newest point is still an initial replication's catch-up (captured when the copy ended)
+        startup = self._tables["transfers"].arrays()["kind"][p["rows"][j]] == K_CATCHUP
+        return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j], "startup": startup}
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
@@ -279,11 +293,15 @@ class Results:
         sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
         missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
         codes, r0, length = self._segments()
+        startup = self._pieces["startup"]
         bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
+        worst, worst_s = worst_health(self._tables["health"].arrays(), n_vm)
         rows = []
         for r in model.replicas:
             sel = slice(bounds[r.index], bounds[r.index + 1])
             st = rpo_stats(r0[sel], length[sel], target)
+            up = startup[sel]
+            steady = rpo_stats(r0[sel][~up], length[sel][~up], target)
             rows.append({
                 "vm": r.vm.name,
                 "host": r.host.name,
@@ -295,15 +313,20 @@ class Results:
                 "rpo_p95_s": st.p95,
                 "rpo_max_s": st.max,
                 "rpo_over_target": st.over_target,
+                **steady_columns(steady, r0[sel][up] + length[sel][up]),
                 "cycles_sent": int(sent[r.index]),
                 "cycles_missed": int(missed[r.index]),
                 "bytes_written": r.writes(self.end),
                 "bytes_sent": bytes_sent[r.index],
                 "health": HEALTH[r.health] if r.health >= 0 else STATES[r.state].replace("_", " "),
+                "worst_health": (HEALTH[worst[r.index]] if worst[r.index] >= 0
+                                 else STATES[r.state].replace("_", " ")),
+                "worst_health_s": worst_s[r.index],
             })
         eligible = [r for r in model.replicas if r.eligible]
         all_protected = bool(eligible) and all(not np.isnan(r.protected_at) for r in eligible)
         site = rpo_stats(r0, length, target)
+        site_steady = rpo_stats(r0[~startup], length[~startup], target)
         rows.append({
             "vm": SITE,
             "host": "",
@@ -316,11 +339,14 @@ class Results:
             "rpo_p95_s": site.p95,
             "rpo_max_s": site.max,
             "rpo_over_target": site.over_target,
+            **steady_columns(site_steady, r0[startup] + length[startup]),
             "cycles_sent": int(sent.sum()),
             "cycles_missed": int(missed.sum()),
             "bytes_written": float(sum(r.writes(self.end) for r in model.replicas)),
             "bytes_sent": float(bytes_sent.sum()),
-            "health": _worst_health([r.health for r in eligible]),
+            "health": end_health([r.health for r in eligible]),
+            "worst_health": HEALTH[worst[-1]] if worst[-1] >= 0 else "not protected",
+            "worst_health_s": worst_s[-1],
         })
         summary = pd.DataFrame(rows)
         dr = self._recovery_summary()
@@ -349,8 +375,8 @@ class Results:
         out["rto_mean_s"] = g["rto_s"].mean().reindex(names)
         out["rto_max_s"] = g["rto_s"].max().reindex(names)
         objectives = s.objectives
-        out["rto_met"] = _all_within(unplanned, "rto_s", objectives.rto, names)
-        out["rpo_met"] = _all_within(unplanned, "data_loss_s", objectives.rpo, names)
+        out["rto_met"] = all_within(unplanned, "rto_s", objectives.rto, names)
+        out["rpo_met"] = all_within(unplanned, "data_loss_s", objectives.rpo, names)
         out["drills"] = drills.groupby("target").size().reindex(names).fillna(0).astype(int)
         out["drill_rto_mean_s"] = drill_rto.mean().reindex(names)
         site = {
@@ -381,18 +407,3 @@ class Results:
 
     def __repr__(self) -> str:
         return f"<Results {self.scenario.name} seed={self.seed} vms={len(self._model.vm_names)} end={self.end:g}s>"
-
-
-def _all_within(incidents: pd.DataFrame, column: str, limit: float, names: list[str]) -> pd.Series:
-    """Per VM of ``names``: every incident's ``column`` known and at most ``limit`` (NaN: still down,
-    unrecoverable, or never measured); True for a VM without incidents."""
-    values = incidents[column]
-    ok = (values.notna() & (values <= limit)).groupby(incidents["vm"].astype(object)).all()
-    return ok.reindex(names, fill_value=True).astype(bool)
-
-
-def _worst_health(values: list[int]) -> str:
-    judged = [v for v in values if v >= 0]
-    if not judged:
-        return "not protected"
-    return HEALTH[max(judged)] if len(judged) == len(values) else f"{HEALTH[max(judged)]} (some not replicating)"

@@ -7,7 +7,7 @@ them. All values are held in base units: seconds, bytes, bytes per second, plain
 by :mod:`drsim.scenario.loading`; cross-section checks are in :mod:`drsim.scenario.checks`.
 
 Imports only the section models of :mod:`drsim.scenario` (site, link, replication, recovery), its field
-types and :mod:`drsim.scenario.quoting`.
+types, its problems and :mod:`drsim.scenario.quoting`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PrivateAttr
+from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema
 
 from drsim.scenario.fields import LhsDimension, PositiveDuration, StrictModel
 from drsim.scenario.link import Link
+from drsim.scenario.problems import Problem
 from drsim.scenario.quoting import excerpt
 from drsim.scenario.recovery import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.scenario.replication import Objectives, Replication
@@ -70,6 +71,14 @@ class ExperimentSection(StrictModel):
 MAX_NAME = 100
 
 
+#: ``start`` in the JSON Schema: ISO 8601 in site local time, no zone, so not the JSON Schema ``date-time`` format
+#: (RFC 3339 requires an offset): a date, or a date and time with ``T``, ``t`` or a space between
+_START_SCHEMA = {"anyOf": [{"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"},
+                           {"type": "null"}],
+                 "description": "calendar date-time of t = 0 in site local time, without a zone: "
+                                "2026-03-02T08:00:00, 2026-03-02 08:00 or 2026-03-02"}
+
+
 def _calendar_start(raw: object) -> object:
     """A calendar date-time as written (``2026-03-02T08:00:00``, or a date: midnight); not a number, which pydantic
     would take for seconds since 1970 in UTC."""
@@ -82,7 +91,18 @@ def _calendar_start(raw: object) -> object:
             return datetime.fromisoformat(raw.strip())
         except ValueError:
             pass
+    if isinstance(raw, int | float) and not isinstance(raw, bool) or isinstance(raw, str) and _is_number(raw):
+        raise ValueError("give the calendar start as a date-time in site local time, like 2026-03-02T08:00:00 "
+                         f"(got {excerpt(raw)})")
     raise ValueError(f"expected a calendar date-time like 2026-03-02T08:00:00, got {excerpt(raw)}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class Scenario(StrictModel):
@@ -91,7 +111,7 @@ class Scenario(StrictModel):
     name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     description: str = ""
     duration: PositiveDuration
-    start: Annotated[datetime | None, BeforeValidator(_calendar_start)] = Field(
+    start: Annotated[datetime | None, BeforeValidator(_calendar_start), WithJsonSchema(_START_SCHEMA)] = Field(
         None, description="calendar date-time of t = 0 (site local time)")
     seed: int = Field(0, ge=0)
     site: Site
@@ -107,8 +127,11 @@ class Scenario(StrictModel):
     experiment: ExperimentSection | None = Field(
         None, description="how drsim sweep runs this scenario (drsim run ignores it)")
 
-    # Not part of the file: where it came from, so traces resolve relative to it.
+    # Not part of the file: where it came from, so traces resolve relative to it; warnings only the file as written
+    # shows (a bare number where a unit was likely meant) and where each warning is in it (loc -> line, column).
     _source: Path | None = PrivateAttr(None)
+    _raw_warnings: list[Problem] = PrivateAttr(default_factory=list)
+    _warning_lines: dict[tuple[str | int, ...], tuple[int | None, int | None]] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> Path | None:

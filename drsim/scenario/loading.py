@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from drsim.scenario.checks import cross_section_problems
+from drsim.scenario.checks import bare_duration_warnings, cross_section_problems, warning_problems
 from drsim.scenario.document import Scenario
 from drsim.scenario.files import FileRefused, read_regular_file
 from drsim.scenario.problems import Problem, ScenarioError
@@ -241,7 +241,32 @@ def parse_scenario(
         p.line, p.column = _locate(root, p.loc, key=False)
     if problems:
         raise ScenarioError(problems, source)
+    scenario._raw_warnings = bare_duration_warnings(data)
+    if root is not None:
+        scenario._warning_lines = {p.loc: _locate(root, p.loc, key=False) for p in warning_problems(scenario)}
     return scenario
+
+
+def _plain_yaml(exc: yaml.MarkedYAMLError) -> tuple[str, yaml.Mark | None]:
+    """PyYAML's error in plain words, and the place to show (the mark of the line at fault)."""
+    problem, mark, context = exc.problem or "", exc.problem_mark or exc.context_mark, exc.context_mark
+    opened = f" on line {context.line + 1}" if context is not None else ""
+    if "'\\t'" in problem or "'\t'" in problem:
+        return "a tab character: YAML indents with spaces only", mark
+    if problem.startswith(("expected <block end>", "did not find expected key", "did not find expected '-'")):
+        return ("bad indentation: this line does not line up with the lines above it in the block that starts"
+                f"{opened}; indent the keys of one mapping (the '-' of one list) by the same number of spaces"), mark
+    if problem == "mapping values are not allowed here":
+        return ("a ':' that cannot be read here: the key on this line is indented deeper than the key above it, or "
+                "a value contains ': ' and needs quotes"), mark
+    if problem == "could not find expected ':'" and context is not None:
+        return "a key without ':' (write 'key: value'), or a line indented like a key by mistake", context
+    if problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        bracket = "[" if "]" in problem else "{"
+        return f"the '{bracket}' opened{opened} is not closed before this line (or a ',' is missing)", mark
+    if "end of stream" in problem and exc.context and "quoted scalar" in exc.context:
+        return f"the quote opened{opened} is never closed", context
+    return " ".join(x for x in (exc.context, exc.problem) if x), mark
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
@@ -252,12 +277,12 @@ def _load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        what, mark = _plain_yaml(exc)
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
-        bound = isinstance(exc, yaml.composer.ComposerError) and what.startswith(("YAML aliases", "the alias"))
-        problem = Problem(loc=(), message=what if bound else f"malformed YAML: {what}", line=line, column=col)
+        raw = " ".join(x for x in (exc.context, exc.problem) if x)
+        bound = isinstance(exc, yaml.composer.ComposerError) and raw.startswith(("YAML aliases", "the alias"))
+        problem = Problem(loc=(), message=raw if bound else f"malformed YAML: {what}", line=line, column=col)
         raise ScenarioError([problem], source) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([Problem(loc=(), message=f"malformed YAML: {exc}")], source) from None

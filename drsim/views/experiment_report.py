@@ -99,8 +99,8 @@ def _extremes(exp: Any, st: _SiteStats, metric: str, what: str) -> str | None:
         return f"The site's mean {what} is {st.dur(points[0], metric)}."
     best = min(points, key=lambda p: st.mean(p, metric))
     worst = max(points, key=lambda p: st.mean(p, metric))
-    if st.mean(best, metric) == st.mean(worst, metric):
-        return f"The site's mean {what} is {st.dur(best, metric)} at every point."
+    if _fmt(st.mean(best, metric)) == _fmt(st.mean(worst, metric)):  # the same as shown: no lowest or highest
+        return f"The site's mean {what} is {_fmt(st.mean(best, metric))} at every point."
     return (f"The site's mean {what} is lowest at {_point_label(exp, best)}: {st.dur(best, metric)}, and highest "
             f"at {_point_label(exp, worst)}: {st.dur(worst, metric)} (means ± 95 % confidence half-width).")
 
@@ -129,12 +129,14 @@ def _experiment_summary(exp: Any, st: _SiteStats) -> list[str]:
     else:
         lines.append(f"{len(both)} of {n_points} points {'meets' if len(both) == 1 else 'meet'} {target} at the site: "
                      + "; ".join(_point_label(exp, p) for p in both) + ".")
-    rpo_only = [p for p, (a, _) in met.items() if not a]
-    rto_only = [p for p, (_, b) in met.items() if not b]
-    if rpo_only and len(rpo_only) < n_points:
-        lines.append("The RPO objective is missed at " + "; ".join(_point_label(exp, p) for p in rpo_only) + ".")
-    if rto_only and len(rto_only) < n_points:
-        lines.append("The RTO objective is missed at " + "; ".join(_point_label(exp, p) for p in rto_only) + ".")
+    if len(both) < n_points:  # say which objective fails where
+        for k, (name, why) in enumerate((("RPO", "the mean p95 RPO above the target or an incident's data loss "
+                                                 "beyond it"),
+                                         ("RTO", "an unplanned incident not restored within the target"))):
+            missed = [p for p, ok in met.items() if not ok[k]]
+            where = ("at every point" if len(missed) == n_points else "at no point" if not missed
+                     else "at " + "; ".join(_point_label(exp, p) for p in missed))
+            lines.append(f"The {name} objective is missed {where}" + (f" ({why})." if missed else "."))
     for metric, what in (("rpo_p95_s", "p95 RPO"), ("downtime_s", "downtime")):
         text = _extremes(exp, st, metric, what)
         if text:

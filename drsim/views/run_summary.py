@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from drsim.results.findings import _cause, count, saturation
+from drsim.results.findings import _cause, count, protected_after, saturation
 from drsim.results.tables import PLANNED_KINDS, Results
 from drsim.scenario import units
 from drsim.views.rendering import is_missing, percent
@@ -46,8 +46,11 @@ def lead_sentences(results: Results, hours: dict[str, tuple[np.ndarray, np.ndarr
     eligible = [vm.name for host, vm in s.vms() if host.supported and vm.protect]
     protected = vms[vms["protected"] & vms["vm"].isin(eligible)]
     if eligible and len(protected) == len(eligible):
-        who = "The only protectable VM is" if len(eligible) == 1 else f"All {len(eligible)} protectable VMs are"
-        out.append(f"{who} protected after {_fmt(site['protected_at'])}.")
+        n = len(eligible)
+        who = {1: "The only protectable VM is", 2: "Both protectable VMs are"}.get(n, f"All {n} protectable VMs are")
+        after = protected_after(results, site["protected_at"])
+        start = " from the start of protection (replication.initial.start)" if after != site["protected_at"] else ""
+        out.append(f"{who} protected after {_fmt(after)}{start}.")
     elif eligible:
         missing = [n for n in eligible if n not in set(protected["vm"])]
         out.append(f"{len(protected)} of {count(len(eligible), 'protectable VM')} are protected by the end of the "
@@ -56,16 +59,17 @@ def lead_sentences(results: Results, hours: dict[str, tuple[np.ndarray, np.ndarr
         out.append("No VM can be protected in this scenario.")
 
     target = _fmt(s.objectives.rpo)
-    if len(protected) and not is_missing(site["rpo_over_target"]):
+    if len(protected) and not is_missing(site["rpo_steady_over_target"]):
         ratio = saturation(results)
         link = f"With {units.format_rate(s.link.upload)} up"
         if ratio >= 1:
             link += f" (a saturated link: churn is {ratio:.0%} of its mean capacity)"
-        text = f"{link}, the {target} RPO target is met {percent(max(0.0, 1 - site['rpo_over_target']))} of the time"
-        worst = vms[vms["protected"] & (vms["rpo_over_target"] > 0.01)].sort_values("rpo_over_target",
-                                                                                   ascending=False)
+        text = (f"{link}, the {target} RPO target is met {percent(max(0.0, 1 - site['rpo_steady_over_target']))} "
+                "of the time after start-up")
+        worst = vms[vms["protected"] & (vms["rpo_steady_over_target"] > 0.01)].sort_values("rpo_steady_over_target",
+                                                                                          ascending=False)
         if len(worst):
-            parts = [f"{r['vm']} exceeds it {percent(r['rpo_over_target'])} of the time"
+            parts = [f"{r['vm']} exceeds it {percent(r['rpo_steady_over_target'])} of the time"
                      for _, r in worst.head(2).iterrows()]
             if len(worst) > 2:
                 parts.append(f"{count(len(worst) - 2, 'other VM')} more than 1 %")

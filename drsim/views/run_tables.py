@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from drsim.results.findings import _when_short
+from drsim.results.findings import _when_short, protected_after
 from drsim.results.tables import SITE, Results
 from drsim.scenario import units
 from drsim.views.rendering import Table, is_missing, percent
@@ -35,7 +35,7 @@ def compliance_table(results: Results) -> Table:
     vms, site = vm_rows(results)
 
     def row(r: pd.Series) -> list[str]:
-        within = "-" if is_missing(r["rpo_over_target"]) else percent(max(0.0, 1 - r["rpo_over_target"]))
+        within = "-" if is_missing(r["rpo_steady_over_target"]) else percent(max(0.0, 1 - r["rpo_steady_over_target"]))
         n = int(r["incidents"])
         return [r["vm"], within, _status(bool(r["rpo_met"]), n), _fmt(r["data_loss_max_s"]),
                 _status(bool(r["rto_met"]), n), _fmt(r["rto_max_s"]), str(n)]
@@ -44,8 +44,9 @@ def compliance_table(results: Results) -> Table:
               f"RTO {_fmt(s.objectives.rto)}", "worst RTO", "unplanned incidents"]
     return Table(header, [row(r) for _, r in vms.iterrows()], [False, True, False, True, False, True, True],
                  caption="RPO and RTO objectives per VM", total=row(site),
-                 note="Time within the RPO target is the share of the protected time when the newest recovery "
-                      "point was at most the target old. An incident meets the RPO objective when its data loss "
+                 note="Time within the RPO target is the share of the protected time after start-up (from the "
+                      "first recovery point cut after protection) when the newest recovery point was at most the "
+                      "target old. An incident meets the RPO objective when its data loss "
                       "is within the target, and the RTO objective when service was back within the target; "
                       "an unrecoverable or unfinished incident meets neither.")
 
@@ -55,22 +56,30 @@ def replication_table(results: Results) -> Table:
     vms, site = vm_rows(results)
 
     def row(r: pd.Series) -> list[str]:
+        worst = str(r["worst_health"])
         return [
             r["vm"], r["host"],
-            _fmt(r["protected_at"]) if r["protected"] else "not protected",
+            _fmt(protected_after(results, r["protected_at"])) if r["protected"] else "not protected",
             units.format_size(r["initial_bytes"]),
-            _fmt(r["rpo_mean_s"]), _fmt(r["rpo_p95_s"]), _fmt(r["rpo_max_s"]),
-            percent(r["rpo_over_target"]),
+            _fmt(r["rpo_steady_mean_s"]), _fmt(r["rpo_steady_p95_s"]), _fmt(r["rpo_steady_max_s"]),
+            percent(r["rpo_steady_over_target"]), _fmt(r["rpo_startup_max_s"]),
             str(int(r["cycles_sent"])), str(int(r["cycles_missed"])),
             units.format_size(r["bytes_written"]), units.format_size(r["bytes_sent"]),
-            str(r["health"]),
+            worst + (f" for {_fmt(r['worst_health_s'])}" if worst in ("warning", "critical") else ""),
         ]
 
     header = ["VM", "host", "protected after", "initial copy", "RPO mean", "RPO p95", "RPO max",
-              f"over {_fmt(s.objectives.rpo)}", "cycles sent", "cycles missed", "written", "uploaded", "health"]
+              f"over {_fmt(s.objectives.rpo)}", "RPO at start-up", "cycles sent", "cycles missed", "written",
+              "uploaded", "worst health"]
+    offset = s.initial_start_offset()
     return Table(header, [row(r) for _, r in vms.iterrows()],
-                 [False, False, True, True, True, True, True, True, True, True, True, True, False],
-                 caption="Replication", total=row(site))
+                 [False, False, True, True, True, True, True, True, True, True, True, True, True, False],
+                 caption="Replication", total=row(site),
+                 note="RPO columns: the steady state, from each VM's first recovery point cut after protection; RPO "
+                      "at start-up: the worst RPO before it (the age of the initial copy's point). Worst health: "
+                      "the worst reached while replicating, and the time spent in it (the site: with at least one "
+                      "VM in it)." + (f" Protected after: from the start of protection (replication.initial.start, "
+                                      f"{_fmt(offset)} into the run)." if offset > 0 else ""))
 
 
 def recovery_table(results: Results) -> Table:

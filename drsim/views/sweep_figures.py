@@ -89,7 +89,8 @@ def _check_other_paths(exp: Experiment, used: Sequence[str]) -> None:
     others = [p for p in exp.sweep if p not in used and len(_sweep_values(exp, p)) > 1]
     if others:
         raise ValueError(f"the experiment also sweeps {', '.join(others)}: a figure over {', '.join(used)} would "
-                         "mix its points; run (or select) an experiment with one value of each other path")
+                         f"mix its points; give sweep_lines by={others[0]!r} for one line per value of it (it takes "
+                         "one more path), or run (or select) an experiment with one value of each other path")
 
 
 def _site_or_vm(exp: Experiment, vm: str) -> pd.DataFrame:
@@ -249,7 +250,7 @@ def sweep_lines(exp: Experiment, x: str, metric: str, vm: str = SITE, by: str | 
     xs = _sweep_values(exp, x)
     bys = _sweep_values(exp, by) if by is not None else [None]
     if by == x:
-        raise ValueError("by must be another swept path than x")
+        raise ValueError(f"by={by!r} is x: give by= another swept path than x, or leave it out for one line")
     _check_other_paths(exp, (x,) if by is None else (x, by))
     agg = _site_or_vm(exp, vm)
     agg = agg[agg["metric"] == metric]
