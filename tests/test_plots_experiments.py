@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
@@ -412,3 +414,24 @@ def test_sweep_error_bars_stop_where_the_metric_cannot_go():
         cut = "cut at 0" if metric == "downtime_s" else "cut at 100 %"
         assert any(cut in t.get_text() for t in ax.get_legend().get_texts())
         assert ax.get_xlim() == pytest.approx((-0.5, 1.5))  # two categories, each with room
+
+
+def test_planner_curve_of_many_vms_draws_the_most_demanding(planned):
+    # the plan of one VM, widened to twelve: vm-k needs k Mbit/s and its RPO scales with k
+    many = planned.copy()
+    many.attrs = copy.deepcopy(planned.attrs)
+    names = [f"vm-{k:02d}" for k in range(1, 13)]
+    for e in many.attrs["evaluations"]:
+        base = e["rpo_stat_s"]["vm1"]
+        e["rpo_stat_s"] = {n: base * (k + 1) / 12 for k, n in enumerate(names)}
+    rows = [many[many["vm"] == "vm1"].iloc[0].copy() for _ in names]
+    for k, (row, n) in enumerate(zip(rows, names, strict=True)):
+        row["vm"], row["required_Bps"] = n, (k + 1) * 1e6 / 8
+    evaluations = many.attrs["evaluations"]
+    many = pd.concat([pd.DataFrame(rows), many[many["vm"] == "(site)"]], ignore_index=True)
+    many.attrs = copy.deepcopy(planned.attrs) | {"evaluations": evaluations}
+    ax = plots.planner_curve(many, max_vms=3).axes[0]
+    drawn = sorted(line.get_label() for line in by_gid(ax, "vm-curve"))
+    assert drawn == ["vm-10", "vm-11", "vm-12"]  # the highest required bandwidths
+    title = " ".join(ax.get_title(loc="left").split())
+    assert "3 of 12 VMs shown, the most demanding" in title and "9 left out, all under the worst-VM line" in title

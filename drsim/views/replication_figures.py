@@ -88,9 +88,11 @@ def worst_window(results: Results, vm: str | None = None, width: float | str = H
     back (:func:`drsim.views.curves.steady_pieces`). Pass it as ``window=`` to :func:`rpo_over_time` or
     :func:`link_usage`."""
     curves = _curves(results)
-    if vm is not None and vm not in vm_names(results):
-        raise ValueError(f"unknown VM {vm!r}; the run has: {', '.join(vm_names(results))}")
-    pool = {vm: curves[vm]} if vm is not None and vm in curves else {} if vm is not None else curves
+    pool = curves
+    if vm is not None:
+        if vm not in vm_names(results):
+            raise ValueError(f"unknown VM {vm!r}; the run has: {', '.join(vm_names(results))}")
+        pool = {vm: curves[vm]} if vm in curves else {}
     target = float(results.scenario.objectives.rpo)
     peaks = {n: float(r[2 * k + 1]) for n, (t, r) in pool.items() if (k := worst_piece(t, r, target)) is not None}
     if not peaks:
@@ -133,9 +135,9 @@ def rpo_over_time(results: Results, vms: Sequence[str] | None = None, max_vms: i
     The dashed line is ``scenario.objectives.rpo``; shading marks the exact times the RPO was above it (in both
     modes). A rare peak far above the usual level (e.g. right after the initial replication) is cut at the top of
     the panel and its value written in the panel. ``vms`` selects VMs by name (the first ``max_vms`` drawn);
-    by default every VM with an RPO curve, and when more than ``max_vms`` have one the worst are drawn (the most
-    time above the target after start-up, then the highest RPO after start-up), worst first, and the title says
-    how many are left out and how they fared.
+    by default every VM with an RPO curve, and when more than ``max_vms`` have one the worst are drawn, worst
+    first (the most time above the target after start-up, then incidents, then the highest RPO after start-up:
+    :func:`drsim.views.selection.rpo_choice`), and the title says how many are left out and how they fared.
     """
     return _rpo_figure(results, vms, max_vms, window, envelope, "RPO over time")
 
@@ -168,6 +170,7 @@ def _shown(results: Results, vms: Sequence[str] | None,
 
 def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, window: Sequence[Any] | None,
                 envelope: bool | None, heading: str) -> Figure:
+    """:func:`rpo_over_time` and :func:`rpo_detail`, titled ``heading``."""
     target = float(results.scenario.objectives.rpo)
     shown, note, curves = _shown(results, vms, max_vms)
     start, end = run_window(results, window)
@@ -180,7 +183,7 @@ def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, windo
     if window is not None:
         title += f", {time_label(results, start)} to {time_label(results, end)}"
     if use_envelope:
-        title += f", min to max {per_bin(width)} ({pieces:,} teeth a VM are too many to draw)"
+        title += f", min to max {per_bin(width)} ({pieces:,} teeth per VM: too many to draw one by one)"
     title += note
     if not shown:
         fig = Figure(figsize=(12, 3), layout="constrained")
