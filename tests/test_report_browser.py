@@ -15,7 +15,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from drsim.experiments.experiment import run_experiment
+from drsim.experiments.runner import run_experiment
 
 import drsim
 from drsim.views.experiment_report import experiment_report_context
