@@ -137,7 +137,7 @@ def test_pool_workers_exit_when_their_parent_is_killed(sig):
 
 def test_a_killed_sweep_leaves_no_workers_and_resumes(path, tmp_path, reference):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", "from drsim.cli import main; main()", "sweep", str(path), "-n", "60", "--set",
+    cmd = [sys.executable, "-c", "from drsim.cli import main; main()", "sweep", str(path), "-n", "20", "--set",
            "link.upload=4Mbit/s,16Mbit/s", "--seed", "2", "--workers", "2", "--batch-size", "1", "-q"]
     proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers: list[int] = []
@@ -156,11 +156,11 @@ def test_a_killed_sweep_leaves_no_workers_and_resumes(path, tmp_path, reference)
     (folder,) = out.glob("*/*.incomplete")
     [item] = find_leftovers(out)
     assert (item.path, item.kind, item.in_use, item.own) == (folder, INTERRUPTED, False, True)
-    assert f"--resume {folder}" in item.detail and "of 2 points x 60 replications" in item.detail
-    code, stdout, err = cli(*cmd[3:], "--workers", "1", "--resume", folder)
+    assert f"--resume {folder}" in item.detail and "of 2 points x 20 replications" in item.detail
+    code, stdout, err = cli(*cmd[3:], "--resume", folder)
     assert code == 0, err
     tidy = pd.read_parquet(Path(stdout.strip()) / "tidy.parquet")
-    assert sorted(set(tidy["replication"])) == list(range(60))
+    assert sorted(set(tidy["replication"])) == list(range(20))
 
 
 CRASH = textwrap.dedent("""
@@ -323,8 +323,13 @@ def test_cleanup_lists_and_removes_only_drsims_own_leftovers(path, tmp_path):
                       KeyboardInterrupt)}))
         assert cli(*sweep_args(path, "--out", out))[0] == 130
     (stream,) = (out / "tiny").glob("sweep-*.incomplete")
+    empty = out / "tiny" / "sweep-20260101-000000.incomplete"  # killed before it wrote experiment.json
+    (empty / "parts").mkdir(parents=True)
     items = {i.path: i for i in find_leftovers(out)}
-    assert set(items) == {half, mine, stream}
+    assert set(items) == {half, mine, stream, empty}
+    assert (items[empty].kind, items[empty].removable) == (UNFINISHED, True)
+    shutil.rmtree(empty)
+    items = {i.path: i for i in find_leftovers(out)}
     assert (items[half].kind, items[half].own, items[half].in_use) == (UNFINISHED, True, False)
     assert "becomes " in items[half].detail and "-seed1; started " in items[half].detail
     assert (items[mine].kind, items[mine].own) == (UNFINISHED, False)

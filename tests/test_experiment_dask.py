@@ -63,7 +63,7 @@ def test_dask_executor_with_precision_and_streaming(client, tmp_path):
                          **kw)
     assert exp.replications_per_point == ref.replications_per_point and len(set(exp.replications_per_point)) == 2
     pd.testing.assert_frame_equal(exp.tidy, ref.tidy)
-    assert len(list((tmp_path / "x" / "runs").glob("point-*/replication-*"))) == sum(exp.replications_per_point)
+    assert len(list((exp.folder / "runs").glob("point-*/replication-*"))) == sum(exp.replications_per_point)
     assert client.status == "running"  # a client given by the caller is left open
 
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from drsim.cli import main
 from drsim.experiments.runner import run_experiment
-from drsim.experiments.sweep_folder import incomplete_folder
+from drsim.experiments.sweep_folder import finish_experiment, incomplete_folder
 from drsim.scenario.document import scenario_to_dict
 from tests.conftest import make_scenario
 
@@ -143,6 +143,7 @@ def test_run_experiment_out_and_drsim_sweep_out_write_the_same_folder(tmp_path, 
                          "--workers", 1, "--batch-size", 2, "--out", tmp_path / "cli", "-q")
     assert code == 0, err
     exp = run(out=tmp_path / "api")
+    assert finish_experiment(exp, exp.folder.with_name(exp.folder.name + ".incomplete")) == exp.folder  # as before
     by_cli = Path(out.strip())
     assert by_cli.relative_to(tmp_path / "cli").parent == exp.folder.relative_to(tmp_path / "api").parent == Path(
         "tiny")
@@ -237,3 +238,13 @@ def test_a_pool_kept_across_experiments_does_not_hold_the_folder(tmp_path, refer
     finally:
         pool.shutdown(cancel_futures=True)
     pd.testing.assert_frame_equal(exp.tidy, reference.tidy)
+
+
+def test_the_streaming_pattern_of_drsim_before_0_2_still_works(tmp_path, reference):
+    """incomplete_folder, run_experiment(out=that folder), finish_experiment: as scripts wrote it before 0.2."""
+    folder = incomplete_folder(tmp_path, "tiny")
+    exp = run(out=folder)
+    final = finish_experiment(exp, folder)
+    assert final == exp.folder == folder.with_name(folder.name.removesuffix(".incomplete")) and not folder.exists()
+    assert [p.name for p in (tmp_path / "tiny").iterdir()] == [final.name]
+    pd.testing.assert_frame_equal(pd.read_parquet(final / "tidy.parquet"), reference.tidy)

@@ -123,6 +123,11 @@ def _classify(entry: Path) -> Leftover | None:
                             _size(entry / PARTS) + (entry / EXPERIMENT_FILE).stat().st_size,
                             f"{EXPERIMENT_FILE} and {PARTS}/ (the sweep itself is complete)")
         return _interrupted(entry)
+    if entry.name.endswith(INCOMPLETE) and entry.name.startswith("sweep-"):  # stopped before experiment.json
+        foreign = foreign_entries(entry)
+        return Leftover(entry, UNFINISHED, False, not foreign, _size(entry),
+                        "a sweep's streaming folder, stopped before its experiment was recorded: nothing to resume"
+                        + (f"; holds what drsim did not write: {', '.join(foreign[:3])}" if foreign else ""))
     return None
 
 

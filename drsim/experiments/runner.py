@@ -134,10 +134,12 @@ def run_experiment(
     ``out``: the output root, as the command line's ``--out``: the experiment streams into a new folder
     ``out/<scenario>/sweep-<UTC time>.incomplete/`` (see :mod:`drsim.experiments.storage`), which becomes
     ``out/<scenario>/sweep-<UTC time>/`` (``experiment.folder``) when it completes, as ``drsim sweep`` writes it.
-    Nothing else under ``out`` is touched. ``on_folder(folder)`` is called with the streaming folder once it
-    exists. ``resume=True`` continues an interrupted experiment, running only the missing replications: ``out``
-    is then its streaming folder (the one that holds ``experiment.json``), or the output root, under which the
-    latest interrupted sweep of the same experiment is resumed. It raises
+    Nothing else under ``out`` is touched (an empty ``*.incomplete`` folder, as
+    :func:`~drsim.experiments.sweep_folder.incomplete_folder` makes, is streamed into itself). ``on_folder(folder)``
+    is called with the streaming folder once it exists. ``resume=True`` continues an interrupted experiment,
+    running only the missing replications: ``out`` is then its streaming folder (the one that holds
+    ``experiment.json``), or the output root, under which the latest interrupted sweep of the same experiment is
+    resumed. It raises
     :class:`~drsim.experiments.errors.ExperimentError` (a ``ValueError``) if that folder holds a different
     experiment, is in use by another drsim process, or holds anything drsim did not write there.
 

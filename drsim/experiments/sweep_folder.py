@@ -98,11 +98,13 @@ def interrupted_folders(out_root: str | Path, scenario_name: str) -> list[Path]:
 
 def stream_folder(out: Path, scenario_name: str, record: dict[str, Any], resume: bool) -> tuple[Path, IO[bytes]]:
     """The folder to stream an experiment (described by ``record``) into, and its ``experiment.json`` open and
-    locked: a new one under the root ``out``, or with ``resume`` the interrupted one to continue: ``out`` itself
+    locked: a new one under the root ``out`` (or ``out`` itself if it is an empty ``*.incomplete`` folder, as
+    :func:`incomplete_folder` makes), or with ``resume`` the interrupted one to continue: ``out`` itself
     if it is an experiment's folder (holds ``experiment.json``), else the latest interrupted sweep of this
     experiment under ``out/<scenario>/``."""
     if not resume:
-        folder = incomplete_folder(out, scenario_name)
+        fresh = out.name.endswith(INCOMPLETE) and out.is_dir() and not any(out.iterdir())
+        folder = out if fresh else incomplete_folder(out, scenario_name)  # fresh: made by incomplete_folder
         return folder, _start_stream(folder, record)
     if (out / EXPERIMENT_FILE).exists():
         return out, _open_stream(out, record)
@@ -128,8 +130,11 @@ def finish_experiment(exp: Experiment, folder: str | Path, extra: dict[str, Any]
 
     Crash-safe: until the rename the folder still holds the experiment and every part (resuming finishes it
     again); after it the folder is complete, and a crash before the streaming files are removed leaves only
-    those (``drsim cleanup`` lists and removes them)."""
+    those (``drsim cleanup`` lists and removes them). An experiment that :func:`run_experiment` already finished
+    (its streaming folder renamed) returns its folder (``exp.folder``)."""
     folder = Path(folder)
+    if exp.folder is not None and not folder.exists():  # run_experiment(out=...) finished it already
+        return exp.folder
     foreign = foreign_entries(folder)
     if foreign:
         raise ExperimentError(refusal(folder, foreign, "finish the experiment in"))
