@@ -149,7 +149,7 @@ def test_the_formula_verdict_says_whether_it_met_the_target(executor):
     assert "it meets the target, within the search's tolerance of the required bandwidth;" in verdict(1.003, True)
     assert "it meets the target and over-provisions by 23%;" in verdict(1.23, True)
     assert "falls just short of the target (less than 1 % below the required bandwidth);" in verdict(0.997, False)
-    assert "it misses the target: it under-provisions by 40%;" in verdict(0.6, False)
+    assert "it under-provisions by 40% and misses the target;" in verdict(0.6, False)
     assert all("by 0%" not in verdict(r, m) for r, m in ((1.003, True), (0.997, False)))
 
 

@@ -46,7 +46,7 @@ def _formula_verdict(df: pd.DataFrame) -> str:
                 else f"it meets the target and over-provisions by {share}")
     if share == "0%":
         return "it falls just short of the target (less than 1 % below the required bandwidth)"
-    return f"it misses the target: it under-provisions by {share}"
+    return f"it under-provisions by {share} and misses the target"
 
 
 def plan_text(df: pd.DataFrame) -> str:
