@@ -3,9 +3,13 @@ VMs ranked by what matters, findings grouped on big sites, and a terminal summar
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 import drsim
+from drsim.experiments.runner import run_experiment
+from drsim.experiments.text import aggregate_text
 from drsim.results.findings import findings, summary_text
 from drsim.results.ranking import rank_vms
 from drsim.views.run_summary import lead_sentences
@@ -136,3 +140,11 @@ def test_two_vms_read_both():
     lead = lead_sentences(r, {})
     assert lead[0].startswith("Both protectable VMs are protected after")
     assert findings(r)[0].startswith("Both protectable VMs are protected after")
+
+
+def test_the_sweep_table_counts_protected_after_from_each_points_start_of_protection():
+    with ThreadPoolExecutor(1) as pool:
+        exp = run_experiment(make_scenario(), replications=1, executor=pool,
+                             sweep={"replication.initial.start": ["immediate", "2h"]})
+    rows = aggregate_text(exp).splitlines()[2:]
+    assert [row.split()[3:6] for row in rows] == [["3", "h", "3"], ["3", "h", "3"]]  # 11,000 s after each start

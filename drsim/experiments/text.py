@@ -33,7 +33,8 @@ def _value_text(exp: Experiment, path: str, value: Any) -> str:
 
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
     """A compact table of ``vm``'s (default: the site's) aggregate, one line per sweep point (the first
-    ``max_rows``): means, with the 95 % confidence half-width of the RPO p95 and of the downtime."""
+    ``max_rows``): means, with the 95 % confidence half-width of the RPO p95 and of the downtime. "protected
+    after" counts from the start of protection (``replication.initial.start``) of each point."""
     agg = exp.aggregate
     agg = agg[agg["vm"] == vm]
     stats = {(int(p), m): (mean, half) for p, m, mean, half
@@ -59,7 +60,8 @@ def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
         p = int(pt[0])
         incidents = mean(p, "incidents")
         rows.append((str(p), *(_value_text(exp, c, v) for c, v in zip(exp.columns, pt[1:], strict=True)),
-                     str(int(runs.get(p, 0))), dur(p, "protected_at"),
+                     str(int(runs.get(p, 0))),
+                     format_duration(mean(p, "protected_at") - exp.scenario_for(p).initial_start_offset()),
                      dur(p, "rpo_p95_s", ci=True), share(mean(p, "rpo_over_target")),
                      share(mean(p, "availability"), 3), dur(p, "downtime_s", ci=True),
                      "-" if math.isnan(incidents) else f"{incidents:.2f}"))
