@@ -249,10 +249,9 @@ def test_the_recorded_request_gives_back_the_same_experiment(tmp_path):
     from drsim.experiments.resuming import recorded_request, request_differences
     from drsim.experiments.settings import experiment_settings
 
-    folder = tmp_path / "x"
-    run(out=folder, replications=2, sweep={"policy.name": ["manual", "automatic"]},
-        lhs={"link.upload": "8Mbit/s..40Mbit/s:log", "replication.interval": ["30s", "5m"]}, samples=2,
-        precision="rpo_p95_s=1h", max_replications=3)
+    folder = interrupted(tmp_path / "x", 1, replications=2, sweep={"policy.name": ["manual", "automatic"]},
+                         lhs={"link.upload": "8Mbit/s..40Mbit/s:log", "replication.interval": ["30s", "5m"]},
+                         samples=2, precision="rpo_p95_s=1h", max_replications=3)
     s, kw = recorded_request(folder)
     assert kw["samples"] == 2 and kw["seed"] == 3 and kw["max_replications"] == 3
     assert request_differences(folder, s, experiment_settings(s, **kw)) == []

@@ -15,9 +15,9 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from drsim.experiments.runner import run_experiment
 
 import drsim
+from drsim.experiments.runner import run_experiment
 from drsim.views.experiment_report import experiment_report_context
 from drsim.views.plan_report import plan_report_context
 from drsim.views.rendering import write_document, write_files

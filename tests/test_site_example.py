@@ -76,7 +76,7 @@ def test_the_readme_walk_through_runs_as_printed(tmp_path):
     assert outputs[2].stdout == "ok: my-site.yaml (my-site: 4 VMs on 2 hosts)\n"
     run_folder = outputs[3].stdout.splitlines()[-2].removeprefix("results: ")
     assert (tmp_path / run_folder / "report.xlsx").is_file()
-    assert "SQL01 exceeds the RPO target 23.4% of the time" in outputs[3].stdout
+    assert "SQL01 exceeds the RPO target 16.2% of the time" in outputs[3].stdout
     findings = blocks(section, "text")[1].splitlines()
     plan_lines = outputs[4].stdout.splitlines()
     start = plan_lines.index("Findings:")

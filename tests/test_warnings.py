@@ -44,11 +44,12 @@ def test_a_bare_number_where_durations_are_long_is_warned_with_its_line(tmp_path
     s, path = load(tmp_path, duration=30)
     assert located_warnings(s)[0] == (f"{path}:2:11: duration: 30 is 30 s (a bare number is seconds); write 30d "
                                       "or 30h if you meant days or hours")
-    s, path = load(tmp_path, every="{dist: exponential, mean: 2}", repair=8)
+    # a mean under 1 min is refused outright: 2 min is legal, and warned
+    s, path = load(tmp_path, every="{dist: exponential, mean: 120}", repair=8)
     assert located_warnings(s) == [
-        f"{path}:13:63: failures[0].every.mean: 2 is 2 s (a bare number is seconds); write 2d or 2h if you meant days "
-        "or hours",
-        f"{path}:13:75: failures[0].repair: 8 is 8 s (a bare number is seconds); write 8d or 8h if you meant days or "
+        f"{path}:13:63: failures[0].every.mean: 120 is 2 min (a bare number is seconds); write 120d or 120h if you "
+        "meant days or hours",
+        f"{path}:13:77: failures[0].repair: 8 is 8 s (a bare number is seconds); write 8d or 8h if you meant days or "
         "hours"]
 
 
