@@ -30,7 +30,7 @@ import numpy as np
 import simpy
 
 from drsim.model.churn import week_offset
-from drsim.model.failures import FailureEvent, failure_timeline, resolve_time
+from drsim.model.failures import FailureEvent, resolve_time
 from drsim.model.policies import make_policy
 from drsim.model.replication import (
     C_APP,
@@ -220,7 +220,7 @@ class Recovery:
         # back-off schedule of their first failure) when the link comes back
         self._retry_later: list[tuple[FluidLink, Transfer, float]] = []
         self._rngs: dict[tuple[str, ...], np.random.Generator] = {}
-        self.timeline = failure_timeline(self.scenario, model.streams)
+        self.timeline = model.timeline  # drawn before the run (or injected) by the model
         for ev in self.timeline:
             self.env.process(self._failure(ev))
         for i, drill in enumerate(self.scenario.drills):
