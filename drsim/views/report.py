@@ -77,7 +77,8 @@ from drsim.views import figures as plots
 
 __all__ = ["write_report", "write_report_from_folder", "render_report", "report_context", "ReportError",
            "SECTIONS", "FIGURES", "HTML_NAME", "MD_NAME", "markdown_escape", "write_experiment_report",
-           "experiment_report_context", "write_plan_report", "plan_report_context", "write_plan_folder", "json_safe"]
+           "experiment_report_context", "write_plan_report", "plan_report_context", "write_plan_folder", "json_safe",
+           "write_document", "figure_blocks", "scenario_brief", "Block", "Section", "Table", "ReportFigure"]
 
 HTML_NAME = "report.html"
 MD_NAME = "report.md"
@@ -1003,6 +1004,22 @@ def _write_document(folder: Path, ctx: dict[str, Any], figures: list[ReportFigur
     _write_atomic(folder / MD_NAME, md.encode("utf-8"))
     _write_atomic(folder / HTML_NAME, html.encode("utf-8"))
     return folder / HTML_NAME, folder / MD_NAME
+
+
+# Public names of the generic document machinery, for reports defined in other modules (drsim.views.risk_report).
+def write_document(folder: Path, ctx: dict[str, Any], figures: list[ReportFigure]) -> tuple[Path, Path]:
+    """Render ``ctx`` (title, meta, version, sections, footer) with the document templates into ``folder``."""
+    return _write_document(folder, ctx, figures)
+
+
+def figure_blocks(specs: Sequence[tuple[str, str, str, Any]]) -> tuple[list[Block], list[ReportFigure]]:
+    """Figure blocks for (title, caption, file, draw) specs."""
+    return _figure_blocks(specs)
+
+
+def scenario_brief(scenario: Scenario) -> tuple[list[tuple[str, str]], Table]:
+    """The scenario in brief: (label, value) pairs and the hosts table."""
+    return _brief_of(scenario)
 
 
 def _brief_of(scenario: Scenario) -> tuple[list[tuple[str, str]], Table]:
