@@ -20,6 +20,7 @@ import click
 from drsim import __version__, load_scenario, simulate
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
+from drsim.results.tables import TABLES
 from drsim.scenario.document import ScenarioError, scenario_schema, scenario_warnings
 
 EXIT_BAD_INPUT = 2
@@ -70,16 +71,36 @@ def main() -> None:
 @click.option("--no-save", is_flag=True, help="Print the summary only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run folder.")
 @click.option("--report", is_flag=True, help="Also write report.html and report.md into the run folder.")
-def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool) -> None:
+@click.option("--tables", "tables", default=None, metavar="NAME,NAME,...",
+              help="Keep only these tables, e.g. --tables summary,incidents,operations,states (the summary is "
+                   "always kept; it is computed as the run goes when per-cycle tables are left out, so memory "
+                   "stays small on long runs). Tables: " + ", ".join(TABLES) + " [all].")
+def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool,
+        tables: str | None) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
+    from drsim.results.running import recorder_tables
+    from drsim.results.size import LONG_RUN, run_size, size_text
+
     s = _load(scenario)
+    kept = None if tables is None else [t.strip() for t in tables.split(",") if t.strip()]
+    try:
+        recorder_tables(kept)
+    except ValueError as exc:
+        _fail(f"error: --tables {tables}: {exc}", EXIT_BAD_INPUT)
     for w in scenario_warnings(s):
         click.echo(f"warning: {scenario}: {w}", err=True)
     if s.experiment is not None and not quiet:
         click.echo(f"note: {scenario}: the experiment section is for drsim sweep; drsim run simulates one run",
                    err=True)
+    size = run_size(s, kept)
+    if s.duration > LONG_RUN or size.memory > 1e9:
+        click.echo(size_text(size, s), err=True)
+    if report and kept is not None and set(size.kept) != set(TABLES):
+        click.echo("warning: --report needs every table; no report is written with --tables (run 'drsim report' "
+                   "on the folder later: it simulates the run again in full)", err=True)
+        report = False
     t0 = time.perf_counter()
-    results = simulate(s, seed=seed)
+    results = simulate(s, seed=seed, tables=kept)
     wall = time.perf_counter() - t0
     text = summary_text(results)
     if not quiet:

@@ -69,7 +69,8 @@ def _drop(*row: float | int) -> bytes:
 class Table:
     """A growing table of typed columns, stored row by row.
 
-    ``keep=False``: rows are dropped (the table stays empty); ``observer(*row)``: called with every row.
+    ``keep=False``: rows are dropped (the table stays empty); ``observer(*row)``: called with every row; it
+    returns ``b""`` (then it serves as the ``pack`` of a table that keeps nothing).
     """
 
     def __init__(self, name: str, columns: dict[str, str], labels: dict[str, list[str]] | None = None,
@@ -82,7 +83,7 @@ class Table:
         #: the rows, packed (a :class:`Sink` when they are not kept)
         self.buffer: bytearray | Sink = bytearray() if keep else Sink()
         #: ``pack(v1, v2, ...)``: the bytes of one row (values in column order)
-        self.pack = _packer(layout.pack if keep else _drop, observer)
+        self.pack = _packer(layout.pack if keep else _drop, observer, keep)
         #: bytes per row
         self.row_size = layout.size
         self._dtype = np.dtype([(c, _numpy_type(t)) for c, t in columns.items()])
@@ -122,9 +123,11 @@ class Table:
         return pd.DataFrame(data)
 
 
-def _packer(pack: Callable[..., bytes], observer: Callable[..., object] | None) -> Callable[..., bytes]:
+def _packer(pack: Callable[..., bytes], observer: Callable[..., object] | None, keep: bool) -> Callable[..., bytes]:
     if observer is None:
         return pack
+    if not keep:
+        return observer  # type: ignore[return-value]  # an observer returns b"" (see Table)
 
     def observed(*row: float | int) -> bytes:
         observer(*row)

@@ -29,6 +29,7 @@ from array import array
 
 __all__ = ["RPOTally", "RunTally", "DEFAULT_RESOLUTION"]
 
+_NOTHING = b""
 DEFAULT_RESOLUTION = 1.0  #: s: cell width of the RPO histogram (percentiles are exact to within it)
 
 
@@ -88,7 +89,7 @@ class RPOTally:
         if top > x:
             self.above += top - (r0 if r0 > x else x)
         h = self.resolution
-        low, high = int(r0 // h), int(top // h)
+        low, high = int(r0 / h), int(top / h)  # values are not negative: truncation is the floor
         counts, sums = self.counts, self.sums
         if high >= len(counts):
             grow = max(high + 1 - len(counts), len(counts) // 2, 64)
@@ -104,7 +105,8 @@ class RunTally:
     """Everything the summary needs, kept as a run goes (one instance per run, ``n`` VMs).
 
     Its methods are the recorder tables' observers: :meth:`transfer` (``transfers``), :meth:`missed_tick`
-    (``missed_ticks``), :meth:`state` (``states``), :meth:`health` (``health``); each takes the table's row.
+    (``missed_ticks``), :meth:`state` (``states``), :meth:`health` (``health``); each takes the table's row and
+    returns ``b""`` (the bytes a table that keeps nothing stores).
     ``states`` and ``health`` are the number of state and health codes.
     """
 
@@ -127,22 +129,26 @@ class RunTally:
                 "health": self.health}
 
     def transfer(self, vm: int, kind: int, direction: int, nbytes: float, queued_at: float, finished_at: float,
-                 point: float, consistency: int) -> None:
+                 point: float, consistency: int) -> bytes:
         if direction != 0:
-            return  # replication counts the upload only
+            return _NOTHING  # replication counts the upload only
         if kind == self._delta:
             self.cycles_sent[vm] += 1
         if finished_at == finished_at:
             self.bytes_sent[vm] += nbytes
             if kind == self._initial:
                 self.initial_bytes[vm] += nbytes
+        return _NOTHING
 
-    def missed_tick(self, vm: int, time: float) -> None:
+    def missed_tick(self, vm: int, time: float) -> bytes:
         self.cycles_missed[vm] += 1
+        return _NOTHING
 
-    def state(self, vm: int, state: int, start: float, end: float) -> None:
+    def state(self, vm: int, state: int, start: float, end: float) -> bytes:
         self.state_time[vm][state] += end - start
+        return _NOTHING
 
-    def health(self, vm: int, health: int, start: float, end: float) -> None:
+    def health(self, vm: int, health: int, start: float, end: float) -> bytes:
         self.health_time[vm][health] += end - start
         self.health_spells[vm][health] += 1
+        return _NOTHING

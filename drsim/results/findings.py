@@ -116,18 +116,16 @@ def findings(results: Results) -> list[str]:
                 out.append(f"{row['vm']} missed {row['cycles_missed']} of {total} replication cycles "
                            "(a transfer was still running at the next interval).")
 
-    health = results.health
+    health = results.health_totals()
     for vm in prot["vm"]:
-        h = health[health["vm"] == vm]
-        crit = h[h["health"] == "critical"]
-        warn = h[h["health"] == "warning"]
-        if len(crit):
+        h = health.loc[vm]
+        if h["criticals"]:
             out.append(f"{vm} reached critical health (pending log >= 50 % of its disk: resynchronisation "
-                       f"required) for {units.format_duration(float((crit['end'] - crit['start']).sum()))}.")
-        elif len(warn):
-            times = "once" if len(warn) == 1 else f"{len(warn)} times"
+                       f"required) for {units.format_duration(float(h['critical_s']))}.")
+        elif h["warnings"]:
+            times = "once" if h["warnings"] == 1 else f"{int(h['warnings'])} times"
             out.append(f"{vm} was in warning health {times}, "
-                       f"{units.format_duration(float((warn['end'] - warn['start']).sum()))} in all.")
+                       f"{units.format_duration(float(h['warning_s']))} in all.")
     inc = results.incidents
     fmt = units.format_duration
     for _, row in inc[inc["outcome"].str.startswith("unrecoverable")].iterrows():
