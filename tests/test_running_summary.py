@@ -63,9 +63,9 @@ def test_tables_left_out_are_refused_and_not_written(tmp_path):
     assert res.kept == ("summary", "incidents", "states")
     assert set(res.tables()) == {"summary", "incidents", "states"}
     with pytest.raises(ValueError, match="'transfers' table was not kept"):
-        res.transfers
+        _ = res.transfers
     with pytest.raises(ValueError, match="'rpo' table was not kept"):
-        res.rpo
+        _ = res.rpo
     folder = write_run(res, tmp_path)
     assert {p.name for p in folder.glob("*.parquet")} == {"summary.parquet", "incidents.parquet", "states.parquet"}
     meta = json.loads((folder / "metadata.json").read_text())

@@ -44,7 +44,7 @@ def recorder_tables(tables: Iterable[str] | None) -> tuple[frozenset[str] | None
     if unknown:
         raise ValueError(f"unknown table {unknown[0]!r}; the tables are {', '.join(NEEDS)}")
     keep = frozenset(r for t in asked for r in NEEDS[t])
-    return keep, not _TABLE_SUMMARY <= keep, tuple(t for t in NEEDS if t in asked)
+    return keep, not keep >= _TABLE_SUMMARY, tuple(t for t in NEEDS if t in asked)
 
 
 def kept_tables(keep: frozenset[str] | None) -> tuple[str, ...]:
