@@ -211,7 +211,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
         _run_tasks(pool, [(_probe_batch, (horizon, [s], probe_weeks, DAY, grid)) for s in seeds], limit, got_probe)
         steady = steady_state([vm.name for _, vm in horizon.vms()], grid, probes)  # type: ignore[arg-type]
         conditions = conditional_conditions(horizon)
-        engine = _choose(method, steady, conditions, notes)
+        engine = _choose(method, steady, conditions, notes, horizon)
         plan = _plan(horizon, steady)
         records: list[AnnualRecord | None] = [None] * replications
         run_seeds = [replication_seed(seed, k) for k in range(replications)]
@@ -252,13 +252,16 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
                 time.perf_counter() - t_start, workers, name, probe_runs, rep_notes)
 
 
-def _choose(method: str, steady: SteadyState, conditions: Sequence[tuple[str, bool]], notes: list[str]) -> str:
+def _choose(method: str, steady: SteadyState, conditions: Sequence[tuple[str, bool]], notes: list[str],
+            horizon: Scenario) -> str:
     """The engine for ``method``, falling back (with a note) where its conditions fail."""
     if not steady.keeps_up:
         if method != "full":
+            eligible = sum(1 for host, vm in horizon.vms() if host.supported and vm.protect)
+            cycles = eligible * horizon.duration / horizon.replication.interval
             notes.append("replication does not keep up with churn (" + "; ".join(steady.problems) + "): quiet "
                          "stretches cannot be skipped, so every replication is simulated in full over the whole "
-                         "horizon (slow)")
+                         f"horizon (slow: about {cycles / 1e6:.2g} million replication cycles per replication)")
         return "full"
     failed = [c for c, held in conditions if not held]
     if method in ("auto", "conditional") and failed:
