@@ -135,3 +135,19 @@ def test_quiet_means_up_protected_and_nothing_open():
     assert not quiet(m)  # the host is down, an incident is open
     m.advance(DAY + 2 * HOUR)
     assert quiet(m)
+
+
+def test_windows_handle_link_outages_corruption_and_guest_crashes():
+    s = risk_scenario(make_scenario({
+        "duration": "30d",
+        "failures": [{"kind": "link", "every": {"dist": "exponential", "mean": "15d"}},
+                     {"kind": "corruption", "target": "vm1", "every": {"dist": "exponential", "mean": "60d"},
+                      "detected_after": "2h"},
+                     {"kind": "vm", "target": "vm1", "every": {"dist": "exponential", "mean": "30d"}}],
+        "policy": {"name": "manual", "detect": "5m", "respond": "5m", "failback": "immediate"}}), 1)
+    rec = simulate_windows(s, 3, HorizonPlan(warmup=2 * HOUR))
+    kinds = {ev.kind for ev in failure_timeline(s, Streams(3))}
+    assert kinds == {"link", "corruption", "vm"}
+    assert rec.incidents.sum() >= 5 and not rec.notes
+    assert np.isfinite(rec.loss_max).any()  # losses measured by the simulation itself
+    assert rec.point_used.sum() == 0
