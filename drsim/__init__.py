@@ -7,6 +7,7 @@ Quick start::
     results = drsim.simulate(scenario, seed=1)
     results.summary          # one row per VM and a site row
     results.rpo              # exact breakpoints of each VM's RPO curve
+    drsim.risk(scenario, years=100, replications=1000).figures   # annual risk with 95 % intervals
 
 The package is built in layers, each importing only the ones before it (see ``docs/architecture.md``):
 :mod:`drsim.scenario` (the input language) -> :mod:`drsim.model` (the SimPy world) -> :mod:`drsim.results`
@@ -31,7 +32,7 @@ from drsim.scenario.problems import ScenarioError
 from drsim.version import __version__
 
 __all__ = ["simulate", "run_experiment", "load_scenario", "parse_scenario", "Scenario", "ScenarioError", "Results",
-           "__version__", "plan"]
+           "__version__", "plan", "risk"]
 
 _moved.install()
 
@@ -60,5 +61,13 @@ def run_experiment(*args: Any, **kwargs: Any) -> Any:
 def plan(*args: Any, **kwargs: Any) -> Any:
     """Bandwidth planner: the upload that meets an RPO target; see :func:`drsim.experiments.planner.plan`."""
     from drsim.experiments import plan as run
+
+    return run(*args, **kwargs)
+
+
+def risk(*args: Any, **kwargs: Any) -> Any:
+    """Annual risk over a long horizon (data loss, downtime, nines, failovers, RTO); see
+    :func:`drsim.experiments.risk.risk`."""
+    from drsim.experiments.risk import risk as run
 
     return run(*args, **kwargs)

@@ -1,5 +1,6 @@
 """Many runs: Monte Carlo replications and their seeds, sweep designs (grid, Latin hypercube), precision
-targets, execution (process pools, Dask), storage and resume, aggregation, and the bandwidth planner.
+targets, execution (process pools, Dask), storage and resume, aggregation, the bandwidth planner, and the annual
+risk over long horizons (:mod:`~drsim.experiments.risk`).
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.model` and :mod:`drsim.results`. The names below are the stage's
 public API (they were ``drsim.experiment`` and ``drsim.planner`` before 0.2).
@@ -20,6 +21,8 @@ from drsim.experiments.outcome import Experiment
 from drsim.experiments.planner import PlanError, plan
 from drsim.experiments.planner_text import plan_text
 from drsim.experiments.precision import Precision, parse_precision, summary_metrics
+from drsim.experiments.risk import Risk, RiskError, risk
+from drsim.experiments.risk_output import risk_text, write_risk
 from drsim.experiments.runner import run_experiment
 from drsim.experiments.section import section_problems
 from drsim.experiments.seeds import lhs_seed_sequence, replication_seed
@@ -35,4 +38,5 @@ __all__ = ["Experiment", "run_experiment", "replication_seed", "sweep_points", "
            "finish_experiment", "latin_hypercube", "lhs_seed_sequence", "parse_lhs_option", "Precision",
            "parse_precision", "summary_metrics", "ExperimentSettings", "experiment_settings",
            "ExperimentError", "ExecutorFailed", "connect_dask", "precision_text", "read_run", "process_pool",
-           "stop_pool", "PlanError", "plan", "plan_text", "section_problems"]
+           "stop_pool", "PlanError", "plan", "plan_text", "section_problems",
+           "risk", "Risk", "RiskError", "risk_text", "write_risk"]

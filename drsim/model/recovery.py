@@ -36,7 +36,7 @@ import simpy
 
 from drsim.model.churn import week_offset
 from drsim.model.context import Context
-from drsim.model.failures import FailureEvent, failure_timeline
+from drsim.model.failures import FailureEvent
 from drsim.model.incidents import Incident
 from drsim.model.operations import Operations
 from drsim.model.plans import Plans
@@ -98,7 +98,7 @@ class Recovery(Operations, Plans):
         # back-off schedule of their first failure) when the link comes back
         self._retry_later: list[tuple[FluidLink, Transfer, float]] = []
         self._rngs: dict[tuple[str, ...], np.random.Generator] = {}
-        self.timeline = failure_timeline(self.scenario, model.streams)
+        self.timeline = model.timeline  # drawn before the run (or injected) by the model
         for ev in self.timeline:
             self.env.process(self._failure(ev))
         for i, drill in enumerate(self.scenario.drills):

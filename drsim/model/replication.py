@@ -105,8 +105,8 @@ class VMReplica:
     __slots__ = (
         "app_every", "cloud_w0", "critical_bytes", "curve", "disks_lost", "eligible", "env", "health",
         "health_since", "host", "index", "initial_started_at", "interval", "link", "model", "points",
-        "protected", "protected_at", "rep_state", "retention", "service", "state", "state_since", "ticks", "vm",
-        "vm_faults", "weight",
+        "protected", "protected_at", "rep_state", "retention", "rpo_tally", "service", "state", "state_since",
+        "tick_origin", "ticks", "vm", "vm_faults", "weight",
         "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
         "_missed_pack", "_missed_ticks", "_paused", "_stopped_at", "_tick_no", "_ticking", "_ticks_per_window",
         "_w_cut",
@@ -156,6 +156,8 @@ class VMReplica:
         self._missed_ticks: deque[int] = deque()  # numbers of the missed ticks still in the window
         self._ticks_per_window = int(HEALTH_WINDOW // self.interval)
         self._ticking = False  # joined a ticker (ticks go on for the whole run; they skip while not protected)
+        self.tick_origin = math.nan  # s: when it joined the ticker (ticks at tick_origin + k * interval)
+        self.rpo_tally = None  # running RPO statistics (drsim.model.tally.RPOTally), when the run keeps them
         self._initial: simpy.Process | None = None
         self._paused: list[Transfer] = []  # transfers held while the host's agent is down
         self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
@@ -174,6 +176,12 @@ class VMReplica:
         now = self.env.now
         if now > self.state_since:
             self.model.states.append(self.index, self.state, self.state_since, now)
+        tally = self.rpo_tally
+        if tally is not None:
+            if self.state == S_PROTECTED:
+                tally.end(now)
+            elif state == S_PROTECTED:
+                tally.begin(now)
         self.state = state
         self.state_since = now
         if self.health >= 0 and (self.service != ONPREM or self.rep_state != S_PROTECTED):
@@ -241,6 +249,7 @@ class VMReplica:
             self._cut(env.now, K_CATCHUP)
             if not self._ticking:
                 self._ticking = True
+                self.tick_origin = env.now
                 self.model.tick_every_interval(self)
             yield self.protected
         except simpy.Interrupt:
@@ -289,6 +298,8 @@ class VMReplica:
             for ev in waiters:
                 ev.succeed(tr)
         self.points.add(tr.point, now, tr.consistency)
+        if self.rpo_tally is not None:
+            self.rpo_tally.point(now, tr.point, self.state == S_PROTECTED)
         self._w_newest = self._w_inflight
         self._last_success = now
         if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):
@@ -384,13 +395,31 @@ class VMReplica:
         self.set_state(S_INITIAL)
         self._delivered(tr)
 
+    def start_protected(self) -> None:
+        """Protected from now on without an initial replication: the cloud holds the VM's image as of now (a
+        first recovery point, captured and available now) and the log is cut every interval from now on. A run
+        that starts in the steady protected state (the long-horizon engine's windows) starts its VMs this way."""
+        now = self.env.now
+        if self.initial_started_at != self.initial_started_at:
+            self.initial_started_at = now
+        self.resume_after_recovery(now)
+        if not self._ticking:
+            self._ticking = True
+            self.tick_origin = now
+            self.model.tick_every_interval(self)
+
+    @property
+    def stalled(self) -> bool:
+        """Transfers of this VM are held while its host's agent is down."""
+        return bool(self._paused)
+
     def restart_initial(self) -> None:
         """Protect again from scratch (the on-prem VM was rebuilt without its data). A VM whose batch has not
         started its initial replication yet waits for its batch, as before."""
         self.drop_replication()
         self.points.clear()
         self.set_state(S_NOT_PROTECTED)
-        if self.eligible and self._initial is not None:
+        if self.eligible and (self._initial is not None or self._ticking):
             self.protected = self.env.event()
             self._initial = self.env.process(self.initial_replication(self.env.timeout(0)))
 
@@ -410,3 +439,5 @@ class VMReplica:
             self.model.health.append(self.index, self.health, self.health_since, end)
         if end > self.state_since:
             self.model.states.append(self.index, self.state, self.state_since, end)
+        if self.rpo_tally is not None and self.state == S_PROTECTED:
+            self.rpo_tally.end(end)

@@ -8,36 +8,77 @@ batch by batch. Each VM then cuts its log every interval and ships it as a delta
 The model writes events into the :class:`~drsim.model.recorder.Recorder`; :mod:`drsim.results.tables` turns them
 into tables. Events occur only where something changes: interval ticks, transfer starts and ends,
 capacity changes.
+
+Options for long horizons (the defaults give the run a scenario describes):
+
+* ``keep``: the recorder tables that keep their rows (others drop them) and ``running=True``: a
+  :class:`~drsim.model.tally.RunTally` keeps what the summary needs as the run goes (bounded memory).
+* ``protected_from``: start each VM protected (a first recovery point, no initial replication) at the given time
+  (the steady protected state; the long-horizon engine's windows start this way, with each VM's tick phase).
+* ``replicate=False``: no delta cycles, churn as a weekly pattern and the throttle settled after
+  ``throttle_until`` (:mod:`drsim.model.longrun`): the slow time scale alone (failures, repairs, failover,
+  failback) over decades, with events only where something happens.
+* ``timeline``: the failure timeline to inject (drawn before the run otherwise).
 """
 
 from __future__ import annotations
 
 import gc
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 from drsim.model.churn import build_curve, week_offset
 from drsim.model.environment import FluidEnvironment
+from drsim.model.failures import FailureEvent, failure_timeline
 from drsim.model.link import FluidLink
+from drsim.model.longrun import SettledSchedule, periodic_curve
 from drsim.model.recorder import CODE, COUNT, FLOAT, Recorder
 from drsim.model.recovery import Recovery
-from drsim.model.replication import CONSISTENCY, DIRECTIONS, HEALTH, KINDS, STATES, Ticker, VMReplica
+from drsim.model.replication import (
+    CONSISTENCY,
+    DIRECTIONS,
+    HEALTH,
+    K_DELTA,
+    K_INITIAL,
+    KINDS,
+    STATES,
+    Ticker,
+    VMReplica,
+)
 from drsim.model.schedule import CapacitySchedule
 from drsim.model.streams import Streams
+from drsim.model.tally import DEFAULT_RESOLUTION, RunTally
 from drsim.scenario.document import Scenario
 
 __all__ = ["SiteModel"]
 
 
 class SiteModel:
-    """One simulated run of a scenario. Call :meth:`run`, then read :attr:`recorder`."""
+    """One simulated run of a scenario. Call :meth:`run`, then read :attr:`recorder`.
 
-    def __init__(self, scenario: Scenario, seed: int | None = None):
+    ``seed`` overrides the scenario's (an integer or a ``numpy.random.SeedSequence``); the other options are in
+    the module docstring. ``protected_from`` gives, per VM in file order, the time (s) it starts protected (NaN:
+    it does not; the VMs that cannot be protected never are); ``resolution`` is the RPO histogram's cell (s) of
+    a running summary.
+    """
+
+    def __init__(self, scenario: Scenario, seed: int | np.random.SeedSequence | None = None, *,
+                 keep: Iterable[str] | None = None, running: bool = False,
+                 protected_from: Sequence[float] | None = None, replicate: bool = True,
+                 throttle_until: float = math.inf, timeline: Iterable[FailureEvent] | None = None,
+                 resolution: float = DEFAULT_RESOLUTION):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.streams = Streams(self.seed)
         self.env = FluidEnvironment()  # delta deliveries complete without events of their own
         self.horizon = scenario.duration
-        self.recorder = Recorder()
+        self.replicate = replicate
         self.vm_names = [vm.name for _, vm in scenario.vms()]
+        self.tally = (RunTally(len(self.vm_names), scenario.objectives.rpo, len(STATES), len(HEALTH), K_DELTA,
+                               K_INITIAL, resolution) if running else None)
+        self.recorder = Recorder(keep, self.tally.observers() if self.tally is not None else None)
         labels = {"vm": self.vm_names}
         rec = self.recorder
         self.transfers = rec.table(
@@ -66,16 +107,30 @@ class SiteModel:
             )
         else:
             up_schedule = CapacitySchedule.constant(lk.upload * lk.efficiency)
+        if not replicate and not up_schedule.is_constant:
+            up_schedule = SettledSchedule(up_schedule, throttle_until)
         self.upload = FluidLink(self.env, up_schedule, lk.compression, link_table, 0, self.transfers, defer=True)
         self.download = FluidLink(self.env, CapacitySchedule.constant(lk.download * lk.efficiency),
                                   lk.compression, link_table, 1, self.transfers)
         self.replicas: list[VMReplica] = []
         self._ticker = Ticker(self.env, scenario.replication.interval)
         for i, (host, vm) in enumerate(scenario.vms()):
-            curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
-            self.replicas.append(VMReplica(self, i, host, vm, curve))
-        self.env.process(self._enable_protection())
+            if replicate:
+                curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
+            else:
+                curve = periodic_curve(scenario, vm)
+            r = VMReplica(self, i, host, vm, curve)
+            if self.tally is not None:
+                r.rpo_tally = self.tally.rpo[i]
+            self.replicas.append(r)
+        if protected_from is None:
+            self.env.process(self._enable_protection())
+        else:
+            for r, at in zip(self.replicas, protected_from, strict=True):
+                if r.eligible and at == at:
+                    self.env.timeout(at).callbacks.append(lambda _ev, r=r: r.start_protected())
         # failures and failover act on the replicas built above
+        self.timeline = list(timeline) if timeline is not None else failure_timeline(scenario, self.streams)
         self.recovery = Recovery(self)
 
     def _enable_protection(self):
@@ -107,27 +162,42 @@ class SiteModel:
         return [b for b in batches if b]
 
     def tick_every_interval(self, replica: VMReplica) -> None:
-        """Tick ``replica`` every interval from now on (the scenario has one interval: one :class:`Ticker`)."""
-        self._ticker.join(replica)
+        """Tick ``replica`` every interval from now on (the scenario has one interval: one :class:`Ticker`).
+        Without replication (``replicate=False``) there are no cycles: nothing ticks."""
+        if self.replicate:
+            self._ticker.join(replica)
 
     def run(self) -> SiteModel:
-        """Run to the end of the scenario's duration and close open intervals.
-
-        The cyclic garbage collector is paused during the run: the model allocates millions of short-lived
-        events that reference counting frees at once, and scanning them costs about a third of the run
-        time at a thousand VMs. It is restored (and run once) afterwards.
-        """
+        """Run to the end of the scenario's duration and close open intervals."""
+        self.advance(self.horizon)
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            self.env.run(until=self.horizon)
             self.recovery.finish()
         finally:
             if was_enabled:
                 gc.enable()
-                gc.collect(0)
         for r in self.replicas:
             r.finish(self.horizon)
         self.upload.close()
         self.download.close()
         return self
+
+    def advance(self, until: float) -> None:
+        """Run up to ``until`` seconds (no later than the horizon), leaving intervals open: :meth:`run` may go on.
+
+        The cyclic garbage collector is paused meanwhile: the model allocates millions of short-lived
+        events that reference counting frees at once, and scanning them costs about a third of the run
+        time at a thousand VMs. It is restored (and run once) afterwards.
+        """
+        until = min(until, self.horizon)
+        if until <= self.env.now:
+            return
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run(until=until)
+        finally:
+            if was_enabled:
+                gc.enable()
+                gc.collect(0)

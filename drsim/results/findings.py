@@ -62,11 +62,24 @@ def _grouped(out: list[str], items: list[tuple[str, str, str]], group: Callable[
         out.append(f"{group(len(items))}; worst: {worst}.")
 
 
+def _summary(results: Results) -> pd.DataFrame:
+    """The run's summary; where the steady-state RPO was not computed (a run that kept no per-cycle tables: its
+    running statistics do not split off the start-up), the whole protected time's statistics stand in for it."""
+    summ = results.summary
+    lean = summ["rpo_steady_mean_s"].isna() & summ["rpo_mean_s"].notna()
+    if lean.any():
+        summ = summ.copy()
+        for steady, whole in (("rpo_steady_mean_s", "rpo_mean_s"), ("rpo_steady_p95_s", "rpo_p95_s"),
+                              ("rpo_steady_max_s", "rpo_max_s"), ("rpo_steady_over_target", "rpo_over_target")):
+            summ.loc[lean, steady] = summ.loc[lean, whole]
+    return summ
+
+
 def findings(results: Results) -> list[str]:
     """What a planner should notice in this run, most important first."""
     s = results.scenario
     out: list[str] = []
-    summ = results.summary
+    summ = _summary(results)
     vms = summ[summ["vm"] != SITE]
     site = summ[summ["vm"] == SITE].iloc[0]
     target = s.objectives.rpo
@@ -136,8 +149,7 @@ def _health_findings(results: Results, prot: pd.DataFrame, out: list[str]) -> No
              lambda n: f"{n} VMs reached critical health (pending log >= 50 % of the disk: resynchronisation "
                        "required)")
     warn = prot[prot["worst_health"] == "warning"].sort_values("worst_health_s", ascending=False)
-    h = results.health
-    spells = h[h["health"] == "warning"].groupby(h["vm"].astype(object)).size()
+    spells = results.health_totals()["warnings"]  # (from the running statistics when the table was not kept)
     items = []
     for _, r in warn.iterrows():
         n = int(spells.get(r["vm"], 0))
@@ -207,7 +219,7 @@ def summary_text(results: Results, max_vms: int | None = None, where: str = "in 
     ``where``."""
     s = results.scenario
     target = s.objectives.rpo
-    summ = results.summary
+    summ = _summary(results)
     vms = summ[summ["vm"] != SITE]
     cut = max_vms is not None and len(vms) > max_vms
     if cut:

@@ -54,7 +54,7 @@ def write_run(
     extra: dict[str, Any] | None = None,
     text: str | None = None,
 ) -> Path:
-    """Write every table (Parquet; CSV too if ``csv``), ``scenario.yaml`` and ``metadata.json``.
+    """Write every table the run kept (Parquet; CSV too if ``csv``), ``scenario.yaml`` and ``metadata.json``.
 
     Returns the run folder ``out_root/<scenario name>/<run id>``; the run id is the UTC time and seed,
     with a ``-2``, ``-3``... suffix if that folder exists already. ``text`` is saved as ``summary.txt``.
@@ -64,8 +64,8 @@ def write_run(
     def fill(tmp: Path) -> None:
         tables = results.tables()
         if csv:
-            for name in TABLES:
-                tables[name].to_csv(tmp / f"{name}.csv", index=False)
+            for name, table in tables.items():
+                table.to_csv(tmp / f"{name}.csv", index=False)
         fill_run_folder(tmp, results.scenario, results.seed, tables, now, extra)
         if text is not None:
             (tmp / "summary.txt").write_text(text + "\n", encoding="utf-8")
@@ -94,6 +94,8 @@ def fill_run_folder(folder: Path, scenario: Scenario, seed: int, tables: Mapping
     now = now or datetime.now(UTC)
     shapes: dict[str, dict[str, Any]] = {}
     for name in TABLES:
+        if name not in tables:
+            continue  # not kept in this run (see drsim.simulate's tables)
         table = tables[name]
         path = folder / f"{name}.parquet"
         if isinstance(table, bytes):
@@ -113,6 +115,7 @@ def fill_run_folder(folder: Path, scenario: Scenario, seed: int, tables: Mapping
         "created_at": now.isoformat(timespec="seconds"),
         "versions": package_versions(),
         "tables": shapes,
+        **({"tables_kept": [t for t in TABLES if t in tables]} if len(tables) < len(TABLES) else {}),
         "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
         **(extra or {}),
     }

@@ -40,6 +40,7 @@ from drsim.model.replication import (
 from drsim.model.site import SiteModel
 from drsim.results.columns import all_within, end_health, steady_columns, worst_health
 from drsim.results.metrics import RPOStats, rpo_stats
+from drsim.results.running import kept_tables, tally_health, tally_rpo_stats, tally_time
 from drsim.scenario.site import SITE_ROW
 
 if TYPE_CHECKING:
@@ -70,14 +71,22 @@ _TIME_COLUMNS = {
 class Results:
     """The outcome of :func:`drsim.simulate`: tables plus the scenario and seed that produced them."""
 
-    def __init__(self, model: SiteModel):
+    def __init__(self, model: SiteModel, tables: tuple[str, ...] | None = None):
         self.scenario: Scenario = model.scenario
         self.seed = model.seed
         self.end = model.horizon
         self._model = model
         self._tables = model.recorder.tables
+        #: the result tables this run kept (all by default; see :func:`drsim.simulate`'s ``tables``)
+        self.kept: tuple[str, ...] = tables if tables is not None else kept_tables(model.recorder.keep)
+        self._tally = model.tally  # running statistics, when per-cycle tables were dropped
 
     # --- raw tables ---------------------------------------------------------------------------------
+
+    def _need(self, name: str) -> None:
+        if name not in self.kept:
+            raise ValueError(f"the {name!r} table was not kept in this run (kept: {', '.join(self.kept)}); "
+                             "simulate again with it in tables=")
 
     def _frame(self, name: str) -> pd.DataFrame:
         return self._tables[name].to_frame()
@@ -94,6 +103,7 @@ class Results:
 
     @cached_property
     def transfers(self) -> pd.DataFrame:
+        self._need("transfers")
         df = self._frame("transfers").drop(columns=["point", "consistency"])
         # a fair-share link starts serving a transfer the moment it is queued
         df.insert(df.columns.get_loc("queued_at") + 1, "started_at", df["queued_at"])
@@ -105,6 +115,7 @@ class Results:
     def cycles(self) -> pd.DataFrame:
         """One row per replication tick of a protected VM: a sent cycle is its delta transfer (bytes cut), a
         missed one a tick that found the previous transfer still in flight (0 bytes)."""
+        self._need("cycles")
         tr = self._tables["transfers"].arrays()
         mt = self._tables["missed_ticks"].arrays()
         delta = (tr["kind"] == K_DELTA) & (tr["direction"] == 0)
@@ -123,16 +134,19 @@ class Results:
 
     @cached_property
     def states(self) -> pd.DataFrame:
+        self._need("states")
         df = self._frame("states").sort_values(["vm", "start"], kind="stable").reset_index(drop=True)
         return self._with_timestamps("states", df)
 
     @cached_property
     def health(self) -> pd.DataFrame:
+        self._need("health")
         df = self._frame("health").sort_values(["vm", "start"], kind="stable").reset_index(drop=True)
         return self._with_timestamps("health", df)
 
     @cached_property
     def link(self) -> pd.DataFrame:
+        self._need("link")
         df = self._frame("link").sort_values(["direction", "time"], kind="stable").reset_index(drop=True)
         return self._with_timestamps("link", df)
 
@@ -175,6 +189,7 @@ class Results:
 
     @cached_property
     def recovery_points(self) -> pd.DataFrame:
+        self._need("recovery_points")
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
         ledger = self._tables["transfers"].arrays()
@@ -257,6 +272,7 @@ class Results:
         """The RPO curve of each VM as its linear pieces: two rows per piece, at its start and its end
         (slope 1 in between). Where a recovery point arrives, a piece ends high and the next starts low at
         the same time; a gap between pieces means the VM was not replicating (down, in the cloud)."""
+        self._need("rpo")
         pc = self._pieces
         n = len(pc["vm"])
         times = np.empty(2 * n)
@@ -272,7 +288,11 @@ class Results:
         return self._with_timestamps("rpo", df)
 
     def rpo_stats(self, vm: str | None = None) -> RPOStats:
-        """Exact time-weighted RPO statistics for one VM, or pooled over all VMs when ``vm`` is None."""
+        """Exact time-weighted RPO statistics for one VM, or pooled over all VMs when ``vm`` is None (from the
+        running statistics when the run did not keep its pieces: the percentile then within their resolution)."""
+        if self._tally is not None:
+            names = self._model.vm_names
+            return tally_rpo_stats(self._tally, range(len(names)) if vm is None else [names.index(vm)])
         codes, r0, length = self._segments()
         if vm is not None:
             sel = codes == self._model.vm_names.index(vm)
@@ -284,24 +304,46 @@ class Results:
         """One row per VM and a ``(site)`` row."""
         model = self._model
         target = self.scenario.objectives.rpo
-        tr = self._tables["transfers"].arrays()
         n_vm = len(model.vm_names)
-        done = ~np.isnan(tr["finished_at"]) & (tr["direction"] == 0)  # replication: upload only
-        bytes_sent = np.bincount(tr["vm"][done], weights=tr["bytes"][done], minlength=n_vm)
-        initial_bytes = np.bincount(tr["vm"][done & (tr["kind"] == K_INITIAL)],
-                                    weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
-        sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
-        missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
-        codes, r0, length = self._segments()
-        startup = self._pieces["startup"]
-        bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
-        worst, worst_s = worst_health(self._tables["health"].arrays(), n_vm)
+        tally = self._tally
+        worst, worst_s = worst_health(self._tables["health"].arrays(), n_vm)  # (health changes are always kept)
+        if tally is not None:  # running statistics: the per-cycle rows were not kept
+            bytes_sent, initial_bytes = np.array(tally.bytes_sent), np.array(tally.initial_bytes)
+            sent, missed = np.array(tally.cycles_sent), np.array(tally.cycles_missed)
+
+            def stats(i: int | None) -> RPOStats:
+                return tally_rpo_stats(tally, range(n_vm) if i is None else [i])
+
+            def steady(i: int | None) -> tuple[RPOStats, np.ndarray]:
+                # the running statistics do not split start-up from steady state: not computed (NaN)
+                return RPOStats(np.nan, np.nan, np.nan, np.nan, 0.0), np.full(1, np.nan)
+        else:
+            tr = self._tables["transfers"].arrays()
+            done = ~np.isnan(tr["finished_at"]) & (tr["direction"] == 0)  # replication: upload only
+            bytes_sent = np.bincount(tr["vm"][done], weights=tr["bytes"][done], minlength=n_vm)
+            initial_bytes = np.bincount(tr["vm"][done & (tr["kind"] == K_INITIAL)],
+                                        weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
+            sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
+            missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
+            codes, r0, length = self._segments()
+            startup = self._pieces["startup"]
+            bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
+
+            def stats(i: int | None) -> RPOStats:
+                if i is None:
+                    return rpo_stats(r0, length, target)
+                sel = slice(bounds[i], bounds[i + 1])
+                return rpo_stats(r0[sel], length[sel], target)
+
+            def steady(i: int | None) -> tuple[RPOStats, np.ndarray]:
+                """The steady-state statistics and the start-up pieces' end values."""
+                sel = slice(None) if i is None else slice(bounds[i], bounds[i + 1])
+                a, b, up = r0[sel], length[sel], startup[sel]
+                return rpo_stats(a[~up], b[~up], target), a[up] + b[up]
         rows = []
         for r in model.replicas:
-            sel = slice(bounds[r.index], bounds[r.index + 1])
-            st = rpo_stats(r0[sel], length[sel], target)
-            up = startup[sel]
-            steady = rpo_stats(r0[sel][~up], length[sel][~up], target)
+            st = stats(r.index)
+            steady_st, startup_ends = steady(r.index)
             rows.append({
                 "vm": r.vm.name,
                 "host": r.host.name,
@@ -313,7 +355,7 @@ class Results:
                 "rpo_p95_s": st.p95,
                 "rpo_max_s": st.max,
                 "rpo_over_target": st.over_target,
-                **steady_columns(steady, r0[sel][up] + length[sel][up]),
+                **steady_columns(steady_st, startup_ends),
                 "cycles_sent": int(sent[r.index]),
                 "cycles_missed": int(missed[r.index]),
                 "bytes_written": r.writes(self.end),
@@ -325,8 +367,8 @@ class Results:
             })
         eligible = [r for r in model.replicas if r.eligible]
         all_protected = bool(eligible) and all(not np.isnan(r.protected_at) for r in eligible)
-        site = rpo_stats(r0, length, target)
-        site_steady = rpo_stats(r0[~startup], length[~startup], target)
+        site = stats(None)
+        site_steady, site_startup = steady(None)
         rows.append({
             "vm": SITE,
             "host": "",
@@ -339,7 +381,7 @@ class Results:
             "rpo_p95_s": site.p95,
             "rpo_max_s": site.max,
             "rpo_over_target": site.over_target,
-            **steady_columns(site_steady, r0[startup] + length[startup]),
+            **steady_columns(site_steady, site_startup),
             "cycles_sent": int(sent.sum()),
             "cycles_missed": int(missed.sum()),
             "bytes_written": float(sum(r.writes(self.end) for r in model.replicas)),
@@ -357,9 +399,7 @@ class Results:
         """Per VM and site: availability, downtime, incidents, data loss, RTO, objectives met, drills."""
         s = self.scenario
         names = self._model.vm_names
-        st = self.states
-        down = st[st["state"].isin(SERVICE_DOWN_STATES)]
-        downtime = (down["end"] - down["start"]).groupby(down["vm"], observed=False).sum().reindex(names).fillna(0.0)
+        downtime = self._downtime()
         inc = self.incidents
         unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
         g = unplanned.groupby("vm")
@@ -395,11 +435,32 @@ class Results:
         out.loc[SITE] = pd.Series(site)
         return out
 
+    def _downtime(self) -> pd.Series:
+        """Seconds each VM's service was down (by VM name)."""
+        names = self._model.vm_names
+        if "states" not in self.kept:
+            return tally_time(self._tally.state_time, names, [STATES.index(s) for s in SERVICE_DOWN_STATES])
+        st = self.states
+        down = st[st["state"].isin(SERVICE_DOWN_STATES)]
+        return (down["end"] - down["start"]).groupby(down["vm"], observed=False).sum().reindex(names).fillna(0.0)
+
+    def health_totals(self) -> pd.DataFrame:
+        """Per VM: seconds in ``warning`` and ``critical`` health and the number of spells of each (``warnings``,
+        ``criticals``), from the health table or the running statistics when it was not kept."""
+        if "health" not in self.kept:
+            return tally_health(self._tally, self._model.vm_names)
+        h = self.health
+        span = (h["end"] - h["start"]).groupby([h["vm"], h["health"]], observed=False)
+        return pd.DataFrame({"warning_s": span.sum().xs("warning", level=1),
+                             "critical_s": span.sum().xs("critical", level=1),
+                             "warnings": span.size().xs("warning", level=1),
+                             "criticals": span.size().xs("critical", level=1)})
+
     # --- helpers ------------------------------------------------------------------------------------
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Every table by name."""
-        return {name: getattr(self, name) for name in TABLES}
+        """Every table this run kept, by name."""
+        return {name: getattr(self, name) for name in TABLES if name in self.kept}
 
     def replica(self, vm: str):
         """The model object of a VM (for inspection in notebooks and tests)."""

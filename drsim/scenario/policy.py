@@ -122,6 +122,8 @@ def policy_classes() -> dict[str, Any]:
 def policy_class(name: str) -> Any:
     """The policy class (or, for a built-in before the model is imported, its name) known as ``name``.
     Raises :class:`PolicyError` for an unknown name or an entry point that does not load."""
+    if name in _CLASSES:  # a class known in this session comes first anyway: no need to scan the entry points
+        return _CLASSES[name]
     found = policy_classes()
     if name not in found:
         raise PolicyError(("name",), f"unknown policy {excerpt(name)}; available: {', '.join(sorted(found))}")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from drsim.experiments.planner_text import plan_text
 from drsim.experiments.planner_text import mbit as planner_mbit
+from drsim.experiments.planner_text import plan_text
 from drsim.results.findings import count
 from drsim.results.folders import atomic_folder, package_versions
 from drsim.results.tables import SITE
