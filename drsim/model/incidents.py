@@ -49,6 +49,7 @@ class Incident:
     planned: bool = False
     closed: bool = False
     restarting: bool = False
+    down: list[tuple[float, float]] = field(default_factory=list, repr=False)  # the intervals charged (s)
 
     @property
     def outage_start(self) -> float:
@@ -60,6 +61,14 @@ class Incident:
     def rto_s(self) -> float:
         """Outage start to service restored (seconds)."""
         return self.service_restored_at - self.outage_start
+
+    def charge(self, start: float, end: float) -> None:
+        """Charge the VM's down time from ``start`` to ``end`` (seconds) to this incident: it adds to
+        ``downtime_s`` and is kept in ``down``, so that every down interval of a VM is charged to exactly one
+        incident (checked by the property tests)."""
+        if end > start:
+            self.down.append((start, end))
+            self.downtime_s += end - start
 
     def row(self) -> tuple:
         return tuple(getattr(self, c) for c in INCIDENT_COLUMNS)

@@ -6,7 +6,7 @@ Each operation is a SimPy process of steps; every step is recorded in the ``oper
 link. The steps' durations are drawn from the scenario's ``failover`` section on the incident's own random
 stream. :class:`Operations` is mixed into :class:`~drsim.model.recovery.Recovery`, which holds the state
 declared below and the incident helpers the operations call (``rng``, ``incident_rng``, ``onprem_available``,
-``_open_incident``, ``_close``, ``_repaired_in_cloud``).
+``onprem_failed``, ``_open_incident``, ``_close``, ``_repaired_in_cloud``).
 
 Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.replication` (the VM states and transfer
 kinds) and the scenario (and the model's other classes for hints).
@@ -148,7 +148,7 @@ class Operations:
         inc.sla_rto_s = running - inc.failover_started_at
         inc.recovery_point_captured_at = captured
         inc.data_loss_s = data_loss
-        inc.downtime_s += env.now - inc.outage_start
+        inc.charge(inc.outage_start, env.now)
 
     def _start_in_cloud(self, r: VMReplica, rng: np.random.Generator, op: int, kind: str):
         if self.quota is None:
@@ -199,11 +199,11 @@ class Operations:
                 yield from self._move(r, "restore", "download_image", r.vm.copy_bytes, op, "download")
         if inc is None or inc.kind != "vm" or point is not None:
             yield from self._step(r.vm.name, "restart", "onprem_start", self.steps.onprem_start, rng, op)
-        if not self.onprem_available(r) and (inc is None or inc.kind != "corruption"):
+        if not self.onprem_available(r):
             if inc is not None:
                 inc.restarting = False
             r.set_service(DOWN)
-            return  # failed again meanwhile: the next repair brings it back
+            return  # failed again meanwhile (a restore too): the next repair brings it back
         r.set_service(ONPREM)
         lost = r.disks_lost
         r.disks_lost = False
@@ -211,7 +211,7 @@ class Operations:
             r.resume_replication()
             return
         inc.service_restored_at = env.now
-        inc.downtime_s += env.now - inc.outage_start
+        inc.charge(inc.outage_start, env.now)
         if point is not None:
             inc.recovery_point_captured_at = point[0]
             loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
@@ -253,7 +253,7 @@ class Operations:
             if r.service == FAILING_BACK:  # the cloud VM was already shut down: start it again
                 down_from = r.state_since
                 yield from self._start_in_cloud(r, rng, op, "failback")
-                inc.downtime_s += env.now - down_from
+                inc.charge(down_from, env.now)
             r.set_service(IN_CLOUD)
             if self.onprem_available(r):  # repaired while the cloud VM restarted: try again
                 self._repaired_in_cloud(r, inc)
@@ -287,7 +287,7 @@ class Operations:
         self._failbacks.pop(r.vm.name, None)  # done: a later failure is a new incident
         r.disks_lost = False
         inc.failback_done_at = env.now
-        inc.downtime_s += env.now - down_from
+        inc.charge(down_from, env.now)
         r.resume_after_recovery(down_from)
         if not inc.planned:
             self._close(r, inc, inc.outcome if inc.outcome != "open" else "failed over")
@@ -318,16 +318,17 @@ class Operations:
         yield from self._step(r.vm.name, "planned_failover", "shutdown", self.steps.shutdown, rng, op)
         start = env.now
         delivered = True
-        if r.in_flight() is not None and self.onprem_available(r):
+        # the host's own maintenance does not stop its agent before the moves end: only a failure does
+        if r.in_flight() is not None and not self.onprem_failed(r):
             delivered = (yield r.wait_delivery()) is not None
-        if delivered and self.onprem_available(r):
+        if delivered and not self.onprem_failed(r):
             tr = r.final_sync()  # everything written up to the shutdown
             delivered = (yield r.wait_delivery()) is not None
             self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes,
                                     op))
         captured = r.points[-1][0]
         r.drop_replication()
-        if not delivered or not self.onprem_available(r):
+        if not delivered or self.onprem_failed(r):
             # the host failed before the final sync completed: an unplanned failover from the newest point
             inc.kind = "host"
             inc.planned = False

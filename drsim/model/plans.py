@@ -40,6 +40,7 @@ class Plans:
     by_name: dict[str, VMReplica]
     open: dict[str, Incident]  # VM name -> its open incident
     host_faults: dict[str, int]  # host name -> causes of it being down now
+    maintenance: dict[str, int]  # host name -> maintenance windows under way (from their start)
     _failbacks: dict[str, simpy.Process]
     _plans_running: set[str]
     _plan_group: dict[str, int]
@@ -53,6 +54,7 @@ class Plans:
             return
         yield env.timeout(at)
         window = m.window.sample(self.rng("maintenance", m.host, repr(at)))
+        self.maintenance[m.host] += 1  # from now on, nothing restarts or fails back onto the host
         on_host = [r for r in self.model.replicas if r.host.name == m.host]
         for r in on_host:  # a failback onto this host cannot complete: abort it
             failback = self._failbacks.get(r.vm.name)
@@ -65,6 +67,7 @@ class Plans:
             r.pause_replication()
         yield env.timeout(window)
         self.host_faults[m.host] -= 1
+        self.maintenance[m.host] -= 1
         for r in on_host:
             self._onprem_back(r)  # fails back the VMs in the cloud, restarts the others
 

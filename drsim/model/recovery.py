@@ -81,6 +81,7 @@ class Recovery(Operations, Plans):
         self.by_name: dict[str, VMReplica] = {r.vm.name: r for r in model.replicas}
         self.dashboard = next((r for r in model.replicas if r.vm.dashboard), None)
         self.host_faults = {h.name: 0 for h in self.scenario.site.hosts}
+        self.maintenance = {h.name: 0 for h in self.scenario.site.hosts}  # windows under way, from their start
         self.site_faults = 0
         self.link_faults = 0
         self.link_down_since = NAN
@@ -119,7 +120,13 @@ class Recovery(Operations, Plans):
         return self.rng(what, inc.vm, inc.kind, repr(inc.failed_at))
 
     def onprem_available(self, r: VMReplica) -> bool:
-        return self.site_faults == 0 and self.host_faults[r.host.name] == 0 and r.vm_faults == 0
+        """Whether ``r`` can run on-prem: no failure of its site, host or guest is active and its host is not
+        under maintenance (from the window's start: a VM shut down for it is not restarted before its end)."""
+        return not self.onprem_failed(r) and self.maintenance[r.host.name] == 0
+
+    def onprem_failed(self, r: VMReplica) -> bool:
+        """Whether a failure of ``r``'s site, host or guest is active (or its host is off for maintenance)."""
+        return self.site_faults > 0 or self.host_faults[r.host.name] > 0 or r.vm_faults > 0
 
     def _open_incident(self, r: VMReplica, kind: str, failed_at: float, ev: FailureEvent | None) -> Incident:
         inc = Incident(vm=r.vm.name, kind=kind, failed_at=failed_at, event=ev)
@@ -271,7 +278,10 @@ class Recovery(Operations, Plans):
         inc = Incident(vm=r.vm.name, kind="corruption", failed_at=ev.start, event=ev, detected_at=now,
                        corrupt_since=ev.start, clean_point=clean[-1] if clean else None)
         self.incidents.append(inc)
-        if r.service == IN_CLOUD and earlier is not None and earlier.recovery_point_captured_at >= ev.start:
+        failback = self._failbacks.get(r.vm.name)
+        failing_back = failback is not None and failback.is_alive  # from its first step, while still serving
+        if (r.service == IN_CLOUD and not failing_back and earlier is not None
+                and earlier.recovery_point_captured_at >= ev.start):
             # the VM runs in the cloud from a point captured after the corruption began: switch to a clean one
             inc.decision_at = now
             if inc.clean_point is None:
@@ -342,9 +352,9 @@ class Recovery(Operations, Plans):
                 continue
             r = self.by_name[inc.vm]
             if math.isnan(inc.service_restored_at):
-                inc.downtime_s += end - inc.outage_start
+                inc.charge(inc.outage_start, end)
             elif r.service == FAILING_BACK:
-                inc.downtime_s += end - r.state_since  # the failback cutover still running
+                inc.charge(r.state_since, end)  # the failback cutover still running
             if inc.outcome == "open" or inc.outcome.startswith("waiting"):
                 inc.outcome = "still down at the end" if not r.service_up else "in the cloud at the end"
             elif inc.outcome in ("failed over", "planned failover"):
