@@ -413,6 +413,9 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
               help="Judge each bandwidth by the upper end of the 95 % confidence interval of the mean, or the mean.")
 @click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
               help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
+@click.option("--method", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
+              help="fast: steady state over two weeks, few replications far from the answer; full: every candidate "
+                   "over the whole scenario, initial replication included.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
               help="Write plan.parquet, metadata.json, report.html and report.md into a new folder "
@@ -420,8 +423,8 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
-                 report: bool, out: str) -> None:
+                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
+                 method: str, quiet: bool, report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
     from drsim.experiments.executors import ExecutorFailed
     from drsim.experiments.planner import PlanError, plan
@@ -433,7 +436,8 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
     interrupted = False
     try:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
-                     executor=executor, seed=seed, criterion=criterion, window=window, progress=progress)
+                     executor=executor, seed=seed, criterion=criterion, window=window, progress=progress,
+                     method=method)
     except (PlanError, ScenarioError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     except ExecutorFailed as exc:

@@ -242,6 +242,18 @@ class VMReplica:
         except simpy.Interrupt:
             return  # replication dropped (failover, rebuild)
 
+    def start_protected(self) -> None:
+        """Protected now without an initial copy: an empty catch-up (log cut now, nothing written since) carries
+        the first recovery point; ticks follow every interval (see :class:`~drsim.model.site.SiteModel`)."""
+        now = self.env.now
+        self.set_state(S_INITIAL)
+        self.initial_started_at = now
+        self._w_cut = self.writes(now)
+        self._cut(now, K_CATCHUP)
+        if not self._ticking:
+            self._ticking = True
+            self.model.tick_every_interval(self)
+
     def _tick(self, now: float) -> None:
         if self.state != S_PROTECTED:
             return  # finishing initial replication, or not running on-prem: no cycle

@@ -5,6 +5,12 @@ download :class:`~drsim.model.link.FluidLink`, and one :class:`VMReplica` per VM
 scenario's initial start: each host installs its agent (setup time), then initial replication runs
 batch by batch. Each VM then cuts its log every interval and ships it as a delta.
 
+``start_protected=True`` skips setup and initial replication (the steady state, as the fast planner sizes it):
+every replicating VM is protected at t = 0 with a first recovery point captured and available at t = 0 and an
+empty log (an empty catch-up transfer at t = 0), and ticks from t = interval. Every VM's ticks are then aligned,
+a planning assumption that is at least as demanding on a shared link as the staggered ticks that follow a real
+initial replication (the deltas of all VMs queue together).
+
 The model writes events into the :class:`~drsim.model.recorder.Recorder`; :mod:`drsim.results.tables` turns them
 into tables. Events occur only where something changes: interval ticks, transfer starts and ends,
 capacity changes.
@@ -30,8 +36,9 @@ __all__ = ["SiteModel"]
 class SiteModel:
     """One simulated run of a scenario. Call :meth:`run`, then read :attr:`recorder`."""
 
-    def __init__(self, scenario: Scenario, seed: int | None = None):
+    def __init__(self, scenario: Scenario, seed: int | None = None, start_protected: bool = False):
         self.scenario = scenario
+        self.start_protected = start_protected
         self.seed = scenario.seed if seed is None else seed
         self.streams = Streams(self.seed)
         self.env = FluidEnvironment()  # delta deliveries complete without events of their own
@@ -74,7 +81,7 @@ class SiteModel:
         for i, (host, vm) in enumerate(scenario.vms()):
             curve = build_curve(scenario, vm, self.streams.get("churn", vm.name), self.horizon)
             self.replicas.append(VMReplica(self, i, host, vm, curve))
-        self.env.process(self._enable_protection())
+        self.env.process(self._start_protected() if start_protected else self._enable_protection())
         # failures and failover act on the replicas built above
         self.recovery = Recovery(self)
 
@@ -92,6 +99,13 @@ class SiteModel:
                 r._initial = env.process(r.initial_replication(host_ready[r.host.name]))
                 runs.append(r._initial)
             yield env.all_of(runs)
+
+    def _start_protected(self):
+        """Every replicating VM protected at t = 0: an empty catch-up carries its first recovery point."""
+        for r in self.replicas:
+            if r.eligible:
+                r.start_protected()
+        yield self.env.timeout(0)
 
     def _batches(self) -> list[list[VMReplica]]:
         by_name = {r.vm.name: r for r in self.replicas}
