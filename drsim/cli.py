@@ -73,8 +73,10 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only the run folder.")
 @click.option("--report", is_flag=True, help="Also write report.html and report.md into the run folder.")
 @click.option("--xlsx", is_flag=True, help="Also write report.xlsx (an Excel workbook) into the run folder.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet (YAML) merged over the bundled one; the scenario's prices: section goes over it.")
 def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool,
-        xlsx: bool) -> None:
+        xlsx: bool, prices: str | None) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
     s = _load(scenario)
     for w in scenario_warnings(s):
@@ -85,14 +87,22 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     t0 = time.perf_counter()
     results = simulate(s, seed=seed)
     wall = time.perf_counter() - t0
-    text = summary_text(results)
+    from drsim.results.costs import run_costs
+    from drsim.views.costs_view import costs_text
+
+    try:
+        costs = run_costs(results, prices)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    text = summary_text(results) + "\n\n" + costs_text(costs)
     if not quiet:
         click.echo(text)
         click.echo(f"\nsimulated in {wall:.2f} s")
     if no_save:
         return
     try:
-        folder = write_run(results, out, csv=csv, extra={"wall_time_s": round(wall, 3)}, text=text)
+        folder = write_run(results, out, csv=csv, extra={"wall_time_s": round(wall, 3)}, text=text,
+                           costs=costs)
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
