@@ -20,6 +20,7 @@ import click
 from drsim import __version__, load_scenario, simulate
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
+from drsim.scenario import units
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.problems import ScenarioError
 from drsim.scenario.schema import scenario_schema
@@ -426,6 +427,14 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 @click.option("--method", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
               help="fast: steady state over two weeks, few replications far from the answer; full: every candidate "
                    "over the whole scenario, initial replication included.")
+@click.option("--upload", "uploads", default=None, metavar="RATES",
+              help="Options to compare, e.g. 10Mbit/s,20Mbit/s,50Mbit/s (priced by the sheet's uplink tiers).")
+@click.option("--interval", "intervals", default=None, metavar="DURATIONS", help="Options to compare, e.g. 30s,5m.")
+@click.option("--policy", "policies", default=None, metavar="NAMES", help="Options to compare, e.g. manual,automatic.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet merged over the bundled one (with --upload/--interval/--policy).")
+@click.option("--figure", default=None, type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="With options: draw the cost/RPO frontier into FILE.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
               help="Write plan.parquet, metadata.json, report.html and report.md into a new folder "
@@ -434,8 +443,14 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
-                 method: str, quiet: bool, report: bool, out: str) -> None:
-    """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
+                 method: str, uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
+                 figure: str | None, quiet: bool, report: bool, out: str) -> None:
+    """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation; with
+    --upload/--interval/--policy lists, compare those options by cost instead."""
+    if uploads or intervals or policies:
+        _plan_options(scenario, rpo, percentile, replications, workers, dask, seed, uploads, intervals, policies,
+                    prices, figure, quiet)
+        return
     from drsim.experiments.executors import ExecutorFailed
     from drsim.experiments.planner import PlanError, plan
     from drsim.experiments.planner_text import plan_text
@@ -467,6 +482,48 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         except OSError as exc:
             _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
         click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}")
+
+
+def _plan_options(scenario: str, rpo: str | None, percentile: float, replications: int, workers: int | None,
+                  dask: str | None, seed: int | None, uploads: str | None, intervals: str | None,
+                  policies: str | None, prices: str | None, figure: str | None, quiet: bool) -> None:
+    """drsim plan with option lists: simulate and price every combination (drsim.experiments.options)."""
+    from drsim.experiments.options import compare_options
+    from drsim.scenario.prices import load_price_sheet
+    from drsim.views.options_figure import options_frontier, options_text
+
+    s = _load(scenario)
+
+    def split(text: str | None, parse, what: str) -> list:
+        try:
+            return [parse(x.strip()) for x in (text or "").split(",") if x.strip()]
+        except ValueError as exc:
+            _fail(f"error: {what}: {exc}", EXIT_BAD_INPUT)
+
+    ups = split(uploads, units.parse_rate, "--upload")
+    ivs = split(intervals, units.parse_duration, "--interval")
+    pols = split(policies, str, "--policy")
+    target = split(rpo, units.parse_duration, "--rpo")
+    try:
+        sheet = load_price_sheet(prices, s.prices)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    executor, client = _executor(workers, dask)
+    progress = None if quiet else (lambda message: click.echo(message, err=True))
+    try:
+        table = compare_options(s, sheet, ups, ivs, pols, rpo=target[0] if target else None, percentile=percentile,
+                                replications=replications, seed=seed, executor=executor, progress=progress)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    finally:
+        _close(executor, client)
+    click.echo(options_text(table))
+    if figure:
+        try:
+            options_frontier(table).savefig(figure, dpi=110)
+        except OSError as exc:
+            _fail(f"error: cannot write {figure}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"figure: {figure}")
 
 
 @main.command("init")
