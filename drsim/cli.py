@@ -433,6 +433,9 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 @click.option("--policy", "policies", default=None, metavar="NAMES", help="Options to compare, e.g. manual,automatic.")
 @click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A price sheet merged over the bundled one (with --upload/--interval/--policy).")
+@click.option("--deadline", default=None, metavar="DURATION",
+              help="Instead: the upload at which every VM is protected within DURATION of the initial start "
+                   "(batches in the order given), and a better batch order if there is one.")
 @click.option("--figure", default=None, type=click.Path(dir_okay=False), metavar="FILE.png",
               help="With options: draw the cost/RPO frontier into FILE.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
@@ -444,9 +447,12 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
                  method: str, uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
-                 figure: str | None, quiet: bool, report: bool, out: str) -> None:
+                 deadline: str | None, figure: str | None, quiet: bool, report: bool, out: str) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation; with
     --upload/--interval/--policy lists, compare those options by cost instead."""
+    if deadline is not None:
+        _plan_deadline(scenario, deadline, tolerance, replications, workers, dask, seed)
+        return
     if uploads or intervals or policies:
         _plan_options(scenario, rpo, percentile, replications, workers, dask, seed, uploads, intervals, policies,
                     prices, figure, quiet)
@@ -482,6 +488,33 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         except OSError as exc:
             _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
         click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}")
+
+
+def _plan_deadline(scenario: str, deadline: str, tolerance: str, replications: int, workers: int | None,
+                   dask: str | None, seed: int | None) -> None:
+    """drsim plan --deadline: the upload that protects every VM in time (drsim.experiments.deadline)."""
+    from drsim.experiments.deadline import deadline_bandwidth
+    from drsim.experiments.planner_text import mbit
+
+    s = _load(scenario)
+    try:
+        limit, tol = units.parse_duration(deadline), units.parse_rate(tolerance)
+    except ValueError as exc:
+        _fail(f"error: --deadline/--tolerance: {exc}", EXIT_BAD_INPUT)
+    executor, client = _executor(workers, dask)
+    try:
+        r = deadline_bandwidth(s, limit, tol, replications, seed, executor)
+    finally:
+        _close(executor, client)
+    fmt = units.format_duration
+    click.echo(f"{s.name}: every VM protected within {fmt(limit)} of the initial start from {mbit(r['required_Bps'])} "
+               f"(not at {mbit(r['not_at_Bps'])}); batches as given: "
+               + "; ".join(", ".join(b) for b in r["batches"]))
+    for vm, t in r["protected_after_s"].items():
+        click.echo(f"  {vm}: protected after {fmt(t)}")
+    if r["suggested_batches"]:
+        click.echo("suggested batch order (smallest first): " + "; ".join(", ".join(b) for b in r["suggested_batches"])
+                   + f": mean time to protection {fmt(r['suggested_mean_wait_s'])} instead of {fmt(r['mean_wait_s'])}")
 
 
 def _plan_options(scenario: str, rpo: str | None, percentile: float, replications: int, workers: int | None,
