@@ -110,7 +110,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     if report:
         from drsim.views.run_report import write_report
 
-        html, md = write_report(results, folder)
+        html, md = write_report(results, folder, costs)
         if not quiet:
             click.echo(f"report: {html}\nreport: {md}")
     if xlsx:

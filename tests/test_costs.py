@@ -133,3 +133,13 @@ def test_drsim_run_writes_costs_with_a_prices_file(tmp_path):
     assert item(costs, "vm1", "licence")["monthly"] == 30
     bad = CliRunner().invoke(main, ["run", str(s), "--no-save", "--prices", str(tmp_path / "missing.yaml")])
     assert bad.exit_code == 2 and "cannot read the price sheet" in bad.output
+
+
+def test_the_report_has_a_costs_section():
+    from drsim.views.run_report import render_report
+
+    d = base_scenario()
+    d["prices"] = PRICES
+    html, md = render_report(drsim.simulate(make_scenario(base=d)), figures=[])
+    assert "## Costs" in md and "| licence | 1.0 VM | 25.00 USD | 274.52 USD |" in md
+    assert 'id="costs-table"' in html

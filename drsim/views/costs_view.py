@@ -1,7 +1,7 @@
 """The costs of a run in words and tables: the summary's cost section (:func:`costs_text`) and the report's
 (:func:`costs_markdown`), from a costs table (:func:`drsim.results.costs.costs_table`).
 
-Imports :mod:`drsim.results`.
+Imports :mod:`drsim.results` and, of this stage, the table type of the reports.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 from drsim.results.costs import totals
 from drsim.results.findings import text_table
 from drsim.results.tables import SITE
+from drsim.views.rendering import Table
 
-__all__ = ["costs_text", "costs_markdown"]
+__all__ = ["costs_text", "costs_markdown", "costs_report_table"]
 
 
 def _money(value: float, currency: str) -> str:
@@ -54,3 +55,10 @@ def costs_markdown(costs: pd.DataFrame) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in _site_rows(costs)]
     lines += [""] + _notes(costs)
     return "\n".join(lines)
+
+
+def costs_report_table(costs: pd.DataFrame) -> Table:
+    """The report's Costs section: the site's items, with the totals and the basis as its note."""
+    return Table(header=["item", "quantity", "monthly", "per year"], rows=[list(r) for r in _site_rows(costs)],
+                 numeric=[False, True, True, True], caption=f"Costs of the site ({costs.attrs.get('currency', '')})",
+                 note=" ".join(_notes(costs)))
