@@ -21,6 +21,7 @@ from drsim.model.estimate import TOO_LARGE, size_problems
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
 from drsim.results.tables import TABLES
+from drsim.scenario import units
 from drsim.scenario.checks import located_warnings
 from drsim.scenario.problems import ScenarioError
 from drsim.scenario.schema import scenario_schema
@@ -96,8 +97,10 @@ def main() -> None:
               help="Keep only these tables, e.g. --tables summary,incidents,operations,states (the summary is "
                    "always kept; it is computed as the run goes when per-cycle tables are left out, so memory "
                    "stays small on long runs). Tables: " + ", ".join(TABLES) + " [all].")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet (YAML) merged over the bundled one; the scenario's prices: section goes over it.")
 def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, quiet: bool, report: bool,
-        xlsx: bool, force: bool, tables: str | None) -> None:
+        xlsx: bool, force: bool, tables: str | None, prices: str | None) -> None:
     """Simulate SCENARIO (a YAML file) and write its tables."""
     from drsim.results.running import recorder_tables
     from drsim.results.size import LONG_RUN, run_size, size_text
@@ -125,15 +128,25 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     t0 = time.perf_counter()
     results = simulate(s, seed=seed, tables=kept)
     wall = time.perf_counter() - t0
-    text = summary_text(results)  # every VM, for summary.txt; the terminal shows those that matter most
+    from drsim.results.costs import run_costs
+    from drsim.views.costs_view import costs_text
+
+    try:
+        costs = run_costs(results, prices)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    # every VM, for summary.txt; the terminal shows those that matter most
+    text = summary_text(results) + "\n\n" + costs_text(costs)
     if not quiet:
         click.echo(summary_text(results, SCREEN_VMS, "of a saved run (without --no-save)" if no_save else
                                 "in the run folder"))
+        click.echo("\n" + costs_text(costs))
         click.echo(f"\nsimulated in {wall:.2f} s")
     if no_save:
         return
     try:
-        folder = write_run(results, out, csv=csv, extra={"wall_time_s": round(wall, 3)}, text=text)
+        folder = write_run(results, out, csv=csv, extra={"wall_time_s": round(wall, 3)}, text=text,
+                           costs=costs)
     except OSError as exc:
         _fail(f"error: cannot write results under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
     click.echo(f"results: {folder}" if not quiet else str(folder))
@@ -141,7 +154,7 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
         from drsim.views.run_report import write_report
 
         try:
-            html, md = write_report(results, folder)
+            html, md = write_report(results, folder, costs)
         except OSError as exc:
             _fail(f"error: cannot write the report into {folder}: {exc.strerror or exc}; the run is saved whole "
                   f"there: write the report later with 'drsim report {folder}'", EXIT_CANNOT_WRITE)
@@ -477,6 +490,20 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
               help="Judge each bandwidth by the upper end of the 95 % confidence interval of the mean, or the mean.")
 @click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
               help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
+@click.option("--method", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
+              help="fast: steady state over two weeks, few replications far from the answer; full: every candidate "
+                   "over the whole scenario, initial replication included.")
+@click.option("--upload", "uploads", default=None, metavar="RATES",
+              help="Options to compare, e.g. 10Mbit/s,20Mbit/s,50Mbit/s (priced by the sheet's uplink tiers).")
+@click.option("--interval", "intervals", default=None, metavar="DURATIONS", help="Options to compare, e.g. 30s,5m.")
+@click.option("--policy", "policies", default=None, metavar="NAMES", help="Options to compare, e.g. manual,automatic.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet merged over the bundled one (with --upload/--interval/--policy).")
+@click.option("--deadline", default=None, metavar="DURATION",
+              help="Instead: the upload at which every VM is protected within DURATION of the initial start "
+                   "(batches in the order given), and a better batch order if there is one.")
+@click.option("--figure", default=None, type=click.Path(dir_okay=False), metavar="FILE.png",
+              help="With options: draw the cost/RPO frontier into FILE.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
               help="Write plan.parquet, metadata.json, report.html and report.md into a new folder "
@@ -485,9 +512,19 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 @force_option
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str, quiet: bool,
-                 report: bool, out: str, force: bool) -> None:
-    """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation."""
+                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
+                 method: str, uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
+                 deadline: str | None, figure: str | None, quiet: bool, report: bool, out: str,
+                 force: bool) -> None:
+    """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation; with
+    --upload/--interval/--policy lists, compare those options by cost instead."""
+    if deadline is not None:
+        _plan_deadline(scenario, deadline, tolerance, replications, workers, dask, seed)
+        return
+    if uploads or intervals or policies:
+        _plan_options(scenario, rpo, percentile, replications, workers, dask, seed, uploads, intervals, policies,
+                    prices, figure, quiet)
+        return
     from drsim.experiments.bounds import plan_size_problem
     from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.planner import PlanError, plan
@@ -502,7 +539,8 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
     interrupted = False
     try:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
-                     executor=executor, seed=seed, criterion=criterion, window=window, progress=progress)
+                     executor=executor, seed=seed, criterion=criterion, window=window, progress=progress,
+                     method=method)
     except (PlanError, ScenarioError) as exc:
         _fail(f"error: {exc}", EXIT_BAD_INPUT)
     except ExecutorFailed as exc:
@@ -522,6 +560,77 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         except OSError as exc:
             _fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
         click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}")
+
+
+def _plan_deadline(scenario: str, deadline: str, tolerance: str, replications: int, workers: int | None,
+                   dask: str | None, seed: int | None) -> None:
+    """drsim plan --deadline: the upload that protects every VM in time (drsim.experiments.deadline)."""
+    from drsim.experiments.deadline import deadline_bandwidth
+    from drsim.experiments.executors import close_executor
+    from drsim.experiments.planner_text import mbit
+
+    s = _load(scenario)
+    try:
+        limit, tol = units.parse_duration(deadline), units.parse_rate(tolerance)
+    except ValueError as exc:
+        _fail(f"error: --deadline/--tolerance: {exc}", EXIT_BAD_INPUT)
+    executor, client = _executor(workers, dask)
+    try:
+        r = deadline_bandwidth(s, limit, tol, replications, seed, executor)
+    finally:
+        close_executor(executor, client)
+    fmt = units.format_duration
+    click.echo(f"{s.name}: every VM protected within {fmt(limit)} of the initial start from {mbit(r['required_Bps'])} "
+               f"(not at {mbit(r['not_at_Bps'])}); batches as given: "
+               + "; ".join(", ".join(b) for b in r["batches"]))
+    for vm, t in r["protected_after_s"].items():
+        click.echo(f"  {vm}: protected after {fmt(t)}")
+    if r["suggested_batches"]:
+        click.echo("suggested batch order (smallest first): " + "; ".join(", ".join(b) for b in r["suggested_batches"])
+                   + f": mean time to protection {fmt(r['suggested_mean_wait_s'])} instead of {fmt(r['mean_wait_s'])}")
+
+
+def _plan_options(scenario: str, rpo: str | None, percentile: float, replications: int, workers: int | None,
+                  dask: str | None, seed: int | None, uploads: str | None, intervals: str | None,
+                  policies: str | None, prices: str | None, figure: str | None, quiet: bool) -> None:
+    """drsim plan with option lists: simulate and price every combination (drsim.experiments.options)."""
+    from drsim.experiments.executors import close_executor
+    from drsim.experiments.options import compare_options
+    from drsim.scenario.prices import load_price_sheet
+    from drsim.views.options_figure import options_frontier, options_text
+
+    s = _load(scenario)
+
+    def split(text: str | None, parse, what: str) -> list:
+        try:
+            return [parse(x.strip()) for x in (text or "").split(",") if x.strip()]
+        except ValueError as exc:
+            _fail(f"error: {what}: {exc}", EXIT_BAD_INPUT)
+
+    ups = split(uploads, units.parse_rate, "--upload")
+    ivs = split(intervals, units.parse_duration, "--interval")
+    pols = split(policies, str, "--policy")
+    target = split(rpo, units.parse_duration, "--rpo")
+    try:
+        sheet = load_price_sheet(prices, s.prices)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    executor, client = _executor(workers, dask)
+    progress = None if quiet else (lambda message: click.echo(message, err=True))
+    try:
+        table = compare_options(s, sheet, ups, ivs, pols, rpo=target[0] if target else None, percentile=percentile,
+                                replications=replications, seed=seed, executor=executor, progress=progress)
+    except ScenarioError as exc:
+        _fail(f"error: {exc}", EXIT_BAD_INPUT)
+    finally:
+        close_executor(executor, client)
+    click.echo(options_text(table))
+    if figure:
+        try:
+            options_frontier(table).savefig(figure, dpi=110)
+        except OSError as exc:
+            _fail(f"error: cannot write {figure}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"figure: {figure}")
 
 
 @main.command("init")

@@ -191,7 +191,8 @@ def test_run_writes_a_run_folder(tmp_path):
     assert result.stdout.endswith(f"results: {folder}\n")
     assert result.stdout.startswith("tiny: 1 VM on 1 host, 6 h simulated, seed ")
     names = {p.name for p in folder.iterdir()}
-    assert names == {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt"}
+    assert names == {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt",
+                                                             "costs.parquet"}
     assert not list((out / "tiny").glob(".incomplete-*"))
 
     meta = json.loads((folder / "metadata.json").read_text())

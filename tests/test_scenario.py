@@ -353,7 +353,7 @@ def test_not_utf8(tmp_path):
             "zzzzzz",
             "zzzzzz:",
             "unknown key 'zzzzzz'; expected one of name, description, duration, start, seed, site, link, "
-            "replication, objectives, failures, failover, policy, drills, maintenance, plans, experiment",
+            "replication, objectives, failures, failover, policy, drills, maintenance, plans, prices, experiment",
         ),
     ],
 )
@@ -373,7 +373,7 @@ def test_source_is_not_a_scenario_key(tmp_path):
         "source",
         line_of(path, "source:"),
         "unknown key 'source'; expected one of name, description, duration, start, seed, site, link, "
-        "replication, objectives, failures, failover, policy, drills, maintenance, plans, experiment",
+        "replication, objectives, failures, failover, policy, drills, maintenance, plans, prices, experiment",
     )
 
 
@@ -1227,6 +1227,7 @@ def test_schema_lists_only_file_keys():
         "drills",
         "maintenance",
         "plans",
+        "prices",
         "experiment",
     }
 
@@ -1322,7 +1323,8 @@ def test_scenario_to_dict_is_plain_data_without_the_source(tmp_path):
     assert json.loads(json.dumps(data)) == data
     assert "source" not in data and "_source" not in data
     assert data["seed"] == 0
-    assert data == s.model_dump(mode="json", exclude={"experiment"})  # no trace: nothing to make absolute
+    # no trace: nothing to make absolute; no prices section: none written
+    assert data == s.model_dump(mode="json", exclude={"experiment", "prices"})
 
 
 def test_scenario_to_dict_trace_relative_to_the_working_folder(tmp_path, monkeypatch):

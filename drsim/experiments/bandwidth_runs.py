@@ -35,8 +35,8 @@ from drsim.scenario.document import Scenario
 __all__: list[str] = []
 
 
-def _plan_runs(scenario: Scenario, q: float, window: str,
-               runs: list[tuple[int, int]]) -> list[tuple[int, dict[str, np.ndarray]]]:
+def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, int]],
+               start_protected: bool = False) -> list[tuple[int, dict[str, np.ndarray]]]:
     """Worker task: run ``runs`` ((replication, seed) pairs) of ``scenario``. Per replicating VM (in scenario
     order): the ``q`` time quantile of its RPO over the measured window (inf when the VM is never protected),
     protected_at, initial_replication_s and the share of missed cycles; ``steady``: whether every replicating
@@ -44,11 +44,12 @@ def _plan_runs(scenario: Scenario, q: float, window: str,
 
     ``window="steady"`` measures from the moment the last replicating VM is protected (the end of the site's
     initial replication; the VM's own protected time when that never happens in the run); ``"protected"`` over
-    the VM's whole protected time, like the summary's ``rpo_p95_s``."""
+    the VM's whole protected time, like the summary's ``rpo_p95_s``. ``start_protected``: every VM protected at
+    t = 0 (the fast planner's steady state, :class:`~drsim.model.site.SiteModel`); the window is then the run."""
     names = [v.name for _, _, v in _eligible(scenario)]
     out = []
     for rep, seed in runs:
-        res = Results(SiteModel(scenario, seed).run())
+        res = Results(SiteModel(scenario, seed, start_protected=start_protected).run())
         summ = res.summary.set_index("vm")
         protected_at = summ.loc[names, "protected_at"].to_numpy(dtype=float)
         steady = bool(np.isfinite(protected_at).all())

@@ -26,6 +26,15 @@ site's; a bandwidth below a lower bound never counts as meeting the target. Brac
 simulated bandwidth serves every bracket whose middle half it falls in. The search assumes the metric falls as the
 bandwidth grows.
 
+**Fast search** (``method="fast"``, the default): the runs start with every VM protected
+(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last :data:`STEADY_WINDOW` (two weeks: twice the
+weekly pattern); :data:`FEW_REPLICATIONS` replications, judged by their mean, steer the bisection far from the
+answer, and every replication, judged by the criterion, is run at the ends of the site's bracket once it is at
+most :data:`NEAR_TOLERANCES` tolerances wide (:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth
+up with the same seeds); a deterministic scenario (:func:`is_deterministic`) gets one replication. Only the site's
+bracket is refined; each VM's is read from the simulated bandwidths. Initial replication times come from one
+full-length run at the answer. The README says why the answer is the full search's (``method="full"``).
+
 The old path ``drsim.planner`` gives this module, so the planner's names kept elsewhere (:func:`plan_text`, the
 sizing helpers and the formula's constants) are importable from here too.
 
@@ -46,16 +55,11 @@ import numpy as np
 import pandas as pd
 
 from drsim.experiments.bandwidth_runs import _plan_runs, _Point
-from drsim.experiments.executors import (
-    ExecutorFailed,
-    executor_failure,
-    resolve_executor,
-    shutdown,
-    stop_pool,
-    wait_first,
-)
+from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
+from drsim.experiments.plan_search import Candidates
 from drsim.experiments.planner_text import mbit, plan_text
 from drsim.experiments.seeds import replication_seed
+from drsim.experiments.settings_paths import apply_settings
 from drsim.experiments.sizing import (
     FORMULA_GROWTH,
     FORMULA_PERCENTILE,
@@ -82,6 +86,9 @@ DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 #: is below the run-to-run noise; at 1e-300 bit/s the bracket never closed]
 MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
+STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
+FEW_REPLICATIONS = 3  #: the fast planner's replications far from the answer (assumption)
+NEAR_TOLERANCES = 2  #: a bracket at most this many tolerances wide is near the answer: every replication
 _MAX_ROUNDS = 200
 
 #: Columns of the plan table (rates in bytes/s, durations in seconds).
@@ -93,6 +100,29 @@ COLUMNS = ("vm", "host", "batch", "mean_churn_Bps", "required_Bps", "required_lo
 
 class PlanError(ValueError):
     """A planning request that cannot be answered (bad target, percentile or tolerance)."""
+
+
+class _InitRuns:
+    """The full-length run the fast planner reads initial replication times from (arrays: run x VM)."""
+
+    def __init__(self, data: dict[str, np.ndarray]):
+        self.data = data
+
+
+def is_deterministic(scenario: Scenario) -> bool:
+    """Whether the fast planner's runs of ``scenario`` draw nothing at random, so one replication is exact: no
+    replicating VM's churn has a random hourly variation (``variation: 0``; a replayed trace, a profile and a
+    weekend factor are deterministic). The sizing scenario has no failures, maintenance or drills and the
+    steady-state runs skip the agent's setup time, the only other random draws of a run."""
+    return all(v.churn.trace is not None or v.churn.variation == 0 for _, _, v in _eligible(scenario))
+
+
+def _steady_window(scenario: Scenario) -> Scenario:
+    """The fast planner's run: :data:`STEADY_WINDOW` long (the scenario's duration when shorter, or when a VM
+    replays a trace, whose shape has its own period)."""
+    if scenario.duration <= STEADY_WINDOW or any(v.churn.trace is not None for _, _, v in _eligible(scenario)):
+        return scenario
+    return apply_settings(scenario, {"duration": f"{STEADY_WINDOW!r}s"}, source="plan")
 
 
 def _bracket(points: dict[float, _Point], met: Callable[[_Point], bool], lower: float) -> tuple[float, float]:
@@ -124,6 +154,7 @@ def plan(
     criterion: str = "upper",
     window: str = "steady",
     progress: Callable[[str], None] | None = None,
+    method: str = "fast",
 ) -> pd.DataFrame:
     """Size the upload for an RPO target met ``percentile`` % of the protected time by every VM.
 
@@ -135,7 +166,9 @@ def plan(
     ``"upper"`` (the upper end of the 95 % confidence interval of the mean over replications) or ``"mean"``.
     ``window``: ``"steady"`` (RPO measured once every VM is protected) or ``"protected"`` (over each VM's whole
     protected time).
-    ``progress(message)`` is called as the search advances.
+    ``progress(message)`` is called as the search advances (with an estimate of the time left).
+    ``method``: ``"fast"`` (the steady state over a two-week window, few replications far from the answer; the
+    default) or ``"full"`` (every candidate over the whole scenario, initial replication included).
 
     Returns one row per replicating VM and a ``(site)`` row (columns :data:`COLUMNS`; rates in bytes/s,
     durations in seconds); ``attrs`` holds the request, the method and every simulated bandwidth. See the
@@ -166,6 +199,8 @@ def plan(
         raise PlanError(f"criterion: 'upper' or 'mean', got {criterion!r}")
     if window not in ("steady", "protected"):
         raise PlanError(f"window: 'steady' or 'protected', got {window!r}")
+    if method not in ("fast", "full"):
+        raise PlanError(f"method: 'fast' or 'full', got {method!r}")
     n_rep = int(replications)
     q = pct / 100
     interval = scenario.replication.interval
@@ -180,6 +215,9 @@ def plan(
     names = [v.name for _, _, v in eligible]
     hosts = [h.name for _, h, _ in eligible]
     exp_seed = scenario.seed if seed is None else int(seed)
+    deterministic = method == "fast" and is_deterministic(scenario)
+    if deterministic:
+        n_rep = 1  # every replication would give the same runs
     seeds = [replication_seed(exp_seed, k) for k in range(n_rep)]
 
     base = sizing_scenario(scenario)
@@ -195,67 +233,66 @@ def plan(
     formula_site = float(formula_vm.sum())
 
     pool, workers, own, _ = resolve_executor(executor)
-    points: dict[float, _Point] = {}
-
-    def evaluate(uploads: list[float]) -> None:
-        uploads = sorted({float(b) for b in uploads if float(b) not in points})
-        if not uploads:
-            return
-        if progress is not None:
-            progress("simulating " + ", ".join(mbit(b) for b in uploads) + f" ({n_rep} replication"
-                     + ("s" if n_rep != 1 else "") + " each)")
-        chunk = max(1, min(n_rep, math.ceil(n_rep * len(uploads) / (2 * workers))))
-        futures = []
-        for b in uploads:
-            sc = scenario_at(base, b)
-            for start in range(0, n_rep, chunk):
-                runs = [(k, seeds[k]) for k in range(start, min(start + chunk, n_rep))]
-                futures.append((b, pool.submit(_plan_runs, sc, q, window, runs)))
-        collected: dict[float, dict[int, dict[str, np.ndarray]]] = {b: {} for b in uploads}
-        try:
-            for b, fut in futures:
-                wait_first([fut])  # wakes up now and then, so Ctrl-C is noticed
-                for rep, data in fut.result():
-                    collected[b][rep] = data
-        except BaseException as exc:
-            for _, fut in futures:
-                fut.cancel()
-            if isinstance(exc, Exception) and executor_failure(exc):
-                raise ExecutorFailed(f"{type(exc).__name__}: {str(exc) or 'the executor stopped'}") from exc
-            raise
-        for b in uploads:
-            reps = collected[b]
-            data = {key: np.vstack([reps[k][key] for k in range(n_rep)]) for key in reps[0]}
-            points[b] = _Point(b, data, target, criterion)
+    fast = method == "fast"
+    run_base = _steady_window(base) if fast else base
+    cands = Candidates(pool, workers, lambda b: scenario_at(run_base, b), seeds, q, window, target, criterion,
+                       fast, progress, mbit)
+    points = cands.points
+    few = n_rep if not fast else min(n_rep, FEW_REPLICATIONS)
+    near = NEAR_TOLERANCES * tol
 
     keys: list[tuple[str, Callable[[_Point], bool], float]] = [(SITE, lambda p: p.site_met, lower_site)]
     for j, name in enumerate(names):  # a VM's answer is a site bandwidth: the link must carry the site's churn
         keys.append((name, lambda p, j=j: bool(p.met[j]), max(float(lower_vm[j]), lower_site)))
 
-    rounds = 0
+    init_point = None
     try:
-        evaluate([current, formula_site])
-        while rounds < _MAX_ROUNDS:
-            rounds += 1
+        cands.evaluate({current: few, formula_site: few})
+        while cands.rounds < _MAX_ROUNDS:
             top = max(points)
             doubling = False
             brackets = []
-            for _key, met, lower in keys:
+            wanted: dict[float, int] = {}
+            widest = 0.0
+            for _key, met, lower in (keys[:1] if fast else keys):  # fast: the VMs' brackets are not refined
                 lo, hi = _bracket(points, met, lower)
                 if math.isinf(hi):
                     doubling = doubling or top < max(current, formula_site, lower_site, 1.0) * 2.0**MAX_DOUBLINGS
-                elif hi - lo > tol:
-                    brackets.append((lo, hi))
-            wanted: list[float] = []
+                    continue
+                width = hi - (0.0 if math.isnan(lo) else lo)
+                widest = max(widest, width)
+                close = width <= near
+                if close:  # near the answer: the bracket's simulated ends get every replication
+                    for b in (lo, hi):
+                        if b in points and cands.count(b) < n_rep:
+                            wanted[b] = n_rep
+                if math.isnan(lo):
+                    if hi > tol:
+                        brackets.append((hi / 2, hi, True, close))
+                elif width > tol:
+                    brackets.append((lo, hi, False, close))
             if doubling:
-                wanted.append(2 * max(top, lower_site))
-            for lo, hi in sorted(brackets, key=lambda x: x[0] - x[1]):
+                wanted.setdefault(2 * max(top, lower_site), few)
+            for lo, hi, down, close in sorted(brackets, key=lambda x: x[0] - x[1]):
+                reps = n_rep if close else few
+                if down:
+                    wanted[lo] = max(wanted.get(lo, 0), reps)
+                    continue
                 w = hi - lo
-                if not any(lo + w / 4 <= b <= hi - w / 4 for b in wanted):
-                    wanted.append((lo + hi) / 2)
-            if not wanted:
+                inside = [b for b in wanted if lo + w / 4 <= b <= hi - w / 4]
+                if inside:
+                    wanted[inside[0]] = max(wanted[inside[0]], reps)
+                else:
+                    wanted[(lo + hi) / 2] = reps
+            if not any(cands.count(b) < n for b, n in wanted.items()):
                 break
-            evaluate(wanted)
+            cands.evaluate(wanted, rounds_left=math.log2(max(widest / tol, 1.0)))
+        site_hi = _bracket(points, keys[0][1], lower_site)[1]
+        if fast and math.isfinite(site_hi):  # initial replication: one full-length run at the answer
+            if progress is not None:
+                progress(f"initial replication: one full-length run at {mbit(site_hi)}")
+            init_runs = pool.submit(_plan_runs, scenario_at(base, site_hi), q, window, [(0, seeds[0])]).result()
+            init_point = {key: value[None, :] for key, value in init_runs[0][1].items()}
     except KeyboardInterrupt:
         if own:
             stop_pool(pool)
@@ -263,6 +300,7 @@ def plan(
     finally:
         if own:
             shutdown(pool, cancel=True)
+    rounds = cands.rounds
 
     # ------------------------------------------------------------------------------------------------
     # The table
@@ -284,13 +322,14 @@ def plan(
     def finite(x: np.ndarray) -> np.ndarray:
         return np.where(np.isfinite(x), x, np.nan)
 
-    init_s = col_mean(at_required, "initial_s")
-    prot_after = col_mean(at_required, "protected_at") - offset
+    init_src = at_required if init_point is None or at_required is None else _InitRuns(init_point)
+    init_s = col_mean(init_src, "initial_s")
+    prot_after = col_mean(init_src, "protected_at") - offset
     batch_s = np.full(len(names), np.nan)
     site_init = site_after = np.nan
     if at_required is not None:
-        pa = at_required.data["protected_at"]
-        started = pa - at_required.data["initial_s"]
+        pa = init_src.data["protected_at"]
+        started = pa - init_src.data["initial_s"]
         per_batch: dict[int, float] = {}
         for k in sorted(set(batch_of.values())):
             cols = [j for j, n in enumerate(names) if batch_of[n] == k]
@@ -384,7 +423,10 @@ def plan(
                          "rpo_mean_s": dict(zip(names, map(float, p.mean), strict=True)),
                          "rpo_stat_s": dict(zip(names, map(float, p.stat), strict=True))}
                         for b, p in sorted(points.items())],
-        "runs": len(points) * n_rep,
+        "runs": cands.runs,
+        "method": method,
+        "deterministic": deterministic,
+        "window_s": float(run_base.duration),
         "rounds": rounds,
         "notes": notes,
         "wall_time_s": round(time.perf_counter() - t_start, 3),

@@ -5,6 +5,12 @@ download :class:`~drsim.model.link.FluidLink`, and one :class:`VMReplica` per VM
 scenario's initial start: each host installs its agent (setup time), then initial replication runs
 batch by batch. Each VM then cuts its log every interval and ships it as a delta.
 
+``start_protected=True`` skips setup and initial replication (the steady state, as the fast planner sizes it):
+every replicating VM is protected at t = 0 with a first recovery point captured and available at t = 0 and an
+empty log (an empty catch-up transfer at t = 0), and ticks from t = interval. Every VM's ticks are then aligned,
+a planning assumption that is at least as demanding on a shared link as the staggered ticks that follow a real
+initial replication (the deltas of all VMs queue together).
+
 The model writes events into the :class:`~drsim.model.recorder.Recorder`; :mod:`drsim.results.tables` turns them
 into tables. Events occur only where something changes: interval ticks, transfer starts and ends,
 capacity changes.
@@ -61,15 +67,17 @@ class SiteModel:
     ``seed`` overrides the scenario's (an integer or a ``numpy.random.SeedSequence``); the other options are in
     the module docstring. ``protected_from`` gives, per VM in file order, the time (s) it starts protected (NaN:
     it does not; the VMs that cannot be protected never are); ``resolution`` is the RPO histogram's cell (s) of
-    a running summary.
+    a running summary. ``start_protected`` starts every VM that can be protected protected at t = 0 (the
+    steady state, as the fast planner asks).
     """
 
     def __init__(self, scenario: Scenario, seed: int | np.random.SeedSequence | None = None, *,
                  keep: Iterable[str] | None = None, running: bool = False,
                  protected_from: Sequence[float] | None = None, replicate: bool = True,
                  throttle_until: float = math.inf, timeline: Iterable[FailureEvent] | None = None,
-                 resolution: float = DEFAULT_RESOLUTION):
+                 resolution: float = DEFAULT_RESOLUTION, start_protected: bool = False):
         self.scenario = scenario
+        self.start_protected = start_protected
         self.seed = scenario.seed if seed is None else seed
         self.streams = Streams(self.seed)
         self.env = FluidEnvironment()  # delta deliveries complete without events of their own
@@ -123,6 +131,8 @@ class SiteModel:
             if self.tally is not None:
                 r.rpo_tally = self.tally.rpo[i]
             self.replicas.append(r)
+        if start_protected and protected_from is None:
+            protected_from = [0.0] * len(self.replicas)
         if protected_from is None:
             self.env.process(self._enable_protection())
         else:
@@ -147,6 +157,13 @@ class SiteModel:
                 r._initial = env.process(r.initial_replication(host_ready[r.host.name]))
                 runs.append(r._initial)
             yield env.all_of(runs)
+
+    def _start_protected(self):
+        """Every replicating VM protected at t = 0: an empty catch-up carries its first recovery point."""
+        for r in self.replicas:
+            if r.eligible:
+                r.start_protected()
+        yield self.env.timeout(0)
 
     def _batches(self) -> list[list[VMReplica]]:
         by_name = {r.vm.name: r for r in self.replicas}

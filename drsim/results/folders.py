@@ -53,11 +53,13 @@ def write_run(
     csv: bool = False,
     extra: dict[str, Any] | None = None,
     text: str | None = None,
+    costs: pd.DataFrame | None = None,
 ) -> Path:
     """Write every table the run kept (Parquet; CSV too if ``csv``), ``scenario.yaml`` and ``metadata.json``.
 
     Returns the run folder ``out_root/<scenario name>/<run id>``; the run id is the UTC time and seed,
-    with a ``-2``, ``-3``... suffix if that folder exists already. ``text`` is saved as ``summary.txt``.
+    with a ``-2``, ``-3``... suffix if that folder exists already. ``text`` is saved as ``summary.txt``;
+    ``costs`` (:func:`drsim.results.costs.costs_table`) as ``costs.parquet``.
     """
     now = datetime.now(UTC)
 
@@ -67,6 +69,8 @@ def write_run(
             for name, table in tables.items():
                 table.to_csv(tmp / f"{name}.csv", index=False)
         fill_run_folder(tmp, results.scenario, results.seed, tables, now, extra)
+        if costs is not None:
+            costs.to_parquet(tmp / "costs.parquet", index=False)
         if text is not None:
             (tmp / "summary.txt").write_text(text + "\n", encoding="utf-8")
 

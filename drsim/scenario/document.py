@@ -22,7 +22,8 @@ from pydantic import BeforeValidator, Field, PrivateAttr, WithJsonSchema
 
 from drsim.scenario.fields import LhsDimension, PositiveDuration, StrictModel
 from drsim.scenario.link import Link
-from drsim.scenario.problems import Problem
+from drsim.scenario.prices import load_price_sheet
+from drsim.scenario.problems import Problem, ScenarioError, location_text
 from drsim.scenario.quoting import excerpt
 from drsim.scenario.recovery import Drill, FailoverSteps, Failure, Maintenance, PolicyConfig, RecoveryPlan
 from drsim.scenario.replication import Objectives, Replication
@@ -105,6 +106,20 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _check_prices(value: Any) -> Any:
+    """A ``prices:`` section must merge over the bundled sheet into a valid one."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("a mapping of price-sheet sections (licence, storage, compute, ...)")
+    try:
+        load_price_sheet(overrides=value)
+    except ScenarioError as exc:
+        p = exc.problems[0]
+        raise ValueError(f"{location_text(p.loc)}: {p.message}") from None
+    return value
+
+
 class Scenario(StrictModel):
     """A complete what-if scenario. Times in seconds, sizes in bytes, rates in bytes per second."""
 
@@ -124,6 +139,8 @@ class Scenario(StrictModel):
     drills: list[Drill] = Field(default_factory=list, description="test failovers")
     maintenance: list[Maintenance] = Field(default_factory=list, description="planned failovers of a host")
     plans: list[RecoveryPlan] = Field(default_factory=list, description="recovery plans (groups of VMs)")
+    prices: Annotated[dict[str, Any] | None, BeforeValidator(_check_prices)] = Field(
+        None, description="price sheet entries merged over the bundled sheet (drsim.scenario.prices)")
     experiment: ExperimentSection | None = Field(
         None, description="how drsim sweep runs this scenario (drsim run ignores it)")
 
@@ -169,6 +186,8 @@ def scenario_to_dict(s: Scenario, seed: int | None = None) -> dict[str, Any]:
     ``experiment`` section is left out (it says how to run the scenario, not what runs), so it does not change
     :func:`scenario_hash` either."""
     data = s.model_dump(mode="json", exclude={"experiment"})  # how to run it is not part of what runs
+    if data.get("prices") is None:
+        data.pop("prices", None)
     for hi, host in enumerate(s.site.hosts):
         for vi, vm in enumerate(host.vms):
             if vm.churn.trace is not None:
@@ -183,6 +202,7 @@ def scenario_hash(s: Scenario, seed: int | None = None) -> str:
     """A stable SHA-256 (first 16 hex digits) of :func:`scenario_to_dict` and the contents of its trace files:
     equal for equal runs."""
     data = scenario_to_dict(s, seed)
+    data.pop("prices", None)  # prices change no table
     traces = sorted({str(s.trace_path(vm.churn.trace).resolve()) for _, vm in s.vms() if vm.churn.trace is not None})
     data["_trace_sha256"] = [hashlib.sha256(Path(t).read_bytes()).hexdigest() for t in traces]
     text = json.dumps(data, sort_keys=True, default=str)

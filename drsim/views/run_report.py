@@ -8,9 +8,9 @@ The sections: the scenario in brief (:mod:`drsim.views.brief`); an executive sum
 (:mod:`drsim.views.run_summary`, then the findings of :func:`drsim.results.findings.findings`); objective
 compliance per VM and when the RPO target is missed (:mod:`drsim.views.run_tables`,
 :mod:`drsim.views.rpo_hours`); per-VM replication and recovery tables; the incidents (table and the lines of
-:func:`drsim.results.findings.incident_lines`); the four figures of :mod:`drsim.views.figures` (five for a run
-too long to draw the RPO tooth by tooth: the RPO around the worst moment in detail); and the assumptions and
-sources behind the defaults used (:mod:`drsim.views.assumptions`).
+:func:`drsim.results.findings.incident_lines`); the costs (:mod:`drsim.views.costs_view`); the four figures of
+:mod:`drsim.views.figures` (five for a run too long to draw the RPO tooth by tooth: the RPO around the worst
+moment in detail); and the assumptions and sources behind the defaults used (:mod:`drsim.views.assumptions`).
 
 Imports :mod:`drsim.results` (findings), :mod:`drsim.scenario.document` (the scenario hash), the figures and the
 report modules named above.
@@ -23,6 +23,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from drsim.results.costs import run_costs
 from drsim.results.findings import findings, incident_lines
 from drsim.results.tables import Results
 from drsim.scenario.document import scenario_hash
@@ -30,6 +33,7 @@ from drsim.version import __version__
 from drsim.views import figures as plots
 from drsim.views.assumptions import APPROXIMATIONS, assumptions
 from drsim.views.brief import scenario_brief
+from drsim.views.costs_view import costs_report_table
 from drsim.views.rendering import ReportFigure, draw_figure, environment, write_files
 from drsim.views.replication_figures import drawn_as_envelope
 from drsim.views.rpo_hours import busy_table, rpo_by_hour
@@ -45,6 +49,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("compliance", "Objective compliance"),
     ("vms", "Per-VM results"),
     ("incidents", "Incidents"),
+    ("costs", "Costs"),
     ("figures", "Figures"),
     ("assumptions", "Assumptions and sources"),
 )
@@ -97,8 +102,10 @@ def _figures(results: Results) -> list[ReportFigure]:
             for spec in specs]
 
 
-def report_context(results: Results, figures: list[ReportFigure] | None = None) -> dict[str, Any]:
-    """Everything the templates show, formatted for people (figures drawn unless given)."""
+def report_context(results: Results, figures: list[ReportFigure] | None = None,
+                   costs: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Everything the templates show, formatted for people (figures drawn unless given; costs at the bundled price
+    sheet with the scenario's ``prices:`` section unless given)."""
 
     s = results.scenario
     hours = rpo_by_hour(results)
@@ -122,6 +129,7 @@ def report_context(results: Results, figures: list[ReportFigure] | None = None) 
         "recovery": recovery_table(results),
         "incident_lines": incident_lines(results),
         "incidents": incidents_table(results),
+        "costs": costs_report_table(costs if costs is not None else run_costs(results)),
         "figures": figures if figures is not None else _figures(results),
         "defaults": defaults,
         "sources": sources,
@@ -129,20 +137,21 @@ def report_context(results: Results, figures: list[ReportFigure] | None = None) 
     }
 
 
-def render_report(results: Results, figures: list[ReportFigure] | None = None) -> tuple[str, str]:
+def render_report(results: Results, figures: list[ReportFigure] | None = None,
+                  costs: pd.DataFrame | None = None) -> tuple[str, str]:
     """The report as (HTML, Markdown) text, without writing anything."""
-    ctx = report_context(results, figures)
+    ctx = report_context(results, figures, costs)
     html = environment(False).get_template("report.html.j2").render(ctx)
     md = environment(True).get_template("report.md.j2").render(ctx)
     return html, md
 
 
-def write_report(results: Results, folder: str | Path) -> tuple[Path, Path]:
+def write_report(results: Results, folder: str | Path, costs: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` (self-contained) and ``report.md`` with its ``report-*.png`` figures into ``folder``
     (created if needed). Each file is written under a temporary name and renamed, so a file that exists is
     whole. Returns (HTML path, Markdown path)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     figures = _figures(results)
-    html, md = render_report(results, figures)
+    html, md = render_report(results, figures, costs)
     return write_files(folder, html, md, figures)

@@ -7,7 +7,7 @@ per table present and the units in every header:
   the summary), *VMs* (one row per VM), *Incidents* (one row per failure and VM);
 - a **plan folder** (``drsim plan --report``): *Plan* (one row per VM and the site) and *Request* (the target,
   method and search);
-- *Costs*, when the folder holds a ``costs.parquet`` table (drsim itself does not compute costs yet).
+- *Costs*, when the folder holds a ``costs.parquet`` table (``drsim run`` writes it: :mod:`drsim.results.costs`).
 
 Values are converted to the units a planner reads (RPO, data loss and RTO in minutes; protection times, initial
 replication and downtime in hours; sizes in GB = 10^9 bytes; rates in Mbit/s; shares as percentages; with a

@@ -1,0 +1,89 @@
+"""The frontier of the planner's options (:func:`drsim.experiments.options.compare_options`): cost per year
+against the worst VM's RPO percentile, one marker per option, the options that meet the objectives filled, the
+cheapest that meets them and the lowest total cost marked, the RPO target as a dashed line
+(:func:`options_frontier`).
+
+Imports :mod:`drsim.scenario` and, of this stage, the style.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from drsim.scenario.units import format_duration
+from drsim.views.style import OKABE_ITO, duration_unit
+
+__all__ = ["options_frontier", "options_text"]
+
+
+def options_frontier(options: pd.DataFrame) -> Figure:
+    """Running cost per year (x) against the worst VM's RPO percentile (y) for every option; the total expected
+    cost (running + incidents) as a second, open marker joined to it."""
+    a = options.attrs
+    target = float(a["rpo_s"])
+    rpo = options["rpo_stat_s"].to_numpy(dtype=float)
+    finite = rpo[np.isfinite(rpo)]
+    scale, unit = duration_unit(2 * max(target, float(finite.max()) if finite.size else target))
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    ax = fig.add_subplot()
+    y = np.where(np.isfinite(rpo), rpo, np.nan) / scale
+    run = options["running_per_year"].to_numpy(dtype=float)
+    tot = options["total_per_year"].to_numpy(dtype=float)
+    meets = options["meets"].to_numpy(dtype=bool)
+    for xi, ti, yi in zip(run, tot, y, strict=True):
+        ax.plot([xi, ti], [yi, yi], color="0.6", linewidth=0.8)
+    ax.plot(run[meets], y[meets], "o", color=OKABE_ITO["bluish_green"], markeredgecolor="black",
+            label="running cost, meets the objectives")
+    ax.plot(run[~meets], y[~meets], "o", markerfacecolor="white", markeredgecolor=OKABE_ITO["vermillion"],
+            label="running cost, misses them")
+    ax.plot(tot, y, "s", markerfacecolor="none", markeredgecolor=OKABE_ITO["blue"],
+            label="running + expected incident cost")
+    labels = list(options["option"])
+    for k, (label, xi, yi) in enumerate(zip(labels, run, y, strict=True)):
+        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(6, 6 if k % 2 == 0 else -12), fontsize=7)
+    for key, marker, text in (("cheapest", "*", "cheapest that meets the objectives"),
+                              ("lowest_total", "D", "lowest total expected cost")):
+        if a.get(key) in labels:
+            k = labels.index(a[key])
+            x = run[k] if key == "cheapest" else tot[k]
+            ax.plot([x], [y[k]], marker, markersize=15 if marker == "*" else 10, markerfacecolor="none",
+                    markeredgecolor="black", markeredgewidth=1.3, linestyle="none", label=f"{text}: {a[key]}")
+    ax.margins(x=0.3, y=0.1)
+    ax.set_ylim(bottom=0)
+    ax.axhline(target / scale, linestyle="--", color="black", linewidth=1,
+               label=f"RPO target {format_duration(target)}")
+    ax.set_xlabel(f"cost per year ({a.get('currency', '')})")
+    ax.set_ylabel(f"worst VM's p{a['percentile']:g} RPO ({unit})")
+    ax.set_title(f"{a['scenario']}: options, cost against RPO")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    return fig
+
+
+def options_text(options: pd.DataFrame) -> str:
+    """The options compared, as ``drsim plan --upload ...`` prints them, and the two answers."""
+    a = options.attrs
+    cur = a.get("currency", "")
+    pct = f"p{a['percentile']:g}"
+    lines = [f"{a['scenario']}: options for a {format_duration(a['rpo_s'])} RPO at {pct}, every VM "
+             f"({a['replications']} replications each, failures included; prices of {a['price_date']})", ""]
+    head = ("option", f"worst {pct} RPO", "min availability", "meets", "running/year", "incidents/year", "total/year")
+    rows = []
+    for r in options.itertuples(index=False):
+        rpo = format_duration(r.rpo_stat_s) if np.isfinite(r.rpo_stat_s) else "never protected"
+        rows.append((r.option, rpo, f"{r.availability_min:.4%}", "yes" if r.meets else "no",
+                     f"{r.running_per_year:,.0f} {cur}" + ("" if np.isfinite(r.uplink_per_month) else " + uplink?"),
+                     f"{r.incident_per_year:,.0f} {cur}", f"{r.total_per_year:,.0f} {cur}"))
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    for k, row in enumerate([head, *rows]):
+        lines.append("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append("")
+    lines.append(f"- Cheapest option that meets the objectives: {a['cheapest'] or 'none of those priced'}.")
+    lines.append(f"- Lowest total expected annual cost (running + this run's incidents scaled per year): "
+                 f"{a['lowest_total'] or 'none priced'}.")
+    if a.get("unpriced"):
+        lines.append("- No uplink tier listed for: " + "; ".join(a["unpriced"]) + " (prices: uplink: tiers).")
+    return "\n".join(lines)

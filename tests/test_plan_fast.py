@@ -1,0 +1,108 @@
+"""The fast planner: VMs that start protected, the two-week steady window, one replication for a deterministic
+scenario, few replications far from the answer, progress, and agreement with the full-length search."""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import drsim
+from drsim.experiments.planner import STEADY_WINDOW, _steady_window, is_deterministic, plan
+from drsim.experiments.settings_paths import apply_settings
+from drsim.experiments.sizing import sizing_scenario
+from drsim.model.site import SiteModel
+from drsim.results.tables import SITE, Results
+from tests.conftest import make_scenario
+
+MBIT = 1e6 / 8  # bytes/s
+
+
+@pytest.fixture
+def executor():
+    with ThreadPoolExecutor(max_workers=1) as ex:
+        yield ex
+
+
+def lone_vm(**changes) -> drsim.Scenario:
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"}, "site.hosts[0].vms[0].disks": ["100MB"],
+                          "link.upload": "16Mbit/s", "link.efficiency": 1.0, "link.compression": 1.0,
+                          "duration": "1d", **changes})
+
+
+def test_start_protected_has_a_point_at_zero_and_no_initial_copy():
+    """1 MB/s, 5-minute interval, 2 MB/s effective: every delta takes 150 s, so the RPO is the sawtooth 150..450 s
+    from the first cut on, and 0..300 s before it (the point captured at t = 0)."""
+    s = lone_vm()
+    res = Results(SiteModel(s, 1, start_protected=True).run())
+    summ = res.summary.set_index("vm").loc["vm1"]
+    assert summ["protected_at"] == 0 and summ["initial_replication_s"] == 0
+    tr = res.transfers
+    assert "initial" not in set(tr["kind"].astype(str))
+    first = tr.sort_values("queued_at").iloc[0]
+    assert str(first["kind"]) == "catchup" and first["bytes"] == 0 and first["finished_at"] == 0
+    deltas = tr[tr["kind"].astype(str) == "delta"]
+    assert deltas["queued_at"].iloc[0] == pytest.approx(300.0)
+    assert np.allclose(deltas["finished_at"] - deltas["queued_at"], 150.0)
+    # the exact p95 over the day: the first 300 s ramp 0..450 counts, the rest is the 150..450 sawtooth
+    assert summ["rpo_p95_s"] == pytest.approx(150 + 0.95 * 300, rel=2e-3)
+    # without the option the same VM first copies its 100 MB disk
+    plain = Results(SiteModel(s, 1).run()).summary.set_index("vm").loc["vm1"]
+    assert plain["initial_replication_s"] > 50
+
+
+def test_deterministic_scenarios_need_one_replication(executor):
+    s = lone_vm()
+    assert is_deterministic(s)
+    assert not is_deterministic(lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.2}}))
+    assert is_deterministic(lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "profile": "office",
+                                                                          "weekend": 0.3}}))
+    df = plan(s, rpo="7m", replications=10, tolerance=0.25 * MBIT, executor=executor)
+    assert df.attrs["deterministic"] and df.attrs["replications"] == 1
+    assert df.attrs["runs"] == len(df.attrs["evaluations"])  # one run per bandwidth
+    # the closed form B = cT / (R - pT) for the lone VM: 1 MB/s, 5 min, 7 min at p95 = 17.78 Mbit/s
+    closed = 1e6 * 300 / (420 - 0.95 * 300)
+    assert abs(df.set_index("vm").loc[SITE, "required_Bps"] - closed) <= 0.25 * MBIT
+
+
+def test_the_window_is_two_weeks():
+    office = sizing_scenario(drsim.load_scenario("scenarios/essentials-office.yaml"))
+    assert office.duration == 30 * 86400
+    assert _steady_window(office).duration == STEADY_WINDOW == 14 * 86400
+    trace = drsim.load_scenario("scenarios/trace-replay.yaml")  # a trace keeps its own period: the whole run
+    assert _steady_window(trace).duration == trace.duration
+    short = lone_vm()
+    assert _steady_window(short) is short
+
+
+def test_few_replications_far_more_near_and_progress(executor):
+    """Random churn: far from the answer 3 replications, the site's final bracket ends with all 6."""
+    s = lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.3}, "duration": "2d"})
+    messages: list[str] = []
+    df = plan(s, rpo="7m", replications=6, tolerance=MBIT, executor=executor, progress=messages.append)
+    assert not df.attrs["deterministic"]
+    row = df.set_index("vm").loc[SITE]
+    ev = {e["upload_Bps"]: e for e in df.attrs["evaluations"]}
+    assert row["required_Bps"] in ev and row["required_Bps"] - row["required_low_Bps"] <= MBIT
+    assert df.attrs["runs"] < 6 * len(ev)  # not every bandwidth got every replication
+    assert messages[0].startswith("round 1: simulating")
+    assert any("s left" in m for m in messages[1:])
+    # the answer's replications: 6 (its confidence interval is reported)
+    assert np.isfinite(row["rpo_required_ci95_s"])
+
+
+@pytest.mark.parametrize("name", ["branch-what-if", "ransomware", "saturated-branch"])
+def test_fast_and_full_search_agree(name):
+    """Bundled scenarios (at most 14 days, 3 replications, mean criterion, 1 Mbit/s tolerance): the fast answer is
+    within two tolerances of the full-length search's. Each answer is within one tolerance above its own
+    threshold; the thresholds differ by the sampling noise of different windows (see the README)."""
+    s = drsim.load_scenario(f"scenarios/{name}.yaml")
+    if s.duration > 14 * 86400:
+        s = apply_settings(s, {"duration": "14d"})
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        fast = plan(s, replications=3, tolerance=MBIT, criterion="mean", executor=pool, method="fast")
+        full = plan(s, replications=3, tolerance=MBIT, criterion="mean", executor=pool, method="full")
+    a, b = (df.set_index("vm").loc[SITE, "required_Bps"] for df in (fast, full))
+    assert abs(a - b) <= 2 * MBIT, (a / MBIT, b / MBIT)
+    assert fast.attrs["runs"] <= full.attrs["runs"]
