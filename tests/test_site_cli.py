@@ -133,7 +133,7 @@ def run_folder(tmp_path: Path, **top) -> Path:
 def test_run_and_report_write_a_workbook_with_units(tmp_path):
     folder = run_folder(tmp_path)
     book = load_workbook(folder / "report.xlsx")
-    assert book.sheetnames == ["Summary", "VMs", "Incidents"]
+    assert book.sheetnames == ["Summary", "VMs", "Incidents", "Costs"]  # drsim run writes costs.parquet
     summary = pd.read_parquet(folder / "summary.parquet").set_index("vm")
     vms = book["VMs"]
     headers = [c.value for c in vms[1]]
