@@ -503,18 +503,18 @@ def test_run_with_report_and_report_command(tmp_path):
 def test_progress_bar_only_on_a_terminal(monkeypatch):
     import io
 
-    from drsim import cli
+    from drsim.cli import common as cli
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     monkeypatch.setattr(sys, "stderr", io.StringIO())
-    assert cli._progress_bar("runs", quiet=False) is None  # not a terminal: quiet
+    assert cli.progress_bar("runs", quiet=False) is None  # not a terminal: quiet
     fake = Tty()
     monkeypatch.setattr(sys, "stderr", fake)
-    assert cli._progress_bar("runs", quiet=True) is None
-    bar = cli._progress_bar("runs", quiet=False)
+    assert cli.progress_bar("runs", quiet=True) is None
+    bar = cli.progress_bar("runs", quiet=False)
     bar.update_to(3, 10)
     bar.update_to(10, 10)
     assert (bar.n, bar.total) == (10, 10)
