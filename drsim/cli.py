@@ -21,7 +21,7 @@ from drsim.model.estimate import TOO_LARGE, size_problems
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
 from drsim.scenario.checks import scenario_warnings
-from drsim.scenario.problems import ScenarioError
+from drsim.scenario.problems import ScenarioError, location_text
 from drsim.scenario.schema import scenario_schema
 
 EXIT_BAD_INPUT = 2
@@ -149,7 +149,8 @@ def validate(files: tuple[str, ...]) -> None:
             bad += 1
             click.echo(f"error: {path}:\n{exc}" if len(exc.problems) > 1 else f"error: {exc}", err=True)
             continue
-        for w in scenario_warnings(s):
+        size = [f"{location_text(p.loc)}: {p.message}; drsim run needs --force" for p in size_problems(s)]
+        for w in scenario_warnings(s) + size:
             click.echo(f"warning: {path}: {w}", err=True)
         click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
                    f"{experiment_brief(s)})")

@@ -59,7 +59,9 @@ def _recovery_table(results: Results) -> list[str]:
 
 
 def text_table(header: tuple, rows: list[tuple]) -> list[str]:
-    """A plain-text table: the header, a rule and the rows, columns as wide as their widest cell."""
+    """A plain-text table: the header, a rule and the rows, columns as wide as their widest cell (control
+    characters in cells escaped, so a name cannot break the layout or the terminal)."""
+    header, rows = tuple(printable(x) for x in header), [tuple(printable(x) for x in row) for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
 
     def fmt(row: tuple) -> str:
