@@ -73,7 +73,8 @@ def test_a_stage_imports_only_the_stages_before_it(path):
     for node, target, _ in _drsim_imports(ast.parse(path.read_text())):
         theirs = _stage(target)
         if target == "drsim":
-            assert name.startswith("drsim.cli"), f"{name}:{node.lineno} imports the facade 'drsim'; import the stage module"
+            assert name.startswith("drsim.cli"), (f"{name}:{node.lineno} imports the facade 'drsim'; import the "
+                                                  "stage module")
             continue
         assert theirs is not None, f"{name}:{node.lineno} imports {target}, which belongs to no stage"
         assert theirs <= own, (f"{name}:{node.lineno} imports {target}: stage {STAGES[own]} may not import the "

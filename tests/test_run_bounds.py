@@ -86,6 +86,14 @@ def test_drills_every_millisecond_are_refused_before_running(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_validate_warns_of_a_run_too_large(tmp_path):
+    path = write(tmp_path, tiny_scenario(drills=[{"vms": "all", "every": "1ms"}], **MONTH))
+    result = invoke("validate", path)
+    assert_clean_exit(result, 0)  # valid: large is not wrong
+    assert result.stderr.startswith(f"warning: {path}: drills[0]: {TOO_LARGE}: 2,592,000,000 test failovers: ")
+    assert result.stderr.endswith("; drsim run needs --force\n")
+
+
 def test_a_trace_with_microsecond_steps_is_refused_before_running(tmp_path):
     (tmp_path / "us.csv").write_text("timestamp,bytes\n0,100\n0.000001,100\n0.000002,100\n")
     path = write(tmp_path, tiny_scenario(site={"hosts": [{"name": "h1", "vms": [

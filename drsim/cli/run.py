@@ -25,11 +25,12 @@ from drsim.cli.common import (
     note_leftovers,
     write_workbook,
 )
+from drsim.model.estimate import size_problems
 from drsim.results.findings import count, summary_text
 from drsim.results.folders import write_run
 from drsim.results.tables import TABLES
 from drsim.scenario.checks import located_warnings
-from drsim.scenario.problems import ScenarioError
+from drsim.scenario.problems import ScenarioError, location_text
 from drsim.scenario.schema import scenario_schema
 
 
@@ -178,6 +179,8 @@ def validate(files: tuple[str, ...]) -> None:
             continue
         for w in located_warnings(s):
             click.echo(f"warning: {w}", err=True)
+        for p in size_problems(s):
+            click.echo(f"warning: {path}: {location_text(p.loc)}: {p.message}; drsim run needs --force", err=True)
         click.echo(f"ok: {path} ({s.name}: {count(len(s.vms()), 'VM')} on {count(len(s.site.hosts), 'host')}"
                    f"{experiment_brief(s)})")
     if bad:

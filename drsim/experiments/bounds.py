@@ -38,8 +38,8 @@ MAX_POINTS_ESTIMATED = 1000
 #: Memory an experiment keeps per run and VM (its rows of the tidy table, the seeds and the task), bytes.
 #: [assumption, rounded up from the tidy table's 30 columns of 8 bytes and pandas' overhead]
 BYTES_PER_RUN_ROW = 1000
-#: Bandwidths a plan simulates. [assumption: the plan of essentials-office simulates about 20 in 6 rounds; twice
-#: that allows for more VMs and a finer tolerance]
+#: Bandwidths a plan simulates. [assumption: the plan of essentials-office simulates 22 (README, "Bandwidth
+#: planner"); about twice that allows for more VMs and a finer tolerance]
 PLAN_BANDWIDTHS = 40
 
 

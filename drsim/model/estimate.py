@@ -33,7 +33,6 @@ from drsim.scenario import units
 from drsim.scenario.churn import load_trace
 from drsim.scenario.document import Scenario
 from drsim.scenario.problems import Problem, location_text
-from drsim.scenario.recovery import DEFAULT_DETECTION
 from drsim.scenario.site import VM
 
 __all__ = ["RunEstimate", "EstimatePart", "estimate_run", "size_problem", "size_problems", "MAX_EVENTS",
@@ -130,8 +129,8 @@ def _failure_parts(s: Scenario, eligible: int, vms_on: dict[str, int]) -> list[E
         if f.every is None:
             count = 1.0
         else:
-            detection = (f.detected_after.mean if f.detected_after is not None else DEFAULT_DETECTION.mean) \
-                if f.kind == "corruption" else 0.0
+            # an alternating renewal process per target: a failure, then its repair (corruption: its detection)
+            detection = f.detection_dist.mean if f.kind == "corruption" else 0.0
             repair = 0.0 if f.kind == "corruption" else f.repair_dist.mean
             count = s.duration / max(f.every.mean + repair + detection, 1e-6) + 1
         hit = {"vm": 1.0, "corruption": 1.0, "site": float(n_vms), "link": float(eligible)}.get(f.kind)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from drsim.results.tables import Results
 from drsim.scenario import units
+from drsim.scenario.quoting import printable
 
 __all__ = ["count", "text_table", "names_text", "incident_lines", "when", "when_short", "cause"]
 
@@ -33,6 +34,7 @@ def names_text(names: Sequence[str], limit: int = 4) -> str:
 def text_table(header: tuple, rows: list[tuple], left: int = 1) -> list[str]:
     """A plain-text table: the header, a rule and the rows, columns as wide as their widest cell; the first
     ``left`` columns aligned left, the others right."""
+    header, rows = tuple(printable(x) for x in header), [tuple(printable(x) for x in row) for row in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
 
     def fmt(row: tuple) -> str:
