@@ -151,3 +151,40 @@ def test_windows_handle_link_outages_corruption_and_guest_crashes():
     assert rec.incidents.sum() >= 5 and not rec.notes
     assert np.isfinite(rec.loss_max).any()  # losses measured by the simulation itself
     assert rec.point_used.sum() == 0
+
+
+def test_the_joint_rpo_of_several_vms_is_their_largest_at_each_instant():
+    """max_v RPO_v(t) from the lower envelope of the capture times, against a dense sampling of the curves."""
+    from drsim.experiments.steady import curve_pieces
+    from drsim.results.metrics import time_above
+
+    rng = np.random.default_rng(5)
+    points = []
+    for _ in range(7):
+        cap = np.cumsum(rng.uniform(250, 350, 400))
+        points.append((np.maximum.accumulate(cap + rng.uniform(1, 200, 400)), cap))
+    start, end = 2000.0, float(min(p[0][-1] for p in points)) - 1
+    r0, length = curve_pieces(points, start, end)
+    assert length.sum() == pytest.approx(end - start) and (r0 >= 0).all()
+    t = np.linspace(start, end, 400_001)[:-1]
+    newest = np.min([cap[np.searchsorted(avail, t, side="right") - 1] for avail, cap in points], axis=0)
+    grid = np.array([100.0, 250.0, 400.0, 520.0])
+    sampled = [(t - newest > x).mean() for x in grid]
+    assert time_above(r0, length, grid) / length.sum() == pytest.approx(sampled, abs=2e-3)
+    one = curve_pieces(points[:1], start, end)
+    assert (t - points[0][1][np.searchsorted(points[0][0], t, side="right") - 1]).max() <= (one[0] + one[1]).max()
+
+
+def test_losses_sampled_from_the_steady_state_follow_its_exact_distribution():
+    from drsim.experiments.steady import probe_run, rpo_grid, steady_state
+
+    s = _site("20d")
+    grid = rpo_grid(900.0)
+    st = steady_state(["a", "b", "c"], grid, [probe_run(s, seed, 2, DAY, grid) for seed in (1, 2)])
+    losses = st.sample_losses([(0,)] * 20000 + [(0, 2)] * 20000, np.random.default_rng(3))
+    single, joint = losses[:20000], losses[20000:]
+    for x in (300.0, 600.0, 900.0):
+        i = int(np.argmin(np.abs(grid - x)))
+        exact = st.above[:, 0, i].mean()
+        assert abs((single > grid[i]).mean() - exact) <= 4 * np.sqrt(exact * (1 - exact) / 20000) + 1e-4
+    assert (joint >= 0).all() and np.mean(joint) > np.mean(single)  # the largest of two is larger

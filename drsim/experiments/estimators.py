@@ -9,19 +9,23 @@ replications (over the years when there is one replication). Probabilities that 
 the share of simulated years, with a Wilson score interval over all simulated years (which stays honest when no
 year had such a loss: [0, about 3.7/N] for N years).
 
-**Conditional Monte Carlo** (data loss, where its conditions hold). The slow time scale is simulated (who fails,
-when, who fails over or is restored from a recovery point); the loss of such an incident of VM ``v`` is the RPO at
-the failure instant. Failures that arrive as a Poisson process independent of replication see the time average
-(PASTA), so that loss has the time-weighted distribution of the steady-state RPO curve, known exactly from the
-probe runs: mean ``m_v`` and ``p_v(x) = P_t(RPO_v > x)``. Each simulated year's loss figures are replaced by their
-expectation given its failures: expected loss ``K m_v`` for ``K`` such incidents; probability of a loss above
-``x``: ``1 - (1 - p_v(x))^K`` (for the site, the product over the year's failure events of ``1 - p_S(x)``, with
-``p_S`` the distribution of the largest RPO among the VMs ``S`` the event hit: :meth:`SteadyState.exceedance`).
-An incident without a recovery point (unrecoverable) counts as a loss above every ``x``. This has a far smaller
-variance than counting rare losses, and is exact where the conditions hold. Its interval adds two independent
-parts in quadrature: the t interval over replications (the failure timeline's randomness) and the probe's (the
-figure recomputed from each probe run's distribution alone: their spread over the square root of the number of
-runs, with a t quantile).
+**Conditional Monte Carlo** (a VM's data loss, where its conditions hold). The slow time scale is simulated (who
+fails, when, who fails over or is restored from a recovery point); the loss of such an incident of VM ``v`` is the
+RPO at the failure instant. Failures that arrive as a Poisson process independent of replication see the time
+average (PASTA), so that loss has the time-weighted distribution of the steady-state RPO curve, known exactly from
+the probe runs: mean ``m_v`` and ``p_v(x) = P_t(RPO_v > x)``. Each simulated year's loss figures are replaced by
+their expectation given its failures: expected loss ``K m_v`` for ``K`` such incidents; probability of a loss above
+``x``: ``1 - (1 - p_v(x))^K``. An incident without a recovery point (unrecoverable) counts as a loss above every
+``x``. This has a far smaller variance than counting rare losses, and is exact where the conditions hold. Its
+interval adds two independent parts in quadrature: the t interval over replications (the failure timeline's
+randomness) and the probe's (the figure recomputed from each probe run's distribution alone: their spread over
+the square root of the number of runs, with a t quantile).
+
+**The site's probabilities** under the slow time scale: a failure that hits several VMs at once loses, on each,
+the RPO at the same instant, so their losses are correlated. Each failure event's losses are read jointly off the
+steady state at one instant drawn uniformly over the probe runs' measured weeks (:meth:`SteadyState.sample_losses`);
+the year's largest loss is then counted like a plain simulation's (Wilson interval). The site's expected loss is
+the sum of the VMs' (expectations add whatever the correlation).
 
 Other figures: availability = 1 - downtime / time (site: mean over VMs, as in a run's summary), its nines =
 -log10(1 - availability); the share of incidents that meet the RTO is a ratio estimator (interval by the delta
@@ -33,7 +37,6 @@ Imports :mod:`drsim.experiments` (t quantile, annual records, steady state).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +53,8 @@ __all__ = ["Stacked", "figures_table", "exceedance_table", "METRICS", "PLAIN", "
 SITE = "(site)"
 PLAIN = "simulation"
 CONDITIONAL = "conditional Monte Carlo"
+SAMPLED = "simulation, losses sampled from the steady state"
+_SAMPLE_KEY = 0x534D50  # "SMP": spawn key of the joint-loss draws
 _Z = 1.959963984540054
 
 #: (metric, what it is, unit)
@@ -101,7 +106,9 @@ def wilson(successes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     denom = 1 + _Z**2 / n
     centre = (p + _Z**2 / (2 * n)) / denom
     half = _Z * np.sqrt(p * (1 - p) / n + _Z**2 / (4 * n * n)) / denom
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    low = np.where(p <= 0, 0.0, np.clip(centre - half, 0, 1))  # exact ends, not a rounding away from them
+    high = np.where(p >= 1, 1.0, np.clip(centre + half, 0, 1))
+    return low, high
 
 
 def _t_half(per_rep: np.ndarray) -> np.ndarray:
@@ -134,27 +141,6 @@ class _Conditional:
         for k in range(1, self.kmax + 1):
             self.counts[:, :, k] = ((st.point_used == k) & clean).sum(axis=1).T
         self.sure = (~clean).sum(axis=1).T.astype(float)  # vms x n: years holding a loss above every x
-        # the site: years by their failure events (sets of VMs hit, with multiplicity)
-        self.sets: list[tuple[int, ...]] = []
-        index: dict[tuple[int, ...], int] = {}
-        self.site_sure = np.zeros(n)
-        per_rep: list[Counter] = []
-        unrec_years = st.unrecoverable.sum(axis=2) > 0
-        for k, events in enumerate(st.events):
-            by_year: dict[int, Counter] = {}
-            for y, vms_hit in events:
-                if vms_hit not in index:
-                    index[vms_hit] = len(self.sets)
-                    self.sets.append(vms_hit)
-                by_year.setdefault(y, Counter())[index[vms_hit]] += 1
-            self.site_sure[k] = unrec_years[k].sum()
-            per_rep.append(Counter(tuple(sorted(c.items())) for y, c in by_year.items() if not unrec_years[k, y]))
-        self.signatures = sorted({sig for c in per_rep for sig in c})
-        sig_index = {s: i for i, s in enumerate(self.signatures)}
-        self.sig_counts = np.zeros((n, len(self.signatures)))
-        for k, c in enumerate(per_rep):
-            for sig, m in c.items():
-                self.sig_counts[k, sig_index[sig]] = m
 
     def loss(self, means: np.ndarray) -> np.ndarray:
         """Expected loss per year, per replication and VM (n x VMs), for steady means ``means`` (VMs)."""
@@ -166,19 +152,6 @@ class _Conditional:
         keep = np.power.outer(1 - np.nan_to_num(above), np.arange(self.kmax + 1))  # grid x K
         years_k = self.counts[v] @ (1 - keep.T)  # n x grid
         return (years_k + self.sure[v][:, None]) / self.years
-
-    def exceed_site(self, above_of: dict[int, np.ndarray]) -> np.ndarray:
-        """The site's P(a year holds a loss above each grid value of any VM), per replication (n x grid)."""
-        grid = len(self.steady.grid)
-        with np.errstate(divide="ignore"):
-            logs = {s: np.maximum(np.log1p(-np.minimum(above_of[s], 1.0)), -800.0) for s in range(len(self.sets))}
-        q = np.zeros((len(self.signatures), grid))
-        for i, sig in enumerate(self.signatures):
-            total = np.zeros(grid)
-            for s, m in sig:
-                total += m * logs[s]
-            q[i] = 1 - np.exp(total)
-        return (self.sig_counts @ q + self.site_sure[:, None]) / self.years
 
 
 def _quadrature(half_a: np.ndarray, half_b: np.ndarray) -> np.ndarray:
@@ -202,10 +175,11 @@ def _plain_exceed(loss_max: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, n
     return hits / len(values), low, high
 
 
-def exceedance_table(st: Stacked, names: Sequence[str], grid: np.ndarray,
-                     steady: SteadyState | None) -> pd.DataFrame:
+def exceedance_table(st: Stacked, names: Sequence[str], grid: np.ndarray, steady: SteadyState | None,
+                     seed: int = 0) -> pd.DataFrame:
     """P(a year holds a loss above x) per VM and for the site, at every ``grid`` value x (s): columns vm, x_s,
-    p, low, high, estimator. ``steady`` given: the conditional estimator, else plain counting."""
+    p, low, high, estimator. ``steady`` given: the conditional estimator for VMs and sampled joint losses for the
+    site (``seed`` seeds the draws), else plain counting."""
     frames = []
     if steady is None:
         for v, name in enumerate(names):
@@ -222,13 +196,23 @@ def exceedance_table(st: Stacked, names: Sequence[str], grid: np.ndarray,
         per_rep = cond.exceed_vm(v, above[:, v].mean(axis=0))
         by_run = np.array([cond.exceed_vm(v, above[r, v]).mean(axis=0) for r in range(len(steady.runs))])
         frames.append(_ci_frame(name, grid, per_rep, by_run))
-    joint = [steady.exceedance(s)[1] for s in cond.sets]  # per set: runs x grid
-    per_rep = cond.exceed_site({s: a.mean(axis=0) for s, a in enumerate(joint)})
-    by_run = np.array([cond.exceed_site({s: a[r] for s, a in enumerate(joint)}).mean(axis=0)
-                       for r in range(len(steady.runs))])
-    frames.append(_ci_frame(SITE, grid, per_rep, by_run))
     out = pd.concat(frames, ignore_index=True)
     out["estimator"] = CONDITIONAL
+    p, low, high = _plain_exceed(site_losses(st, steady, seed), grid)
+    site = pd.DataFrame({"vm": SITE, "x_s": grid, "p": p, "low": low, "high": high, "estimator": SAMPLED})
+    return pd.concat([out, site], ignore_index=True)
+
+
+def site_losses(st: Stacked, steady: SteadyState, seed: int) -> np.ndarray:
+    """The largest loss of any VM in each simulated year (replications x years, s) when the slow time scale was
+    simulated: each failure event's losses read jointly off the steady state (:meth:`SteadyState.sample_losses`,
+    draws from a generator of its own, seeded by ``seed``), with the years' unrecoverable incidents (inf)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SAMPLE_KEY,)))
+    flat = [(k, y, vms) for k, events in enumerate(st.events) for y, vms in events]
+    losses = steady.sample_losses([vms for _, _, vms in flat], rng)
+    out = st.site_loss_max.copy()
+    if flat:
+        np.maximum.at(out, (np.array([k for k, _, _ in flat]), np.array([y for _, y, _ in flat])), losses)
     return out
 
 

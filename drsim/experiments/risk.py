@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from drsim.experiments.annual import YEAR, AnnualRecord
-from drsim.experiments.estimators import CONDITIONAL, PLAIN, Stacked, exceedance_table, figures_table
+from drsim.experiments.estimators import CONDITIONAL, PLAIN, SAMPLED, Stacked, exceedance_table, figures_table
 from drsim.experiments.executors import (
     ExecutorFailed,
     executor_failure,
@@ -241,7 +241,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
     stacked = Stacked.of(records)  # type: ignore[arg-type]
     names = steady.names
     cond = steady if engine == "conditional" else None
-    exceed = exceedance_table(stacked, names, grid, cond)
+    exceed = exceedance_table(stacked, names, grid, cond, seed)
     figures = figures_table(stacked, names, exceed, scenario.objectives.rpo, scenario.objectives.rto, cond)
     rep_notes = [(k, n) for k, rec in enumerate(records) for n in rec.notes]  # type: ignore[union-attr]
     if rep_notes:
@@ -290,10 +290,14 @@ def _estimators(engine: str) -> dict[str, str]:
             "(replication left out: it does not change them under the conditions)")
     by = {"conditional": slow, "windows": "simulation in full of a window around each failure (quiet stretches "
           "skipped)", "full": "simulation in full of the whole horizon"}[engine]
-    loss = (f"{CONDITIONAL}: each recovery from a recovery point loses the RPO at the failure, distributed as the "
-            "steady-state RPO curve (probe runs), given the simulated failures and recoveries"
-            if engine == "conditional" else f"{PLAIN}: " + by)
-    return {"data loss (expected, probabilities, exceedance)": loss,
+    if engine != "conditional":
+        return {"data loss (expected, probabilities, exceedance)": f"{PLAIN}: " + by,
+                "downtime, availability, nines, failovers, incidents, RTO": f"{PLAIN}: " + by}
+    return {"data loss per VM (expected, probabilities, exceedance)": f"{CONDITIONAL}: each recovery from a "
+            "recovery point loses the RPO at the failure, distributed as the steady-state RPO curve (probe runs), "
+            "given the simulated failures and recoveries",
+            "data loss of the site (probabilities, exceedance; its expected loss is the VMs' sum)": f"{SAMPLED}: "
+            "each failure's losses read jointly off the probe runs at one random instant, the years counted",
             "downtime, availability, nines, failovers, incidents, RTO": f"{PLAIN}: " + by}
 
 

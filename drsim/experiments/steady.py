@@ -10,17 +10,18 @@ VMs is below the uplink's mean payload capacity; every VM is protected within ``
 critical health (resynchronisation) in the measured weeks; and no VM's RPO grows from week to week (the last week's
 lowest RPO is within two intervals of the first week's, its mean at most twice the first week's plus an interval).
 
-**Joint curves.** When one failure takes several VMs down at once (a host, the site), the largest of their losses is
+**Joint state.** When one failure takes several VMs down at once (a host, the site), the largest of their losses is
 the largest of their RPOs at that instant: ``max_v RPO_v(t) = t - min_v c_v(t)``, with ``c_v`` the capture time of
-the newest point of VM ``v``, is again piecewise linear with slope 1, and :meth:`SteadyState.exceedance` gives its
-exact distribution for any set of VMs (from the recovery points of every run).
+the newest point of VM ``v``, again piecewise linear with slope 1 (:func:`curve_pieces` gives it exactly for any set
+of VMs). As the sets a simulation produces are many (a host's VMs less those restarted before their failover),
+:meth:`SteadyState.sample_losses` reads the joint state off the probe runs at one uniformly drawn instant per
+failure instead.
 
 Imports :mod:`drsim.model`, :mod:`drsim.results` and :mod:`drsim.scenario`.
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,31 +77,31 @@ def curve_pieces(points: list[tuple[np.ndarray, np.ndarray]], start: float, end:
         t0 = np.concatenate(([start], avail[inside]))
         c = np.concatenate(([cap[first]], cap[inside]))
     else:
-        current = []
-        merged = []
-        for v, (avail, cap) in enumerate(points):
+        steps = []
+        for avail, cap in points:
             first = int(np.searchsorted(avail, start, side="right")) - 1
-            current.append(float(cap[first]))
-            inside = (avail > start) & (avail < end)
-            merged.append(np.stack((avail[inside], np.full(int(inside.sum()), v), cap[inside])))
-        events = np.concatenate(merged, axis=1)
-        events = events[:, np.argsort(events[0], kind="stable")]
-        heap = [(c, v) for v, c in enumerate(current)]
-        heapq.heapify(heap)
-        times, mins = [start], [heap[0][0]]
-        for a, v, c in zip(events[0].tolist(), events[1].astype(int).tolist(), events[2].tolist(), strict=True):
-            current[v] = c
-            heapq.heappush(heap, (c, v))
-            while heap[0][0] != current[heap[0][1]]:
-                heapq.heappop(heap)
-            if a == times[-1]:
-                mins[-1] = heap[0][0]
-            else:
-                times.append(a)
-                mins.append(heap[0][0])
-        t0, c = np.asarray(times), np.asarray(mins)
+            inside = np.flatnonzero((avail > start) & (avail < end))
+            steps.append((np.concatenate(([start], avail[inside])), np.concatenate(([cap[first]], cap[inside]))))
+        t0, c = _lower_envelope(steps)
     t1 = np.append(t0[1:], end)
     return t0 - c, t1 - t0
+
+
+def _lower_envelope(steps: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum of step functions (breakpoint times from a common start, values from each breakpoint on),
+    as one step function, by merging them in pairs (O(n log k) for k functions of n breakpoints in all)."""
+    while len(steps) > 1:
+        merged = []
+        for i in range(0, len(steps) - 1, 2):
+            (ta, ca), (tb, cb) = steps[i], steps[i + 1]
+            t = np.union1d(ta, tb)
+            c = np.minimum(ca[np.searchsorted(ta, t, side="right") - 1], cb[np.searchsorted(tb, t, side="right") - 1])
+            change = np.concatenate(([True], c[1:] != c[:-1]))
+            merged.append((t[change], c[change]))
+        if len(steps) % 2:
+            merged.append(steps[-1])
+        steps = merged
+    return steps[0]
 
 
 def _distribution(r0: np.ndarray, length: np.ndarray, grid: np.ndarray) -> tuple[float, float, np.ndarray]:
@@ -219,20 +220,27 @@ class SteadyState:
     def above(self) -> np.ndarray:  # runs x VMs x grid
         return np.array([r.above for r in self.runs])
 
-    def exceedance(self, vms: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """For the largest RPO among ``vms`` at the same instant, per run: (time-weighted mean (runs,), share of
-        time above each grid value (runs x grid))."""
-        if len(vms) == 1:
-            return self.mean[:, vms[0]], self.above[:, vms[0]]
-        if vms not in self._joint:
-            means, above = [], []
-            for r in self.runs:
-                r0, length = curve_pieces([r.points[v] for v in vms], r.start, r.end)
-                mean, _, share = _distribution(r0, length, self.grid)
-                means.append(mean)
-                above.append(share)
-            self._joint[vms] = (np.array(means), np.array(above))
-        return self._joint[vms]
+    def sample_losses(self, events: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
+        """For failure events that hit the VMs ``events[i]`` (indices), the largest loss among them (s), each read
+        off one probe run at one instant drawn uniformly over its measured weeks: the joint state of the VMs at a
+        Poisson failure (PASTA), so losses of VMs hit together are correlated as they are at one instant."""
+        out = np.full(len(events), -np.inf)
+        if not events:
+            return out
+        run = rng.integers(0, len(self.runs), len(events))
+        frac = rng.random(len(events))
+        at = np.array([self.runs[r].start + f * (self.runs[r].end - self.runs[r].start) for r, f in zip(run, frac,
+                                                                                                    strict=True)])
+        by_vm: dict[tuple[int, int], list[int]] = {}
+        for i, (r, vms) in enumerate(zip(run.tolist(), events, strict=True)):
+            for v in vms:
+                by_vm.setdefault((r, v), []).append(i)
+        for (r, v), rows in by_vm.items():
+            avail, cap = self.runs[r].points[v]
+            idx = np.asarray(rows)
+            loss = at[idx] - cap[np.searchsorted(avail, at[idx], side="right") - 1]
+            out[idx] = np.maximum(out[idx], loss)
+        return out
 
 
 def steady_state(names: list[str], grid: np.ndarray, runs: list[ProbeRun]) -> SteadyState:
