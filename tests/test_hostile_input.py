@@ -229,7 +229,7 @@ def run_folder(tmp_path: Path, *options: str) -> tuple[Path, object]:
     return next((out / "tiny").iterdir()), result
 
 
-RUN_FILES = {f"{t}.parquet" for t in TABLES} | {"metadata.json", "scenario.yaml", "summary.txt"}
+RUN_FILES = {f"{t}.parquet" for t in TABLES} | {"costs.parquet", "metadata.json", "scenario.yaml", "summary.txt"}
 
 
 def test_run_report_on_a_full_disk_keeps_the_run_and_says_how_to_finish(tmp_path, monkeypatch):

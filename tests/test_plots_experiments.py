@@ -43,7 +43,8 @@ def exp():
 
 @pytest.fixture(scope="module")
 def planned():
-    return drsim.plan(stochastic(), rpo="15m", replications=1, tolerance="1Mbit/s", executor=ThreadPoolExecutor(1))
+    return drsim.plan(stochastic(), rpo="15m", replications=1, tolerance="1Mbit/s", executor=ThreadPoolExecutor(1),
+                      method="full")  # the full search: the curve spans its doublings (a log axis)
 
 
 @pytest.fixture(autouse=True)

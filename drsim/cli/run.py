@@ -83,16 +83,20 @@ def run(scenario: str, out: str, seed: int | None, csv: bool, no_save: bool, qui
     from drsim.results.costs import run_costs
     from drsim.views.costs_view import costs_text
 
-    try:
-        costs = run_costs(results, prices)
-    except ScenarioError as exc:
-        fail(f"error: {exc}", EXIT_BAD_INPUT)
+    costs = None
+    if kept is None or "transfers" in kept:  # the costs read the transfers (storage of points, egress)
+        try:
+            costs = run_costs(results, prices)
+        except ScenarioError as exc:
+            fail(f"error: {exc}", EXIT_BAD_INPUT)
+    cost_lines = costs_text(costs) if costs is not None else "Costs: not computed (they need the transfers table)"
     # every VM, for summary.txt; the terminal shows those that matter most
-    text = summary_text(results) + "\n\n" + costs_text(costs)
+    text = summary_text(results) + "\n\n" + cost_lines
     if not quiet:
         click.echo(summary_text(results, SCREEN_VMS, "of a saved run (without --no-save)" if no_save else
                                 "in the run folder"))
-        click.echo("\n" + costs_text(costs))
+        big = len(s.vms()) > SCREEN_VMS  # a big site's screen shows the summary; its costs are in the files
+        click.echo("\n" + ("Costs: in costs.parquet and summary.txt" if big and costs is not None else cost_lines))
         click.echo(f"\nsimulated in {wall:.2f} s")
     if no_save:
         return

@@ -38,21 +38,21 @@ from drsim.model.replication import (
     STATES,
 )
 from drsim.model.site import SiteModel
-from drsim.results.columns import all_within, end_health, steady_columns, worst_health
+from drsim.results.columns import end_health, steady_columns, worst_health
 from drsim.results.metrics import RPOStats, rpo_stats
+from drsim.results.recovery_summary import PLANNED_KINDS, recovery_summary
 from drsim.results.running import kept_tables, tally_health, tally_rpo_stats, tally_time
 from drsim.scenario.site import SITE_ROW
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
 
-__all__ = ["Results", "SITE", "TABLES", "SERVICE_DOWN_STATES"]
+__all__ = ["Results", "SITE", "TABLES", "SERVICE_DOWN_STATES", "PLANNED_KINDS"]
 
 SITE = SITE_ROW  # the site row's name; a VM may not take it (drsim.scenario.site refuses it)
 TABLES = ("summary", "incidents", "operations", "transfers", "recovery_points", "cycles", "states", "health", "rpo",
           "link")
 SERVICE_DOWN_STATES = ("down", "failing_over", "failing_back", "restoring")
-PLANNED_KINDS = ("maintenance", "plan")  # incidents that are moves, not failures
 _TIME_COLUMNS = {
     "transfers": ("queued_at", "started_at", "finished_at"),
     "recovery_points": ("captured_at", "available_at", "pruned_at"),
@@ -391,49 +391,9 @@ class Results:
             "worst_health_s": worst_s[-1],
         })
         summary = pd.DataFrame(rows)
-        dr = self._recovery_summary()
+        dr = recovery_summary(self, list(model.vm_names), self._downtime())
         summary = summary.join(dr, on="vm")
         return self._with_timestamps("summary", summary)
-
-    def _recovery_summary(self) -> pd.DataFrame:
-        """Per VM and site: availability, downtime, incidents, data loss, RTO, objectives met, drills."""
-        s = self.scenario
-        names = self._model.vm_names
-        downtime = self._downtime()
-        inc = self.incidents
-        unplanned = inc[~inc["kind"].isin(PLANNED_KINDS)]
-        g = unplanned.groupby("vm")
-        ops = self.operations
-        drills = ops[(ops["kind"] == "test_failover") & (ops["step"] == "running")]
-        drill_rto = (drills["end"] - drills["start"]).groupby(drills["target"])
-        out = pd.DataFrame(index=pd.Index(names, name="vm"))
-        out["availability"] = 1.0 - downtime / self.end
-        out["downtime_s"] = downtime
-        out["incidents"] = g.size().reindex(names).fillna(0).astype(int)
-        out["data_loss_mean_s"] = g["data_loss_s"].mean().reindex(names)
-        out["data_loss_max_s"] = g["data_loss_s"].max().reindex(names)
-        out["rto_mean_s"] = g["rto_s"].mean().reindex(names)
-        out["rto_max_s"] = g["rto_s"].max().reindex(names)
-        objectives = s.objectives
-        out["rto_met"] = all_within(unplanned, "rto_s", objectives.rto, names)
-        out["rpo_met"] = all_within(unplanned, "data_loss_s", objectives.rpo, names)
-        out["drills"] = drills.groupby("target").size().reindex(names).fillna(0).astype(int)
-        out["drill_rto_mean_s"] = drill_rto.mean().reindex(names)
-        site = {
-            "availability": float(out["availability"].mean()),
-            "downtime_s": float(out["downtime_s"].sum()),
-            "incidents": int(len(unplanned)),
-            "data_loss_mean_s": float(unplanned["data_loss_s"].mean()) if len(unplanned) else np.nan,
-            "data_loss_max_s": float(unplanned["data_loss_s"].max()) if len(unplanned) else np.nan,
-            "rto_mean_s": float(unplanned["rto_s"].mean()) if len(unplanned) else np.nan,
-            "rto_max_s": float(unplanned["rto_s"].max()) if len(unplanned) else np.nan,
-            "rto_met": bool(out["rto_met"].all()),
-            "rpo_met": bool(out["rpo_met"].all()),
-            "drills": int(out["drills"].sum()),
-            "drill_rto_mean_s": float((drills["end"] - drills["start"]).mean()) if len(drills) else np.nan,
-        }
-        out.loc[SITE] = pd.Series(site)
-        return out
 
     def _downtime(self) -> pd.Series:
         """Seconds each VM's service was down (by VM name)."""
