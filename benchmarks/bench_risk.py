@@ -86,7 +86,7 @@ def timed(name: str, workers: int, work) -> tuple[object, float, float]:
 def timed_risk(name: str, scenario, years: int, replications: int, workers: int, **kw):
     r, wall, used = timed(f"{name}: {replications} x {years} years", workers,
                           lambda pool: risk(scenario, years=years, replications=replications, executor=pool, **kw))
-    print(f"    method {r.method}")
+    print(f"    method {r.method}; phases (wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in r.timings.items()))
     site = r.figures[r.figures["vm"] == "(site)"].set_index("metric")
     for metric in ("data_loss_per_year_s", "p_loss_over_rpo", "downtime_per_year_s", "nines", "failovers_per_year"):
         row = site.loc[metric]

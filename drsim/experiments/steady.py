@@ -14,8 +14,7 @@ lowest RPO is within two intervals of the first week's, its mean at most twice t
 the largest of their RPOs at that instant: ``max_v RPO_v(t) = t - min_v c_v(t)``, with ``c_v`` the capture time of
 the newest point of VM ``v``, again piecewise linear with slope 1 (:func:`curve_pieces` gives it exactly for any set
 of VMs). As the sets a simulation produces are many (a host's VMs less those restarted before their failover),
-:meth:`SteadyState.sample_losses` reads the joint state off the probe runs at one uniformly drawn instant per
-failure instead.
+:meth:`SteadyState.sample_losses` reads the joint state off the probe runs at uniformly drawn instants instead.
 
 Imports :mod:`drsim.model`, :mod:`drsim.results` and :mod:`drsim.scenario`.
 """
@@ -221,25 +220,29 @@ class SteadyState:
         return np.array([r.above for r in self.runs])
 
     def sample_losses(self, events: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
-        """For failure events that hit the VMs ``events[i]`` (indices), the largest loss among them (s), each read
-        off one probe run at one instant drawn uniformly over its measured weeks: the joint state of the VMs at a
-        Poisson failure (PASTA), so losses of VMs hit together are correlated as they are at one instant."""
-        out = np.full(len(events), -np.inf)
+        """For failure events that hit the VMs ``events[i]`` (indices), each VM's loss (s) at one instant drawn
+        uniformly over one probe run's measured weeks: the joint state of the VMs at a Poisson failure (PASTA), so
+        losses of VMs hit together are correlated as at one instant. An array ``len(events) x max size``, the VMs
+        in the order given, padded with -inf."""
+        width = max((len(vms) for vms in events), default=0)
+        out = np.full((len(events), width), -np.inf)
         if not events:
             return out
         run = rng.integers(0, len(self.runs), len(events))
         frac = rng.random(len(events))
-        at = np.array([self.runs[r].start + f * (self.runs[r].end - self.runs[r].start) for r, f in zip(run, frac,
-                                                                                                    strict=True)])
-        by_vm: dict[tuple[int, int], list[int]] = {}
+        starts = np.array([r.start for r in self.runs])
+        spans = np.array([r.end - r.start for r in self.runs])
+        at = starts[run] + frac * spans[run]
+        by_vm: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
         for i, (r, vms) in enumerate(zip(run.tolist(), events, strict=True)):
-            for v in vms:
-                by_vm.setdefault((r, v), []).append(i)
-        for (r, v), rows in by_vm.items():
+            for col, v in enumerate(vms):
+                rows, cols = by_vm.setdefault((r, v), ([], []))
+                rows.append(i)
+                cols.append(col)
+        for (r, v), (rows, cols) in by_vm.items():
             avail, cap = self.runs[r].points[v]
-            idx = np.asarray(rows)
-            loss = at[idx] - cap[np.searchsorted(avail, at[idx], side="right") - 1]
-            out[idx] = np.maximum(out[idx], loss)
+            t = at[rows]
+            out[rows, cols] = t - cap[np.searchsorted(avail, t, side="right") - 1]
         return out
 
 
