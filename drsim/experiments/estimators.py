@@ -207,8 +207,8 @@ def exceedance_table(st: Stacked, names: Sequence[str], grid: np.ndarray, steady
 def site_exceedance(st: Stacked, steady: SteadyState, grid: np.ndarray, seed: int,
                     instants: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """P(a year holds a loss above each grid value on any VM), per replication (n x grid), when the slow time
-    scale was simulated; and the same figure's mean over replications recomputed with each probe run's
-    distributions (runs x grid, for the probe's part of the interval).
+    scale was simulated; and the same figure's mean over replications recomputed with each probe run's exact
+    distributions (runs x grid, for the probe's part of the interval; the sampled term is shared).
 
     For a failure event that hit the VMs S, the chance that the largest loss exceeds x is
     ``p_v*(x) + P(RPO_v* <= x < max_S RPO)``, with v* the VM of S most likely to exceed x: the first term exact
@@ -229,19 +229,21 @@ def site_exceedance(st: Stacked, steady: SteadyState, grid: np.ndarray, seed: in
         logs = np.zeros((len(variants), len(flat), len(grid)))
         width = max(len(vms) for _, _, vms in flat)
         size = max(1, 1_000_000 // (width * max(instants, len(grid))))  # events per chunk: bounded memory
+        padded = [np.vstack((a, np.full(a.shape[1], -1.0))) for a in variants]  # row -1: no VM
         for lo in range(0, len(flat), size):
             chunk = flat[lo:lo + size]
             losses = steady.sample_losses([vms for _, _, vms in chunk for _ in range(instants)], rng)
             losses = losses.reshape(len(chunk), instants, -1).transpose(0, 2, 1)  # events x VMs x instants
-            top = losses.max(axis=1)[:, None, :] > grid[None, :, None]  # events x grid x instants
-            for a, above in enumerate(variants):
-                probs = np.full((len(chunk), losses.shape[1], len(grid)), -1.0)
-                for e, (_, _, vms) in enumerate(chunk):
-                    probs[e, :len(vms)] = above[list(vms)]
-                star = probs.argmax(axis=1)  # events x grid: the VM most likely to exceed each x
-                exact = np.take_along_axis(probs, star[:, None, :], axis=1)[:, 0]
-                own = np.take_along_axis(losses, star[:, :, None], axis=1)  # events x grid x instants
-                extra = ((own <= grid[None, :, None]) & top).mean(axis=2)
+            index = np.full((len(chunk), losses.shape[1]), -1)
+            for e, (_, _, vms) in enumerate(chunk):
+                index[e, :len(vms)] = vms
+            star = padded[0][index].argmax(axis=1)  # events x grid: the VM most likely to exceed each x
+            own = np.take_along_axis(losses, star[:, :, None], axis=1)  # events x grid x instants
+            top = losses.max(axis=1)[:, None, :]
+            extra = ((own <= grid[None, :, None]) & (top > grid[None, :, None])).mean(axis=2)
+            vm_star = np.take_along_axis(index, star, axis=1)  # events x grid
+            for a, above in enumerate(padded):  # the exact term with each variant's distributions
+                exact = np.take_along_axis(above[vm_star], np.arange(len(grid))[None, :, None], axis=2)[:, :, 0]
                 with np.errstate(divide="ignore"):
                     logs[a, lo:lo + len(chunk)] = np.maximum(np.log1p(-np.minimum(exact + extra, 1.0)), -800.0)
         for a in range(len(variants)):
