@@ -222,30 +222,33 @@ def site_exceedance(st: Stacked, steady: SteadyState, grid: np.ndarray, seed: in
     variants = [np.nan_to_num(a) for a in variants]
     sure = (st.unrecoverable.sum(axis=2) > 0) | (st.site_loss_max == np.inf)
     flat = [(k, y, vms) for k, events in enumerate(st.events) for y, vms in events if not sure[k, y]]
+    flat.sort(key=lambda event: len(event[2]))  # chunks of events of similar size
     totals = np.zeros((len(variants), n, len(grid)))
     if flat:
         keys = np.array([k * years + y for k, y, _ in flat])
         unique, inverse = np.unique(keys, return_inverse=True)
         logs = np.zeros((len(variants), len(flat), len(grid)))
-        width = max(len(vms) for _, _, vms in flat)
-        size = max(1, 1_000_000 // (width * max(instants, len(grid))))  # events per chunk: bounded memory
+        lo = 0
         padded = [np.vstack((a, np.full(a.shape[1], -1.0))) for a in variants]  # row -1: no VM
-        for lo in range(0, len(flat), size):
-            chunk = flat[lo:lo + size]
-            losses = steady.sample_losses([vms for _, _, vms in chunk for _ in range(instants)], rng)
-            losses = losses.reshape(len(chunk), instants, -1).transpose(0, 2, 1)  # events x VMs x instants
-            index = np.full((len(chunk), losses.shape[1]), -1)
+        widths = np.array([len(vms) for _, _, vms in flat])
+        while lo < len(flat):
+            width = int(widths[lo])
+            size = max(1, 1_000_000 // (width * max(instants, len(grid))))  # events per chunk: bounded memory
+            chunk = flat[lo:min(lo + size, int(np.searchsorted(widths, width, side="right")))]
+            index = np.full((len(chunk), width), -1)
             for e, (_, _, vms) in enumerate(chunk):
                 index[e, :len(vms)] = vms
+            losses = steady.sample_losses(index, instants, rng)  # events x VMs x instants
             star = padded[0][index].argmax(axis=1)  # events x grid: the VM most likely to exceed each x
             own = np.take_along_axis(losses, star[:, :, None], axis=1)  # events x grid x instants
             top = losses.max(axis=1)[:, None, :]
             extra = ((own <= grid[None, :, None]) & (top > grid[None, :, None])).mean(axis=2)
             vm_star = np.take_along_axis(index, star, axis=1)  # events x grid
             for a, above in enumerate(padded):  # the exact term with each variant's distributions
-                exact = np.take_along_axis(above[vm_star], np.arange(len(grid))[None, :, None], axis=2)[:, :, 0]
+                exact = above[vm_star, np.arange(len(grid))[None, :]]
                 with np.errstate(divide="ignore"):
                     logs[a, lo:lo + len(chunk)] = np.maximum(np.log1p(-np.minimum(exact + extra, 1.0)), -800.0)
+            lo += len(chunk)
         for a in range(len(variants)):
             per_year = np.zeros((len(unique), len(grid)))
             np.add.at(per_year, inverse, logs[a])

@@ -219,30 +219,33 @@ class SteadyState:
     def above(self) -> np.ndarray:  # runs x VMs x grid
         return np.array([r.above for r in self.runs])
 
-    def sample_losses(self, events: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
-        """For failure events that hit the VMs ``events[i]`` (indices), each VM's loss (s) at one instant drawn
-        uniformly over one probe run's measured weeks: the joint state of the VMs at a Poisson failure (PASTA), so
-        losses of VMs hit together are correlated as at one instant. An array ``len(events) x max size``, the VMs
-        in the order given, padded with -inf."""
-        width = max((len(vms) for vms in events), default=0)
-        out = np.full((len(events), width), -np.inf)
-        if not events:
+    def sample_losses(self, index: np.ndarray, instants: int, rng: np.random.Generator) -> np.ndarray:
+        """Losses (s) of failure events at ``instants`` instants each, drawn uniformly over the probe runs'
+        measured weeks: the joint state of the VMs at a Poisson failure (PASTA), so losses of VMs hit together are
+        correlated as at one instant. ``index``: events x VM slots, the VM indices each event hit, padded with -1.
+        Returns events x VM slots x instants (-inf in padded slots)."""
+        events, width = index.shape
+        out = np.full((events, width, instants), -np.inf)
+        e, w = np.nonzero(index >= 0)
+        if not len(e):
             return out
-        run = rng.integers(0, len(self.runs), len(events))
-        frac = rng.random(len(events))
+        runs = len(self.runs)
+        run = rng.integers(0, runs, (events, instants))
         starts = np.array([r.start for r in self.runs])
         spans = np.array([r.end - r.start for r in self.runs])
-        at = starts[run] + frac * spans[run]
-        by_vm: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
-        for i, (r, vms) in enumerate(zip(run.tolist(), events, strict=True)):
-            for col, v in enumerate(vms):
-                rows, cols = by_vm.setdefault((r, v), ([], []))
-                rows.append(i)
-                cols.append(col)
-        for (r, v), (rows, cols) in by_vm.items():
+        at = starts[run] + rng.random((events, instants)) * spans[run]
+        key = (index[e, w][:, None] * runs + run[e]).ravel()  # (VM, run) of every (slot, instant)
+        times = at[e].ravel()
+        slot_e, slot_w = np.repeat(e, instants), np.repeat(w, instants)
+        slot_j = np.tile(np.arange(instants), len(e))
+        order = np.argsort(key, kind="stable")
+        keys, firsts = np.unique(key[order], return_index=True)
+        for k, lo, hi in zip(keys.tolist(), firsts.tolist(), [*firsts[1:].tolist(), len(order)], strict=True):
+            v, r = divmod(k, runs)
             avail, cap = self.runs[r].points[v]
-            t = at[rows]
-            out[rows, cols] = t - cap[np.searchsorted(avail, t, side="right") - 1]
+            sel = order[lo:hi]
+            t = times[sel]
+            out[slot_e[sel], slot_w[sel], slot_j[sel]] = t - cap[np.searchsorted(avail, t, side="right") - 1]
         return out
 
 
