@@ -181,8 +181,10 @@ def test_losses_sampled_from_the_steady_state_follow_its_exact_distribution():
     s = _site("20d")
     grid = rpo_grid(900.0)
     st = steady_state(["a", "b", "c"], grid, [probe_run(s, seed, 2, DAY, grid) for seed in (1, 2)])
-    losses = st.sample_losses([(0,)] * 20000 + [(0, 2)] * 20000, np.random.default_rng(3))
-    single, joint = losses[:20000], losses[20000:]
+    index = np.array([[0, -1]] * 20000 + [[0, 2]] * 20000)
+    losses = st.sample_losses(index, 1, np.random.default_rng(3))[:, :, 0]
+    assert losses.shape == (40000, 2) and np.isneginf(losses[:20000, 1]).all()
+    single, joint = losses[:20000, 0], losses[20000:].max(axis=1)
     for x in (300.0, 600.0, 900.0):
         i = int(np.argmin(np.abs(grid - x)))
         exact = st.above[:, 0, i].mean()

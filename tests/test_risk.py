@@ -176,3 +176,12 @@ def test_exceedance_falls_with_the_threshold(engines):
     assert (np.diff(site["p"].to_numpy()) <= 1e-12).all()
     assert site["p"].iloc[0] > 0.5 and site["p"].iloc[-1] == 0.0
     assert (site["low"] <= site["p"]).all() and (site["p"] <= site["high"]).all()
+
+
+def test_the_site_is_never_less_likely_to_lose_than_any_of_its_vms(engines):
+    ex = engines["conditional"].exceedance
+    site = ex[ex["vm"] == "(site)"].set_index("x_s")["p"]
+    for vm in ("a", "b", "c"):
+        own = ex[ex["vm"] == vm].set_index("x_s")["p"]
+        assert (site >= own - 1e-12).all(), vm
+    assert ex.loc[ex["vm"] == "(site)", "estimator"].iloc[0].startswith("conditional Monte Carlo, joint losses")

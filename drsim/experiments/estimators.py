@@ -22,10 +22,12 @@ randomness) and the probe's (the figure recomputed from each probe run's distrib
 the square root of the number of runs, with a t quantile).
 
 **The site's probabilities** under the slow time scale: a failure that hits several VMs at once loses, on each,
-the RPO at the same instant, so their losses are correlated. Each failure event's losses are read jointly off the
-steady state at one instant drawn uniformly over the probe runs' measured weeks (:meth:`SteadyState.sample_losses`);
-the year's largest loss is then counted like a plain simulation's (Wilson interval). The site's expected loss is
-the sum of the VMs' (expectations add whatever the correlation).
+the RPO at the same instant, so their losses are correlated. The same conditioning applies with the largest loss
+among the VMs hit: its probability of exceeding ``x`` is the exact probability of the VM most likely to exceed it
+plus the chance that another exceeds it when that one does not, estimated per failure from instants drawn over the
+probe runs' measured weeks, at which the VMs' RPOs are read jointly (:func:`site_exceedance`). Its interval is
+made as the VMs' (the t interval over replications, which includes the drawing of instants, and the probe's
+part). The site's expected loss is the sum of the VMs' (expectations add whatever the correlation).
 
 Other figures: availability = 1 - downtime / time (site: mean over VMs, as in a run's summary), its nines =
 -log10(1 - availability); the share of incidents that meet the RTO is a ratio estimator (interval by the delta
@@ -53,7 +55,7 @@ __all__ = ["Stacked", "figures_table", "exceedance_table", "METRICS", "PLAIN", "
 SITE = "(site)"
 PLAIN = "simulation"
 CONDITIONAL = "conditional Monte Carlo"
-SAMPLED = "simulation, losses sampled from the steady state"
+SAMPLED = "conditional Monte Carlo, joint losses sampled from the steady state"
 _SAMPLE_KEY = 0x534D50  # "SMP": spawn key of the joint-loss draws
 _Z = 1.959963984540054
 
@@ -196,24 +198,63 @@ def exceedance_table(st: Stacked, names: Sequence[str], grid: np.ndarray, steady
         per_rep = cond.exceed_vm(v, above[:, v].mean(axis=0))
         by_run = np.array([cond.exceed_vm(v, above[r, v]).mean(axis=0) for r in range(len(steady.runs))])
         frames.append(_ci_frame(name, grid, per_rep, by_run))
+    frames.append(_ci_frame(SITE, grid, *site_exceedance(st, steady, grid, seed)))
     out = pd.concat(frames, ignore_index=True)
-    out["estimator"] = CONDITIONAL
-    p, low, high = _plain_exceed(site_losses(st, steady, seed), grid)
-    site = pd.DataFrame({"vm": SITE, "x_s": grid, "p": p, "low": low, "high": high, "estimator": SAMPLED})
-    return pd.concat([out, site], ignore_index=True)
-
-
-def site_losses(st: Stacked, steady: SteadyState, seed: int) -> np.ndarray:
-    """The largest loss of any VM in each simulated year (replications x years, s) when the slow time scale was
-    simulated: each failure event's losses read jointly off the steady state (:meth:`SteadyState.sample_losses`,
-    draws from a generator of its own, seeded by ``seed``), with the years' unrecoverable incidents (inf)."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SAMPLE_KEY,)))
-    flat = [(k, y, vms) for k, events in enumerate(st.events) for y, vms in events]
-    losses = steady.sample_losses([vms for _, _, vms in flat], rng)
-    out = st.site_loss_max.copy()
-    if flat:
-        np.maximum.at(out, (np.array([k for k, _, _ in flat]), np.array([y for _, y, _ in flat])), losses)
+    out["estimator"] = np.where(out["vm"] == SITE, SAMPLED, CONDITIONAL)
     return out
+
+
+def site_exceedance(st: Stacked, steady: SteadyState, grid: np.ndarray, seed: int,
+                    instants: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """P(a year holds a loss above each grid value on any VM), per replication (n x grid), when the slow time
+    scale was simulated; and the same figure's mean over replications recomputed with each probe run's exact
+    distributions (runs x grid, for the probe's part of the interval; the sampled term is shared).
+
+    For a failure event that hit the VMs S, the chance that the largest loss exceeds x is
+    ``p_v*(x) + P(RPO_v* <= x < max_S RPO)``, with v* the VM of S most likely to exceed x: the first term exact
+    (steady state), the second estimated from ``instants`` instants drawn uniformly over the probe runs' measured
+    weeks, at each of which the VMs' RPOs are read jointly (the state a Poisson failure sees). Unbiased, and never
+    below any VM's own probability. A year's probability is then ``1 - prod(1 - q_e(x))`` over its events (1 with
+    an unrecoverable incident)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SAMPLE_KEY,)))
+    n, years, _ = st.shape
+    variants = [steady.above.mean(axis=0), *steady.above]  # VMs x grid: pooled, then each run's
+    variants = [np.nan_to_num(a) for a in variants]
+    sure = (st.unrecoverable.sum(axis=2) > 0) | (st.site_loss_max == np.inf)
+    flat = [(k, y, vms) for k, events in enumerate(st.events) for y, vms in events if not sure[k, y]]
+    flat.sort(key=lambda event: len(event[2]))  # chunks of events of similar size
+    totals = np.zeros((len(variants), n, len(grid)))
+    if flat:
+        keys = np.array([k * years + y for k, y, _ in flat])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        logs = np.zeros((len(variants), len(flat), len(grid)))
+        lo = 0
+        padded = [np.vstack((a, np.full(a.shape[1], -1.0))) for a in variants]  # row -1: no VM
+        widths = np.array([len(vms) for _, _, vms in flat])
+        while lo < len(flat):
+            width = int(widths[lo])
+            size = max(1, 1_000_000 // (width * max(instants, len(grid))))  # events per chunk: bounded memory
+            chunk = flat[lo:min(lo + size, int(np.searchsorted(widths, width, side="right")))]
+            index = np.full((len(chunk), width), -1)
+            for e, (_, _, vms) in enumerate(chunk):
+                index[e, :len(vms)] = vms
+            losses = steady.sample_losses(index, instants, rng)  # events x VMs x instants
+            star = padded[0][index].argmax(axis=1)  # events x grid: the VM most likely to exceed each x
+            own = np.take_along_axis(losses, star[:, :, None], axis=1)  # events x grid x instants
+            top = losses.max(axis=1)[:, None, :]
+            extra = ((own <= grid[None, :, None]) & (top > grid[None, :, None])).mean(axis=2)
+            vm_star = np.take_along_axis(index, star, axis=1)  # events x grid
+            for a, above in enumerate(padded):  # the exact term with each variant's distributions
+                exact = above[vm_star, np.arange(len(grid))[None, :]]
+                with np.errstate(divide="ignore"):
+                    logs[a, lo:lo + len(chunk)] = np.maximum(np.log1p(-np.minimum(exact + extra, 1.0)), -800.0)
+            lo += len(chunk)
+        for a in range(len(variants)):
+            per_year = np.zeros((len(unique), len(grid)))
+            np.add.at(per_year, inverse, logs[a])
+            np.add.at(totals[a], unique // years, 1 - np.exp(per_year))
+    per_rep = (totals + sure.sum(axis=1)[None, :, None]) / years
+    return per_rep[0], per_rep[1:].mean(axis=1)
 
 
 def _ci_frame(name: str, grid: np.ndarray, per_rep: np.ndarray, by_run: np.ndarray) -> pd.DataFrame:

@@ -108,6 +108,7 @@ class Risk:
     executor: str
     probe_runs: int = 0
     replication_notes: list[tuple[int, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # s of wall time per phase: probe, replications, figures
 
     def value(self, metric: str, vm: str = "(site)") -> float:
         """A figure's value (e.g. ``value("availability")``)."""
@@ -126,7 +127,8 @@ class Risk:
                 "experiment_seed": self.seed, "method": self.method, "estimators": self.estimators,
                 "conditions": [{"condition": c, "holds": h} for c, h in self.conditions], "notes": self.notes,
                 "plan_s": {k: v for k, v in vars(self.plan).items()}, "probe_runs": self.probe_runs,
-                "elapsed_s": round(self.elapsed_s, 3), "workers": self.workers, "executor": self.executor,
+                "elapsed_s": round(self.elapsed_s, 3), "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+                "workers": self.workers, "executor": self.executor,
                 "seeding": "replication k runs with seed SeedSequence(experiment_seed, spawn_key=(k,))"}
 
 
@@ -210,6 +212,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
             probes[i] = runs[0]
 
         _run_tasks(pool, [(_probe_batch, (horizon, [s], probe_weeks, DAY, grid)) for s in seeds], limit, got_probe)
+        timings = {"probe": time.perf_counter() - t_start}
         steady = steady_state([vm.name for _, vm in horizon.vms()], grid, probes)  # type: ignore[arg-type]
         conditions = conditional_conditions(horizon)
         engine = _choose(method, steady, conditions, notes, horizon)
@@ -230,6 +233,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
 
         _run_tasks(pool, [(_replication_batch, (_ENGINE[engine], horizon, [run_seeds[k] for k in b], plan))
                           for b in batches], limit, got)
+        timings["replications"] = time.perf_counter() - t_start - timings["probe"]
     except KeyboardInterrupt:
         if owned:
             stop_pool(pool)
@@ -248,9 +252,11 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
         notes.append(f"{len({k for k, _ in rep_notes})} of {replications} replications did not return to their "
                      f"steady state after a failure and were simulated in full from there (first: replication "
                      f"{rep_notes[0][0]}: {rep_notes[0][1]})")
+    elapsed = time.perf_counter() - t_start
+    timings["figures"] = elapsed - timings["probe"] - timings["replications"]
     return Risk(horizon, years, replications, seed, engine, figures, exceed,
                 _steady_table(steady, scenario.objectives.rpo), _estimators(engine), conditions, notes, plan,
-                time.perf_counter() - t_start, workers, name, probe_runs, rep_notes)
+                elapsed, workers, name, probe_runs, rep_notes, timings)
 
 
 def _choose(method: str, steady: SteadyState, conditions: Sequence[tuple[str, bool]], notes: list[str],
@@ -297,7 +303,8 @@ def _estimators(engine: str) -> dict[str, str]:
             "recovery point loses the RPO at the failure, distributed as the steady-state RPO curve (probe runs), "
             "given the simulated failures and recoveries",
             "data loss of the site (probabilities, exceedance; its expected loss is the VMs' sum)": f"{SAMPLED}: "
-            "each failure's losses read jointly off the probe runs at one random instant, the years counted",
+            "per failure, the chance that the largest loss among the VMs it hit exceeds x, from 32 instants at "
+            "which their RPOs are read jointly off the probe runs",
             "downtime, availability, nines, failovers, incidents, RTO": f"{PLAIN}: " + by}
 
 

@@ -14,8 +14,7 @@ lowest RPO is within two intervals of the first week's, its mean at most twice t
 the largest of their RPOs at that instant: ``max_v RPO_v(t) = t - min_v c_v(t)``, with ``c_v`` the capture time of
 the newest point of VM ``v``, again piecewise linear with slope 1 (:func:`curve_pieces` gives it exactly for any set
 of VMs). As the sets a simulation produces are many (a host's VMs less those restarted before their failover),
-:meth:`SteadyState.sample_losses` reads the joint state off the probe runs at one uniformly drawn instant per
-failure instead.
+:meth:`SteadyState.sample_losses` reads the joint state off the probe runs at uniformly drawn instants instead.
 
 Imports :mod:`drsim.model`, :mod:`drsim.results` and :mod:`drsim.scenario`.
 """
@@ -220,26 +219,33 @@ class SteadyState:
     def above(self) -> np.ndarray:  # runs x VMs x grid
         return np.array([r.above for r in self.runs])
 
-    def sample_losses(self, events: list[tuple[int, ...]], rng: np.random.Generator) -> np.ndarray:
-        """For failure events that hit the VMs ``events[i]`` (indices), the largest loss among them (s), each read
-        off one probe run at one instant drawn uniformly over its measured weeks: the joint state of the VMs at a
-        Poisson failure (PASTA), so losses of VMs hit together are correlated as they are at one instant."""
-        out = np.full(len(events), -np.inf)
-        if not events:
+    def sample_losses(self, index: np.ndarray, instants: int, rng: np.random.Generator) -> np.ndarray:
+        """Losses (s) of failure events at ``instants`` instants each, drawn uniformly over the probe runs'
+        measured weeks: the joint state of the VMs at a Poisson failure (PASTA), so losses of VMs hit together are
+        correlated as at one instant. ``index``: events x VM slots, the VM indices each event hit, padded with -1.
+        Returns events x VM slots x instants (-inf in padded slots)."""
+        events, width = index.shape
+        out = np.full((events, width, instants), -np.inf)
+        e, w = np.nonzero(index >= 0)
+        if not len(e):
             return out
-        run = rng.integers(0, len(self.runs), len(events))
-        frac = rng.random(len(events))
-        at = np.array([self.runs[r].start + f * (self.runs[r].end - self.runs[r].start) for r, f in zip(run, frac,
-                                                                                                    strict=True)])
-        by_vm: dict[tuple[int, int], list[int]] = {}
-        for i, (r, vms) in enumerate(zip(run.tolist(), events, strict=True)):
-            for v in vms:
-                by_vm.setdefault((r, v), []).append(i)
-        for (r, v), rows in by_vm.items():
+        runs = len(self.runs)
+        run = rng.integers(0, runs, (events, instants))
+        starts = np.array([r.start for r in self.runs])
+        spans = np.array([r.end - r.start for r in self.runs])
+        at = starts[run] + rng.random((events, instants)) * spans[run]
+        key = (index[e, w][:, None] * runs + run[e]).ravel()  # (VM, run) of every (slot, instant)
+        times = at[e].ravel()
+        slot_e, slot_w = np.repeat(e, instants), np.repeat(w, instants)
+        slot_j = np.tile(np.arange(instants), len(e))
+        order = np.argsort(key, kind="stable")
+        keys, firsts = np.unique(key[order], return_index=True)
+        for k, lo, hi in zip(keys.tolist(), firsts.tolist(), [*firsts[1:].tolist(), len(order)], strict=True):
+            v, r = divmod(k, runs)
             avail, cap = self.runs[r].points[v]
-            idx = np.asarray(rows)
-            loss = at[idx] - cap[np.searchsorted(avail, at[idx], side="right") - 1]
-            out[idx] = np.maximum(out[idx], loss)
+            sel = order[lo:hi]
+            t = times[sel]
+            out[slot_e[sel], slot_w[sel], slot_j[sel]] = t - cap[np.searchsorted(avail, t, side="right") - 1]
         return out
 
 

@@ -83,8 +83,9 @@ def size_text(size: RunSize, scenario: Scenario) -> str:
     span = f"{years:.3g} years" if years >= 2 else format_duration(scenario.duration)
     lines = [f"{scenario.name}: {span} simulated: about {_count(size.cycles)} "
              f"replication cycles",
-             f"keeping {', '.join(size.kept)}: about {_count(rows)} rows of per-cycle tables, about "
-             f"{_bytes(size.memory)} of memory"]
+             f"keeping {', '.join(size.kept)}: "
+             + (f"about {_count(rows)} rows of per-cycle tables, " if rows else "no per-cycle table, ")
+             + f"about {_bytes(size.memory)} of memory"]
     if size.memory < size.all_memory * 0.8:
         lines.append(f"(every table would take about {_bytes(size.all_memory)}; the summary is computed as the run "
                      "goes, its RPO percentile to within 1 s)")
