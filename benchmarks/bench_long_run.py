@@ -11,8 +11,8 @@ process (``ru_maxrss``, after writing the run folder), the wall time, and the su
 
 from __future__ import annotations
 
+import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +27,9 @@ TABLES = ("summary", "incidents", "operations", "states")
 
 
 def main() -> None:
-    horizon = sys.argv[1] if len(sys.argv) > 1 else "50y"
+    parser = argparse.ArgumentParser(description="A long run of the office scenario in bounded memory.")
+    parser.add_argument("horizon", nargs="?", default="50y", help="simulated time, e.g. 2y or 50y [50y]")
+    horizon = parser.parse_args().horizon
     scenario = drsim.load_scenario(SCENARIO)
     scenario = scenario.model_copy(update={"duration": parse_duration(horizon)})
     print(size_text(run_size(scenario, TABLES), scenario))
