@@ -185,3 +185,13 @@ def test_the_site_is_never_less_likely_to_lose_than_any_of_its_vms(engines):
         own = ex[ex["vm"] == vm].set_index("x_s")["p"]
         assert (site >= own - 1e-12).all(), vm
     assert ex.loc[ex["vm"] == "(site)", "estimator"].iloc[0].startswith("conditional Monte Carlo, joint losses")
+
+
+def test_a_site_without_stochastic_failures_has_every_nine(pool):
+    """No failure over the horizon: no downtime, availability exactly 1 and infinitely many nines, bounds included
+    (not a finite bound from a floor)."""
+    r = risk(small_site(failures=[]), years=2, replications=2, executor=pool, probe_runs=2, probe_weeks=2)
+    assert r.value("downtime_per_year_s", "(site)") == 0
+    assert r.value("availability", "(site)") == 1
+    assert r.value("nines", "a") == math.inf and r.interval("nines", "a") == (math.inf, math.inf)
+    assert any("no stochastic failures" in n for n in r.notes)

@@ -312,7 +312,8 @@ def figures_table(st: Stacked, names: Sequence[str], exceed: pd.DataFrame, rpo: 
     add("availability", avail, ahalf, PLAIN, 0, 1)
     with np.errstate(divide="ignore"):
         nines = -np.log10(1 - avail)
-        lo, hi = -np.log10(np.clip(1 - (avail - ahalf), 1e-300, 1)), -np.log10(np.clip(1 - (avail + ahalf), 0, 1))
+        # no downtime at all (no interval either): infinitely many nines, bounds included
+        lo, hi = -np.log10(np.clip(1 - (avail - ahalf), 0, 1)), -np.log10(np.clip(1 - (avail + ahalf), 0, 1))
     for name, val, low, high in zip(_rows(names), nines, lo, hi, strict=True):
         rows.append({"vm": name, "metric": "nines", "value": float(val), "low": float(max(low, 0)),
                      "high": float(high), "unit": "nines", "estimator": PLAIN})
