@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from drsim.model.codes import STATES
 from drsim.model.incidents import Incident
-from drsim.model.replication import STATES
 from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from drsim.model.incidents import Incident
-from drsim.model.replication import (
+from drsim.model.codes import (
     C_APP,
     DOWN,
     FAILBACK_SYNC,
@@ -31,10 +30,11 @@ from drsim.model.replication import (
     K_FAILBACK,
     K_RESTORE,
     ONPREM,
+    REPLICATING,
     RESTORING,
-    S_PROTECTED,
-    VMReplica,
 )
+from drsim.model.incidents import Incident
+from drsim.model.replication import VMReplica
 from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class Operations:
             if corrupt:
                 point = self._choose_point(r, inc, "latest")
                 r.disks_lost = r.disks_lost or point is None  # no clean image: rebuild empty
-            elif r.rep_state == S_PROTECTED and r.points:
+            elif r.rep_state in REPLICATING and r.points:
                 point = r.available_points(env.now)[-1]
             r.drop_replication()
             if point is not None:
@@ -307,7 +307,7 @@ class Operations:
         rng = self.incident_rng("planned", inc)
         inc.planned = kind == "maintenance"
         inc.detected_at = inc.decision_at = env.now
-        if r.rep_state != S_PROTECTED or not r.points:
+        if r.rep_state not in REPLICATING or not r.points:
             r.set_service(DOWN)  # down from the start of its shutdown, as a protected VM is
             yield from self._step(r.vm.name, "shutdown", "shutdown", self.steps.shutdown, rng, op)
             inc.outcome = "down for maintenance (not protected)"
@@ -344,8 +344,8 @@ class Operations:
         env = self.env
         op = self._new_op()
         rng = self.rng("drills", r.vm.name, key)  # its own stream: production draws are untouched
-        if r.rep_state != S_PROTECTED or not r.points or r.service != ONPREM:
-            why = "not protected" if r.rep_state != S_PROTECTED else "not running on-premises"
+        if r.rep_state not in REPLICATING or not r.points or r.service != ONPREM:
+            why = "not protected" if r.rep_state not in REPLICATING else "not running on-premises"
             self.operations.append((r.vm.name, "test_failover", f"skipped: {why}", env.now, env.now, 0.0, op))
             return
         start = env.now

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from drsim.model.codes import DOWN, IN_CLOUD, ONPREM, REPLICATING
 from drsim.model.failures import resolve_time
 from drsim.model.incidents import Incident
-from drsim.model.replication import DOWN, IN_CLOUD, ONPREM, S_PROTECTED, VMReplica
+from drsim.model.replication import VMReplica
 
 if TYPE_CHECKING:
     from drsim.model.context import Context
@@ -116,7 +117,7 @@ class Plans:
                 failover = self.start_failover(inc, point) if r.service == DOWN and inc is not None else None
                 if failover is not None:
                     runs.append(failover)
-                elif r.service == ONPREM and r.rep_state == S_PROTECTED:
+                elif r.service == ONPREM and r.rep_state in REPLICATING:
                     runs.append(env.process(self._planned_failover(r, kind="plan")))
                     moved.append(r)
             if runs:

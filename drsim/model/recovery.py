@@ -33,14 +33,16 @@ import numpy as np
 import simpy
 
 from drsim.model.churn import week_offset
+from drsim.model.codes import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM, REPLICATING
 from drsim.model.context import Context
 from drsim.model.failures import FailureEvent, failure_timeline
 from drsim.model.incidents import Incident
 from drsim.model.operations import Operations
 from drsim.model.plans import Plans
 from drsim.model.policies import make_policy
-from drsim.model.replication import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM, S_PROTECTED, VMReplica
-from drsim.scenario.units import DAY, HOUR, MINUTE, WEEK
+from drsim.model.replication import VMReplica
+from drsim.model.schedule import until_off_hours
+from drsim.scenario.units import MINUTE
 
 if TYPE_CHECKING:
     from drsim.model.link import FluidLink
@@ -131,15 +133,7 @@ class Recovery(Operations, Plans):
             del self.open[r.vm.name]
 
     def until_off_hours(self, now: float) -> float:
-
-        t = self.scenario.link.throttle
-        work_days = t.weekday_numbers if t is not None else frozenset(range(5))
-        start, end = t.work_hours if t is not None else (8 * HOUR, 18 * HOUR)
-        pos = (now + week_offset(self.scenario)) % WEEK
-        day, sec = int(pos // DAY), pos % DAY
-        if day in work_days and start <= sec < end:
-            return end - sec
-        return 0.0
+        return until_off_hours(self.scenario, now, week_offset(self.scenario))
 
     # --- failures -----------------------------------------------------------------------------------
 
@@ -287,10 +281,10 @@ class Recovery(Operations, Plans):
             inc.closed = True
             inc.outcome = f"handled by the open {earlier.kind if earlier else 'earlier'} incident"
             return
-        if r.rep_state != S_PROTECTED or not clean:
+        if r.rep_state not in REPLICATING or not clean:
             inc.decision_at = now
             inc.closed = True
-            inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state == S_PROTECTED
+            inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state in REPLICATING
                            else "unrecoverable: not protected")
             return
         self.open[r.vm.name] = inc
@@ -311,7 +305,7 @@ class Recovery(Operations, Plans):
             return None
         if math.isnan(inc.decision_at):
             inc.decision_at = self.env.now
-        if r.rep_state != S_PROTECTED or not r.points:
+        if r.rep_state not in REPLICATING or not r.points:
             inc.outcome = "waiting: not protected, failover impossible"
             return None
         r.set_service(FAILING_OVER)  # at once: a second call now finds the failover started

@@ -15,11 +15,12 @@ from __future__ import annotations
 import gc
 
 from drsim.model.churn import build_curve, week_offset
+from drsim.model.codes import CONSISTENCY, DIRECTIONS, HEALTH, KINDS, STATES
 from drsim.model.environment import FluidEnvironment
 from drsim.model.link import FluidLink
 from drsim.model.recorder import CODE, COUNT, FLOAT, Recorder
 from drsim.model.recovery import Recovery
-from drsim.model.replication import CONSISTENCY, DIRECTIONS, HEALTH, KINDS, STATES, Ticker, VMReplica
+from drsim.model.replication import Ticker, VMReplica
 from drsim.model.schedule import CapacitySchedule
 from drsim.model.streams import Streams
 from drsim.scenario.document import Scenario

@@ -117,10 +117,18 @@ def findings(results: Results) -> list[str]:
                            "(a transfer was still running at the next interval).")
 
     health = results.health
+    for vm in vms[vms["resyncs"] > 0]["vm"]:
+        row = vms[vms["vm"] == vm].iloc[0]
+        n = int(row["resyncs"])
+        out.append(f"{vm} needed {count(n, 'resync')}; it was unprotected for {units.format_duration(row['resync_s'])} "
+                   "(a disk's change log reached 50 % of the disk: delta replication stopped until its blocks were "
+                   "compared and the changed ones sent).")
     for vm in prot["vm"]:
         h = health[health["vm"] == vm]
         crit = h[h["health"] == "critical"]
         warn = h[h["health"] == "warning"]
+        if vm in set(vms[vms["resyncs"] > 0]["vm"]):
+            continue
         if len(crit):
             out.append(f"{vm} reached critical health (pending log >= 50 % of its disk: resynchronisation "
                        f"required) for {units.format_duration(float((crit['end'] - crit['start']).sum()))}.")

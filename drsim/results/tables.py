@@ -10,7 +10,8 @@ table               one row per
                     started_at, finished_at (NaN if still in flight at the end or abandoned)
 ``recovery_points`` recovery point: vm, captured_at, available_at, bytes, consistency, pruned_at
 ``cycles``          replication tick: vm, time, outcome (sent/missed), bytes cut
-``states``          interval in a lifecycle state: vm, state, start, end
+``states``          interval in a lifecycle state (``resync``: marked for resynchronisation): vm, state,
+                    start, end
 ``health``          interval in a health state (protected VMs): vm, health, start, end
 ``rpo``             breakpoint of the RPO curve: vm, time, rpo (two rows where it drops)
 ``link``            change on the link: time, direction, capacity, active, backlog
@@ -26,8 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from drsim.model.codes import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, REPLICATING, S_RESYNC, STATES
 from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
-from drsim.model.replication import CONSISTENCY, HEALTH, K_DELTA, K_INITIAL, OUTCOMES, S_PROTECTED, STATES
 from drsim.model.site import SiteModel
 from drsim.results.metrics import RPOStats, rpo_stats
 
@@ -203,7 +204,7 @@ class Results:
         same = np.flatnonzero(vm[1:] == vm[:-1])
         next_avail[same] = avail[same + 1]
         st = self._tables["states"].arrays()
-        prot = np.flatnonzero(st["state"] == S_PROTECTED)
+        prot = np.flatnonzero(np.isin(st["state"], list(REPLICATING)))  # protected, or in resync
         prot = prot[np.lexsort((st["start"][prot], st["vm"][prot]))]
         iv_vm, iv_s, iv_e = st["vm"][prot].astype(np.int64), st["start"][prot], st["end"][prot]
         # per protected interval, the points whose pieces it holds: from the newest point available at its
@@ -277,6 +278,9 @@ class Results:
                                     weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
         sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
         missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
+        st = self._tables["states"].arrays()
+        in_resync = st["state"] == S_RESYNC
+        resync_time = np.bincount(st["vm"][in_resync], weights=(st["end"] - st["start"])[in_resync], minlength=n_vm)
         codes, r0, length = self._segments()
         bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
         rows = []
@@ -296,6 +300,8 @@ class Results:
                 "rpo_over_target": st.over_target,
                 "cycles_sent": int(sent[r.index]),
                 "cycles_missed": int(missed[r.index]),
+                "resyncs": r.resyncs,
+                "resync_s": resync_time[r.index],
                 "bytes_written": r.writes(self.end),
                 "bytes_sent": bytes_sent[r.index],
                 "health": HEALTH[r.health] if r.health >= 0 else STATES[r.state].replace("_", " "),
@@ -317,6 +323,8 @@ class Results:
             "rpo_over_target": site.over_target,
             "cycles_sent": int(sent.sum()),
             "cycles_missed": int(missed.sum()),
+            "resyncs": int(sum(r.resyncs for r in model.replicas)),
+            "resync_s": float(resync_time.sum()),
             "bytes_written": float(sum(r.writes(self.end) for r in model.replicas)),
             "bytes_sent": float(bytes_sent.sum()),
             "health": _worst_health([r.health for r in eligible]),

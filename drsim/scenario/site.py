@@ -31,10 +31,12 @@ def _disk_before(raw: object) -> object:
 
 class Disk(StrictModel):
     """A virtual disk. ``size`` is the provisioned size; ``used`` (default: size) is what the initial
-    copy must move (the data actually in a dynamically expanding VHDX)."""
+    copy must move (the data actually in a dynamically expanding VHDX). ``churn_share`` is the share of the
+    VM's writes that land on this disk (default: in proportion to the provisioned sizes)."""
 
     size: Size
     used: Size | None = None
+    churn_share: Fraction | None = Field(None, ge=0, le=1, description="share of the VM's writes on this disk")
 
     @model_validator(mode="after")
     def _used_fits(self) -> Disk:
@@ -57,7 +59,8 @@ DiskSpec = Annotated[
                 {"type": "string", "description": "disk size, e.g. 127GiB"},
                 {
                     "type": "object",
-                    "properties": {"size": {"type": "string"}, "used": {"type": "string"}},
+                    "properties": {"size": {"type": "string"}, "used": {"type": "string"},
+                                   "churn_share": {"type": ["string", "number"]}},
                     "required": ["size"],
                     "additionalProperties": False,
                 },
@@ -148,6 +151,25 @@ class VM(StrictModel):
     def copy_bytes(self) -> float:
         """Total bytes the initial replication copies."""
         return sum(d.copy_bytes for d in self.disks)
+
+    @property
+    def disk_shares(self) -> list[float]:
+        """Share of the VM's writes on each disk: as given, else in proportion to the provisioned sizes
+        (an assumption: writes spread over the disks like their capacity)."""
+        if self.disks[0].churn_share is not None:
+            return [float(d.churn_share or 0.0) for d in self.disks]
+        total = self.disk_size
+        return [d.size / total for d in self.disks]
+
+    @model_validator(mode="after")
+    def _shares(self) -> VM:
+        given = [d.churn_share is not None for d in self.disks]
+        if any(given) and not all(given):
+            raise ValueError("give churn_share for every disk of the VM or for none")
+        if all(given) and abs(sum(d.churn_share for d in self.disks) - 1.0) > 1e-6:
+            raise ValueError("the disks' churn_share must add up to 100%, got "
+                             f"{sum(d.churn_share for d in self.disks):.4%}")
+        return self
 
 
 _OS_RE = re.compile(r"(?:windows\s+server\s+)?(\d{4})(\s*r2)?", re.IGNORECASE)

@@ -32,8 +32,11 @@ _fmt = units.format_duration
 APPROXIMATIONS: tuple[str, ...] = (
     "Churn is the VM's write rate and every byte written is replicated (no de-duplication of rewrites within a "
     "cycle, which would make real deltas smaller); a daily churn is a share of the provisioned disk size.",
-    "Health is judged at replication ticks (at most one interval late); reaching critical is recorded, but the "
-    "resynchronisation itself is not modelled: replication continues with ever larger deltas.",
+    "Health is judged at replication ticks (at most one interval late), and so is a resync mark once a VM is "
+    "protected (during initial replication it is exact).",
+    "A resync checksums and then sends each disk in turn (the real comparison overlaps them); the checksum exchange "
+    "costs nothing on the link; a disk's used size does not grow; which blocks the writes changed is the "
+    "replication.resync.overwrite assumption.",
     "Ticks before protection (while the catch-up is in flight) are not cycles: their writes go into the first "
     "delta.",
     "Throttling applies to the site's shared uplink as a whole (the real agent throttles per host).",
@@ -86,6 +89,15 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
                  "share of the raw bandwidth left for payload after protocol overhead: an assumption"])
     rows.append(["link.compression", f"{s.link.compression:g}" + (" (default)" if s.link.compression == 1 else ""),
                  "1", "no compression unless the scenario gives a ratio"])
+    rs, rs0 = s.replication.resync, rep0.resync
+    rows.append(_default_row("replication.resync.start", rs.start, rs0.start,
+                             "outside office hours, as the service schedules it (architecture)"))
+    rows.append(["replication.resync.checksum_rate", f"{rs.checksum_rate * 60 / 1e9:.3g} GB/min"
+                 + (" (default)" if rs.checksum_rate == rs0.checksum_rate else ""),
+                 f"{rs0.checksum_rate * 60 / 1e9:.3g} GB/min",
+                 "'a few GB per minute' (failover/failback overview); the exact value is an assumption"])
+    rows.append(_default_row("replication.resync.overwrite", rs.overwrite, rs0.overwrite,
+                             "which blocks the pending writes changed: an assumption"))
     rows.append(_default_row("objectives.rpo", s.objectives.rpo, obj0.rpo, "the planner's target"))
     rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
     for step, basis in _STEP_BASIS.items():
@@ -133,7 +145,12 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
         "Failover policy parameters: defaults in drsim/policies.py.",
         f"Health as the service reports it (drsim/model.py): warning when at least {percent(WARN_MISSED_SHARE, 0)} of "
         f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
-        f"critical when the pending log reaches {percent(CRITICAL_LOG_SHARE, 0)} of the VM's disk size.",
+        f"critical while a resynchronisation is pending or running: a VM is marked for one when a disk's change log "
+        f"reaches {percent(CRITICAL_LOG_SHARE, 0)} of that disk's size (architecture; monitoring FAQ; vendor "
+        "documentation, date not recorded).",
+        "Resync checksums at 3 GB/min by default: the failover/failback overview says block checksums are compared "
+        "at 'a few GB per minute' (vendor documentation; date not recorded); the value within that range, its use "
+        "for resyncs and the changed-blocks rule are assumptions.",
         "Service limits (drsim/scenario.py): replication every "
         + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
         + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
