@@ -70,6 +70,7 @@ from drsim.scenario import units
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.document import Scenario
 from drsim.scenario.loading import load_scenario
+from drsim.scenario.site import protectable
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
@@ -302,7 +303,7 @@ def plan(
         site_after = float(np.mean(pa.max(axis=1))) - offset
     else:
         notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM")
-    skipped = [v.name for h, v in scenario.vms() if not (h.supported and v.protect)]
+    skipped = [v.name for h, v in scenario.vms() if not protectable(h, v)]
     if skipped:
         notes.append(f"not replicated, so not sized: {', '.join(skipped)}")
     unsteady = int((at_current.data["steady"][:, 0] == 0).sum())

@@ -30,6 +30,7 @@ from drsim.model.churn import build_curve, week_offset
 from drsim.model.streams import Streams
 from drsim.scenario import units
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 
 __all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
            "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
@@ -77,7 +78,7 @@ def throttle_share(scenario: Scenario) -> float:
 
 def _eligible(scenario: Scenario) -> list[tuple[int, Any, Any]]:
     """(index among all VMs, host, VM) of every VM that replicates."""
-    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if h.supported and v.protect]
+    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if protectable(h, v)]
 
 
 def _batches(scenario: Scenario, names: list[str]) -> dict[str, int]:

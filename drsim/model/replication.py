@@ -3,7 +3,8 @@
 :class:`VMReplica` runs one VM's protection: initial replication (disks one by one, then a catch-up
 delta), then a cut of the change log every interval shipped as a delta over the upload
 :class:`~drsim.model.link.FluidLink`, health as the service judges it, and the hooks failover and failback
-use (pause, final sync, resume). :class:`Ticker` ticks every replica of one interval length with one timer.
+use (pause, final sync, resume). :class:`~drsim.model.ticker.Ticker` ticks every replica of one interval length
+with one timer.
 The state, kind and health codes (:mod:`drsim.model.codes`) are the vocabulary of the recorded tables;
 resynchronisation is in :mod:`drsim.model.resync`.
 
@@ -42,8 +43,9 @@ from drsim.model.codes import (
 )
 from drsim.model.points import RecoveryPoints
 from drsim.model.resync import RESYNC_LOG_SHARE, ResyncMixin, resync_threshold
+from drsim.model.ticker import Ticker
 from drsim.model.transfer import Transfer
-from drsim.scenario.site import VM, Host
+from drsim.scenario.site import VM, Host, protectable
 
 if TYPE_CHECKING:
     from drsim.model.site import SiteModel
@@ -55,50 +57,6 @@ HEALTH_WINDOW = 3600.0  # s: the service judges missed cycles over the last hour
 WARN_MISSED_SHARE = 0.20  # warning when at least this share of the window's cycles was missed
 WARN_SILENCE = 3600.0  # s: warning when nothing replicated for longer than this
 CRITICAL_LOG_SHARE = RESYNC_LOG_SHARE  # critical (resynchronisation) when a disk's log reaches this share of it
-
-
-class Ticker:
-    """Ticks every member ``interval`` seconds after it joined, then every ``interval`` seconds.
-
-    All members share one interval, so the next ticks, kept in a queue, are always in time order: members
-    that tick (or join) at t next tick at t + interval, no earlier than any tick already queued. The queue
-    holds groups: members due at the same instant (VMs whose initial replications ended together) tick in
-    one event, in the order they joined. One timer waits for the head group; there is no SimPy event per
-    member waiting, so the event queue stays short however many VMs replicate.
-    """
-
-    __slots__ = ("env", "interval", "_queue")
-
-    def __init__(self, env: simpy.Environment, interval: float):
-        self.env = env
-        self.interval = interval
-        self._queue: deque[tuple[float, list[VMReplica]]] = deque()  # (next tick time s, members), in time order
-
-    def join(self, replica: VMReplica) -> None:
-        """Tick ``replica`` from one interval after now."""
-        idle = not self._queue
-        self._add(self.env.now + self.interval, [replica])
-        if idle:
-            self._wait()
-
-    def _add(self, at: float, members: list[VMReplica]) -> None:
-        queue = self._queue
-        if queue and queue[-1][0] == at:
-            queue[-1][1].extend(members)
-        else:
-            queue.append((at, members))
-
-    def _wait(self) -> None:
-        """Set the timer for the head group."""
-        self.env.timeout(self._queue[0][0] - self.env.now).callbacks.append(self._fire)
-
-    def _fire(self, event: simpy.Event) -> None:
-        now = self.env.now
-        due, members = self._queue.popleft()
-        for r in members:
-            r._tick(now)
-        self._add(due + self.interval, members)
-        self._wait()
 
 
 class VMReplica(ResyncMixin):
@@ -115,11 +73,10 @@ class VMReplica(ResyncMixin):
         "app_every", "cloud_w0", "critical_bytes", "curve", "disks_lost", "eligible", "env", "health",
         "health_since", "host", "index", "initial_started_at", "interval", "link", "model", "points",
         "protected", "protected_at", "rep_state", "resyncs", "retention", "service", "state", "state_since", "ticks",
-        "vm", "vm_faults", "weight",
-        "_generation", "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
-        "_missed_pack", "_missed_times", "_paused", "_resync", "_resync_marked", "_resync_marked_at", "_stopped_at",
-        "_ticking", "_ticks_per_window", "_w_cut",
-        "_w_inflight", "_w_newest", "_w_offset", "_waiters",
+        "vm", "vm_faults", "weight", "host_space",
+        "_generation", "_host_peers", "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success",
+        "_missed_extend", "_missed_pack", "_missed_times", "_paused", "_resync", "_resync_marked", "_resync_marked_at",
+        "_stopped_at", "_ticking", "_ticks_per_window", "_w_cut", "_w_inflight", "_w_newest", "_w_offset", "_waiters",
     )
 
     def __init__(self, model: SiteModel, index: int, host: Host, vm: VM, curve: WriteCurve):
@@ -136,8 +93,8 @@ class VMReplica(ResyncMixin):
         self.app_every = rep.app_consistent_every
         self.weight = float(vm.threads)
         self.critical_bytes = resync_threshold(vm)  # pending bytes at which a disk's log reaches 50 % of the disk
-        self.eligible = host.supported and vm.protect
-        self.rep_state = S_NOT_PROTECTED if host.supported else S_UNSUPPORTED
+        self.eligible = protectable(host, vm)
+        self.rep_state = S_NOT_PROTECTED if host.supported and vm.supported else S_UNSUPPORTED
         self.service = ONPREM
         self.state = self.rep_state  # shown state: the replication state on-prem, else the service state
         self.state_since = 0.0
@@ -170,6 +127,8 @@ class VMReplica(ResyncMixin):
         self._resync_marked = False
         self._resync_marked_at = math.nan
         self._generation = 0  # initial replications started (a watcher of an earlier one stops)
+        self.host_space = host.free_space  # bytes free on the host for change logs (None: not limited)
+        self._host_peers: list[VMReplica] | None = None  # the replicating VMs of the same host
         self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
         # failures and failover (see drsim.model.recovery)
         self.vm_faults = 0  # active guest-level failures
@@ -271,8 +230,9 @@ class VMReplica(ResyncMixin):
             return  # finishing initial replication or a resync, or not running on-prem: no cycle
         stopped = self._stopped_at  # as in writes(), inlined on this hot path
         w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
-        if w - self._w_newest >= self.critical_bytes:
-            self.mark_resync(now)  # a disk's log reached 50 % of the disk: no cycle, delta replication stops
+        if w - self._w_newest >= self.critical_bytes or (
+                self.host_space is not None and self.host_log_bytes(now) > self.host_space):
+            self.mark_resync(now)  # a disk's log reached 50 % of the disk, or the host's log space ran out
             return
         self.ticks += 1
         if self._inflight is not None:

@@ -5,7 +5,9 @@ The host keeps one change log per virtual disk. When a disk's log (the writes no
 delta replication stops, and the resync starts outside office hours (the default) or at once. It compares
 each disk's blocks with the replica by checksums, then sends only the blocks that differ, disk after disk;
 when the last disk's blocks are in, the replica holds the VM as it was when the resync started (a recovery
-point captured then) and delta replication resumes with the writes made meanwhile.
+point captured then) and delta replication resumes with the writes made meanwhile. A VM is marked too when the
+change logs of its host's VMs outgrow the host's free space (``free_space``): replication pauses and needs a
+resync (support matrix; checked at the VM's ticks once protected).
 
 :class:`ResyncMixin` gives :class:`~drsim.model.replication.VMReplica` this behaviour: marking (at a tick once
 protected; at the exact moment the log crosses the limit during initial replication, through the write curve's
@@ -24,7 +26,17 @@ from typing import TYPE_CHECKING
 import simpy
 
 from drsim.model.churn import week_offset
-from drsim.model.codes import C_CRASH, H_CRITICAL, K_RESYNC, ONPREM, S_INITIAL, S_NOT_PROTECTED, S_RESYNC
+from drsim.model.codes import (
+    C_CRASH,
+    DOWN,
+    H_CRITICAL,
+    K_RESYNC,
+    ONPREM,
+    S_INITIAL,
+    S_NOT_PROTECTED,
+    S_PROTECTED,
+    S_RESYNC,
+)
 from drsim.model.schedule import until_off_hours
 from drsim.scenario.site import VM
 
@@ -68,6 +80,22 @@ class ResyncMixin:
         """Whether the VM's host (and its replication agent) runs."""
         rec = self.model.recovery
         return rec.site_faults == 0 and rec.host_faults[self.host.name] == 0
+
+    def host_log_bytes(self: VMReplica, now: float) -> float:
+        """Bytes of change logs on this VM's host now: per replicating VM, the writes the cloud does not hold
+        yet (since the snapshot during initial replication; since its start during a resync)."""
+        peers = self._host_peers
+        if peers is None:
+            peers = self._host_peers = [r for r in self.model.replicas if r.host is self.host and r.eligible]
+        total = 0.0
+        for r in peers:
+            if r.service != ONPREM and r.service != DOWN:
+                continue  # in the cloud: nothing logged on-premises
+            if r.rep_state == S_RESYNC:
+                total += r.writes(now) - r._w_cut
+            elif r.rep_state in (S_INITIAL, S_PROTECTED):
+                total += r.writes(now) - r._w_newest
+        return total
 
     def _watch_initial(self: VMReplica, generation: int):
         """During initial replication, mark the VM when the log since the snapshot crosses the limit: wait

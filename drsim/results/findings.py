@@ -11,10 +11,12 @@ import math
 
 import pandas as pd
 
+from drsim.results.limits import churn_warnings
 from drsim.results.tables import PLANNED_KINDS, SITE, Results
 from drsim.scenario import units
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import mean_rate
+from drsim.scenario.site import protectable
 
 __all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table"]
 
@@ -25,7 +27,7 @@ def saturation(results: Results) -> float:
     At 1 or more, replication cannot keep up: backlog and RPO grow without bound.
     """
     s = results.scenario
-    churn = sum(mean_rate(s, vm) for host, vm in s.vms() if host.supported and vm.protect)
+    churn = sum(mean_rate(s, vm) for host, vm in s.vms() if protectable(host, vm))
     churn /= s.link.compression
     capacity = results._model.upload.schedule.weekly_mean()  # the throttle schedule, outages left out
     return churn / capacity if capacity > 0 else math.inf
@@ -76,7 +78,7 @@ def findings(results: Results) -> list[str]:
     vms = summ[summ["vm"] != SITE]
     site = summ[summ["vm"] == SITE].iloc[0]
     target = s.objectives.rpo
-    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    eligible = {vm.name for host, vm in s.vms() if protectable(host, vm)}
 
     ratio = saturation(results)
     if ratio >= 1:
@@ -101,6 +103,8 @@ def findings(results: Results) -> list[str]:
     for host, vm in s.vms():
         if not host.supported:
             out.append(f"{vm.name} cannot be protected: host {host.name} runs {host.os} (2012 R2 or later needed).")
+        elif vm.protect:
+            out.extend(f"{vm.name} cannot be protected: {why} (support matrix)." for why in vm.unsupported_reasons())
 
     prot = vms[vms["protected"]]
     if len(prot) and not math.isnan(site["rpo_over_target"]):
@@ -158,7 +162,10 @@ def findings(results: Results) -> list[str]:
     for _, row in lossy.iterrows():
         out.append(f"{row['vm']} lost {fmt(row['data_loss_s'])} of data in its {row['kind']} incident, above the "
                    f"{fmt(s.objectives.rpo)} RPO target.")
-    out.extend("Note: " + w for w in scenario_warnings(s) if "cannot be protected" not in w)
+    over = churn_warnings(results)
+    out.extend(over)
+    out.extend("Note: " + w for w in scenario_warnings(s)
+               if "cannot be protected" not in w and not (over and "mean churn" in w))
     return out
 
 

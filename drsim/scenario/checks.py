@@ -21,7 +21,7 @@ from drsim.scenario.churn import TraceError, load_trace, mean_rate
 from drsim.scenario.link import MAX_THROTTLE, MIN_THROTTLE
 from drsim.scenario.policy import PolicyError, validate_policy
 from drsim.scenario.problems import Problem
-from drsim.scenario.site import CHURN_LIMIT_STANDARD
+from drsim.scenario.site import churn_limit, protectable
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
@@ -159,7 +159,7 @@ def _check_recovery_references(s: Scenario, hosts: dict, vms: dict) -> list[Prob
 def scenario_warnings(s: Scenario) -> list[str]:
     """Things that are allowed but worth a planner's attention (legacy settings, vendor limits)."""
     out = []
-    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    eligible = {vm.name for host, vm in s.vms() if protectable(host, vm)}
     for batch in s.replication.initial.batches or []:
         for name in batch:
             if name not in eligible:
@@ -175,11 +175,23 @@ def scenario_warnings(s: Scenario) -> list[str]:
                 out.append(f"link.throttle.{name}: the agent accepts 512 kbit/s to 1023 Mbit/s, "
                            f"got {units.format_rate(v)}")
     for host, vm in s.vms():
-        if not host.supported and vm.protect:
+        if not vm.protect:
+            continue
+        if not host.supported:
             out.append(f"{vm.name}: host {host.name} runs {host.os}; hosts older than Windows Server 2012 R2 "
                        "cannot be protected")
+        for reason in vm.unsupported_reasons():
+            out.append(f"{vm.name} cannot be protected: {reason} (support matrix)")
         rate = mean_rate(s, vm)
-        if vm.name in eligible and rate > CHURN_LIMIT_STANDARD:
-            out.append(f"{vm.name}: mean churn {rate / 1e6:.2f} MB/s exceeds the 2 MB/s the service supports "
-                       "per VM on standard storage")
+        limit = churn_limit(s.replication.target_storage, s.replication.io_size)
+        if vm.name in eligible and rate > limit:
+            out.append(f"{vm.name}: mean churn {rate / 1e6:.2f} MB/s exceeds the {limit / 1e6:g} MB/s the service "
+                       f"supports per VM on {s.replication.target_storage} storage (support matrix)")
+    for host in s.site.hosts:
+        need = sum(vm.disk_size for vm in host.vms if protectable(host, vm))
+        if host.free_space is not None and need > 0 and host.free_space < need:
+            out.append(f"host {host.name}: {units.format_size(host.free_space)} free for the change logs; initial "
+                       f"replication of its VMs may need up to {units.format_size(need)} (100 % of their disks) "
+                       f"and delta replication up to {units.format_size(need / 2)} (50 %): when the log space runs "
+                       "out, replication pauses and the VMs need resynchronisation")
     return out

@@ -18,7 +18,15 @@ from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from drsim.scenario import units
 from drsim.scenario.distributions import parse_distribution
-from drsim.scenario.fields import Duration, PositiveDuration, RandomDuration, Rate, StrictModel, parse_time_point
+from drsim.scenario.fields import (
+    Duration,
+    PositiveDuration,
+    RandomDuration,
+    Rate,
+    Size,
+    StrictModel,
+    parse_time_point,
+)
 
 __all__ = ["Initial", "Resync", "Replication", "Objectives", "SUPPORTED_INTERVALS", "CHECKSUM_RATE"]
 
@@ -79,6 +87,10 @@ class Replication(StrictModel):
     )
     initial: Initial = Field(default_factory=Initial)
     resync: Resync = Field(default_factory=Resync)
+    target_storage: Literal["standard", "premium"] = Field(
+        "standard", description="the cloud storage tier of the replicas: it sets the churn the service supports")
+    io_size: Size = Field(8e3, description="average size of the VMs' writes (premium storage supports 20 MB/s "
+                                           "per VM from 16 KB, else 5 MB/s)")
 
     @field_validator("interval")
     @classmethod

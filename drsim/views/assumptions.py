@@ -17,10 +17,10 @@ from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
 from drsim.model.replication import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
 from drsim.results.tables import Results
 from drsim.scenario import SUPPORTED_INTERVALS, units
-from drsim.scenario.checks import CHURN_LIMIT_STANDARD
 from drsim.scenario.churn import PROFILES
 from drsim.scenario.document import Link, Objectives, Replication, Scenario
 from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.scenario.site import CHURN_LIMIT_STANDARD
 from drsim.views.brief import policy_params
 from drsim.views.rendering import Block, Table, describe, percent
 
@@ -151,10 +151,14 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
         "Resync checksums at 3 GB/min by default: the failover/failback overview says block checksums are compared "
         "at 'a few GB per minute' (vendor documentation; date not recorded); the value within that range, its use "
         "for resyncs and the changed-blocks rule are assumptions.",
-        "Service limits (drsim/scenario.py): replication every "
+        "Service limits (drsim/scenario): replication every "
         + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
-        + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
-          f"or later; churn per VM supported up to {units.format_size(CHURN_LIMIT_STANDARD)}/s on standard storage.",
+        + "; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h (architecture); hosts need Windows "
+          "Server 2012 R2 or later; OS disk at most 2,047 GB (generation 1) or 300 GB (generation 2), data disks at "
+          f"most 4,095 GB, at most 16 data disks; average churn per VM up to {CHURN_LIMIT_STANDARD / 1e6:g} MB/s on "
+          "standard storage, 5 MB/s on premium (20 MB/s with writes of 16 KB or more), judged on the 95th percentile "
+          "of the simulated churn; host free space for the change logs up to 100 % of the VHD size during initial "
+          "replication, 50 % during delta replication (support matrix; vendor documentation, date not recorded).",
         f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
         "(drsim/recovery.py).",
     ]
