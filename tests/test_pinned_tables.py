@@ -29,10 +29,10 @@ PINNED = {
         "transfers": "9d06a6c3f82bee47",
     },
     "essentials-office": {
-        "cycles": "c36b0d0358d6cb1b", "health": "5dc5bdf08400d07c", "incidents": "5b1f7f12880c8398",
-        "link": "4952775996f68697", "operations": "c9fefed3591afa3d", "recovery_points": "77e08d7d6de1a356",
-        "rpo": "399634cd32c25d36", "states": "2a0e45966b2869b8", "summary": "15f9ccc293f688a9",
-        "transfers": "869c49ee56da2cfe",
+        "cycles": "68b4fc4532aadfd7", "health": "42f5672d15c3895b", "incidents": "af6919f688d36e5a",
+        "link": "79033101dbba50f3", "operations": "150eb3c648722650", "recovery_points": "4fdecab2045cce92",
+        "rpo": "88912ddb6c0e4b74", "states": "5151f87986b163dc", "summary": "4963ecad685b46aa",
+        "transfers": "6cff12152d422b0e",
     },
     "ransomware": {
         "cycles": "ccc7f3bbc53d89aa", "health": "5d4f57f7aacf5bd3", "incidents": "fffc74e5634b26b3",

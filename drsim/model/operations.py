@@ -35,6 +35,7 @@ from drsim.model.codes import (
 )
 from drsim.model.incidents import Incident
 from drsim.model.replication import VMReplica
+from drsim.model.resync import vm_changed_blocks
 from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:
@@ -261,14 +262,25 @@ class Operations:
                 self._failbacks.pop(r.vm.name, None)
 
     def _failback_steps(self, r: VMReplica, inc: Incident, op: int, rng: np.random.Generator):
+        """Failback as the failover/failback overview describes it. *Synchronise before failover*
+        (``before-shutdown``): while the cloud VM keeps serving, compare the on-prem disks with the cloud's by
+        block checksums (the used data at ``checksum_rate``) and download the blocks that differ, then shut the
+        cloud VM down and download the final delta. *Synchronise during failover only* (``during-failover``): shut
+        it down and download the whole disks (their used data), without checksums. With the on-prem disks lost
+        (or corrupted) there is nothing to compare: the whole disks come down in either mode."""
         env = self.env
-        full = r.disks_lost
         w_start = r.writes(env.now)
-        main = r.vm.copy_bytes if full else w_start - r.cloud_w0
-        step = "download_image" if full else "download_changes"
         if self.steps.failback_sync == "before-shutdown":
-            r.set_service(FAILBACK_SYNC)  # the cloud VM keeps serving during the bulk copy
-            yield from self._move(r, "failback", step, main, op, "download")
+            r.set_service(FAILBACK_SYNC)  # the cloud VM keeps serving during the comparison and the bulk copy
+            if r.disks_lost:
+                yield from self._move(r, "failback", "download_image", r.vm.copy_bytes, op, "download")
+            else:
+                start = env.now
+                yield env.timeout(r.vm.copy_bytes / self.steps.checksum_rate)
+                self.operations.append((r.vm.name, "failback", "checksum", start, env.now, 0.0, op))
+                overwrite = self.model.scenario.replication.resync.overwrite
+                changed = vm_changed_blocks(r.vm, w_start - r.cloud_w0, overwrite)  # the blocks written in the cloud
+                yield from self._move(r, "failback", "download_changes", changed, op, "download")
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
@@ -277,9 +289,7 @@ class Operations:
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
-            # after the shutdown the image holds every write: the whole image, or all changes since failover
-            nbytes = main if full else r.writes(env.now) - r.cloud_w0
-            yield from self._move(r, "failback", step, nbytes, op, "download")
+            yield from self._move(r, "failback", "download_image", r.vm.copy_bytes, op, "download")
         yield from self._step(r.vm.name, "failback", "onprem_start", self.steps.onprem_start, rng, op)
         yield from self._step(r.vm.name, "failback", "reconnect", self.steps.reconnect, rng, op)
         r.set_service(ONPREM)

@@ -43,7 +43,7 @@ from drsim.scenario.site import VM
 if TYPE_CHECKING:
     from drsim.model.replication import VMReplica
 
-__all__ = ["ResyncMixin", "changed_blocks", "resync_threshold", "RESYNC_LOG_SHARE"]
+__all__ = ["ResyncMixin", "changed_blocks", "vm_changed_blocks", "resync_threshold", "RESYNC_LOG_SHARE"]
 
 RESYNC_LOG_SHARE = 0.50  # a disk's change log reaching this share of the disk's size marks the VM for resync
 
@@ -61,6 +61,13 @@ def changed_blocks(written: float, used: float, overwrite: str = "random") -> fl
     if overwrite == "none":
         return min(written, used)
     return used * -math.expm1(-written / used)
+
+
+def vm_changed_blocks(vm: VM, written: float, overwrite: str = "random") -> float:
+    """Bytes of ``vm``'s disks that differ from the other copy after ``written`` bytes of writes, each disk
+    taking its share of the writes (:func:`changed_blocks` per disk)."""
+    return sum(changed_blocks(written * share, d.copy_bytes, overwrite)
+               for d, share in zip(vm.disks, vm.disk_shares, strict=True))
 
 
 def resync_threshold(vm: VM) -> float:

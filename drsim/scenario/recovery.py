@@ -18,11 +18,13 @@ from drsim.scenario.distributions import Distribution
 from drsim.scenario.fields import (
     PositiveDuration,
     RandomDuration,
+    Rate,
     StrictModel,
     parse_time_point,
     random_default,
     random_duration,
 )
+from drsim.scenario.replication import CHECKSUM_RATE
 
 __all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
            "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
@@ -112,7 +114,11 @@ class FailoverSteps(StrictModel):
     quota: int | None = Field(None, ge=1, description="most VMs starting in the cloud at once (None: no limit)")
     failback_sync: Literal["before-shutdown", "during-failover"] = Field(
         "before-shutdown",
-        description="copy the changes back while the cloud VM keeps serving, or only after shutting it down")
+        description="'before-shutdown' (synchronise data before failover): compare the disks by checksums and copy "
+                    "the changed blocks while the cloud VM keeps serving, then the final delta; 'during-failover' "
+                    "(synchronise during failover only): shut it down and download the whole disks")
+    checksum_rate: Rate = Field(CHECKSUM_RATE, description="bytes/s of disk compared by block checksums before a "
+                                                           "failback (default 3GB/min: 'a few GB per minute')")
 
 
 class Drill(StrictModel):
