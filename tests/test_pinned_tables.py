@@ -47,10 +47,10 @@ PINNED = {
         "transfers": "5754764c6ea15066",
     },
     "site-disaster": {
-        "cycles": "a696ab489e125b58", "health": "db2c9b54dec55d5e", "incidents": "7d5a3305b89c2e10",
-        "link": "d999837f2bce0767", "operations": "a01b6bc01ecf1b63", "recovery_points": "45783af39a4b067e",
-        "rpo": "3847fd60b9010e5a", "states": "4eecee10097d0559", "summary": "c2b7508e4fec5a2a",
-        "transfers": "5269428087fca9b9",
+        "cycles": "eb3c718dc1dac186", "health": "db2c9b54dec55d5e", "incidents": "359769483d5900cf",
+        "link": "46e808fbc34afa94", "operations": "06aa300c7552a166", "recovery_points": "4cbff6c434f7c28f",
+        "rpo": "c2a3cfaa3dffbffe", "states": "50874472626727a9", "summary": "c422e5b84bca6606",
+        "transfers": "80c77227c5dfca16",
     },
     "trace-replay": {
         "cycles": "7e590296ae6daef8", "health": "36bf01c13877d793", "incidents": "61eca8754341e258",

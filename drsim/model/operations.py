@@ -119,12 +119,7 @@ class Operations:
         chosen = self._choose_point(r, inc, point)
         r.drop_replication()
         if chosen is None:
-            # nothing usable to fail over to: the VM stays down until it is rebuilt on-prem
-            r.set_service(DOWN)
-            inc.failover_started_at = NAN
-            inc.outcome = "waiting: no usable recovery point"
-            if self.onprem_available(r):
-                self.env.process(self._restart_onprem(r, inc))
+            self._no_point(r, inc)
             return
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
@@ -136,17 +131,30 @@ class Operations:
                 r.disks_lost = True  # the on-prem disks hold corrupted data: fail back the whole image
             self._repaired_in_cloud(r, inc)
 
+    def _no_point(self, r: VMReplica, inc: Incident) -> None:
+        """Nothing usable to fail over to: the VM stays down until it is rebuilt on-prem."""
+        r.set_service(DOWN)
+        inc.failover_started_at = NAN
+        inc.outcome = "waiting: no usable recovery point"
+        if self.onprem_available(r):
+            self.env.process(self._restart_onprem(r, inc))
+
     def _run_in_cloud(self, r: VMReplica, inc: Incident, rng: np.random.Generator, op: int, kind: str,
-                      captured: float, data_loss: float):
-        """Start the VM in the cloud from the point captured at ``captured``; clients reconnect; record."""
+                      captured: float, data_loss: float, started: simpy.Event | None = None,
+                      sla_excluded: float = 0.0):
+        """Start the VM in the cloud from the point captured at ``captured``; clients reconnect; record.
+        ``started`` (if given) succeeds when the VM runs; ``sla_excluded`` (s) is time of manual actions and
+        scripts the SLA's clock leaves out."""
         env = self.env
         yield from self._start_in_cloud(r, rng, op, kind)
         running = env.now
+        if started is not None:
+            started.succeed()
         yield from self._step(r.vm.name, kind, "reconnect", self.steps.reconnect, rng, op)
         r.set_service(IN_CLOUD)
         r.cloud_w0 = r.writes(env.now)
         inc.service_restored_at = env.now
-        inc.sla_rto_s = running - inc.failover_started_at
+        inc.sla_rto_s = running - inc.failover_started_at - sla_excluded
         inc.recovery_point_captured_at = captured
         inc.data_loss_s = data_loss
         inc.downtime_s += env.now - inc.outage_start
@@ -308,6 +316,23 @@ class Operations:
 
     # --- planned failover ---------------------------------------------------------------------------
 
+    def _shutdown_and_sync(self, r: VMReplica, rng: np.random.Generator, op: int, kind: str = "planned_failover"):
+        """Shut ``r`` down in an orderly way and send its whole pending log; returns (capture time of the newest
+        point, whether every write reached the cloud, end of the shutdown). Replication is dropped."""
+        env = self.env
+        yield from self._step(r.vm.name, kind, "shutdown", self.steps.shutdown, rng, op)
+        start = env.now
+        delivered = True
+        if r.in_flight() is not None and self.onprem_available(r):
+            delivered = (yield r.wait_delivery()) is not None
+        if delivered and self.onprem_available(r):
+            tr = r.final_sync()  # everything written up to the shutdown
+            delivered = (yield r.wait_delivery()) is not None
+            self.operations.append((r.vm.name, kind, "final_sync", start, env.now, tr.data_bytes, op))
+        captured = r.points[-1][0]
+        r.drop_replication()
+        return captured, delivered and self.onprem_available(r), start
+
     def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):
         """Orderly shutdown, final sync, start in the cloud: no data loss. ``kind`` is ``maintenance``
         (fails back after the window) or ``plan`` (a recovery plan moved a running VM)."""
@@ -324,19 +349,8 @@ class Operations:
             return
         r.set_service(FAILING_OVER)
         inc.failover_started_at = env.now
-        yield from self._step(r.vm.name, "planned_failover", "shutdown", self.steps.shutdown, rng, op)
-        start = env.now
-        delivered = True
-        if r.in_flight() is not None and self.onprem_available(r):
-            delivered = (yield r.wait_delivery()) is not None
-        if delivered and self.onprem_available(r):
-            tr = r.final_sync()  # everything written up to the shutdown
-            delivered = (yield r.wait_delivery()) is not None
-            self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes,
-                                    op))
-        captured = r.points[-1][0]
-        r.drop_replication()
-        if not delivered or not self.onprem_available(r):
+        captured, delivered, start = yield from self._shutdown_and_sync(r, rng, op)
+        if not delivered:
             # the host failed before the final sync completed: an unplanned failover from the newest point
             inc.kind = "host"
             inc.planned = False
