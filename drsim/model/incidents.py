@@ -49,6 +49,7 @@ class Incident:
     planned: bool = False
     closed: bool = False
     restarting: bool = False
+    note: str = ""  # said in the outcome (e.g. no app-consistent point was kept)
 
     @property
     def outage_start(self) -> float:

@@ -97,18 +97,53 @@ class Operations:
     # --- unplanned failover -------------------------------------------------------------------------
 
     def _choose_point(self, r: VMReplica, inc: Incident, point: str) -> tuple[float, float, int] | None:
+        """The recovery point ``point`` picks now. ``latest`` (its pending data was just processed): the newest
+        point in the cloud. Otherwise only *processed* points count, those in the cloud for at least the
+        processing backlog (``replication.processing_lag``; the oldest point if none is processed yet);
+        ``latest-app`` takes the newest app-consistent one, and says so in the incident when none is kept."""
         if math.isfinite(inc.corrupt_since):  # the clean point chosen when the corruption was found
             return inc.clean_point
-        pts = r.available_points(self.env.now)
+        now = self.env.now
+        pts = r.available_points(now)
+        if point != "latest" and pts:
+            lag = self.scenario.replication.processing_lag
+            pts = [p for p in pts if p[1] <= now - lag] or pts[:1]
         if point == "latest-app":
-            pts = [p for p in pts if p[2] == C_APP] or pts
+            app = [p for p in pts if p[2] == C_APP]
+            if not app and pts:
+                inc.note = "no app-consistent point within retention: a crash-consistent one was used"
+            pts = app or pts
         return pts[-1] if pts else None
+
+    def _source_answers(self, r: VMReplica, inc: Incident) -> bool:
+        """The failed VM's host, the site and the link still work and its disks are intact: an unplanned
+        failover may shut it down and sync its pending log first (``failover.shutdown_first``)."""
+        rec = self.model.recovery
+        return (inc.kind == "vm" and not r.disks_lost and rec.site_faults == 0 and rec.link_faults == 0
+                and rec.host_faults[r.host.name] == 0)
+
+    def _sync_first(self, r: VMReplica, inc: Incident, op: int):
+        """Send the failed VM's whole pending log (it wrote nothing since it failed); the new point, or None."""
+        env = self.env
+        start = env.now
+        if r.in_flight() is not None and (yield r.wait_delivery()) is None:
+            return None
+        tr = r.final_sync()
+        if (yield r.wait_delivery()) is None:
+            return None
+        self.operations.append((r.vm.name, "failover", "final_sync", start, env.now, tr.data_bytes, op))
+        return r.points[-1]
 
     def _failover(self, r: VMReplica, inc: Incident, point: str, op: int | None = None):
         env = self.env
         op = op or self._new_op()
         rng = self.incident_rng("operations", inc)
-        if point == "latest" and not math.isfinite(inc.corrupt_since):
+        synced = None
+        if self.steps.shutdown_first and self._source_answers(r, inc):
+            synced = yield from self._sync_first(r, inc, op)
+        if synced is not None:  # every write is in the cloud: its point is processed first, as with 'latest'
+            yield from self._step(r.vm.name, "failover", "process_pending", self.steps.process_pending, rng, op)
+        elif point == "latest" and not math.isfinite(inc.corrupt_since):
             tr = r.in_flight()
             if tr is not None and tr.active and self.model.upload.up:
                 # 'latest' processes pending data first: wait for the delta in flight (not past a stall)
@@ -116,7 +151,7 @@ class Operations:
                 yield r.wait_delivery()
                 self.operations.append((r.vm.name, "failover", "pending_data", start, env.now, tr.data_bytes, op))
             yield from self._step(r.vm.name, "failover", "process_pending", self.steps.process_pending, rng, op)
-        chosen = self._choose_point(r, inc, point)
+        chosen = synced or self._choose_point(r, inc, point)
         r.drop_replication()
         if chosen is None:
             self._no_point(r, inc)
@@ -124,7 +159,7 @@ class Operations:
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
         yield from self._run_in_cloud(r, inc, rng, op, "failover", chosen[0], max(loss_from - chosen[0], 0.0))
-        inc.outcome = "failed over"
+        inc.outcome = "failed over" + (f" ({inc.note})" if inc.note else "")
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":
             if inc.kind == "corruption":

@@ -217,7 +217,7 @@ class Plans:
         if inc.kind == "plan":
             inc.outcome = "planned failover"
             return
-        inc.outcome = "failed over"
+        inc.outcome = "failed over" + (f" ({inc.note})" if inc.note else "")
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":
             if inc.kind == "corruption":

@@ -327,5 +327,5 @@ class Recovery(Operations, Plans):
                 inc.downtime_s += end - r.state_since  # the failback cutover still running
             if inc.outcome == "open" or inc.outcome.startswith("waiting"):
                 inc.outcome = "still down at the end" if not r.service_up else "in the cloud at the end"
-            elif inc.outcome in ("failed over", "planned failover"):
+            elif inc.outcome.startswith(("failed over", "planned failover")) and "by the end" not in inc.outcome:
                 inc.outcome += ", not failed back by the end"

@@ -117,6 +117,9 @@ class FailoverSteps(StrictModel):
         description="'before-shutdown' (synchronise data before failover): compare the disks by checksums and copy "
                     "the changed blocks while the cloud VM keeps serving, then the final delta; 'during-failover' "
                     "(synchronise during failover only): shut it down and download the whole disks")
+    shutdown_first: bool = Field(
+        False, description="unplanned failover: when the failed VM's host and the link still work, send its pending "
+                           "log first (the portal's 'shut down the machine before failover'): no data lost")
     checksum_rate: Rate = Field(CHECKSUM_RATE, description="bytes/s of disk compared by block checksums before a "
                                                            "failback (default 3GB/min: 'a few GB per minute')")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from drsim.scenario import units
 from drsim.scenario.distributions import parse_distribution
@@ -87,6 +87,9 @@ class Replication(StrictModel):
     )
     initial: Initial = Field(default_factory=Initial)
     resync: Resync = Field(default_factory=Resync)
+    processing_lag: Duration = Field(
+        300.0, description="how long a recovery point in the cloud waits to be processed (applied to the replica "
+                           "disks): 'latest processed' offers only points older than this (~5 min within limits)")
     target_storage: Literal["standard", "premium"] = Field(
         "standard", description="the cloud storage tier of the replicas: it sets the churn the service supports")
     io_size: Size = Field(8e3, description="average size of the VMs' writes (premium storage supports 20 MB/s "
@@ -112,6 +115,15 @@ class Replication(StrictModel):
         if v > 12 * 3600:
             raise ValueError(f"app-consistent snapshots are taken every 0 to 12h, got {units.format_duration(v)}")
         return v
+
+    @model_validator(mode="after")
+    def _app_within_retention(self) -> Replication:
+        every, kept = self.app_consistent_every, self.retention
+        if every > 0 and every >= kept:
+            raise ValueError(
+                f"app_consistent_every ({units.format_duration(every)}) must be less than the retention "
+                f"({units.format_duration(kept)}): no app-consistent point would be kept; the service refuses it")
+        return self
 
 
 class Objectives(StrictModel):
