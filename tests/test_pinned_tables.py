@@ -23,16 +23,16 @@ SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 
 PINNED = {
     "branch-what-if": {
-        "cycles": "4ac11e7f65106ee9", "health": "9c5704d58dc74ed5", "incidents": "f4c179fa06642baf",
-        "link": "a9661f409b1ea9e6", "operations": "45b0132ea3e26ef3", "recovery_points": "2db0d9828a4ac677",
-        "rpo": "f0375b8c602a231d", "states": "54c7b0f2c6ab2268", "summary": "2228e736e0857bd6",
-        "transfers": "9d06a6c3f82bee47",
+        "cycles": "d4f7c36f594188c2", "health": "345d4b727f2cdc25", "incidents": "f4c179fa06642baf",
+        "link": "3874569e1e402dff", "operations": "45b0132ea3e26ef3", "recovery_points": "bd6ba045bc490ce8",
+        "rpo": "33e4709ba79b971c", "states": "79d5eeb78c2e08a8", "summary": "ab5cae476d2553ea",
+        "transfers": "c859158f14fad937",
     },
     "essentials-office": {
-        "cycles": "68b4fc4532aadfd7", "health": "42f5672d15c3895b", "incidents": "af6919f688d36e5a",
-        "link": "79033101dbba50f3", "operations": "150eb3c648722650", "recovery_points": "4fdecab2045cce92",
-        "rpo": "88912ddb6c0e4b74", "states": "5151f87986b163dc", "summary": "4963ecad685b46aa",
-        "transfers": "6cff12152d422b0e",
+        "cycles": "c31d4868afa94ace", "health": "bcf5db97ca071574", "incidents": "780ae8137938b161",
+        "link": "a1eca0eec5f2b212", "operations": "3890ab169961d3f1", "recovery_points": "b3fd2ac4e43cae06",
+        "rpo": "5cd05a362beaefd1", "states": "3dbf6d85a55fb420", "summary": "8567b22ae39a8834",
+        "transfers": "ecc5e98a81f77dc1",
     },
     "ransomware": {
         "cycles": "ccc7f3bbc53d89aa", "health": "5d4f57f7aacf5bd3", "incidents": "fffc74e5634b26b3",
@@ -41,22 +41,22 @@ PINNED = {
         "transfers": "f37a69bfce8500d5",
     },
     "saturated-branch": {
-        "cycles": "0f4ca10f3668f6ef", "health": "93cd39c1f7389e20", "incidents": "61eca8754341e258",
-        "link": "42799eee051e4458", "operations": "801b148efd55b45f", "recovery_points": "bdb102d052e57d0b",
-        "rpo": "e979c16f0c4ce735", "states": "2af979bdc12441eb", "summary": "4927d9ebc6523dc4",
-        "transfers": "5754764c6ea15066",
+        "cycles": "ce228a8611262532", "health": "90c47806562debd1", "incidents": "61eca8754341e258",
+        "link": "dec73397f0801f13", "operations": "27f9a9f4b2315e00", "recovery_points": "690895035fe36995",
+        "rpo": "4cfda98fff8119af", "states": "8329f21804faeb9a", "summary": "44ee3f5fba43459b",
+        "transfers": "4f3ff6a19e671dd7",
     },
     "site-disaster": {
-        "cycles": "eb3c718dc1dac186", "health": "db2c9b54dec55d5e", "incidents": "359769483d5900cf",
-        "link": "46e808fbc34afa94", "operations": "06aa300c7552a166", "recovery_points": "4cbff6c434f7c28f",
-        "rpo": "c2a3cfaa3dffbffe", "states": "50874472626727a9", "summary": "c422e5b84bca6606",
-        "transfers": "80c77227c5dfca16",
+        "cycles": "191b1a45191f96c1", "health": "bf0b7bf884d857c6", "incidents": "ece2f88ae753b1e3",
+        "link": "25a267ae9d705da2", "operations": "61186e78184923fc", "recovery_points": "c3408b212d3b93c2",
+        "rpo": "c780e51dab7a90a9", "states": "8a7bdc82ff5d4d66", "summary": "0da3c11975a3fd90",
+        "transfers": "95ea64294fd2a54d",
     },
     "trace-replay": {
-        "cycles": "7e590296ae6daef8", "health": "36bf01c13877d793", "incidents": "61eca8754341e258",
-        "link": "ad44187ce5032d6d", "operations": "cee5f698072e64d4", "recovery_points": "4c724096c72467be",
-        "rpo": "dd0bbed587d7fdda", "states": "3eb8216ba808246c", "summary": "42c671b648744480",
-        "transfers": "e0d7c371a4d86212",
+        "cycles": "844e0ee428334705", "health": "2faa88a7a6ae6e90", "incidents": "61eca8754341e258",
+        "link": "11514af5931bfc65", "operations": "cee5f698072e64d4", "recovery_points": "b73319a65240899e",
+        "rpo": "a3d544da8e4ab2c7", "states": "15b1f23579119645", "summary": "ee131604e96ae5cf",
+        "transfers": "2e3f58f0681d8ff6",
     },
 }
 

@@ -1,4 +1,5 @@
-"""The bandwidth planner: closed forms of a lone VM, the throttle, the peak-churn formula, the command line."""
+"""The bandwidth planner: closed forms of a lone VM, the throttle, the reconstructed planner formula, the command
+line."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ def test_formula_bandwidth_by_hand(executor):
     assert (table["required_Bps"] <= table.loc[SITE, "required_Bps"]).all()
     assert (table["rpo_required_s"] <= 900).all()
     text = plan_text(df)
-    assert "peak-churn formula gives" in text and "Mbit/s" in text
+    assert "reconstructed planner formula (p95 hourly churn x 1.3) gives" in text and "Mbit/s" in text
 
 
 def test_initial_replication_per_batch(executor):

@@ -7,8 +7,8 @@
   shared: a VM's requirement is the site bandwidth at which *that* VM meets the target);
 * the **initial-replication time** per VM and per batch at the site's required bandwidth;
 * the **achievable RPO percentile** at the scenario's current bandwidth (and at the formula's bandwidth);
-* the bandwidth the vendor planner's **peak-churn formula** would give, so one sees where it under- or
-  over-provisions.
+* the bandwidth a **reconstruction of the vendor planner's formula** (p95 of hourly churn x 1.3) would give, so
+  one sees where it under- or over-provisions.
 
 What is measured at each bandwidth, and the criterion over replications: :mod:`drsim.experiments.bandwidth_runs`.
 The sizing scenario, the throttle (scaled with the uplink) and the formula: :mod:`drsim.experiments.sizing`.
@@ -379,7 +379,8 @@ def plan(
             f"kept, scaled with the uplink: work hours {throttle.work_limit / current:.0%} of it, off hours "
             f"{(throttle.off_limit if throttle.off_limit is not None else current) / current:.0%}"),
         "sizing": "failures, maintenance and drills removed",
-        "formula": f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
+        "formula": f"a reconstruction of the vendor planner's sizing (its algorithm is unpublished): "
+                   f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
                    "VMs, / compression / efficiency",
         "evaluations": [{"upload_Bps": b, "site_met": p.site_met,
                          "rpo_mean_s": dict(zip(names, map(float, p.mean), strict=True)),

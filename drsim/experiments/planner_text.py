@@ -66,8 +66,8 @@ def plan_text(df: pd.DataFrame) -> str:
     lines.append("")
     lines += [
         "required: the raw upload at which the VM (the site: every VM) meets the target on the shared link.",
-        f"formula: the VM's term of the vendor's peak-churn sum (p{FORMULA_PERCENTILE:g} of hourly churn x "
-        f"{FORMULA_GROWTH} / compression / efficiency).",
+        f"formula: the VM's term of drsim's reconstruction of the vendor planner's sizing (p{FORMULA_PERCENTILE:g} "
+        f"of hourly churn x {FORMULA_GROWTH} / compression / efficiency; the vendor's algorithm is unpublished).",
         f"{pct}: means over replications at the current {mbit(a['current_upload_Bps'])} (± 95 % CI half-width), "
         "the formula's and the required bandwidth;",
         "the site row shows the worst VM. Initial replication times at the site's required bandwidth.",
@@ -83,7 +83,8 @@ def plan_text(df: pd.DataFrame) -> str:
                      + (", the lower bound" if site["required_low_Bps"] == a["lower_bound_Bps"] else "") + ").")
         ratio = site["formula_ratio"]
         verdict = ("over-provisions" if ratio > 1 else "under-provisions")
-        lines.append(f"- The peak-churn formula gives {mbit(site['formula_Bps'])}: it {verdict} by "
+        lines.append(f"- The reconstructed planner formula (p{FORMULA_PERCENTILE:g} hourly churn x {FORMULA_GROWTH}) "
+                     f"gives {mbit(site['formula_Bps'])}: it {verdict} by "
                      f"{abs(ratio - 1):.0%}; at that bandwidth the worst VM's {pct} RPO is "
                      f"{_dur(site['rpo_formula_s'])}"
                      + (f" and {site['missed_formula']:.1%} of cycles are missed" if site["missed_formula"] > 0

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Recovery", "RETRY_BACKOFF", "RETRY_EVERY"]
 
-#: the agent retries a failed transfer after 1, 2, 4, 8 and 10 minutes, then every 30 minutes
+#: the agent retries a failed transfer after waits of 1, 2, 4, 8 and 10 minutes (1, 3, 7, 15 and 25 minutes after the
+#: failure), then every 30 minutes (vendor documentation; title and date not recorded)
 RETRY_BACKOFF = (1 * MINUTE, 2 * MINUTE, 4 * MINUTE, 8 * MINUTE, 10 * MINUTE)
 RETRY_EVERY = 30 * MINUTE
 

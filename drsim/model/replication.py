@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["VMReplica", "Ticker"]
 
 
+# the health rule the monitoring FAQ gives for Hyper-V replication (vendor documentation; date not recorded)
 HEALTH_WINDOW = 3600.0  # s: the service judges missed cycles over the last hour
 WARN_MISSED_SHARE = 0.20  # warning when at least this share of the window's cycles was missed
 WARN_SILENCE = 3600.0  # s: warning when nothing replicated for longer than this

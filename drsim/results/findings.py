@@ -84,8 +84,8 @@ def findings(results: Results) -> list[str]:
     if ratio >= 1:
         out.append(
             f"The link is saturated: the VMs write {ratio:.0%} of what the link can carry on average, so "
-            "replication cannot keep up with churn; RPO grows without bound. Add bandwidth, compression "
-            "or reduce churn."
+            "replication cannot keep up with churn; the change logs grow until the VMs need resynchronisation. "
+            "Add bandwidth (or a WAN optimiser) or reduce churn."
         )
     elif ratio >= 0.8:
         out.append(f"The link is nearly saturated: churn uses {ratio:.0%} of its mean capacity; bursts will "

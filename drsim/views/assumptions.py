@@ -51,20 +51,22 @@ APPROXIMATIONS: tuple[str, ...] = (
 )
 
 _STEP_BASIS = {
-    "shutdown": "orderly guest shutdown before a planned move or failback",
-    "prepare": "the service prepares the failover (creates the cloud VM from the recovery point)",
-    "process_pending": "pending data processed into a recovery point before a 'latest' failover",
-    "start": "cloud VM start: typically 5-20 min",
-    "reconnect": "clients and DNS reconnect to the moved VM",
-    "onprem_start": "VM start on-premises after a repair or failback (a reboot takes about 5 min)",
-    "cleanup": "deprovisioning the cloud or test VM and deleting its disk",
-    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down",
+    "shutdown": "orderly guest shutdown before a planned move or failback: an assumption",
+    "prepare": "the failover's disk preparation from the recovery point: an assumption",
+    "process_pending": "pending data processed before a 'latest' failover: an assumption, after the support "
+                       "matrix's ~5-minute processing backlog",
+    "start": "cloud VM start: 5-20 min, Windows slower (secondary sources: peer documentation)",
+    "reconnect": "clients and DNS reconnect to the moved VM: an assumption",
+    "onprem_start": "VM start on-premises after a repair or failback: a reboot takes about 5 min (secondary sources)",
+    "cleanup": "deprovisioning the cloud or test VM and deleting its disk: an assumption",
+    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down: an assumption",
 }
 _REPAIR_BASIS = {
-    "vm": "a guest crash: the VM reboots on its host (about 5 min)",
-    "host": "hours with a spare or a quick fix, days when parts must be ordered",
-    "site": "rebuilding a site after a disaster: days to weeks",
-    "link": "ISP outage: usually an hour, sometimes most of a day",
+    "vm": "a guest crash: the VM reboots on its host, about 5 min (secondary sources)",
+    "host": "1 h with a spare on site to 24-72 h when parts are ordered (secondary sources); the distribution is "
+            "an assumption",
+    "site": "rebuilding a site after a disaster, days to weeks: an assumption",
+    "link": "ISP outage, usually an hour, sometimes most of a day: an assumption",
 }
 
 
@@ -88,7 +90,8 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
                                                                    else ""), percent(efficiency0, 0),
                  "share of the raw bandwidth left for payload after protocol overhead: an assumption"])
     rows.append(["link.compression", f"{s.link.compression:g}" + (" (default)" if s.link.compression == 1 else ""),
-                 "1", "no compression unless the scenario gives a ratio"])
+                 "1", "the service has no compression option for Hyper-V to the cloud; a ratio above 1 models a "
+                      "third-party WAN optimiser (sizing guides assume up to 2:1)"])
     rs, rs0 = s.replication.resync, rep0.resync
     rows.append(_default_row("replication.resync.start", rs.start, rs0.start,
                              "outside office hours, as the service schedules it (architecture)"))
@@ -102,6 +105,8 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
     for step, basis in _STEP_BASIS.items():
         rows.append(_default_row(f"failover.{step}", getattr(s.failover, step), getattr(steps0, step), basis))
+    rows.append(_default_row("replication.processing_lag", s.replication.processing_lag, rep0.processing_lag,
+                             "before a point counts as processed: the support matrix's ~5-minute backlog"))
     kinds = {f.kind for f in s.failures}
     for kind, basis in _REPAIR_BASIS.items():
         given = sorted({describe(f.repair_dist) for f in s.failures if f.kind == kind and f.repair is not None})
@@ -136,14 +141,17 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     table = Table(["setting", "this run", "default", "basis"], rows, [False, False, False, False],
                   caption="Values used and their basis")
     retry = ", ".join(_fmt(x) for x in RETRY_BACKOFF)
+    after = ", ".join(_fmt(x) for x in np.cumsum(RETRY_BACKOFF))
     sources = [
-        "Step durations, repair and detection times: defaults in drsim/recovery_config.py, typical values from the "
-        "domain notes (cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild "
-        "weeks); they are assumptions, not vendor figures. '(default)' marks a value the scenario did not change.",
+        "Step durations, repair and detection times: defaults in drsim/scenario/recovery.py; the cloud VM start (5-20 "
+        "min), a reboot (about 5 min) and host repairs (1 h to 72 h) follow secondary sources (peer documentation and "
+        "industry surveys; dates not recorded), the others are assumptions, not vendor figures (README: 'Default "
+        "durations and their basis'). '(default)' marks a value the scenario did not change.",
         "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/churn.py are illustrative "
         "assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
         "Failover policy parameters: defaults in drsim/policies.py.",
-        f"Health as the service reports it (drsim/model.py): warning when at least {percent(WARN_MISSED_SHARE, 0)} of "
+        "Health as the monitoring FAQ gives it for Hyper-V replication (drsim/model/replication.py): warning when "
+        f"at least {percent(WARN_MISSED_SHARE, 0)} of "
         f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
         f"critical while a resynchronisation is pending or running: a VM is marked for one when a disk's change log "
         f"reaches {percent(CRITICAL_LOG_SHARE, 0)} of that disk's size (architecture; monitoring FAQ; vendor "
@@ -159,8 +167,8 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
           "standard storage, 5 MB/s on premium (20 MB/s with writes of 16 KB or more), judged on the 95th percentile "
           "of the simulated churn; host free space for the change logs up to 100 % of the VHD size during initial "
           "replication, 50 % during delta replication (support matrix; vendor documentation, date not recorded).",
-        f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
-        "(drsim/recovery.py).",
+        f"After a link failure each transfer is retried at waits of {retry} ({after} after the failure), then every "
+        f"{_fmt(RETRY_EVERY)} (drsim/model/recovery.py; vendor documentation, title and date not recorded).",
     ]
     return table, sources
 
