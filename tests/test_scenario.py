@@ -119,7 +119,7 @@ def test_bundled_link(bundled):
     assert bundled.link.upload == 20e6 / 8 == 2.5e6
     assert bundled.link.download == 100e6 / 8
     assert bundled.link.efficiency == 0.9
-    assert bundled.link.compression == 1.3
+    assert bundled.link.compression == 1.0  # the service has no compression option
     t = bundled.link.throttle
     assert t is not None
     assert t.work_limit == 10e6 / 8
