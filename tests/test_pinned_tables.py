@@ -30,13 +30,13 @@ PINNED = {
     },
     "essentials-office": {
         "cycles": "c31d4868afa94ace", "health": "bcf5db97ca071574", "incidents": "780ae8137938b161",
-        "link": "a1eca0eec5f2b212", "operations": "3890ab169961d3f1", "recovery_points": "b3fd2ac4e43cae06",
+        "link": "a1eca0eec5f2b212", "operations": "92fa00154ae22758", "recovery_points": "b3fd2ac4e43cae06",
         "rpo": "5cd05a362beaefd1", "states": "3dbf6d85a55fb420", "summary": "8567b22ae39a8834",
         "transfers": "ecc5e98a81f77dc1",
     },
     "ransomware": {
         "cycles": "ccc7f3bbc53d89aa", "health": "5d4f57f7aacf5bd3", "incidents": "fffc74e5634b26b3",
-        "link": "05386078cd7ab028", "operations": "7ded99014df976b2", "recovery_points": "b4cab2c4b377e253",
+        "link": "05386078cd7ab028", "operations": "f37b3eb3b88cb158", "recovery_points": "b4cab2c4b377e253",
         "rpo": "9d2b51c7db33250e", "states": "d015f4786474aa76", "summary": "1f66f32458eba1e1",
         "transfers": "f37a69bfce8500d5",
     },
@@ -47,10 +47,10 @@ PINNED = {
         "transfers": "4f3ff6a19e671dd7",
     },
     "site-disaster": {
-        "cycles": "191b1a45191f96c1", "health": "bf0b7bf884d857c6", "incidents": "ece2f88ae753b1e3",
-        "link": "25a267ae9d705da2", "operations": "61186e78184923fc", "recovery_points": "c3408b212d3b93c2",
-        "rpo": "c780e51dab7a90a9", "states": "8a7bdc82ff5d4d66", "summary": "0da3c11975a3fd90",
-        "transfers": "95ea64294fd2a54d",
+        "cycles": "f0030e3200c43f19", "health": "bf0b7bf884d857c6", "incidents": "c2d759c226318374",
+        "link": "f427de1f94dafe4f", "operations": "8638ebfc6ad7b4dc", "recovery_points": "36e80760d6e7c64c",
+        "rpo": "c2400ea4d3710bce", "states": "f55968143b5a73b6", "summary": "3d92666a52f3ad80",
+        "transfers": "be67493333fcb268",
     },
     "trace-replay": {
         "cycles": "844e0ee428334705", "health": "2faa88a7a6ae6e90", "incidents": "61eca8754341e258",

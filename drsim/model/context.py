@@ -5,7 +5,7 @@ random streams, and acts on an incident: record its detection, fail over, wait f
 run a recovery plan, or call back later. Every action goes to the run's
 :class:`~drsim.model.recovery.Recovery`. Times in seconds.
 
-Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.replication` (the VM states) and the scenario's
+Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.codes` (the VM states) and the scenario's
 distributions (and the orchestrator for hints).
 """
 

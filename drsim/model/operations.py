@@ -8,8 +8,9 @@ stream. :class:`Operations` is mixed into :class:`~drsim.model.recovery.Recovery
 declared below and the incident helpers the operations call (``rng``, ``incident_rng``, ``onprem_available``,
 ``_open_incident``, ``_close``, ``_repaired_in_cloud``).
 
-Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.replication` (the VM states and transfer
-kinds) and the scenario (and the model's other classes for hints).
+Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.codes` (the VM states and transfer kinds),
+:mod:`drsim.model.replication`, :mod:`drsim.model.resync` (changed blocks) and the scenario (and the model's other
+classes for hints).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:
     from drsim.model.context import Context
+    from drsim.model.network import CloudNetwork
     from drsim.model.policies import Policy
     from drsim.model.site import SiteModel
     from drsim.scenario.recovery import FailoverSteps
@@ -63,6 +65,7 @@ class Operations:
     _ops: int  # operations started so far (numbers them)
     _failbacks: dict[str, simpy.Process]
     _moving: dict[str, Any]
+    network: CloudNetwork  # the VPNs clients reconnect through
 
     # --- steps --------------------------------------------------------------------------------------
 
@@ -89,6 +92,12 @@ class Operations:
         finally:
             self._moving.pop(r.vm.name, None)
         self.operations.append((r.vm.name, kind, step, start, self.env.now, nbytes, op))
+
+    def _via_portal(self, target: str, kind: str, op: int) -> None:
+        """Record that an operation is triggered from the cloud portal: the Essentials dashboard is down."""
+        if not self.ctx.dashboard_up():
+            now = self.env.now
+            self.operations.append((target, kind, "triggered via the portal", now, now, 0.0, op))
 
     def _new_op(self) -> int:
         self._ops += 1
@@ -185,7 +194,7 @@ class Operations:
         running = env.now
         if started is not None:
             started.succeed()
-        yield from self._step(r.vm.name, kind, "reconnect", self.steps.reconnect, rng, op)
+        yield from self.network.reconnect(r, kind, rng, op)  # through the cloud network's VPN
         r.set_service(IN_CLOUD)
         r.cloud_w0 = r.writes(env.now)
         inc.service_restored_at = env.now
@@ -283,6 +292,7 @@ class Operations:
     def _failback(self, r: VMReplica, inc: Incident):
         """Failback, aborted (back to the cloud) if the on-prem side fails meanwhile."""
         op = self._new_op()
+        self._via_portal(r.vm.name, "failback", op)
         rng = self.incident_rng("failback", inc)
         try:
             yield from self._failback_steps(r, inc, op, rng)
@@ -384,6 +394,7 @@ class Operations:
             return
         r.set_service(FAILING_OVER)
         inc.failover_started_at = env.now
+        self.network.failover_starts()
         captured, delivered, start = yield from self._shutdown_and_sync(r, rng, op)
         if not delivered:
             # the host failed before the final sync completed: an unplanned failover from the newest point

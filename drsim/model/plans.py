@@ -24,6 +24,7 @@ from drsim.model.replication import VMReplica
 
 if TYPE_CHECKING:
     from drsim.model.context import Context
+    from drsim.model.network import CloudNetwork
     from drsim.model.policies import Policy
     from drsim.model.site import SiteModel
     from drsim.scenario.document import Scenario
@@ -45,6 +46,7 @@ class Plans:
     _failbacks: dict[str, simpy.Process]
     _plans_running: set[str]
     _plan_group: dict[str, int]
+    network: CloudNetwork  # the VPNs clients reconnect through
 
     # --- maintenance (planned failover of a host's VMs) ---------------------------------------------
 
@@ -112,6 +114,8 @@ class Plans:
         env = self.env
         plan = next(p for p in self.scenario.plans if p.name == name)
         op = self._new_op()
+        self._via_portal(name, "plan", op)
+        self.network.failover_starts()
         rng = self.rng("plans", name, repr(env.now))
         self._plan_group[name] = -1  # shutting down and preparing: no group has started yet
         down: list[tuple[VMReplica, Incident]] = []

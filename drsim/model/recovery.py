@@ -17,11 +17,14 @@ Rules (the product's contract; see the README):
 * Planned failover shuts the VM down, sends the whole pending log, then starts in the cloud: no data loss;
   downtime = shutdown + final sync + start + client reconnection.
 * Test failover starts a copy in an isolated network: production and replication are untouched.
-* Failback copies back the changes made in the cloud (the whole image when the on-prem disks were lost)
-  over the download link, then switches over; replication resumes without a full copy.
+* Failback (failover/failback overview): checksums of the disks, then the changed blocks, while the cloud VM
+  serves (``before-shutdown``), or the whole disks after its shutdown (``during-failover``, or lost disks), over
+  the download link; then it switches over; replication resumes without a full copy.
+* A recovery plan shuts its running VMs down, prepares all of them at once, then starts its groups in order
+  (:mod:`drsim.model.plans`); clients reconnect through the cloud network's VPNs (:mod:`drsim.model.network`).
 
 Imports only :mod:`drsim.model` modules below the site (failures, incidents, context, operations, plans,
-policies, replication, churn) and the scenario.
+policies, codes, replication, network, schedule, churn) and the scenario.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from drsim.model.codes import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM
 from drsim.model.context import Context
 from drsim.model.failures import FailureEvent, failure_timeline
 from drsim.model.incidents import Incident
+from drsim.model.network import CloudNetwork
 from drsim.model.operations import Operations
 from drsim.model.plans import Plans
 from drsim.model.policies import make_policy
@@ -86,6 +90,7 @@ class Recovery(Operations, Plans):
         self.link_faults = 0
         self.link_down_since = NAN
         self.quota = simpy.Resource(self.env, self.steps.quota) if self.steps.quota else None
+        self.network = CloudNetwork(self)
         self.incidents: list[Incident] = []
         self.operations: list[tuple] = []
         self.open: dict[str, Incident] = {}
@@ -311,7 +316,10 @@ class Recovery(Operations, Plans):
             return None
         r.set_service(FAILING_OVER)  # at once: a second call now finds the failover started
         inc.failover_started_at = self.env.now
-        return self.env.process(self._failover(r, inc, point))
+        op = self._new_op()
+        self._via_portal(r.vm.name, "failover", op)
+        self.network.failover_starts()
+        return self.env.process(self._failover(r, inc, point, op))
 
     # --- end of run ---------------------------------------------------------------------------------
 

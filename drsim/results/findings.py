@@ -162,10 +162,42 @@ def findings(results: Results) -> list[str]:
     for _, row in lossy.iterrows():
         out.append(f"{row['vm']} lost {fmt(row['data_loss_s'])} of data in its {row['kind']} incident, above the "
                    f"{fmt(s.objectives.rpo)} RPO target.")
+    out.extend(_operation_paths(results))
     over = churn_warnings(results)
     out.extend(over)
     out.extend("Note: " + w for w in scenario_warnings(s)
                if "cannot be protected" not in w and not (over and "mean churn" in w))
+    return out
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(dict.fromkeys(items))
+
+
+def _operation_paths(results: Results) -> list[str]:
+    """Which operations went through the cloud portal, and how clients reached the failed-over VMs."""
+    ops = results.operations
+    out = []
+    fmt = units.format_duration
+    portal = ops[ops["step"] == "triggered via the portal"]
+    if len(portal):
+        what = [f"the {k.replace('_', ' ')} of {t}" if k != "plan" else f"the recovery plan {t}"
+                for t, k in zip(portal["target"], portal["kind"], strict=True)]
+        out.append("Through the cloud portal (the Essentials dashboard was down): " + _names(what) + ".")
+    for path in ("site-to-site", "point-to-site"):
+        rows = ops[ops["step"] == f"vpn: {path}"]
+        if not len(rows):
+            continue
+        setups = ops[(ops["kind"] == "vpn") & (ops["step"] == f"{path} setup")]
+        how = "" if not len(setups) else (
+            f", set up during the incident in {fmt(float(setups['end'].iloc[0] - setups['start'].iloc[0]))} "
+            f"({_when_short(results, float(setups['start'].iloc[0]))})")
+        waited = rows[rows["end"] > rows["start"]]
+        if path == "site-to-site" and not len(setups) and not len(waited):
+            continue  # the usual path, in place beforehand: nothing to notice
+        longest = float((waited["end"] - waited["start"]).max()) if len(waited) else 0.0
+        wait = f"; clients waited up to {fmt(longest)} for it" if len(waited) else ""
+        out.append(f"Clients reached {_names(list(rows['target']))} in the cloud through the {path} VPN{how}{wait}.")
     return out
 
 

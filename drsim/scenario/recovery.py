@@ -26,7 +26,7 @@ from drsim.scenario.fields import (
 )
 from drsim.scenario.replication import CHECKSUM_RATE
 
-__all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
+__all__ = ["Failure", "CloudNetwork", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
            "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS"]
 
 FAILURE_KINDS = ("vm", "host", "site", "link", "corruption")
@@ -100,6 +100,18 @@ class Failure(StrictModel):
 
 
 
+class CloudNetwork(StrictModel):
+    """How clients reach failed-over VMs: through the cloud virtual network, over a site-to-site VPN (clients at
+    the site) or a point-to-site VPN (clients anywhere). Each exists beforehand (``ready``), is set up during the
+    first incident that needs it (``set-up``, taking ``setup``), or (site-to-site only) does not exist (``none``:
+    clients at the site use point-to-site too). While the site itself is down, clients can only come in
+    point-to-site from elsewhere."""
+
+    site_to_site: Literal["ready", "set-up", "none"] = "ready"
+    point_to_site: Literal["ready", "set-up"] = "set-up"
+    setup: RandomDuration = random_default({"dist": "lognormal", "median": "1h", "p95": "4h"})
+
+
 class FailoverSteps(StrictModel):
     """Durations of the steps of failover and failback operations (random quantities)."""
 
@@ -112,6 +124,8 @@ class FailoverSteps(StrictModel):
     cleanup: RandomDuration = random_default("10m")
     portal: RandomDuration = random_default({"dist": "lognormal", "median": "10m", "p95": "30m"})
     quota: int | None = Field(None, ge=1, description="most VMs starting in the cloud at once (None: no limit)")
+    network: CloudNetwork = Field(default_factory=CloudNetwork,
+                                  description="the VPNs through which clients reach the cloud network")
     failback_sync: Literal["before-shutdown", "during-failover"] = Field(
         "before-shutdown",
         description="'before-shutdown' (synchronise data before failover): compare the disks by checksums and copy "

@@ -105,6 +105,8 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
     for step, basis in _STEP_BASIS.items():
         rows.append(_default_row(f"failover.{step}", getattr(s.failover, step), getattr(steps0, step), basis))
+    rows.append(_default_row("failover.network.setup", s.failover.network.setup, steps0.network.setup,
+                             "a VPN into the cloud network set up during an incident: an assumption"))
     rows.append(_default_row("replication.processing_lag", s.replication.processing_lag, rep0.processing_lag,
                              "before a point counts as processed: the support matrix's ~5-minute backlog"))
     kinds = {f.kind for f in s.failures}
