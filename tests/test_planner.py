@@ -1,4 +1,5 @@
-"""The bandwidth planner: closed forms of a lone VM, the throttle, the peak-churn formula, the command line."""
+"""The bandwidth planner: closed forms of a lone VM, the throttle, the reconstructed planner formula, the command
+line."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def executor():
 
 def lone_vm(**changes) -> drsim.Scenario:
     """One VM writing a constant 1 MB/s, 5-minute interval, efficiency and compression 1, no throttle: the RPO is
-    the sawtooth d..T+d with d = cT/B, so its p-quantile of time is d + pT."""
-    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"},
-                          "site.hosts[0].vms[0].disks": ["100MB"], "duration": "2d", **changes})
+    the sawtooth d..T+d with d = cT/B, so its p-quantile of time is d + pT (a 1 TB disk: its log never reaches
+    half of it, so no resync)."""
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"}, "duration": "2d",
+                          "site.hosts[0].vms[0].disks": [{"size": "1TB", "used": "100MB"}], **changes})
 
 
 def closed_form(c: float, T: float, R: float, p: float) -> float:
@@ -110,7 +112,7 @@ def test_formula_bandwidth_by_hand(executor):
     assert (table["required_Bps"] <= table.loc[SITE, "required_Bps"]).all()
     assert (table["rpo_required_s"] <= 900).all()
     text = plan_text(df)
-    assert "peak-churn formula gives" in text and "Mbit/s" in text
+    assert "reconstructed planner formula (p95 hourly churn x 1.3) gives" in text and "Mbit/s" in text
 
 
 def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_there(executor):
@@ -220,7 +222,7 @@ def _runner() -> CliRunner:
 def test_cli_end_to_end(tmp_path):
     path = tmp_path / "lone.yaml"
     data = base_scenario()
-    data["site"]["hosts"][0]["vms"][0].update({"churn": {"rate": "1MB/s"}, "disks": ["100MB"]})
+    data["site"]["hosts"][0]["vms"][0].update({"churn": {"rate": "1MB/s"}, "disks": [{"size": "1TB", "used": "100MB"}]})
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = _runner().invoke(main, ["plan", str(path), "--rpo", "7m", "--percentile", "95", "-n", "1",
                                      "--tolerance", "0.5Mbit/s", "--workers", "1"])

@@ -215,7 +215,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     d["replication"] = {
         "interval": draw(st.sampled_from(["30s", "5m", "15m"])),
         "retention": draw(st.sampled_from(["1h", "4h", "24h"])),
-        "app_consistent_every": draw(st.sampled_from([0, "1h"])),
+        "app_consistent_every": draw(st.sampled_from([0, "30m"])),  # below every retention drawn
         "setup": draw(st.sampled_from([0, "15m"])),
     }
     fo: dict[str, Any] = {}

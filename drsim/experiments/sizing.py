@@ -1,6 +1,6 @@
 """What the bandwidth planner sizes and compares against: the sizing scenario, the scenario at a candidate
 upload (throttle scaled with it), the throttle's share of the uplink, the replicating VMs and their batches,
-and the vendor planner's peak-churn formula.
+and a reconstruction of the vendor planner's formula.
 
 **Sizing scenario.** Failures, maintenance and drills are removed (they interrupt replication or the RPO curve;
 sizing is for normal operation). Everything else is kept: churn, interval, batches, setup, compression,
@@ -10,9 +10,11 @@ efficiency, duration.
 limits times ``B / current upload``, so the throttle keeps the same *share* of the uplink (e.g. half of it
 during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
 
-**Formula.** The vendor planner's sizing: per VM, the 95th percentile of its hourly write rate (hours aligned to
-the calendar, over the run's duration, pooled over the replications' write curves) times 1.3 growth; summed over
-the protected VMs; divided by compression and efficiency. It ignores the throttle, the link sharing, bursts
+**Formula.** drsim's reconstruction of the vendor planner's sizing (the deployment planner report and cost
+estimation documents its inputs, the 95th percentile of profiled churn and 30 % growth, not its algorithm): per
+VM, the 95th percentile of its hourly write rate (hours aligned to the calendar, over the run's duration, pooled
+over the replications' write curves) times 1.3 growth; summed over the protected VMs; divided by compression and
+efficiency. It ignores the throttle, the link sharing, bursts
 within the hour and missed cycles.
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.model` and, of this stage, the setting paths.
@@ -30,12 +32,13 @@ from drsim.model.churn import build_curve, week_offset
 from drsim.model.streams import Streams
 from drsim.scenario import units
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 
 __all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
            "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
 
-FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor
-FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of hourly churn
+FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor (deployment planner report)
+FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of churn (deployment planner report; hourly here)
 
 
 def _rate_text(bytes_per_s: float) -> str:
@@ -77,7 +80,7 @@ def throttle_share(scenario: Scenario) -> float:
 
 def _eligible(scenario: Scenario) -> list[tuple[int, Any, Any]]:
     """(index among all VMs, host, VM) of every VM that replicates."""
-    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if h.supported and v.protect]
+    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if protectable(h, v)]
 
 
 def _batches(scenario: Scenario, names: list[str]) -> dict[str, int]:
@@ -113,9 +116,9 @@ def hourly_rates(scenario: Scenario, vm: Any, seed: int) -> np.ndarray:
 
 
 def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dict[str, float]:
-    """The vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th percentile of its hourly
-    write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed), times 1.3, divided by
-    compression and efficiency. The site's is the sum."""
+    """drsim's reconstruction of the vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th
+    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed),
+    times 1.3, divided by compression and efficiency. The site's is the sum."""
     seeds = seeds or [scenario.seed]
     link = scenario.link
     out = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from drsim.model.replication import HEALTH
+from drsim.model.codes import HEALTH
 from drsim.results.metrics import RPOStats
 
 __all__ = ["worst_health", "end_health", "steady_columns", "all_within", "union_length"]

@@ -70,6 +70,7 @@ STATE_COLORS: dict[str, str] = {
     "failback_sync": _P["reddish_purple"],
     "failing_back": _P["yellow"],
     "restoring": _P["black"],
+    "resync": "#882255",  # Paul Tol's "wine" (his colour-blind-safe muted scheme): unprotected, not down
 }
 #: Hatch of the health levels overlaid on the timeline (normal is not drawn).
 HEALTH_HATCHES: dict[str, str] = {"warning": "////", "critical": "xxxx"}

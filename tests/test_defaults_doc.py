@@ -1,0 +1,88 @@
+"""The documented defaults are the code's: the README's table of default durations and their basis, its retry
+timings, and the bundled scenarios' compression (the service has none)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
+from drsim.scenario.distributions import Distribution, Fixed, LogNormal
+from drsim.scenario.policy import AutomaticParams, ManualParams, ThresholdParams
+from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.scenario.replication import Replication
+from drsim.scenario.units import format_duration
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _cell(value: Distribution | float) -> str:
+    if isinstance(value, Fixed):
+        return format_duration(value.value)
+    if isinstance(value, LogNormal):
+        return f"{format_duration(value.median)} / {format_duration(value.p95)}"
+    return format_duration(float(value))
+
+
+def _defaults_table() -> dict[str, str]:
+    section = README.split("### Default durations and their basis", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    return {cells[0].strip(): cells[1].strip() for cells in rows[1:]}
+
+
+def _row(table: dict[str, str], start: str) -> str:
+    (key,) = [k for k in table if k.startswith(start)]
+    return table[key]
+
+
+def test_the_readme_table_of_defaults_matches_the_code():
+    table = _defaults_table()
+    steps = FailoverSteps()
+    for step in ("shutdown", "prepare", "process_pending", "start", "reconnect", "onprem_start", "cleanup", "portal"):
+        assert _row(table, f"`failover.{step}`") == _cell(getattr(steps, step)), step
+    for kind in ("vm", "host", "site", "link"):
+        assert _row(table, f"repair of a `{kind}` failure") == _cell(DEFAULT_REPAIR[kind]), kind
+    assert _row(table, "corruption `detected_after`") == _cell(DEFAULT_DETECTION)
+    rep = Replication()
+    assert _row(table, "`replication.setup`") == _cell(rep.setup)
+    assert _row(table, "`replication.processing_lag`") == _cell(rep.processing_lag)
+    assert _row(table, "`replication.resync.checksum_rate`") == f"{rep.resync.checksum_rate * 60 / 1e9:g} GB/min"
+    assert steps.checksum_rate == rep.resync.checksum_rate
+    manual = ManualParams()
+    assert _row(table, "policy `detect`") == _cell(manual.detect)
+    assert _row(table, "policy `respond`") == _cell(manual.respond)
+    auto = AutomaticParams()
+    assert _row(table, "policy `automatic`") == f"{format_duration(auto.probe_every)}, {auto.misses}"
+    th = ThresholdParams()
+    assert _row(table, "policy `threshold`") == f"{format_duration(th.threshold)}, {th.quantile:g}"
+    assert _row(table, "`drills[].duration`") == _cell(Drill(vms="all", every=1.0).duration)
+    assert _row(table, "`maintenance[].window`") == _cell(Maintenance(host="h", at=0.0).window)
+    # every row has a basis
+    section = README.split("### Default durations and their basis", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            assert line.split("|")[3].strip(), line
+
+
+def test_the_documented_retry_timings_are_the_codes():
+    apart = ", ".join(f"{int(x // 60)}" for x in RETRY_BACKOFF[:-1]) + f" and {int(RETRY_BACKOFF[-1] // 60)}"
+    after = ", ".join(f"{int(x // 60)}" for x in np.cumsum(RETRY_BACKOFF)[:-1]) + \
+        f" and {int(np.cumsum(RETRY_BACKOFF)[-1] // 60)}"
+    assert (apart, after) == ("1, 2, 4, 8 and 10", "1, 3, 7, 15 and 25")
+    text = f"retries come {apart} min apart ({after} min after the failure), then every {int(RETRY_EVERY // 60)} min"
+    assert text in README
+    assert text in (ROOT / "scenarios" / "README.md").read_text(encoding="utf-8")
+    assert "10 min after the failure" not in README
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_bundled_scenarios_use_no_compression_unless_they_model_a_wan_optimiser(path):
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    ratio = data["link"].get("compression", 1.0)
+    assert ratio == 1.0 or re.search(r"WAN optimi[sz]er", text, re.IGNORECASE)
