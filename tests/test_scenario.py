@@ -1166,12 +1166,13 @@ def test_warning_for_high_churn(tmp_path):
         "vm1: mean churn 3.00 MB/s exceeds the 2 MB/s the service supports per VM on standard storage (support matrix)"
     ]
     # premium storage supports 5 MB/s (20 MB/s with writes of 16 KB or more)
-    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "6MB/s"}, "replication.target_storage": "premium"}))
+    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "6MB/s"}, "replication.target_storage": "premium",
+                                       "link.upload": "100Mbit/s"}))
     assert scenario_warnings(s) == [
         "vm1: mean churn 6.00 MB/s exceeds the 5 MB/s the service supports per VM on premium storage (support matrix)"
     ]
     s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "6MB/s"}, "replication.target_storage": "premium",
-                                       "replication.io_size": "16KB"}))
+                                       "replication.io_size": "16KB", "link.upload": "100Mbit/s"}))
     assert scenario_warnings(s) == []
     # a VM that is not protected does not replicate, so its churn is no concern
     s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}, f"{VM}.protect": False}))

@@ -67,6 +67,7 @@ from drsim.experiments.sizing import (
     _eligible,
     formula_bandwidth,
     hourly_rates,
+    resync_bound,
     scenario_at,
     sizing_scenario,
     throttle_share,
@@ -229,6 +230,15 @@ def plan(
     capacity_per_bps = link.compression * link.efficiency * share  # payload bytes/s per raw byte/s, long run
     lower_vm = churn / capacity_per_bps
     lower_site = float(churn.sum() / capacity_per_bps)
+    bound = resync_bound(base, seeds)  # VMs that resync at some interval whatever the bandwidth
+    always = [b for b in bound if b[1] >= b[3]]
+    if always:
+        size = units.format_size
+        raise PlanError("; ".join(
+            f"{name}: it writes {size(mean)} in an average {units.format_duration(interval)} interval, at least the "
+            f"{size(limit)} at which a disk's change log reaches half the disk: it needs resynchronisation between "
+            "two cuts at any bandwidth" for name, mean, _peak, limit in always)
+            + "; shorten the interval, or check the disks' sizes and churn")
     formula = formula_bandwidth(base, seeds)
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
@@ -340,6 +350,10 @@ def plan(
         site_after = float(np.mean(pa.max(axis=1))) - offset
     else:
         notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM")
+    for name, _mean, peak, limit in bound:
+        notes.append(f"{name}: its busiest {units.format_duration(interval)} interval writes "
+                     f"{units.format_size(peak)}, at least the {units.format_size(limit)} at which a disk's change log "
+                     "reaches half the disk: it needs a resynchronisation then at any bandwidth")
     skipped = [v.name for h, v in scenario.vms() if not protectable(h, v)]
     if skipped:
         notes.append(f"not replicated, so not sized: {', '.join(skipped)}")

@@ -1,4 +1,4 @@
-"""A VM's replication: its states, the interval ticker, and the replica that cuts and ships its log.
+"""A VM's replication: the replica that cuts and ships its log, its health, and the hooks failover and failback use.
 
 :class:`VMReplica` runs one VM's protection: initial replication (disks one by one, then a catch-up
 delta), then a cut of the change log every interval shipped as a delta over the upload

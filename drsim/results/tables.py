@@ -30,19 +30,16 @@ import pandas as pd
 from drsim.model.codes import (
     CONSISTENCY,
     HEALTH,
-    K_CATCHUP,
     K_DELTA,
     K_INITIAL,
-    K_RESYNC,
     OUTCOMES,
     REPLICATING,
-    S_INITIAL,
     S_RESYNC,
     STATES,
 )
 from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
 from drsim.model.site import SiteModel
-from drsim.results.columns import end_health, steady_columns, worst_health
+from drsim.results.columns import end_health, startup_points, steady_columns, worst_health
 from drsim.results.metrics import RPOStats, rpo_stats
 from drsim.results.recovery_summary import PLANNED_KINDS, recovery_summary
 from drsim.results.running import kept_tables, tally_health, tally_rpo_stats, tally_time
@@ -264,27 +261,9 @@ class Results:
         keep &= t1 > t0
         j = j[keep]
         # start-up: the newest point is still an initial replication's catch-up (captured when the copy ended)
-        startup = self._startup_points(st)[j]
+        kinds = self._tables["transfers"].arrays()["kind"][p["rows"]]
+        startup = startup_points(kinds, vm, avail, st)[j]
         return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j], "startup": startup}
-
-    def _startup_points(self, states: dict[str, np.ndarray]) -> np.ndarray:
-        """Per delivered point (in :attr:`_point_arrays` order): whether it ended an initial replication: a
-        catch-up, or the resync that replaced it (a disk's log reached its limit during the copy), i.e. a resync
-        point with no earlier point of its VM since the VM's last initial replication started."""
-        p = self._point_arrays
-        kind = self._tables["transfers"].arrays()["kind"][p["rows"]]
-        startup = kind == K_CATCHUP
-        resync = np.flatnonzero(kind == K_RESYNC)
-        if len(resync):
-            vm, avail = p["vm"], p["available_at"]
-            init = states["state"] == S_INITIAL
-            init_vm, init_start = states["vm"][init], states["start"][init]
-            for i in resync.tolist():
-                v = vm[i]
-                starts = init_start[(init_vm == v) & (init_start <= avail[i])]
-                if len(starts) and (i == 0 or vm[i - 1] != v or avail[i - 1] < starts.max()):
-                    startup[i] = True
-        return startup
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
