@@ -1,5 +1,5 @@
-"""The documented defaults are the code's: the README's table of default durations and their basis, its retry
-timings, and the bundled scenarios' compression (the service has none)."""
+"""The documented defaults are the code's: the README's one table of product facts, defaults and their basis, its
+retry timings, and the bundled scenarios' compression (the service has none)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _cell(value: Distribution | float) -> str:
 
 
 def _defaults_table() -> dict[str, str]:
-    section = README.split("### Default durations and their basis", 1)[1].split("\n## ", 1)[0]
+    section = README.split("### Product facts, defaults and their basis", 1)[1].split("\n## ", 1)[0]
     rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
     return {cells[0].strip(): cells[1].strip() for cells in rows[1:]}
 
@@ -63,7 +63,7 @@ def test_the_readme_table_of_defaults_matches_the_code():
     assert _row(table, "`drills[].duration`") == _cell(Drill(vms="all", every=1.0).duration)
     assert _row(table, "`maintenance[].window`") == _cell(Maintenance(host="h", at=0.0).window)
     # every row has a basis
-    section = README.split("### Default durations and their basis", 1)[1].split("\n## ", 1)[0]
+    section = README.split("### Product facts, defaults and their basis", 1)[1].split("\n## ", 1)[0]
     for line in section.splitlines():
         if line.startswith("| ") and "---" not in line:
             assert line.split("|")[3].strip(), line
@@ -86,3 +86,33 @@ def test_bundled_scenarios_use_no_compression_unless_they_model_a_wan_optimiser(
     data = yaml.safe_load(text)
     ratio = data["link"].get("compression", 1.0)
     assert ratio == 1.0 or re.search(r"WAN optimi[sz]er", text, re.IGNORECASE)
+
+
+def test_the_readme_table_gives_the_codes_limits():
+    """The product's limits in the same table are the code's (support matrix)."""
+    from drsim.model.replication import WARN_MISSED_SHARE
+    from drsim.model.resync import RESYNC_LOG_SHARE
+    from drsim.scenario.replication import SUPPORTED_INTERVALS
+    from drsim.scenario.site import (
+        CHURN_LIMIT_PREMIUM,
+        CHURN_LIMIT_PREMIUM_LARGE_IO,
+        CHURN_LIMIT_STANDARD,
+        DATA_DISK_MAX,
+        DATA_DISKS_MAX,
+        GIB,
+        OS_DISK_MAX,
+    )
+
+    table = _defaults_table()
+    assert _row(table, "OS disk size").startswith(f"at most {OS_DISK_MAX[1] / GIB:,.0f} GB (generation 1) or "
+                                                  f"{OS_DISK_MAX[2] / GIB:,.0f} GB (generation 2)")
+    assert _row(table, "data disk size").startswith(f"at most {DATA_DISK_MAX / GIB:,.0f} GB each, at most "
+                                                    f"{DATA_DISKS_MAX} data disks")
+    assert _row(table, "churn per VM").startswith(
+        f"{CHURN_LIMIT_STANDARD / 1e6:g} MB/s on standard storage; {CHURN_LIMIT_PREMIUM / 1e6:g} MB/s on premium (8 KB "
+        f"writes), {CHURN_LIMIT_PREMIUM_LARGE_IO / 1e6:g} MB/s with writes of 16 KB or more")
+    share = RESYNC_LOG_SHARE * 100
+    assert _row(table, "resynchronisation").startswith(f"a disk's change log at {share:g} % of the disk's")
+    assert _row(table, "health").startswith(f"warning at ≥ {WARN_MISSED_SHARE * 100:g} % missed cycles")
+    first_two = ", ".join(format_duration(x) for x in SUPPORTED_INTERVALS[:2])
+    assert _row(table, "replication interval").startswith(first_two)

@@ -48,7 +48,7 @@ PINNED = {
     },
     "site-disaster": {
         "cycles": "f0030e3200c43f19", "health": "bf0b7bf884d857c6", "incidents": "c2d759c226318374",
-        "link": "f427de1f94dafe4f", "operations": "8638ebfc6ad7b4dc", "recovery_points": "36e80760d6e7c64c",
+        "link": "f427de1f94dafe4f", "operations": "91e709cb050a0cba", "recovery_points": "36e80760d6e7c64c",
         "rpo": "c2400ea4d3710bce", "states": "f55968143b5a73b6", "summary": "30691962e0762e1a",
         "transfers": "be67493333fcb268",
     },

@@ -70,3 +70,21 @@ def test_a_plan_first_shuts_down_its_running_vms_and_moves_them_without_data_los
     # vm1's SLA clock ran through the others' shutdown and sync: it started with the plan
     starts = ops[ops["step"] == "start"].set_index("target")
     assert inc.loc["vm1", "sla_rto_s"] == pytest.approx(starts.loc["vm1", "end"] - PLAN_START - 10 * 60)
+
+
+def test_a_plan_triggered_again_after_it_moved_every_vm_does_nothing():
+    """The bundled site disaster: the site fails and each VM's operator notices it after a random delay, then
+    responds 20 min later (and more through the portal). The first response starts the plan, which fails over every
+    VM of it; ramh157v01's response comes after the plan has ended (1196573 s), with the VM already in the cloud. That second
+    trigger used to run the plan again with nothing to fail over: its script and manual action were recorded a second
+    time. A plan with nothing to move now does nothing."""
+    r = drsim.simulate("scenarios/site-disaster.yaml")
+    ops = r.operations
+    plan = ops[ops["target"] == "office"]
+    assert plan["step"].tolist() == ["triggered via the portal", "process_pending", "prepare", "group 1 after: script",
+                                     "group 2 before: manual action"]
+    inc = r.incidents.set_index("vm")
+    # ramh157v01 was noticed after the plan had claimed it: its response (20 min, plus the portal's extra time)
+    # triggers the plan a second time
+    assert inc.loc["ramh157v01", "detected_at"] > inc.loc["ramh157v01", "failover_started_at"]
+    assert (inc["failover_started_at"] == plan["start"].iloc[0]).all()

@@ -104,7 +104,8 @@ def test_churn_above_the_link_is_warned_with_the_upload_line(tmp_path):
     # 8 Mbit/s = 1 MB/s of payload; a throttle to half the link on weekdays 08:00-18:00 leaves 851 kB/s on average
     s, path = load(tmp_path, churn="{rate: 1.1MB/s}")
     assert (f"{path}:10:16: link: the protected VMs' churn (8.8 Mbit/s on the wire) exceeds the link's mean payload "
-            "capacity (8 Mbit/s): replication cannot keep up and RPO will grow without bound") in located_warnings(s)
+            "capacity (8 Mbit/s): replication cannot keep up; the RPO grows until a disk's change log reaches half "
+            "the disk and the VM needs resynchronisation") in located_warnings(s)
     assert scenario_warnings(make_scenario({"site.hosts[0].vms[0].churn": {"rate": "0.9MB/s"}})) == []
     throttled = make_scenario({"site.hosts[0].vms[0].churn": {"rate": "0.9MB/s"},
                                "link.throttle": {"work_limit": "4Mbit/s"}})

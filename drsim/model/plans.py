@@ -116,13 +116,8 @@ class Plans:
         and leaves out the manual actions and scripts before its start."""
         env = self.env
         plan = next(p for p in self.scenario.plans if p.name == name)
-        op = self._new_op()
-        self._via_portal(name, "plan", op)
-        self.network.failover_starts()
-        rng = self.rng("plans", name, repr(env.now))
-        self._plan_group[name] = -1  # shutting down and preparing: no group has started yet
         down: list[tuple[VMReplica, Incident]] = []
-        moving = []
+        running: list[VMReplica] = []
         for vm in plan.vm_names:
             r = self.by_name[vm]
             inc = self.open.get(vm)
@@ -130,7 +125,16 @@ class Plans:
                 if self._claim_failover(r, inc):
                     down.append((r, inc))
             elif r.service == ONPREM and r.rep_state in REPLICATING and r.points:
-                moving.append(env.process(self._plan_shutdown(r, op, rng)))
+                running.append(r)
+        if not down and not running:  # every VM of the plan is already in the cloud (or cannot move): nothing to run
+            self._plans_running.discard(name)
+            return
+        op = self._new_op()
+        self._via_portal(name, "plan", op)
+        self.network.failover_starts()
+        rng = self.rng("plans", name, repr(env.now))
+        self._plan_group[name] = -1  # shutting down and preparing: no group has started yet
+        moving = [env.process(self._plan_shutdown(r, op, rng)) for r in running]
         # (1) shut down the running VMs (a final sync each: no data loss)
         moved = []
         if moving:

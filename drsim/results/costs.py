@@ -45,7 +45,7 @@ YEAR = 365 * DAY  #: seconds in a year
 COST_COLUMNS = ("vm", "item", "quantity", "unit", "unit_price", "monthly", "per_year")
 RUNNING = ("licence", "replica storage", "recovery points", "compute", "drill compute", "egress", "uplink")
 INCIDENT = ("downtime", "lost data")
-_LOG_KINDS = ("catchup", "delta", "final_sync", "reverse")
+_LOG_KINDS = ("catchup", "delta", "final_sync", "reverse", "resync")  # transfers whose bytes a recovery point keeps
 _CLOUD_STATES = ("in_cloud", "failback_sync", "failing_back")
 
 

@@ -45,7 +45,7 @@ _fmt = units.format_duration
 def saturation(results: Results) -> float:
     """Long-run mean churn of the protected VMs (wire bytes/s) over the link's mean payload capacity.
 
-    At 1 or more, replication cannot keep up: backlog and RPO grow without bound.
+    At 1 or more, replication cannot keep up: backlog and RPO grow until the VMs need resynchronisation.
     """
     s = results.scenario
     churn = sum(mean_rate(s, vm) for host, vm in s.vms() if protectable(host, vm))

@@ -251,8 +251,8 @@ def _link_warnings(s: Scenario, eligible: set[str]) -> list[Problem]:
     if churn >= mean_raw * link.efficiency > 0:
         out.append(Problem(loc=("link", "upload"), message=(
             f"link: the protected VMs' churn ({units.format_rate(churn)} on the wire) exceeds the link's mean "
-            f"payload capacity ({units.format_rate(mean_raw * link.efficiency)}): replication cannot keep up and "
-            "RPO will grow without bound")))
+            f"payload capacity ({units.format_rate(mean_raw * link.efficiency)}): replication cannot keep up; the "
+            "RPO grows until a disk's change log reaches half the disk and the VM needs resynchronisation")))
     copy = sum(vm.copy_bytes for vm in vms) / link.compression
     needs = s.initial_start_offset() + copy / (best_raw * link.efficiency) if best_raw > 0 else math.inf
     if vms and needs > s.duration:

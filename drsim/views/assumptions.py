@@ -147,8 +147,8 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     sources = [
         "Step durations, repair and detection times: defaults in drsim/scenario/recovery.py; the cloud VM start (5-20 "
         "min), a reboot (about 5 min) and host repairs (1 h to 72 h) follow secondary sources (peer documentation and "
-        "industry surveys; dates not recorded), the others are assumptions, not vendor figures (README: 'Default "
-        "durations and their basis'). '(default)' marks a value the scenario did not change.",
+        "industry surveys; dates not recorded), the others are assumptions, not vendor figures (README: 'Product "
+        "facts, defaults and their basis'). '(default)' marks a value the scenario did not change.",
         "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/scenario/churn.py are "
         "illustrative assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
         "Failover policy parameters: defaults in drsim/scenario/policy.py.",
