@@ -186,7 +186,7 @@ def _vm_lines(vm: InventoryVM, columns: list[str] | None, trace_file: str, timez
         if limit is not None and d.size > limit:
             kind = f"an OS disk (the first listed) of a generation {vm.generation} VM" if k == 0 else "a data disk"
             notes.append(f"{vm.name}: {d.path} is {d.size / GIB:,.0f} GiB: above the {limit / GIB:,.0f} GiB the "
-                         f"service supports for {kind} (support matrix): it may not be protected")
+                         f"service supports for {kind} (support matrix): the VM will not be protected")
     if len(vm.disks) - 1 > MAX_DATA_DISKS:
         notes.append(f"{vm.name}: {len(vm.disks) - 1} data disks: the service supports at most {MAX_DATA_DISKS}")
     if columns:
