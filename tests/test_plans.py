@@ -75,9 +75,9 @@ def test_a_plan_first_shuts_down_its_running_vms_and_moves_them_without_data_los
 def test_a_plan_triggered_again_after_it_moved_every_vm_does_nothing():
     """The bundled site disaster: the site fails and each VM's operator notices it after a random delay, then
     responds 20 min later (and more through the portal). The first response starts the plan, which fails over every
-    VM of it; ramh157v01's response comes after the plan has ended (1196573 s), with the VM already in the cloud. That second
-    trigger used to run the plan again with nothing to fail over: its script and manual action were recorded a second
-    time. A plan with nothing to move now does nothing."""
+    VM of it; ramh157v01's response comes after the plan has ended (1196573 s), with the VM already in the cloud.
+    That second trigger used to run the plan again with nothing to fail over: its script and manual action were
+    recorded a second time. A plan with nothing to move now does nothing."""
     r = drsim.simulate("scenarios/site-disaster.yaml")
     ops = r.operations
     plan = ops[ops["target"] == "office"]
