@@ -13,6 +13,8 @@ import pytest
 import drsim
 from drsim.model.resync import changed_blocks, resync_threshold
 from drsim.results.findings import findings
+from drsim.scenario.units import format_duration
+from drsim.views.run_tables import replication_table
 from drsim.views.style import STATE_COLORS
 from tests.conftest import make_scenario
 
@@ -181,3 +183,20 @@ def test_a_vm_waiting_for_its_resync_can_still_fail_over_to_its_newest_point():
 def test_a_resync_is_drawn_in_the_figures_palette():
     assert "resync" in STATE_COLORS and STATE_COLORS["resync"] not in [v for k, v in STATE_COLORS.items()
                                                                      if k != "resync"]
+
+
+def test_the_report_and_the_summary_say_how_many_resyncs_and_for_how_long():
+    # as above: one resync in place of the catch-up, from the copy's end (2000 s) to protection
+    r = _run({"duration": "3h", "site.hosts[0].vms[0].disks": ["2GB"], "site.hosts[0].vms[0].churn": {"rate": "1MB/s"},
+              "replication.resync": {"start": "immediate"}})
+    s = r.summary.set_index("vm").loc["vm1"]
+    st = r.states
+    spent = float((st["end"] - st["start"])[st["state"] == "resync"].sum())
+    assert s["resyncs"] >= 1 and s["resync_s"] == pytest.approx(spent, rel=1e-12) and spent > 0
+    table = replication_table(r)
+    column = table.header.index("resyncs (time in resync)")
+    assert table.rows[0][column] == f"{int(s['resyncs'])} ({format_duration(spent)})"
+    assert any(f.startswith(f"vm1 needed {int(s['resyncs'])} resync") for f in findings(r))
+    # a run without a resync has no such column
+    quiet = _run({"duration": "3h"})
+    assert "resyncs (time in resync)" not in replication_table(quiet).header
