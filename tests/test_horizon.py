@@ -72,6 +72,33 @@ def test_the_periodic_curve_repeats_the_weekly_pattern_of_the_full_curve():
     assert periodic(200 * WEEK + 5.0) - periodic(5.0) == pytest.approx(200 * (full(WEEK) - full(0.0)), rel=1e-12)
 
 
+def test_the_periodic_curve_answers_when_a_total_is_reached():
+    """The inverse a resync's watch asks during initial replication (the slow engine's VMs use periodic curves):
+    exact at every instant the curve is rising, whatever the phase, over many periods."""
+    s = make_scenario({"duration": "3w", "start": "2026-03-04T13:30:00",
+                       "site.hosts[0].vms[0].churn": {"daily": "3%", "profile": "office", "weekend": 0.2}})
+    periodic = periodic_curve(s, s.site.hosts[0].vms[0])
+    checked = 0
+    for t in np.random.default_rng(2).uniform(0, 60 * WEEK, 500):
+        if periodic.rate(t) > 0 and periodic.rate(t - 1.0) > 0:
+            assert periodic.time_of(periodic(t)) == pytest.approx(t, abs=1e-6)
+            checked += 1
+    assert checked > 100 and periodic.time_of(0.0) == 0.0
+
+
+def test_the_slow_scale_runs_initial_replication_with_periodic_churn():
+    """The slow engine's initial replication watches each VM's log for a resync (through the periodic curve's
+    inverse): a profiled VM whose copy outgrows half its disk is marked then, as in a full run."""
+    s = make_scenario({"duration": "20d", "site.hosts[0].vms[0].disks": [{"size": "2GB", "used": "1.9GB"}],
+                       "site.hosts[0].vms[0].churn": {"rate": "1MB/s", "profile": "office", "weekend": 0.5},
+                       "link.upload": "1Mbit/s"})
+    slow = SiteModel(s, 1, replicate=False).run()
+    full = SiteModel(s, 1).run()
+    assert slow.replicas[0].resyncs >= 1 and full.replicas[0].resyncs >= 1
+    first = [Results(m).operations.query("step == 'wait'")["start"].iloc[0] for m in (slow, full)]
+    assert first[0] == pytest.approx(first[1], abs=1e-6)  # marked at the same instant during the copy
+
+
 def test_a_settled_schedule_follows_the_throttle_then_holds_its_mean():
     week = CapacitySchedule.weekly(10e6, 5e6, 10e6, frozenset(range(5)), (8 * HOUR, 18 * HOUR), 0.0, 1.0)
     settled = SettledSchedule(week, 2 * DAY)

@@ -334,7 +334,7 @@ def test_a_churn_warning_prints_a_short_number(tmp_path):
     s = load_scenario(write(tmp_path, {f"{VM}.churn": {"trace": "big.csv"}}))
     (warning,) = [w for w in scenario_warnings(s) if "mean churn" in w]  # (and the link cannot keep up)
     assert warning == ("vm1: mean churn 1e+12 MB/s exceeds the 2 MB/s the service supports per VM on standard "
-                       "storage")
+                       "storage (support matrix)")
 
 
 def test_a_300_character_name_is_refused_before_running(tmp_path):

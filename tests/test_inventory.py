@@ -165,6 +165,9 @@ def test_notes_on_checkpoints_and_vendor_limits(tmp_path):
     assert "huge: D:\\huge\\data.vhdx is 4,096 GiB: above the 4,095 GiB the service supports for a data disk" in notes
     s = scenario_of(made.text, tmp_path / "s.yaml")
     assert s.vm("snap").disks[0].copy_bytes == 127 * GIB  # used = size: the chain's data is unknown
+    # the scenario says each VM's generation, so the model refuses what the service would (support matrix)
+    assert (s.vm("big").generation, s.vm("huge").generation) == (2, 1)
+    assert not s.vm("big").supported and not s.vm("huge").supported and s.vm("snap").supported
 
 
 def test_unknown_host_os_gets_the_default_with_an_edit_mark(tmp_path):

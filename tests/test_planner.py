@@ -1,4 +1,5 @@
-"""The bandwidth planner: closed forms of a lone VM, the throttle, the peak-churn formula, the command line."""
+"""The bandwidth planner: closed forms of a lone VM, the throttle, the reconstructed planner formula, the command
+line."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from drsim.cli import main
 from drsim.experiments.bandwidth_runs import _Point
 from drsim.experiments.planner import PlanError, plan
 from drsim.experiments.planner_text import plan_text
-from drsim.experiments.sizing import formula_bandwidth, scenario_at, sizing_scenario, throttle_share
+from drsim.experiments.sizing import (
+    formula_bandwidth,
+    interval_writes,
+    resync_bound,
+    scenario_at,
+    sizing_scenario,
+    throttle_share,
+)
 from drsim.results.tables import SITE
 from tests.conftest import base_scenario, make_scenario
 
@@ -31,9 +39,10 @@ def executor():
 
 def lone_vm(**changes) -> drsim.Scenario:
     """One VM writing a constant 1 MB/s, 5-minute interval, efficiency and compression 1, no throttle: the RPO is
-    the sawtooth d..T+d with d = cT/B, so its p-quantile of time is d + pT."""
-    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"},
-                          "site.hosts[0].vms[0].disks": ["100MB"], "duration": "2d", **changes})
+    the sawtooth d..T+d with d = cT/B, so its p-quantile of time is d + pT (a 1 TB disk: its log never reaches
+    half of it, so no resync)."""
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"}, "duration": "2d",
+                          "site.hosts[0].vms[0].disks": [{"size": "1TB", "used": "100MB"}], **changes})
 
 
 def closed_form(c: float, T: float, R: float, p: float) -> float:
@@ -110,7 +119,7 @@ def test_formula_bandwidth_by_hand(executor):
     assert (table["required_Bps"] <= table.loc[SITE, "required_Bps"]).all()
     assert (table["rpo_required_s"] <= 900).all()
     text = plan_text(df)
-    assert "peak-churn formula gives" in text and "Mbit/s" in text
+    assert "reconstructed planner formula (p95 hourly churn x 1.3) gives" in text and "Mbit/s" in text
 
 
 def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_there(executor):
@@ -120,7 +129,8 @@ def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_the
     data = base_scenario()
     data["duration"] = "2d"
     data["site"]["hosts"][0]["vms"] = [
-        {"name": "heavy", "disks": ["100MB"], "churn": {"rate": "1MB/s"}},
+        # heavy: a 1 TB disk holding 100 MB, so its log (300 MB an interval) never reaches half the disk: no resync
+        {"name": "heavy", "disks": [{"size": "1TB", "used": "100MB"}], "churn": {"rate": "1MB/s"}},
         {"name": "light", "disks": ["100MB"], "churn": {"rate": "1kB/s"}},
     ]
     df = plan(drsim.parse_scenario(data), rpo="7m", replications=1, tolerance=TOL, executor=executor,
@@ -145,7 +155,7 @@ def test_the_formula_verdict_says_whether_it_met_the_target(executor):
         d = df.copy()
         d.attrs = {**df.attrs, "formula_meets": meets}
         d.loc[site_row, "formula_ratio"] = ratio
-        return next(x for x in plan_text(d).splitlines() if "peak-churn formula gives" in x)
+        return next(x for x in plan_text(d).splitlines() if "reconstructed planner formula" in x)
 
     assert "it meets the target, within the search's tolerance of the required bandwidth;" in verdict(1.003, True)
     assert "it meets the target and over-provisions by 23%;" in verdict(1.23, True)
@@ -220,7 +230,7 @@ def _runner() -> CliRunner:
 def test_cli_end_to_end(tmp_path):
     path = tmp_path / "lone.yaml"
     data = base_scenario()
-    data["site"]["hosts"][0]["vms"][0].update({"churn": {"rate": "1MB/s"}, "disks": ["100MB"]})
+    data["site"]["hosts"][0]["vms"][0].update({"churn": {"rate": "1MB/s"}, "disks": [{"size": "1TB", "used": "100MB"}]})
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     result = _runner().invoke(main, ["plan", str(path), "--rpo", "7m", "--percentile", "95", "-n", "1",
                                      "--tolerance", "0.5Mbit/s", "--workers", "1"])
@@ -238,3 +248,34 @@ def test_cli_end_to_end(tmp_path):
 def test_drsim_plan_is_exported(executor):
     df = drsim.plan(lone_vm(), rpo="7m", percentile=95, replications=1, tolerance=MBIT, executor=executor)
     assert df.attrs["percentile"] == 95 and df.attrs["window"] == "steady"
+
+
+def test_a_vm_that_resyncs_at_any_bandwidth_is_refused_or_noted(executor):
+    """1 MB/s on a 100 MB disk writes 300 MB in every 5-minute interval: its log reaches 50 MB (half the disk)
+    between two cuts, so every tick marks a resync whatever the link. The planner says so instead of searching up to
+    an absurd bandwidth. A VM that exceeds it only in its busiest interval is sized, with a note."""
+    s = make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s"}, "site.hosts[0].vms[0].disks": ["100MB"],
+                       "duration": "1d"})
+    ((name, mean, peak, limit),) = resync_bound(s, [1])
+    assert (name, mean, peak, limit) == ("vm1", pytest.approx(3e8), pytest.approx(3e8), pytest.approx(5e7))
+    with pytest.raises(PlanError, match="vm1: it writes 286 MiB in an average 5 min interval, at least the 47.7 MiB "
+                                        "at which a disk's change log reaches half the disk"):
+        plan(s, rpo="7m", replications=1, tolerance=TOL, executor=executor)
+
+
+def test_a_vm_that_resyncs_only_in_its_busiest_interval_is_sized_with_a_note(tmp_path, executor):
+    """An hourly trace of 10 kB/s with a burst of 600 kB/s from 12:00 to 13:00, on a 200 MB disk: its busiest
+    5-minute interval writes 180 MB, past the 100 MB at which the log reaches half the disk; an average one
+    10.375 MB ((23 x 36 MB + 2.16 GB) / 86400 s x 300 s). It is sized, and the notes say when no bandwidth helps."""
+    rows = [(h * 3600, 6e5 * 3600 if h == 12 else 1e4 * 3600) for h in range(24)]
+    (tmp_path / "burst.csv").write_text("timestamp,bytes\n" + "".join(f"{t},{b:.0f}\n" for t, b in rows))
+    data = base_scenario()
+    data["site"]["hosts"][0]["vms"][0].update({"disks": ["200MB"], "churn": {"trace": str(tmp_path / "burst.csv")}})
+    data["replication"]["resync"] = {"start": "immediate"}
+    s = drsim.parse_scenario(data)
+    vm = s.site.hosts[0].vms[0]
+    assert interval_writes(s, vm, 1) == (pytest.approx(1.8e8), pytest.approx(1.0375e7))
+    assert resync_bound(s, [1]) == [("vm1", pytest.approx(1.0375e7), pytest.approx(1.8e8), pytest.approx(1e8))]
+    df = plan(s, rpo="15m", percentile=90, replications=1, tolerance=TOL, executor=executor)
+    assert ("vm1: its busiest 5 min interval writes 172 MiB, at least the 95.4 MiB at which a disk's change log "
+            "reaches half the disk: it needs a resynchronisation then at any bandwidth") in df.attrs["notes"]

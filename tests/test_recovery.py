@@ -222,11 +222,17 @@ def test_site_disaster_takes_everything_down_and_plans_start_group_by_group():
     r = drsim.simulate(make_scenario(base=d))
     inc = r.incidents.set_index("vm")
     assert set(inc.index) == {"vm1", "db", "app"}
-    db_running = inc.loc["db", "service_restored_at"]
+    plan_start = 6 * 3600 + 10 * 60  # detect 5m + respond 5m
+    assert (inc["failover_started_at"] == plan_start).all()  # the SLA clock starts with the plan
+    # one process_pending (5m) and one prepare (3m) for the whole plan, then group 1 starts (8m)
+    db_running = plan_start + (5 + 3 + 8) * 60
+    assert inc.loc["db", "service_restored_at"] == pytest.approx(db_running + 2 * 60)  # + reconnect
+    assert inc.loc["db", "sla_rto_s"] == pytest.approx((5 + 3 + 8) * 60)
     for vm in ("app", "vm1"):
-        # group 2 starts after db runs, its script (5m) and group 2's manual action (10m)
-        assert inc.loc[vm, "failover_started_at"] == pytest.approx(db_running + 15 * 60)
-        assert inc.loc[vm, "sla_rto_s"] == pytest.approx((3 + 5 + 8) * 60)  # excludes the manual action
+        # group 2 starts once db runs, after its script (5m) and group 2's manual action (10m)
+        running = db_running + (5 + 10 + 8) * 60
+        assert inc.loc[vm, "service_restored_at"] == pytest.approx(running + 2 * 60)
+        assert inc.loc[vm, "sla_rto_s"] == pytest.approx(running - plan_start - 15 * 60)  # without the actions
     assert (inc["outcome"] == "failed over, not failed back by the end").all()
 
 

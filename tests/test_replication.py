@@ -101,7 +101,7 @@ def test_no_recovery_point_before_protection():
 def test_rpo_sawtooth_of_a_lone_vm(interval, rate):
     """Constant churn c, interval T, link B: RPO drops to d = cT/B and peaks at T + d; mean T/2 + d."""
     r = _vm({"replication.interval": interval, "site.hosts[0].vms[0].churn": {"rate": rate},
-             "site.hosts[0].vms[0].disks": ["100MB"], "duration": "2d"})
+             "site.hosts[0].vms[0].disks": [{"size": "10GB", "used": "100MB"}], "duration": "2d"})
     T = drsim.scenario.units.parse_duration(interval)
     c = drsim.scenario.units.parse_rate(rate)
     d = c * T / 1e6
@@ -139,8 +139,9 @@ def test_cycles_cut_exactly_the_writes_since_the_last_cut():
 
 
 def test_overload_misses_cycles_and_rpo_grows_without_bound():
-    """Churn above bandwidth: cycles are missed and the lag grows like (1 - B/c) t."""
-    r = _vm({"duration": "3d", "site.hosts[0].vms[0].disks": ["1GB"],
+    """Churn above bandwidth: cycles are missed and the lag grows like (1 - B/c) t (on a disk big enough that its
+    log stays under 50 % of it: no resync)."""
+    r = _vm({"duration": "3d", "site.hosts[0].vms[0].disks": [{"size": "1TB", "used": "1GB"}],
              "site.hosts[0].vms[0].churn": {"rate": "1.25MB/s"}})  # c/B = 1.25
     row = r.summary.set_index("vm").loc["vm1"]
     assert row["cycles_missed"] > row["cycles_sent"]
@@ -156,12 +157,12 @@ def test_overload_misses_cycles_and_rpo_grows_without_bound():
     assert ratio.max() <= (1 - 1 / 1.25) * 1.15
     peaks = rpo.groupby(rpo["time"] // 86400)["rpo"].max()
     assert peaks.is_monotonic_increasing and peaks.iloc[-1] > 2 * peaks.iloc[0]
-    assert "critical" in set(r.health["health"]) or row["health"] in ("warning", "critical")
+    assert row["health"] in ("warning", "critical") and row["resyncs"] == 0
 
 
 def test_missed_cycle_rolls_writes_into_the_next_cut():
     # c/B = 1.5: deltas overlap the next ticks, which are missed; later cuts carry all writes since the last
-    r = _vm({"duration": "6h", "site.hosts[0].vms[0].disks": ["100MB"],
+    r = _vm({"duration": "6h", "site.hosts[0].vms[0].disks": [{"size": "1TB", "used": "100MB"}],
              "site.hosts[0].vms[0].churn": {"rate": "7.5MB/s"}, "link.upload": "40Mbit/s"})
     cy = r.cycles
     assert (cy["outcome"] == "missed").sum() > 0
@@ -172,17 +173,21 @@ def test_missed_cycle_rolls_writes_into_the_next_cut():
 
 
 def test_health_warning_when_cycles_are_missed_and_critical_when_log_reaches_half_the_disk():
-    r = _vm({"duration": "2d", "site.hosts[0].vms[0].disks": ["1GB"],
+    r = _vm({"duration": "2d", "site.hosts[0].vms[0].disks": [{"size": "4GB", "used": "1GB"}],
              "site.hosts[0].vms[0].churn": {"rate": "1.25MB/s"}})
     h = r.health
-    assert h["health"].iloc[0] in ("warning", "critical")
+    assert h["health"].tolist()[:3] == ["normal", "warning", "critical"]  # missed cycles warn before the log fills
     crit = h[h["health"] == "critical"]
     assert len(crit)
-    # critical once pending log >= 0.5 GB = 400 s of writes past the newest point's capture
+    # critical once pending log >= 2 GB (half the disk) = 1600 s of writes past the newest point's capture: the
+    # tick that sees it marks the VM for resynchronisation, which starts the critical interval
     first = crit["start"].iloc[0]
     pts = r.recovery_points
     newest = pts[pts["available_at"] <= first]["captured_at"].max()
-    assert 1.25e6 * (first - newest) >= 0.5e9
+    assert 1.25e6 * (first - newest) >= 2e9
+    assert 1.25e6 * (first - 300 - newest) < 2e9  # the tick before did not see it
+    st = r.states
+    assert first in set(st[st["state"] == "resync"]["start"])
 
 
 def test_health_window_counts_the_last_hours_ticks_by_number_not_by_rounded_time():

@@ -222,7 +222,7 @@ def test_executive_summary_in_plain_words(parsed):
 
 def test_assumptions_name_defaults_and_their_basis(page, parsed):
     text = " ".join("".join(parsed.text).split())
-    assert "drsim/scenario/recovery.py" in text
+    assert "drsim/scenario/recovery.py" in text and "Product facts, defaults and their basis" in text
     assert "drsim/scenario/churn.py" in text and "illustrative" in text
     # the scenario gives the default value for one step, another value for the other
     assert '<th scope="row">failover.onprem_start</th><td>5 min (default)</td><td>5 min</td>' in page

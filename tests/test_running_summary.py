@@ -113,3 +113,26 @@ def test_drsim_run_says_how_big_a_long_run_is_and_what_it_keeps(tmp_path):
     assert {p.name for p in folder.glob("*.parquet")} == {"summary.parquet", "states.parquet"}
     bad = runner.invoke(main, ["run", str(path), "--tables", "summary,cycle"])
     assert bad.exit_code == 2 and "unknown table 'cycle'" in bad.stderr
+
+
+def test_the_running_summary_follows_resyncs():
+    """1.25 MB/s on a 4 GB disk holding 3 GB over an 8 Mbit/s link: the log reaches 2 GB (half the disk) at 1600 s,
+    during the 3000 s copy, so a resync replaces the catch-up (3.75 GB written since the snapshot change
+    3 GB x (1 - e^-1.25) = 2.14 GB of blocks); the link cannot keep up, so resyncs follow one another. The RPO is
+    defined through them (the VM can fail over to its newest point): the running summary equals the table-based
+    one, and the first resync's point starts the steady state as a catch-up's would."""
+    s = make_scenario({"duration": "2d", "site.hosts[0].vms[0].disks": [{"size": "4GB", "used": "3GB"}],
+                       "site.hosts[0].vms[0].churn": {"rate": "1.25MB/s"},
+                       "replication.resync": {"start": "immediate"}})
+    full = drsim.simulate(s)
+    _same_summary(full.summary, drsim.simulate(s, tables=("summary",)).summary, 1.0)
+    row = full.summary.iloc[0]
+    first = full.operations[full.operations["step"] == "send disk 1"].iloc[0]
+    assert first["bytes"] == pytest.approx(3e9 * -np.expm1(-1.25), rel=1e-9)
+    assert row["protected_at"] == first["end"] and row["resyncs"] > 50
+    resync = full.states[full.states["state"] == "resync"]
+    assert row["resync_s"] == pytest.approx(float((resync["end"] - resync["start"]).sum()), rel=1e-12)
+    # the start-up: from protection until the next point (the second resync's) arrives, the newest point is the one
+    # captured when the first resync started (the copy's end, 3000 s)
+    second = full.transfers[full.transfers["kind"].astype(str) == "resync"]["finished_at"].iloc[1]
+    assert row["rpo_startup_max_s"] == pytest.approx(second - 3000.0, rel=1e-12)

@@ -119,7 +119,7 @@ def test_bundled_link(bundled):
     assert bundled.link.upload == 20e6 / 8 == 2.5e6
     assert bundled.link.download == 100e6 / 8
     assert bundled.link.efficiency == 0.9
-    assert bundled.link.compression == 1.3
+    assert bundled.link.compression == 1.0  # the service has no compression option
     t = bundled.link.throttle
     assert t is not None
     assert t.work_limit == 10e6 / 8
@@ -1163,8 +1163,17 @@ def test_warning_for_throttle_out_of_range(tmp_path):
 def test_warning_for_high_churn(tmp_path):
     s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}, "link.upload": "100Mbit/s"}))
     assert scenario_warnings(s) == [
-        "vm1: mean churn 3.00 MB/s exceeds the 2 MB/s the service supports per VM on standard storage"
+        "vm1: mean churn 3.00 MB/s exceeds the 2 MB/s the service supports per VM on standard storage (support matrix)"
     ]
+    # premium storage supports 5 MB/s (20 MB/s with writes of 16 KB or more)
+    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "6MB/s"}, "replication.target_storage": "premium",
+                                       "link.upload": "100Mbit/s"}))
+    assert scenario_warnings(s) == [
+        "vm1: mean churn 6.00 MB/s exceeds the 5 MB/s the service supports per VM on premium storage (support matrix)"
+    ]
+    s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "6MB/s"}, "replication.target_storage": "premium",
+                                       "replication.io_size": "16KB", "link.upload": "100Mbit/s"}))
+    assert scenario_warnings(s) == []
     # a VM that is not protected does not replicate, so its churn is no concern
     s = load_scenario(write(tmp_path, {f"{VM}.churn": {"rate": "3MB/s"}, f"{VM}.protect": False}))
     assert scenario_warnings(s) == []
@@ -1182,7 +1191,8 @@ def test_warning_for_batched_vm_that_will_not_replicate(tmp_path):
         )
     )
     assert scenario_warnings(s) == [
-        "replication.initial.batches: vm1 is listed but will not replicate (protect: false or an unsupported host)"
+        "replication.initial.batches: vm1 is listed but will not replicate (protect: false, an unsupported host or "
+        "a VM beyond the service's limits)"
     ]
 
 

@@ -250,7 +250,7 @@ def test_parse_rate_needs_a_unit(value):
     [
         ("20Mbit", "Mbit"),
         ("20MB", "MB"),
-        ("20 Mbit/min", "Mbit/min"),
+        ("20 Mbit/week", "Mbit/week"),
         ("20 furlongs/s", "furlongs/s"),
     ],
 )
@@ -258,6 +258,13 @@ def test_parse_rate_unknown_unit(text, unit):
     with pytest.raises(ValueError) as exc:
         parse_rate(text)
     assert str(exc.value) == (f"unknown rate unit {unit!r} in {text!r} (use e.g. kbit/s, Mbit/s, Gbit/s, Mbps, MB/s)")
+
+
+@pytest.mark.parametrize(("text", "bytes_per_s"),
+                         [("3GB/min", 50e6), ("60 MB per minute", 1e6), ("120Mbit/min", 0.25e6)])
+def test_parse_rate_per_minute(text, bytes_per_s):
+    # the checksum rates are quoted per minute ("a few GB per minute")
+    assert parse_rate(text) == pytest.approx(bytes_per_s, rel=1e-12)
 
 
 def test_parse_rate_without_a_unit_says_it_needs_one():

@@ -104,7 +104,8 @@ def test_churn_above_the_link_is_warned_with_the_upload_line(tmp_path):
     # 8 Mbit/s = 1 MB/s of payload; a throttle to half the link on weekdays 08:00-18:00 leaves 851 kB/s on average
     s, path = load(tmp_path, churn="{rate: 1.1MB/s}")
     assert (f"{path}:10:16: link: the protected VMs' churn (8.8 Mbit/s on the wire) exceeds the link's mean payload "
-            "capacity (8 Mbit/s): replication cannot keep up and RPO will grow without bound") in located_warnings(s)
+            "capacity (8 Mbit/s): replication cannot keep up; the RPO grows until a disk's change log reaches half "
+            "the disk and the VM needs resynchronisation") in located_warnings(s)
     assert scenario_warnings(make_scenario({"site.hosts[0].vms[0].churn": {"rate": "0.9MB/s"}})) == []
     throttled = make_scenario({"site.hosts[0].vms[0].churn": {"rate": "0.9MB/s"},
                                "link.throttle": {"work_limit": "4Mbit/s"}})
@@ -115,3 +116,36 @@ def test_warnings_are_not_errors_and_the_run_goes_on(tmp_path):
     s, _ = load(tmp_path, duration=30, churn="{daily: 1}")
     assert len(scenario_warnings(s)) == 3  # 30 s, 100 % a day (115 kB/s: within the link), too short for the copy
     assert s.duration == 30.0 and s.vms()[0][1].churn.daily == 1.0
+
+
+def test_the_services_limits_are_warned_at_their_lines(tmp_path):
+    """A generation 2 VM whose OS disk is over 300 GB is refused at its disks; a host with less free space than its
+    protectable VMs' disks (the refused VM's do not count) at its free_space; churn over the premium tier's 5 MB/s
+    at the VM's churn (support matrix)."""
+    path = tmp_path / "limits.yaml"
+    path.write_text("""\
+name: limits
+duration: 30d
+site:
+  hosts:
+    - name: H1
+      free_space: 80GiB
+      vms:
+        - name: big
+          generation: 2
+          disks: [400GiB]
+          churn: {rate: 1kB/s}
+        - name: busy
+          disks: [100GiB]
+          churn: {rate: 6MB/s}
+link: {upload: 1Gbit/s, download: 1Gbit/s}
+replication: {target_storage: premium}
+""", encoding="utf-8")
+    lines = located_warnings(load_scenario(path))
+    assert (f"{path}:6:19: host H1: 80.0 GiB free for the change logs; initial replication of its VMs may need "
+            "up to 100 GiB (100 % of their disks) and delta replication up to 50.0 GiB (50 %): when the log space "
+            "runs out, replication pauses and the VMs need resynchronisation") in lines
+    assert (f"{path}:10:18: big cannot be protected: its OS disk (the first) is 400 GiB; a generation 2 VM's OS disk "
+            "may be at most 300 GB (support matrix)") in lines
+    assert (f"{path}:14:18: busy: mean churn 6.00 MB/s exceeds the 5 MB/s the service supports per VM on premium "
+            "storage (support matrix)") in lines

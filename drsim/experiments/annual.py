@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drsim.model.codes import STATES
 from drsim.model.recovery import Incident
-from drsim.model.replication import STATES
 from drsim.scenario.units import DAY
 
 __all__ = ["AnnualRecord", "YEAR", "DOWN_CODES", "annual_record", "down_intervals", "add_downtime"]

@@ -40,8 +40,8 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from drsim.experiments.annual import YEAR, AnnualRecord, annual_record, down_intervals
+from drsim.model.codes import H_CRITICAL, ONPREM, S_PROTECTED
 from drsim.model.failures import FailureEvent, failure_timeline
-from drsim.model.replication import H_CRITICAL, ONPREM, S_PROTECTED
 from drsim.model.site import SiteModel
 from drsim.model.streams import Streams
 from drsim.scenario.document import Scenario

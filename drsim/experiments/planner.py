@@ -7,8 +7,8 @@
   shared: a VM's requirement is the site bandwidth at which *that* VM meets the target);
 * the **initial-replication time** per VM and per batch at the site's required bandwidth;
 * the **achievable RPO percentile** at the scenario's current bandwidth (and at the formula's bandwidth);
-* the bandwidth the vendor planner's **peak-churn formula** would give, so one sees where it under- or
-  over-provisions.
+* the bandwidth a **reconstruction of the vendor planner's formula** (p95 of hourly churn x 1.3) would give, so
+  one sees where it under- or over-provisions.
 
 What is measured at each bandwidth, and the criterion over replications: :mod:`drsim.experiments.bandwidth_runs`.
 The sizing scenario, the throttle (scaled with the uplink) and the formula: :mod:`drsim.experiments.sizing`.
@@ -67,6 +67,7 @@ from drsim.experiments.sizing import (
     _eligible,
     formula_bandwidth,
     hourly_rates,
+    resync_bound,
     scenario_at,
     sizing_scenario,
     throttle_share,
@@ -76,6 +77,7 @@ from drsim.scenario import units
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.document import Scenario
 from drsim.scenario.loading import load_scenario
+from drsim.scenario.site import protectable
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
@@ -228,6 +230,15 @@ def plan(
     capacity_per_bps = link.compression * link.efficiency * share  # payload bytes/s per raw byte/s, long run
     lower_vm = churn / capacity_per_bps
     lower_site = float(churn.sum() / capacity_per_bps)
+    bound = resync_bound(base, seeds)  # VMs that resync at some interval whatever the bandwidth
+    always = [b for b in bound if b[1] >= b[3]]
+    if always:
+        size = units.format_size
+        raise PlanError("; ".join(
+            f"{name}: it writes {size(mean)} in an average {units.format_duration(interval)} interval, at least the "
+            f"{size(limit)} at which a disk's change log reaches half the disk: it needs resynchronisation between "
+            "two cuts at any bandwidth" for name, mean, _peak, limit in always)
+            + "; shorten the interval, or check the disks' sizes and churn")
     formula = formula_bandwidth(base, seeds)
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
@@ -339,7 +350,11 @@ def plan(
         site_after = float(np.mean(pa.max(axis=1))) - offset
     else:
         notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM")
-    skipped = [v.name for h, v in scenario.vms() if not (h.supported and v.protect)]
+    for name, _mean, peak, limit in bound:
+        notes.append(f"{name}: its busiest {units.format_duration(interval)} interval writes "
+                     f"{units.format_size(peak)}, at least the {units.format_size(limit)} at which a disk's change log "
+                     "reaches half the disk: it needs a resynchronisation then at any bandwidth")
+    skipped = [v.name for h, v in scenario.vms() if not protectable(h, v)]
     if skipped:
         notes.append(f"not replicated, so not sized: {', '.join(skipped)}")
     unsteady = int((at_current.data["steady"][:, 0] == 0).sum())
@@ -417,7 +432,8 @@ def plan(
             f"kept, scaled with the uplink: work hours {throttle.work_limit / current:.0%} of it, off hours "
             f"{(throttle.off_limit if throttle.off_limit is not None else current) / current:.0%}"),
         "sizing": "failures, maintenance and drills removed",
-        "formula": f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
+        "formula": f"a reconstruction of the vendor planner's sizing (its algorithm is unpublished): "
+                   f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
                    "VMs, / compression / efficiency",
         "evaluations": [{"upload_Bps": b, "site_met": p.site_met,
                          "rpo_mean_s": dict(zip(names, map(float, p.mean), strict=True)),

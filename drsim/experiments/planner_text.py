@@ -81,8 +81,8 @@ def plan_text(df: pd.DataFrame) -> str:
     lines.append("")
     lines += [
         "required: the raw upload at which the VM (the site: every VM) meets the target on the shared link.",
-        f"formula: the VM's term of the vendor's peak-churn sum (p{FORMULA_PERCENTILE:g} of hourly churn x "
-        f"{FORMULA_GROWTH} / compression / efficiency).",
+        f"formula: the VM's term of drsim's reconstruction of the vendor planner's sizing (p{FORMULA_PERCENTILE:g} "
+        f"of hourly churn x {FORMULA_GROWTH} / compression / efficiency; the vendor's algorithm is unpublished).",
         f"{pct}: means over replications at the current {mbit(a['current_upload_Bps'])} (± 95 % CI half-width), "
         "the formula's and the row's required bandwidth;",
         "the site row shows the worst VM. Initial replication times at the site's required bandwidth.",
@@ -97,8 +97,9 @@ def plan_text(df: pd.DataFrame) -> str:
         lines.append(f"- Every VM meets a {target} RPO {a['percentile']:g} % of the time from {mbit(req)} "
                      f"(not at {mbit(site['required_low_Bps'])}"
                      + (", the lower bound" if site["required_low_Bps"] == a["lower_bound_Bps"] else "") + ").")
-        lines.append(f"- The peak-churn formula gives {mbit(site['formula_Bps'])}: {_formula_verdict(df)}; at that "
-                     f"bandwidth the worst VM's {pct} RPO is {_dur(site['rpo_formula_s'])}"
+        lines.append(f"- The reconstructed planner formula (p{FORMULA_PERCENTILE:g} hourly churn x {FORMULA_GROWTH}) "
+                     f"gives {mbit(site['formula_Bps'])}: {_formula_verdict(df)}; at that bandwidth the worst VM's "
+                     f"{pct} RPO is {_dur(site['rpo_formula_s'])}"
                      + (f" and {site['missed_formula']:.1%} of cycles are missed" if site["missed_formula"] > 0
                         else "") + ".")
         lines.append(f"- At {mbit(req)} the initial replication takes {_dur(site['initial_replication_s'])}; "

@@ -54,6 +54,7 @@ from drsim.model.policies import make_policy
 from drsim.scenario import load_scenario
 from drsim.scenario.distributions import Exponential
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 from drsim.scenario.units import DAY, HOUR
 
 __all__ = ["risk", "Risk", "conditional_conditions", "METHODS", "RiskError"]
@@ -264,7 +265,7 @@ def _choose(method: str, steady: SteadyState, conditions: Sequence[tuple[str, bo
     """The engine for ``method``, falling back (with a note) where its conditions fail."""
     if not steady.keeps_up:
         if method != "full":
-            eligible = sum(1 for host, vm in horizon.vms() if host.supported and vm.protect)
+            eligible = sum(1 for host, vm in horizon.vms() if protectable(host, vm))
             cycles = eligible * horizon.duration / horizon.replication.interval
             notes.append("replication does not keep up with churn (" + "; ".join(steady.problems) + "): quiet "
                          "stretches cannot be skipped, so every replication is simulated in full over the whole "

@@ -1,6 +1,6 @@
 """What the bandwidth planner sizes and compares against: the sizing scenario, the scenario at a candidate
 upload (throttle scaled with it), the throttle's share of the uplink, the replicating VMs and their batches,
-and the vendor planner's peak-churn formula.
+and a reconstruction of the vendor planner's formula.
 
 **Sizing scenario.** Failures, maintenance and drills are removed (they interrupt replication or the RPO curve;
 sizing is for normal operation). Everything else is kept: churn, interval, batches, setup, compression,
@@ -10,10 +10,16 @@ efficiency, duration.
 limits times ``B / current upload``, so the throttle keeps the same *share* of the uplink (e.g. half of it
 during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
 
-**Formula.** The vendor planner's sizing: per VM, the 95th percentile of its hourly write rate (hours aligned to
-the calendar, over the run's duration, pooled over the replications' write curves) times 1.3 growth; summed over
-the protected VMs; divided by compression and efficiency. It ignores the throttle, the link sharing, bursts
+**Formula.** drsim's reconstruction of the vendor planner's sizing (the deployment planner report and cost
+estimation documents its inputs, the 95th percentile of profiled churn and 30 % growth, not its algorithm): per
+VM, the 95th percentile of its hourly write rate (hours aligned to the calendar, over the run's duration, pooled
+over the replications' write curves) times 1.3 growth; summed over the protected VMs; divided by compression and
+efficiency. It ignores the throttle, the link sharing, bursts
 within the hour and missed cycles.
+
+**Resync whatever the bandwidth.** A VM whose writes in one replication interval reach the pending bytes at which a
+disk's change log is half the disk (:func:`drsim.model.resync.resync_threshold`) is marked for resynchronisation
+at that interval's tick even on an infinitely fast link: :func:`resync_bound` finds them from the write curves.
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.model` and, of this stage, the setting paths.
 """
@@ -27,15 +33,17 @@ import numpy as np
 
 from drsim.experiments.settings_paths import apply_settings
 from drsim.model.churn import build_curve, week_offset
+from drsim.model.resync import resync_threshold
 from drsim.model.streams import Streams
 from drsim.scenario import units
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 
 __all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
-           "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
+           "interval_writes", "resync_bound", "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
 
-FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor
-FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of hourly churn
+FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor (deployment planner report)
+FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of churn (deployment planner report; hourly here)
 
 
 def _rate_text(bytes_per_s: float) -> str:
@@ -77,7 +85,7 @@ def throttle_share(scenario: Scenario) -> float:
 
 def _eligible(scenario: Scenario) -> list[tuple[int, Any, Any]]:
     """(index among all VMs, host, VM) of every VM that replicates."""
-    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if h.supported and v.protect]
+    return [(i, h, v) for i, (h, v) in enumerate(scenario.vms()) if protectable(h, v)]
 
 
 def _batches(scenario: Scenario, names: list[str]) -> dict[str, int]:
@@ -113,9 +121,9 @@ def hourly_rates(scenario: Scenario, vm: Any, seed: int) -> np.ndarray:
 
 
 def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dict[str, float]:
-    """The vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th percentile of its hourly
-    write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed), times 1.3, divided by
-    compression and efficiency. The site's is the sum."""
+    """drsim's reconstruction of the vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th
+    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed),
+    times 1.3, divided by compression and efficiency. The site's is the sum."""
     seeds = seeds or [scenario.seed]
     link = scenario.link
     out = {}
@@ -123,4 +131,39 @@ def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dic
         rates = np.concatenate([hourly_rates(scenario, vm, s) for s in seeds])
         peak = float(np.percentile(rates, FORMULA_PERCENTILE))
         out[vm.name] = peak * FORMULA_GROWTH / link.compression / link.efficiency
+    return out
+
+
+def interval_writes(scenario: Scenario, vm: Any, seed: int) -> tuple[float, float]:
+    """The most and the mean bytes ``vm`` writes in one replication interval over the run, from the write curve the
+    model builds with run seed ``seed`` (exact: a piecewise-linear curve's window of fixed length writes most when
+    the window starts or ends at a breakpoint)."""
+    interval, horizon = scenario.replication.interval, scenario.duration
+    curve = build_curve(scenario, vm, Streams(seed).get("churn", vm.name), horizon)
+    if horizon <= interval:
+        total = curve(horizon)
+        return total, total
+    times, cum, slopes = (np.asarray(x) for x in (curve.times, curve.cumulative, curve.slopes))
+
+    def at(t: np.ndarray) -> np.ndarray:
+        i = np.maximum(np.searchsorted(times, t, side="right") - 1, 0)
+        return cum[i] + slopes[i] * (t - times[i])
+
+    starts = np.unique(np.clip(np.concatenate([times, times - interval]), 0.0, horizon - interval))
+    return float((at(starts + interval) - at(starts)).max()), curve(horizon) / horizon * interval
+
+
+def resync_bound(scenario: Scenario, seeds: list[int]) -> list[tuple[str, float, float, float]]:
+    """The replicating VMs that need a resynchronisation at some interval whatever the bandwidth: (name, bytes
+    written in an interval on average, in the busiest interval, the pending bytes that mark a resync), for each VM
+    whose busiest interval (over the write curves of ``seeds``) reaches its threshold."""
+    out = []
+    for _, _, vm in _eligible(scenario):
+        limit = resync_threshold(vm)
+        peak, mean = 0.0, 0.0
+        for seed in seeds:
+            p, m = interval_writes(scenario, vm, seed)
+            peak, mean = max(peak, p), mean + m / len(seeds)
+        if peak >= limit:
+            out.append((vm.name, mean, peak, limit))
     return out

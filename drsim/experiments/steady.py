@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drsim.model.replication import H_CRITICAL
+from drsim.model.codes import H_CRITICAL
 from drsim.model.site import SiteModel
 from drsim.results.metrics import time_above
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 from drsim.scenario.units import DAY, HOUR, WEEK
 
 __all__ = ["SteadyState", "ProbeRun", "probe_run", "probe_seed", "rpo_grid", "steady_state", "curve_pieces"]
@@ -111,7 +112,7 @@ def _distribution(r0: np.ndarray, length: np.ndarray, grid: np.ndarray) -> tuple
 
 def probe_run(scenario: Scenario, seed: int, weeks: int, warmup: float, grid: np.ndarray) -> ProbeRun:
     """One probe run of ``scenario`` (a risk scenario: failures are ignored) with run seed ``seed``."""
-    eligible = [host.supported and vm.protect for host, vm in scenario.vms()]
+    eligible = [protectable(host, vm) for host, vm in scenario.vms()]
     copy = sum(vm.copy_bytes for (host, vm), e in zip(scenario.vms(), eligible, strict=True) if e)
     probe = scenario.model_copy(update={"duration": 1.0})  # only to read the uplink's schedule
     capacity = SiteModel(probe, seed, keep=(), timeline=[]).upload.schedule.weekly_mean()

@@ -12,7 +12,7 @@ log-normal multiplier per hour; or from a replayed trace of measured writes.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,6 +62,17 @@ class WriteCurve:
         """Write rate in bytes/s just after ``t``."""
         i = max(bisect_right(self.times, t) - 1, 0)
         return self.slopes[i]
+
+    def time_of(self, total: float) -> float:
+        """The first time (s) at which ``total`` bytes have been written (inf if never)."""
+        cum = self.cumulative
+        i = bisect_left(cum, total)
+        if i == 0:
+            return 0.0
+        if i == len(cum):  # past the last breakpoint: the last slope continues
+            slope = self.slopes[-1]
+            return self.times[-1] + (total - cum[-1]) / slope if slope > 0 else math.inf
+        return self.times[i - 1] + (total - cum[i - 1]) / self.slopes[i - 1]
 
     def between(self, t0: float, t1: float) -> float:
         """Bytes written in (t0, t1]."""

@@ -5,7 +5,7 @@ random streams, and acts on an incident: record its detection, fail over, wait f
 run a recovery plan, or call back later. Every action goes to the run's
 :class:`~drsim.model.recovery.Recovery`. Times in seconds.
 
-Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.replication` (the VM states) and the scenario's
+Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.codes` (the VM states) and the scenario's
 distributions (and the orchestrator for hints).
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from drsim.model.codes import STATES
 from drsim.model.incidents import Incident
-from drsim.model.replication import STATES
 from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:

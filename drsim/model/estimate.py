@@ -33,7 +33,7 @@ from drsim.scenario import units
 from drsim.scenario.churn import load_trace
 from drsim.scenario.document import Scenario
 from drsim.scenario.problems import Problem, location_text
-from drsim.scenario.site import VM
+from drsim.scenario.site import VM, protectable
 
 __all__ = ["RunEstimate", "EstimatePart", "estimate_run", "size_problem", "size_problems", "MAX_EVENTS",
            "MAX_BYTES", "EVENTS_PER_SECOND", "TOO_LARGE"]
@@ -152,7 +152,7 @@ def estimate_run(scenario: Scenario) -> RunEstimate:
     validation does): its events, table rows and peak memory in bytes, by source. See the module docstring."""
     s = scenario
     parts: list[EstimatePart] = []
-    replicating = [v for h, v in s.vms() if h.supported and v.protect]
+    replicating = [v for h, v in s.vms() if protectable(h, v)]
     n = len(replicating)
     vms_on = {h.name: len(h.vms) for h in s.site.hosts}
     if n:

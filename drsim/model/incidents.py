@@ -50,6 +50,7 @@ class Incident:
     closed: bool = False
     restarting: bool = False
     down: list[tuple[float, float]] = field(default_factory=list, repr=False)  # the intervals charged (s)
+    note: str = ""  # said in the outcome (e.g. no app-consistent point was kept)
 
     @property
     def outage_start(self) -> float:

@@ -18,7 +18,7 @@ Imports the churn and schedule modules of this package and the scenario types.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,6 +67,22 @@ class PeriodicCurve:
     def __call__(self, t: float) -> float:
         """Bytes written in [0, t]."""
         return self._absolute(t) if t > 0 else 0.0
+
+    def time_of(self, total: float) -> float:
+        """The first time (s) at which ``total`` bytes have been written since t = 0 (inf if never), as
+        :meth:`drsim.model.churn.WriteCurve.time_of` (a resync's watch during initial replication asks it)."""
+        if total <= 0.0:
+            return 0.0
+        if self.total <= 0.0:
+            return math.inf
+        target = total + self._at_zero  # bytes from the start of the period that holds t = 0
+        k = math.floor(target / self.total)
+        rem = target - k * self.total
+        if rem <= 1e-12 * target:  # reached at the end of the previous period (or earlier, if it ends without
+            k, rem = k - 1, self.total  # writes); the tolerance absorbs the rounding of target / total
+        i = bisect_left(self.cumulative, rem)  # 1 <= i: rem > 0 = cumulative[0]
+        u = self.times[i - 1] + (rem - self.cumulative[i - 1]) / self.slopes[i - 1]
+        return max(k * self.period + u - self.phase, 0.0)
 
     def rate(self, t: float) -> float:
         """Write rate in bytes/s just after ``t``."""

@@ -8,8 +8,9 @@ stream. :class:`Operations` is mixed into :class:`~drsim.model.recovery.Recovery
 declared below and the incident helpers the operations call (``rng``, ``incident_rng``, ``onprem_available``,
 ``onprem_failed``, ``_open_incident``, ``_close``, ``_repaired_in_cloud``).
 
-Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.replication` (the VM states and transfer
-kinds) and the scenario (and the model's other classes for hints).
+Imports only :mod:`drsim.model.incidents`, :mod:`drsim.model.codes` (the VM states and transfer kinds),
+:mod:`drsim.model.replication`, :mod:`drsim.model.resync` (changed blocks) and the scenario (and the model's other
+classes for hints).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from drsim.model.incidents import Incident
-from drsim.model.replication import (
+from drsim.model.codes import (
     C_APP,
     DOWN,
     FAILBACK_SYNC,
@@ -31,14 +31,17 @@ from drsim.model.replication import (
     K_FAILBACK,
     K_RESTORE,
     ONPREM,
+    REPLICATING,
     RESTORING,
-    S_PROTECTED,
-    VMReplica,
 )
+from drsim.model.incidents import Incident
+from drsim.model.replication import VMReplica
+from drsim.model.resync import vm_changed_blocks
 from drsim.scenario.distributions import Distribution
 
 if TYPE_CHECKING:
     from drsim.model.context import Context
+    from drsim.model.network import CloudNetwork
     from drsim.model.policies import Policy
     from drsim.model.site import SiteModel
     from drsim.scenario.recovery import FailoverSteps
@@ -62,6 +65,7 @@ class Operations:
     _ops: int  # operations started so far (numbers them)
     _failbacks: dict[str, simpy.Process]
     _moving: dict[str, Any]
+    network: CloudNetwork  # the VPNs clients reconnect through
 
     # --- steps --------------------------------------------------------------------------------------
 
@@ -89,6 +93,12 @@ class Operations:
             self._moving.pop(r.vm.name, None)
         self.operations.append((r.vm.name, kind, step, start, self.env.now, nbytes, op))
 
+    def _via_portal(self, target: str, kind: str, op: int) -> None:
+        """Record that an operation is triggered from the cloud portal: the Essentials dashboard is down."""
+        if not self.ctx.dashboard_up():
+            now = self.env.now
+            self.operations.append((target, kind, "triggered via the portal", now, now, 0.0, op))
+
     def _new_op(self) -> int:
         self._ops += 1
         return self._ops
@@ -96,18 +106,53 @@ class Operations:
     # --- unplanned failover -------------------------------------------------------------------------
 
     def _choose_point(self, r: VMReplica, inc: Incident, point: str) -> tuple[float, float, int] | None:
+        """The recovery point ``point`` picks now. ``latest`` (its pending data was just processed): the newest
+        point in the cloud. Otherwise only *processed* points count, those in the cloud for at least the
+        processing backlog (``replication.processing_lag``; the oldest point if none is processed yet);
+        ``latest-app`` takes the newest app-consistent one, and says so in the incident when none is kept."""
         if math.isfinite(inc.corrupt_since):  # the clean point chosen when the corruption was found
             return inc.clean_point
-        pts = r.available_points(self.env.now)
+        now = self.env.now
+        pts = r.available_points(now)
+        if point != "latest" and pts:
+            lag = self.scenario.replication.processing_lag
+            pts = [p for p in pts if p[1] <= now - lag] or pts[:1]
         if point == "latest-app":
-            pts = [p for p in pts if p[2] == C_APP] or pts
+            app = [p for p in pts if p[2] == C_APP]
+            if not app and pts:
+                inc.note = "no app-consistent point within retention: a crash-consistent one was used"
+            pts = app or pts
         return pts[-1] if pts else None
+
+    def _source_answers(self, r: VMReplica, inc: Incident) -> bool:
+        """The failed VM's host, the site and the link still work and its disks are intact: an unplanned
+        failover may shut it down and sync its pending log first (``failover.shutdown_first``)."""
+        rec = self.model.recovery
+        return (inc.kind == "vm" and not r.disks_lost and rec.site_faults == 0 and rec.link_faults == 0
+                and rec.host_faults[r.host.name] == 0)
+
+    def _sync_first(self, r: VMReplica, inc: Incident, op: int):
+        """Send the failed VM's whole pending log (it wrote nothing since it failed); the new point, or None."""
+        env = self.env
+        start = env.now
+        if r.in_flight() is not None and (yield r.wait_delivery()) is None:
+            return None
+        tr = r.final_sync()
+        if (yield r.wait_delivery()) is None:
+            return None
+        self.operations.append((r.vm.name, "failover", "final_sync", start, env.now, tr.data_bytes, op))
+        return r.points[-1]
 
     def _failover(self, r: VMReplica, inc: Incident, point: str, op: int | None = None):
         env = self.env
         op = op or self._new_op()
         rng = self.incident_rng("operations", inc)
-        if point == "latest" and not math.isfinite(inc.corrupt_since):
+        synced = None
+        if self.steps.shutdown_first and self._source_answers(r, inc):
+            synced = yield from self._sync_first(r, inc, op)
+        if synced is not None:  # every write is in the cloud: its point is processed first, as with 'latest'
+            yield from self._step(r.vm.name, "failover", "process_pending", self.steps.process_pending, rng, op)
+        elif point == "latest" and not math.isfinite(inc.corrupt_since):
             tr = r.in_flight()
             if tr is not None and tr.active and self.model.upload.up:
                 # 'latest' processes pending data first: wait for the delta in flight (not past a stall)
@@ -115,37 +160,45 @@ class Operations:
                 yield r.wait_delivery()
                 self.operations.append((r.vm.name, "failover", "pending_data", start, env.now, tr.data_bytes, op))
             yield from self._step(r.vm.name, "failover", "process_pending", self.steps.process_pending, rng, op)
-        chosen = self._choose_point(r, inc, point)
+        chosen = synced or self._choose_point(r, inc, point)
         r.drop_replication()
         if chosen is None:
-            # nothing usable to fail over to: the VM stays down until it is rebuilt on-prem
-            r.set_service(DOWN)
-            inc.failover_started_at = NAN
-            inc.outcome = "waiting: no usable recovery point"
-            if self.onprem_available(r):
-                self.env.process(self._restart_onprem(r, inc))
+            self._no_point(r, inc)
             return
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
         yield from self._run_in_cloud(r, inc, rng, op, "failover", chosen[0], max(loss_from - chosen[0], 0.0))
-        inc.outcome = "failed over"
+        inc.outcome = "failed over" + (f" ({inc.note})" if inc.note else "")
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":
             if inc.kind == "corruption":
                 r.disks_lost = True  # the on-prem disks hold corrupted data: fail back the whole image
             self._repaired_in_cloud(r, inc)
 
+    def _no_point(self, r: VMReplica, inc: Incident) -> None:
+        """Nothing usable to fail over to: the VM stays down until it is rebuilt on-prem."""
+        r.set_service(DOWN)
+        inc.failover_started_at = NAN
+        inc.outcome = "waiting: no usable recovery point"
+        if self.onprem_available(r):
+            self.env.process(self._restart_onprem(r, inc))
+
     def _run_in_cloud(self, r: VMReplica, inc: Incident, rng: np.random.Generator, op: int, kind: str,
-                      captured: float, data_loss: float):
-        """Start the VM in the cloud from the point captured at ``captured``; clients reconnect; record."""
+                      captured: float, data_loss: float, started: simpy.Event | None = None,
+                      sla_excluded: float = 0.0):
+        """Start the VM in the cloud from the point captured at ``captured``; clients reconnect; record.
+        ``started`` (if given) succeeds when the VM runs; ``sla_excluded`` (s) is time of manual actions and
+        scripts the SLA's clock leaves out."""
         env = self.env
         yield from self._start_in_cloud(r, rng, op, kind)
         running = env.now
-        yield from self._step(r.vm.name, kind, "reconnect", self.steps.reconnect, rng, op)
+        if started is not None:
+            started.succeed()
+        yield from self.network.reconnect(r, kind, rng, op)  # through the cloud network's VPN
         r.set_service(IN_CLOUD)
         r.cloud_w0 = r.writes(env.now)
         inc.service_restored_at = env.now
-        inc.sla_rto_s = running - inc.failover_started_at
+        inc.sla_rto_s = running - inc.failover_started_at - sla_excluded
         inc.recovery_point_captured_at = captured
         inc.data_loss_s = data_loss
         inc.charge(inc.outage_start, env.now)
@@ -191,7 +244,7 @@ class Operations:
             if corrupt:
                 point = self._choose_point(r, inc, "latest")
                 r.disks_lost = r.disks_lost or point is None  # no clean image: rebuild empty
-            elif r.rep_state == S_PROTECTED and r.points:
+            elif r.rep_state in REPLICATING and r.points:
                 point = r.available_points(env.now)[-1]
             r.drop_replication()
             if point is not None:
@@ -240,6 +293,7 @@ class Operations:
     def _failback(self, r: VMReplica, inc: Incident):
         """Failback, aborted (back to the cloud) if the on-prem side fails meanwhile."""
         op = self._new_op()
+        self._via_portal(r.vm.name, "failback", op)
         rng = self.incident_rng("failback", inc)
         try:
             yield from self._failback_steps(r, inc, op, rng)
@@ -262,14 +316,25 @@ class Operations:
                 self._failbacks.pop(r.vm.name, None)
 
     def _failback_steps(self, r: VMReplica, inc: Incident, op: int, rng: np.random.Generator):
+        """Failback as the failover/failback overview describes it. *Synchronise before failover*
+        (``before-shutdown``): while the cloud VM keeps serving, compare the on-prem disks with the cloud's by
+        block checksums (the used data at ``checksum_rate``) and download the blocks that differ, then shut the
+        cloud VM down and download the final delta. *Synchronise during failover only* (``during-failover``): shut
+        it down and download the whole disks (their used data), without checksums. With the on-prem disks lost
+        (or corrupted) there is nothing to compare: the whole disks come down in either mode."""
         env = self.env
-        full = r.disks_lost
         w_start = r.writes(env.now)
-        main = r.vm.copy_bytes if full else w_start - r.cloud_w0
-        step = "download_image" if full else "download_changes"
         if self.steps.failback_sync == "before-shutdown":
-            r.set_service(FAILBACK_SYNC)  # the cloud VM keeps serving during the bulk copy
-            yield from self._move(r, "failback", step, main, op, "download")
+            r.set_service(FAILBACK_SYNC)  # the cloud VM keeps serving during the comparison and the bulk copy
+            if r.disks_lost:
+                yield from self._move(r, "failback", "download_image", r.vm.copy_bytes, op, "download")
+            else:
+                start = env.now
+                yield env.timeout(r.vm.copy_bytes / self.steps.checksum_rate)
+                self.operations.append((r.vm.name, "failback", "checksum", start, env.now, 0.0, op))
+                overwrite = self.model.scenario.replication.resync.overwrite
+                changed = vm_changed_blocks(r.vm, w_start - r.cloud_w0, overwrite)  # the blocks written in the cloud
+                yield from self._move(r, "failback", "download_changes", changed, op, "download")
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
@@ -278,9 +343,7 @@ class Operations:
             yield from self._step(r.vm.name, "failback", "shutdown", self.steps.shutdown, rng, op)
             r.set_service(FAILING_BACK)
             down_from = env.now
-            # after the shutdown the image holds every write: the whole image, or all changes since failover
-            nbytes = main if full else r.writes(env.now) - r.cloud_w0
-            yield from self._move(r, "failback", step, nbytes, op, "download")
+            yield from self._move(r, "failback", "download_image", r.vm.copy_bytes, op, "download")
         yield from self._step(r.vm.name, "failback", "onprem_start", self.steps.onprem_start, rng, op)
         yield from self._step(r.vm.name, "failback", "reconnect", self.steps.reconnect, rng, op)
         r.set_service(ONPREM)
@@ -299,6 +362,24 @@ class Operations:
 
     # --- planned failover ---------------------------------------------------------------------------
 
+    def _shutdown_and_sync(self, r: VMReplica, rng: np.random.Generator, op: int, kind: str = "planned_failover"):
+        """Shut ``r`` down in an orderly way and send its whole pending log; returns (capture time of the newest
+        point, whether every write reached the cloud, end of the shutdown). Replication is dropped."""
+        env = self.env
+        yield from self._step(r.vm.name, kind, "shutdown", self.steps.shutdown, rng, op)
+        start = env.now
+        delivered = True
+        # the host's own maintenance does not stop its agent before the moves end: only a failure does
+        if r.in_flight() is not None and not self.onprem_failed(r):
+            delivered = (yield r.wait_delivery()) is not None
+        if delivered and not self.onprem_failed(r):
+            tr = r.final_sync()  # everything written up to the shutdown
+            delivered = (yield r.wait_delivery()) is not None
+            self.operations.append((r.vm.name, kind, "final_sync", start, env.now, tr.data_bytes, op))
+        captured = r.points[-1][0]
+        r.drop_replication()
+        return captured, delivered and not self.onprem_failed(r), start
+
     def _planned_failover(self, r: VMReplica, kind: str = "maintenance"):
         """Orderly shutdown, final sync, start in the cloud: no data loss. ``kind`` is ``maintenance``
         (fails back after the window) or ``plan`` (a recovery plan moved a running VM)."""
@@ -308,27 +389,16 @@ class Operations:
         rng = self.incident_rng("planned", inc)
         inc.planned = kind == "maintenance"
         inc.detected_at = inc.decision_at = env.now
-        if r.rep_state != S_PROTECTED or not r.points:
+        if r.rep_state not in REPLICATING or not r.points:
             r.set_service(DOWN)  # down from the start of its shutdown, as a protected VM is
             yield from self._step(r.vm.name, "shutdown", "shutdown", self.steps.shutdown, rng, op)
             inc.outcome = "down for maintenance (not protected)"
             return
         r.set_service(FAILING_OVER)
         inc.failover_started_at = env.now
-        yield from self._step(r.vm.name, "planned_failover", "shutdown", self.steps.shutdown, rng, op)
-        start = env.now
-        delivered = True
-        # the host's own maintenance does not stop its agent before the moves end: only a failure does
-        if r.in_flight() is not None and not self.onprem_failed(r):
-            delivered = (yield r.wait_delivery()) is not None
-        if delivered and not self.onprem_failed(r):
-            tr = r.final_sync()  # everything written up to the shutdown
-            delivered = (yield r.wait_delivery()) is not None
-            self.operations.append((r.vm.name, "planned_failover", "final_sync", start, env.now, tr.data_bytes,
-                                    op))
-        captured = r.points[-1][0]
-        r.drop_replication()
-        if not delivered or self.onprem_failed(r):
+        self.network.failover_starts()
+        captured, delivered, start = yield from self._shutdown_and_sync(r, rng, op)
+        if not delivered:
             # the host failed before the final sync completed: an unplanned failover from the newest point
             inc.kind = "host"
             inc.planned = False
@@ -346,8 +416,8 @@ class Operations:
         env = self.env
         op = self._new_op()
         rng = self.rng("drills", r.vm.name, key)  # its own stream: production draws are untouched
-        if r.rep_state != S_PROTECTED or not r.points or r.service != ONPREM:
-            why = "not protected" if r.rep_state != S_PROTECTED else "not running on-premises"
+        if r.rep_state not in REPLICATING or not r.points or r.service != ONPREM:
+            why = "not protected" if r.rep_state not in REPLICATING else "not running on-premises"
             self.operations.append((r.vm.name, "test_failover", f"skipped: {why}", env.now, env.now, 0.0, op))
             return
         start = env.now

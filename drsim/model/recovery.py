@@ -19,11 +19,14 @@ Rules (the product's contract; see the README):
 * Planned failover shuts the VM down, sends the whole pending log, then starts in the cloud: no data loss;
   downtime = shutdown + final sync + start + client reconnection.
 * Test failover starts a copy in an isolated network: production and replication are untouched.
-* Failback copies back the changes made in the cloud (the whole image when the on-prem disks were lost)
-  over the download link, then switches over; replication resumes without a full copy.
+* Failback (failover/failback overview): checksums of the disks, then the changed blocks, while the cloud VM
+  serves (``before-shutdown``), or the whole disks after its shutdown (``during-failover``, or lost disks), over
+  the download link; then it switches over; replication resumes without a full copy.
+* A recovery plan shuts its running VMs down, prepares all of them at once, then starts its groups in order
+  (:mod:`drsim.model.plans`); clients reconnect through the cloud network's VPNs (:mod:`drsim.model.network`).
 
 Imports only :mod:`drsim.model` modules below the site (failures, incidents, context, operations, plans,
-policies, replication, churn) and the scenario.
+policies, codes, replication, network, schedule, churn) and the scenario.
 """
 
 from __future__ import annotations
@@ -35,14 +38,17 @@ import numpy as np
 import simpy
 
 from drsim.model.churn import week_offset
+from drsim.model.codes import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM, REPLICATING
 from drsim.model.context import Context
 from drsim.model.failures import FailureEvent
 from drsim.model.incidents import Incident
+from drsim.model.network import CloudNetwork
 from drsim.model.operations import Operations
 from drsim.model.plans import Plans
 from drsim.model.policies import make_policy
-from drsim.model.replication import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM, S_PROTECTED, VMReplica
-from drsim.scenario.units import DAY, HOUR, MINUTE, WEEK
+from drsim.model.replication import VMReplica
+from drsim.model.schedule import until_off_hours
+from drsim.scenario.units import MINUTE
 
 if TYPE_CHECKING:
     from drsim.model.link import FluidLink
@@ -51,7 +57,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Recovery", "RETRY_BACKOFF", "RETRY_EVERY"]
 
-#: the agent retries a failed transfer after 1, 2, 4, 8 and 10 minutes, then every 30 minutes
+#: the agent retries a failed transfer after waits of 1, 2, 4, 8 and 10 minutes (1, 3, 7, 15 and 25 minutes after the
+#: failure), then every 30 minutes (vendor documentation; title and date not recorded)
 RETRY_BACKOFF = (1 * MINUTE, 2 * MINUTE, 4 * MINUTE, 8 * MINUTE, 10 * MINUTE)
 RETRY_EVERY = 30 * MINUTE
 
@@ -86,6 +93,7 @@ class Recovery(Operations, Plans):
         self.link_faults = 0
         self.link_down_since = NAN
         self.quota = simpy.Resource(self.env, self.steps.quota) if self.steps.quota else None
+        self.network = CloudNetwork(self)
         self.incidents: list[Incident] = []
         self.operations: list[tuple] = []
         self.open: dict[str, Incident] = {}
@@ -141,15 +149,7 @@ class Recovery(Operations, Plans):
             del self.open[r.vm.name]
 
     def until_off_hours(self, now: float) -> float:
-
-        t = self.scenario.link.throttle
-        work_days = t.weekday_numbers if t is not None else frozenset(range(5))
-        start, end = t.work_hours if t is not None else (8 * HOUR, 18 * HOUR)
-        pos = (now + week_offset(self.scenario)) % WEEK
-        day, sec = int(pos // DAY), pos % DAY
-        if day in work_days and start <= sec < end:
-            return end - sec
-        return 0.0
+        return until_off_hours(self.scenario, now, week_offset(self.scenario))
 
     # --- failures -----------------------------------------------------------------------------------
 
@@ -300,9 +300,9 @@ class Recovery(Operations, Plans):
             inc.closed = True
             inc.outcome = f"handled by the open {earlier.kind if earlier else 'earlier'} incident"
             return
-        if r.rep_state != S_PROTECTED or not clean:
+        if r.rep_state not in REPLICATING or not clean:
             inc.decision_at = now
-            inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state == S_PROTECTED
+            inc.outcome = ("unrecoverable: no clean recovery point within retention" if r.rep_state in REPLICATING
                            else "unrecoverable: not protected")
             self._data_lost(r, inc)
             return
@@ -335,12 +335,15 @@ class Recovery(Operations, Plans):
             return None
         if math.isnan(inc.decision_at):
             inc.decision_at = self.env.now
-        if r.rep_state != S_PROTECTED or not r.points:
+        if r.rep_state not in REPLICATING or not r.points:
             inc.outcome = "waiting: not protected, failover impossible"
             return None
         r.set_service(FAILING_OVER)  # at once: a second call now finds the failover started
         inc.failover_started_at = self.env.now
-        return self.env.process(self._failover(r, inc, point))
+        op = self._new_op()
+        self._via_portal(r.vm.name, "failover", op)
+        self.network.failover_starts()
+        return self.env.process(self._failover(r, inc, point, op))
 
     # --- end of run ---------------------------------------------------------------------------------
 
@@ -357,5 +360,5 @@ class Recovery(Operations, Plans):
                 inc.charge(r.state_since, end)  # the failback cutover still running
             if inc.outcome == "open" or inc.outcome.startswith("waiting"):
                 inc.outcome = "still down at the end" if not r.service_up else "in the cloud at the end"
-            elif inc.outcome in ("failed over", "planned failover"):
+            elif inc.outcome.startswith(("failed over", "planned failover")) and "by the end" not in inc.outcome:
                 inc.outcome += ", not failed back by the end"

@@ -1,12 +1,14 @@
-"""A VM's replication: its states, the interval ticker, and the replica that cuts and ships its log.
+"""A VM's replication: the replica that cuts and ships its log, its health, and the hooks failover and failback use.
 
 :class:`VMReplica` runs one VM's protection: initial replication (disks one by one, then a catch-up
 delta), then a cut of the change log every interval shipped as a delta over the upload
 :class:`~drsim.model.link.FluidLink`, health as the service judges it, and the hooks failover and failback
-use (pause, final sync, resume). :class:`Ticker` ticks every replica of one interval length with one timer.
-The state, kind and health codes here are the vocabulary of the recorded tables.
+use (pause, final sync, resume). :class:`~drsim.model.ticker.Ticker` ticks every replica of one interval length
+with one timer.
+The state, kind and health codes (:mod:`drsim.model.codes`) are the vocabulary of the recorded tables;
+resynchronisation is in :mod:`drsim.model.resync`.
 
-Imports the link, recovery points, recorder and churn curves of this package, and the scenario types.
+Imports the codes, recovery points, transfers, churn curves and resync of this package, and the scenario types.
 """
 
 from __future__ import annotations
@@ -18,99 +20,65 @@ from typing import TYPE_CHECKING
 import simpy
 
 from drsim.model.churn import WriteCurve
+from drsim.model.codes import (
+    C_APP,
+    C_CRASH,
+    H_CRITICAL,
+    H_NORMAL,
+    H_WARNING,
+    K_CATCHUP,
+    K_DELTA,
+    K_FINAL,
+    K_INITIAL,
+    K_RESYNC,
+    K_REVERSE,
+    ONPREM,
+    REPLICATING,
+    S_INITIAL,
+    S_NOT_PROTECTED,
+    S_PROTECTED,
+    S_RESYNC,
+    S_UNSUPPORTED,
+    SERVICE_UP,
+)
 from drsim.model.points import RecoveryPoints
+from drsim.model.resync import RESYNC_LOG_SHARE, ResyncMixin, resync_threshold
+from drsim.model.ticker import Ticker
 from drsim.model.transfer import Transfer
-from drsim.scenario.site import VM, Host
+from drsim.scenario.site import VM, Host, protectable
 
 if TYPE_CHECKING:
     from drsim.model.site import SiteModel
 
-__all__ = ["VMReplica", "Ticker", "KINDS", "STATES", "HEALTH", "OUTCOMES", "CONSISTENCY", "DIRECTIONS"]
+__all__ = ["VMReplica", "Ticker"]
 
-KINDS = ["initial", "catchup", "delta", "final_sync", "reverse", "failback", "restore"]
-STATES = ["not_protected", "initial_replication", "protected", "unsupported",
-          "down", "failing_over", "in_cloud", "failback_sync", "failing_back", "restoring"]
-HEALTH = ["normal", "warning", "critical"]
-OUTCOMES = ["sent", "missed"]
-CONSISTENCY = ["none", "crash", "app"]
-DIRECTIONS = ["upload", "download"]
 
-K_INITIAL, K_CATCHUP, K_DELTA, K_FINAL, K_REVERSE, K_FAILBACK, K_RESTORE = range(7)
-S_NOT_PROTECTED, S_INITIAL, S_PROTECTED, S_UNSUPPORTED = range(4)
-# where the VM runs (its service); on-prem the shown state is the replication state
-ONPREM, DOWN, FAILING_OVER, IN_CLOUD, FAILBACK_SYNC, FAILING_BACK, RESTORING = 0, 4, 5, 6, 7, 8, 9
-SERVICE_UP = frozenset({ONPREM, IN_CLOUD, FAILBACK_SYNC})  # clients can reach the VM
-H_NORMAL, H_WARNING, H_CRITICAL = range(3)
-C_NONE, C_CRASH, C_APP = range(3)
-
+# the health rule the monitoring FAQ gives for Hyper-V replication (vendor documentation; date not recorded)
 HEALTH_WINDOW = 3600.0  # s: the service judges missed cycles over the last hour
 WARN_MISSED_SHARE = 0.20  # warning when at least this share of the window's cycles was missed
 WARN_SILENCE = 3600.0  # s: warning when nothing replicated for longer than this
-CRITICAL_LOG_SHARE = 0.50  # critical (resynchronisation) when pending log reaches this share of disk size
+CRITICAL_LOG_SHARE = RESYNC_LOG_SHARE  # critical (resynchronisation) when a disk's log reaches this share of it
 
 
-class Ticker:
-    """Ticks every member ``interval`` seconds after it joined, then every ``interval`` seconds.
-
-    All members share one interval, so the next ticks, kept in a queue, are always in time order: members
-    that tick (or join) at t next tick at t + interval, no earlier than any tick already queued. The queue
-    holds groups: members due at the same instant (VMs whose initial replications ended together) tick in
-    one event, in the order they joined. One timer waits for the head group; there is no SimPy event per
-    member waiting, so the event queue stays short however many VMs replicate.
-    """
-
-    __slots__ = ("env", "interval", "_queue")
-
-    def __init__(self, env: simpy.Environment, interval: float):
-        self.env = env
-        self.interval = interval
-        self._queue: deque[tuple[float, list[VMReplica]]] = deque()  # (next tick time s, members), in time order
-
-    def join(self, replica: VMReplica) -> None:
-        """Tick ``replica`` from one interval after now."""
-        idle = not self._queue
-        self._add(self.env.now + self.interval, [replica])
-        if idle:
-            self._wait()
-
-    def _add(self, at: float, members: list[VMReplica]) -> None:
-        queue = self._queue
-        if queue and queue[-1][0] == at:
-            queue[-1][1].extend(members)
-        else:
-            queue.append((at, members))
-
-    def _wait(self) -> None:
-        """Set the timer for the head group."""
-        self.env.timeout(self._queue[0][0] - self.env.now).callbacks.append(self._fire)
-
-    def _fire(self, event: simpy.Event) -> None:
-        now = self.env.now
-        due, members = self._queue.popleft()
-        for r in members:
-            r._tick(now)
-        self._add(due + self.interval, members)
-        self._wait()
-
-
-class VMReplica:
+class VMReplica(ResyncMixin):
     """Replication of one VM: initial copy, catch-up, then a delta every interval.
 
     A recovery point *captures* the VM when its log is cut and becomes *available* when its transfer
     ends. At most one delta is in flight per VM: a tick that finds the previous transfer still running
-    is *missed* and the writes roll into the next cut.
+    is *missed* and the writes roll into the next cut. A tick that finds a disk's log at 50 % of the disk
+    marks the VM for resynchronisation (:mod:`drsim.model.resync`).
     """
 
     # slots: a thousand replicas stay compact in memory, which keeps the hot path cache-friendly
     __slots__ = (
         "app_every", "cloud_w0", "critical_bytes", "curve", "disks_lost", "eligible", "env", "health",
         "health_since", "host", "index", "initial_started_at", "interval", "link", "model", "points",
-        "protected", "protected_at", "rep_state", "retention", "rpo_tally", "service", "state", "state_since",
-        "tick_origin", "ticks", "vm", "vm_faults", "weight",
-        "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success", "_missed_extend",
-        "_missed_pack", "_missed_ticks", "_paused", "_stopped_at", "_tick_no", "_ticking", "_ticks_per_window",
-        "_w_cut",
-        "_w_inflight", "_w_newest", "_w_offset", "_waiters",
+        "protected", "protected_at", "rep_state", "resyncs", "retention", "rpo_tally", "service", "state",
+        "state_since", "tick_origin", "ticks", "vm", "vm_faults", "weight", "host_space",
+        "_generation", "_host_peers", "_inflight", "_initial", "_initial_inflight", "_last_app", "_last_success",
+        "_missed_extend", "_missed_pack", "_missed_ticks", "_paused", "_resync", "_resync_marked", "_resync_marked_at",
+        "_stopped_at", "_tick_no", "_ticking", "_ticks_per_window", "_w_cut", "_w_inflight", "_w_newest", "_w_offset",
+        "_waiters",
     )
 
     def __init__(self, model: SiteModel, index: int, host: Host, vm: VM, curve: WriteCurve):
@@ -126,9 +94,9 @@ class VMReplica:
         self.retention = rep.retention
         self.app_every = rep.app_consistent_every
         self.weight = float(vm.threads)
-        self.critical_bytes = CRITICAL_LOG_SHARE * vm.disk_size
-        self.eligible = host.supported and vm.protect
-        self.rep_state = S_NOT_PROTECTED if host.supported else S_UNSUPPORTED
+        self.critical_bytes = resync_threshold(vm)  # pending bytes at which a disk's log reaches 50 % of the disk
+        self.eligible = protectable(host, vm)
+        self.rep_state = S_NOT_PROTECTED if host.supported and vm.supported else S_UNSUPPORTED
         self.service = ONPREM
         self.state = self.rep_state  # shown state: the replication state on-prem, else the service state
         self.state_since = 0.0
@@ -146,7 +114,7 @@ class VMReplica:
         self._w_inflight = 0.0  # cumulative writes at the in-flight point's capture
         self._initial_inflight: Transfer | None = None
         self.points = RecoveryPoints(self.retention)  # available in the cloud: (captured, available, consistency)
-        self._w_newest = 0.0  # cumulative writes at the newest available point's capture
+        self._w_newest = 0.0  # cumulative writes at the newest point's capture (of the image the cloud holds)
         self._last_success = math.nan
         # cycles and health
         self.ticks = 0  # ticks while protected (cycles sent or missed)
@@ -160,6 +128,14 @@ class VMReplica:
         self.rpo_tally = None  # running RPO statistics (drsim.model.tally.RPOTally), when the run keeps them
         self._initial: simpy.Process | None = None
         self._paused: list[Transfer] = []  # transfers held while the host's agent is down
+        # resynchronisation (see drsim.model.resync)
+        self.resyncs = 0  # times the VM was marked for resynchronisation
+        self._resync: simpy.Process | None = None
+        self._resync_marked = False
+        self._resync_marked_at = math.nan
+        self._generation = 0  # initial replications started (a watcher of an earlier one stops)
+        self.host_space = host.free_space  # bytes free on the host for change logs (None: not limited)
+        self._host_peers: list[VMReplica] | None = None  # the replicating VMs of the same host
         self._waiters: list[simpy.Event] = []  # woken when the in-flight point is delivered
         # failures and failover (see drsim.model.recovery)
         self.vm_faults = 0  # active guest-level failures
@@ -178,15 +154,17 @@ class VMReplica:
             self.model.states.append(self.index, self.state, self.state_since, now)
         tally = self.rpo_tally
         if tally is not None:
-            if self.state == S_PROTECTED:
-                tally.end(now)
-            elif state == S_PROTECTED:
+            # the RPO is defined while the VM replicates on-prem: protected, or marked for resync
+            if self.state in REPLICATING:
+                if state not in REPLICATING:
+                    tally.end(now)
+            elif state in REPLICATING:
                 tally.begin(now)
         self.state = state
         self.state_since = now
-        if self.health >= 0 and (self.service != ONPREM or self.rep_state != S_PROTECTED):
+        if self.health >= 0 and (self.service != ONPREM or self.rep_state not in REPLICATING):
             self._set_health(-1, now)  # health is judged only while replicating
-        elif state == S_PROTECTED and self.health < 0 and self.points:
+        elif state in REPLICATING and self.health < 0 and self.points:
             self._judge_health(now, self.writes(now))  # replicating again: judged from now on
 
     def set_state(self, state: int) -> None:
@@ -239,12 +217,20 @@ class VMReplica:
                 self.initial_started_at = env.now
             snapshot = env.now
             self._w_cut = self.writes(snapshot)
+            self._w_newest = self._w_cut  # the copies carry the image at the snapshot
+            self._resync_marked = False
+            self._generation += 1
+            env.process(self._watch_initial(self._generation))
             for disk in self.vm.disks:
                 done = env.event()
                 self._initial_inflight = self.link.start(self.index, K_INITIAL, disk.copy_bytes, self.weight,
                                                          on_done=done.succeed)
                 yield done
                 self._initial_inflight = None
+            if self._resync_marked:  # a disk's log outgrew its limit during the copy: resync, no catch-up
+                self.set_state(S_RESYNC)
+                yield from self.resync()
+                return
             # catch-up: the log accumulated during the copy carries the first recovery point
             self._cut(env.now, K_CATCHUP)
             if not self._ticking:
@@ -258,24 +244,31 @@ class VMReplica:
     def _tick(self, now: float) -> None:
         self._tick_no += 1
         if self.state != S_PROTECTED:
-            return  # finishing initial replication, or not running on-prem: no cycle
+            return  # finishing initial replication or a resync, or not running on-prem: no cycle
+        stopped = self._stopped_at  # as in writes(), inlined on this hot path
+        w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
+        if w - self._w_newest >= self.critical_bytes or (
+                self.host_space is not None and self.host_log_bytes(now) > self.host_space):
+            self.mark_resync(now)  # a disk's log reached 50 % of the disk, or the host's log space ran out
+            return
         self.ticks += 1
         if self._inflight is not None:
             self._missed_ticks.append(self._tick_no)
             self._missed_extend(self._missed_pack(self.index, now))
-            self._judge_health(now, self.writes(now))
+            self._judge_health(now, w)
         else:
-            self._cut(now, K_DELTA)
-            w = self._w_cut
-            if (self.health == H_NORMAL and not self._missed_ticks and w - self._w_newest < self.critical_bytes
+            self._cut(now, K_DELTA, w)
+            if (self.health == H_NORMAL and not self._missed_ticks
                     and not now - self._last_success > WARN_SILENCE):
                 return  # normal and still normal (the common case; the rules are in _judge_health)
             self._judge_health(now, w)
 
-    def _cut(self, now: float, kind: int) -> None:
-        """Cut the log: ship the writes since the last cut as a recovery point captured now."""
-        stopped = self._stopped_at  # as in writes(), inlined on this hot path
-        w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
+    def _cut(self, now: float, kind: int, w: float = math.nan) -> None:
+        """Cut the log: ship the writes since the last cut as a recovery point captured now (``w``: the
+        cumulative writes now, if known)."""
+        if w != w:
+            stopped = self._stopped_at  # as in writes(), inlined on this hot path
+            w = self.curve(stopped if stopped == stopped and now > stopped else now) - self._w_offset
         data = w - self._w_cut
         self._w_cut = w
         consistency = C_CRASH
@@ -299,10 +292,10 @@ class VMReplica:
                 ev.succeed(tr)
         self.points.add(tr.point, now, tr.consistency)
         if self.rpo_tally is not None:
-            self.rpo_tally.point(now, tr.point, self.state == S_PROTECTED)
+            self.rpo_tally.point(now, tr.point, self.state in REPLICATING)
         self._w_newest = self._w_inflight
         self._last_success = now
-        if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE):
+        if self.rep_state != S_PROTECTED and tr.kind in (K_CATCHUP, K_REVERSE, K_RESYNC):
             if self.protected_at != self.protected_at:  # NaN: first protection
                 self.protected_at = now
             self.set_state(S_PROTECTED)
@@ -313,7 +306,7 @@ class VMReplica:
 
     def _judge_health(self, now: float, w_now: float) -> None:
         """Health as the service reports it: critical > warning > normal. ``w_now`` = writes up to now."""
-        if w_now - self._w_newest >= self.critical_bytes:  # pending log
+        if self.rep_state == S_RESYNC or w_now - self._w_newest >= self.critical_bytes:  # resync pending
             health = H_CRITICAL
         else:
             share = 0.0
@@ -365,6 +358,7 @@ class VMReplica:
 
     def drop_replication(self) -> None:
         """Abandon on-prem replication (the VM moved to the cloud): in-flight transfers are cancelled."""
+        self.stop_resync()
         for tr in (self._inflight, self._initial_inflight):
             if tr is not None:
                 self.link.cancel(tr)  # recorded unfinished, unless it had finished
@@ -376,7 +370,16 @@ class VMReplica:
         self._initial_inflight = None
 
     def final_sync(self) -> Transfer:
-        """Cut and ship the whole pending log (planned failover); the point captures the VM now."""
+        """Cut and ship the whole pending log (planned failover); the point captures the VM now. A resync
+        pending or running is abandoned: every write since the newest point goes."""
+        if self.rep_state == S_RESYNC:
+            self.stop_resync()
+            for tr in (self._initial_inflight, self._inflight):
+                if tr is not None:
+                    self.link.cancel(tr)
+            self._initial_inflight = None
+            self._inflight = None
+            self._w_cut = self._w_newest
         self._cut(self.env.now, K_FINAL)
         assert self._inflight is not None
         return self._inflight
@@ -439,5 +442,5 @@ class VMReplica:
             self.model.health.append(self.index, self.health, self.health_since, end)
         if end > self.state_since:
             self.model.states.append(self.index, self.state, self.state_since, end)
-        if self.rpo_tally is not None and self.state == S_PROTECTED:
+        if self.rpo_tally is not None and self.state in REPLICATING:
             self.rpo_tally.end(end)

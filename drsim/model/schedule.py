@@ -1,17 +1,38 @@
-"""Link capacity over time: a weekly throttle schedule, as the replication agent offers.
+"""Link capacity over time: a weekly throttle schedule, as the replication agent offers; and office hours.
 
 A :class:`CapacitySchedule` is piecewise constant. It answers the capacity at a time and the next time
-the capacity changes, so the link only wakes up at schedule boundaries.
+the capacity changes, so the link only wakes up at schedule boundaries. :func:`until_off_hours` says how long
+until the office hours end (when off-hours work such as a failback or a resync may start).
+
+Imports only the scenario's units (and the scenario for hints).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from typing import TYPE_CHECKING
 
-from drsim.scenario.units import DAY, WEEK
+from drsim.scenario.units import DAY, HOUR, WEEK
 
-__all__ = ["CapacitySchedule"]
+if TYPE_CHECKING:
+    from drsim.scenario.document import Scenario
+
+__all__ = ["CapacitySchedule", "until_off_hours"]
+
+
+def until_off_hours(scenario: Scenario, now: float, week_offset: float) -> float:
+    """Seconds from ``now`` until the next off-hours time (0 if now is off hours): outside the throttle's
+    work hours on its work days, or outside 08:00-18:00 Monday to Friday without a throttle. ``week_offset``
+    is the week second of t = 0."""
+    t = scenario.link.throttle
+    work_days = t.weekday_numbers if t is not None else frozenset(range(5))
+    start, end = t.work_hours if t is not None else (8 * HOUR, 18 * HOUR)
+    pos = (now + week_offset) % WEEK
+    day, sec = int(pos // DAY), pos % DAY
+    if day in work_days and start <= sec < end:
+        return end - sec
+    return 0.0
 
 
 class CapacitySchedule:

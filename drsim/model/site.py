@@ -36,23 +36,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from drsim.model.churn import build_curve, week_offset
+from drsim.model.codes import CONSISTENCY, DIRECTIONS, HEALTH, K_DELTA, K_INITIAL, KINDS, STATES
 from drsim.model.environment import FluidEnvironment
 from drsim.model.failures import FailureEvent, failure_timeline
 from drsim.model.link import FluidLink
 from drsim.model.longrun import SettledSchedule, periodic_curve
 from drsim.model.recorder import CODE, COUNT, FLOAT, Recorder
 from drsim.model.recovery import Recovery
-from drsim.model.replication import (
-    CONSISTENCY,
-    DIRECTIONS,
-    HEALTH,
-    K_DELTA,
-    K_INITIAL,
-    KINDS,
-    STATES,
-    Ticker,
-    VMReplica,
-)
+from drsim.model.replication import Ticker, VMReplica
 from drsim.model.schedule import CapacitySchedule
 from drsim.model.streams import Streams
 from drsim.model.tally import DEFAULT_RESOLUTION, RunTally

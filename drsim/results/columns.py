@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from drsim.model.replication import HEALTH
+from drsim.model.codes import HEALTH, K_CATCHUP, K_RESYNC, S_INITIAL
 from drsim.results.metrics import RPOStats
 
-__all__ = ["worst_health", "end_health", "steady_columns", "all_within", "union_length"]
+__all__ = ["worst_health", "end_health", "startup_points", "steady_columns", "all_within", "union_length"]
 
 
 def worst_health(health: dict[str, np.ndarray], n_vm: int) -> tuple[list[int], list[float]]:
@@ -39,6 +39,26 @@ def end_health(values: list[int]) -> str:
     if not judged:
         return "not protected"
     return HEALTH[max(judged)] if len(judged) == len(values) else f"{HEALTH[max(judged)]} (some not replicating)"
+
+
+def startup_points(kinds: np.ndarray, vm: np.ndarray, available: np.ndarray,
+                   states: dict[str, np.ndarray]) -> np.ndarray:
+    """Per delivered recovery point (sorted by VM, then time available; ``kinds`` their transfer kinds): whether it
+    ended an initial replication, its newest point marking the start-up until the next point arrives. That is a
+    catch-up, or the resync that replaced it (a disk's log reached its limit during the copy): a resync point with
+    no earlier point of its VM since the VM's last ``initial_replication`` interval (of the ``states`` arrays)
+    began."""
+    startup = kinds == K_CATCHUP
+    resync = np.flatnonzero(kinds == K_RESYNC)
+    if len(resync):
+        init = states["state"] == S_INITIAL
+        init_vm, init_start = states["vm"][init], states["start"][init]
+        for i in resync.tolist():
+            v = vm[i]
+            starts = init_start[(init_vm == v) & (init_start <= available[i])]
+            if len(starts) and (i == 0 or vm[i - 1] != v or available[i - 1] < starts.max()):
+                startup[i] = True
+    return startup
 
 
 def steady_columns(steady: RPOStats, startup_ends: np.ndarray) -> dict[str, float]:

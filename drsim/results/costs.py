@@ -36,6 +36,7 @@ import pandas as pd
 
 from drsim.results.tables import SITE, Results
 from drsim.scenario.prices import GB, PriceSheet, load_price_sheet
+from drsim.scenario.site import protectable
 from drsim.scenario.units import DAY, HOUR
 
 __all__ = ["costs_table", "run_costs", "incident_cost", "totals", "YEAR", "COST_COLUMNS", "RUNNING", "INCIDENT"]
@@ -44,7 +45,7 @@ YEAR = 365 * DAY  #: seconds in a year
 COST_COLUMNS = ("vm", "item", "quantity", "unit", "unit_price", "monthly", "per_year")
 RUNNING = ("licence", "replica storage", "recovery points", "compute", "drill compute", "egress", "uplink")
 INCIDENT = ("downtime", "lost data")
-_LOG_KINDS = ("catchup", "delta", "final_sync", "reverse")
+_LOG_KINDS = ("catchup", "delta", "final_sync", "reverse", "resync")  # transfers whose bytes a recovery point keeps
 _CLOUD_STATES = ("in_cloud", "failback_sync", "failing_back")
 
 
@@ -97,7 +98,7 @@ def costs_table(results: Results, prices: PriceSheet) -> pd.DataFrame:
                      "monthly": per_year / 12 if monthly is None else monthly, "per_year": per_year})
 
     for host, vm in s.vms():
-        if not (host.supported and vm.protect):
+        if not protectable(host, vm):
             continue
         n = vm.name
         add(n, "licence", 1.0, "VM", lic.per_vm_month, 12 * lic.per_vm_month * max(0.0, 365 - lic.free_days) / 365,

@@ -6,7 +6,12 @@ naming the worst few (``41 VMs were in warning health at least once; worst: ...`
 the per-VM tables printed by ``drsim run`` (and saved as ``summary.txt``, control characters in names escaped); for
 a big site it shows the VMs that matter most (:func:`drsim.results.ranking.rank_vms`) and says where every VM is.
 
-Imports :mod:`drsim.results` (tables, ranking, wording), :mod:`drsim.scenario` (units, warnings, mean churn).
+Also: VMs the service refuses (support matrix), resynchronisations, churn over the service's limit (judged on the
+simulated churn's 95th percentile, :mod:`drsim.results.limits`), operations triggered through the cloud portal and
+the VPNs clients reconnected through.
+
+Imports :mod:`drsim.results` (tables, ranking, wording, limits), :mod:`drsim.scenario` (units, warnings, mean churn,
+the site's limits).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from drsim.results.limits import churn_items
 from drsim.results.ranking import rank_vms
 from drsim.results.tables import PLANNED_KINDS, SITE, Results
 from drsim.results.wording import cause, count, incident_lines, names_text, text_table, when, when_short
@@ -23,6 +29,7 @@ from drsim.scenario import units
 from drsim.scenario.checks import scenario_warnings
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.quoting import printable
+from drsim.scenario.site import churn_limit, protectable
 
 __all__ = ["findings", "summary_text", "saturation", "count", "incident_lines", "text_table", "protected_after",
            "GROUP_AT"]
@@ -38,10 +45,10 @@ _fmt = units.format_duration
 def saturation(results: Results) -> float:
     """Long-run mean churn of the protected VMs (wire bytes/s) over the link's mean payload capacity.
 
-    At 1 or more, replication cannot keep up: backlog and RPO grow without bound.
+    At 1 or more, replication cannot keep up: backlog and RPO grow until the VMs need resynchronisation.
     """
     s = results.scenario
-    churn = sum(mean_rate(s, vm) for host, vm in s.vms() if host.supported and vm.protect)
+    churn = sum(mean_rate(s, vm) for host, vm in s.vms() if protectable(host, vm))
     churn /= s.link.compression
     capacity = results._model.upload.schedule.weekly_mean()  # the throttle schedule, outages left out
     return churn / capacity if capacity > 0 else math.inf
@@ -83,14 +90,14 @@ def findings(results: Results) -> list[str]:
     vms = summ[summ["vm"] != SITE]
     site = summ[summ["vm"] == SITE].iloc[0]
     target = s.objectives.rpo
-    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    eligible = {vm.name for host, vm in s.vms() if protectable(host, vm)}
 
     ratio = saturation(results)
     if ratio >= 1:
         out.append(
             f"The link is saturated: the VMs write {ratio:.0%} of what the link can carry on average, so "
-            "replication cannot keep up with churn; RPO grows without bound. Add bandwidth, compression "
-            "or reduce churn."
+            "replication cannot keep up with churn; the change logs grow until the VMs need resynchronisation. "
+            "Add bandwidth (or a WAN optimiser) or reduce churn."
         )
     elif ratio >= 0.8:
         out.append(f"The link is nearly saturated: churn uses {ratio:.0%} of its mean capacity; bursts will "
@@ -115,6 +122,9 @@ def findings(results: Results) -> list[str]:
     _grouped(out, [(name, f"{name} cannot be protected: host {host.name} runs {host.os} (2012 R2 or later needed).",
                     host.os) for name, host in old],
              lambda n: f"{n} VMs cannot be protected: their hosts run Windows Server older than 2012 R2")
+    refused = [(vm.name, f"{vm.name} cannot be protected: {why} (support matrix).", why)
+               for host, vm in s.vms() if host.supported and vm.protect for why in vm.unsupported_reasons()]
+    _grouped(out, refused, lambda n: f"{n} VMs cannot be protected: the service refuses their disks (support matrix)")
 
     prot = vms[vms["protected"]]
     if len(prot) and not math.isnan(site["rpo_steady_over_target"]):
@@ -134,15 +144,30 @@ def findings(results: Results) -> list[str]:
                         f"{r['share']:.0%}") for _, r in busy.sort_values("share", ascending=False).iterrows()],
                  lambda n: f"{n} VMs missed more than 5% of their replication cycles (a transfer was still running "
                            "at the next interval)")
-    _health_findings(results, prot, out)
+    _health_findings(results, vms, prot, out)
     _incident_findings(results, out)
+    out.extend(_operation_paths(results))
+    over = churn_items(results)  # judged on the simulated churn's p95: the mean's note is then left out
+    limit = churn_limit(s.replication.target_storage, s.replication.io_size)
+    _grouped(out, over, lambda n: f"{n} VMs write more than the {limit / 1e6:g} MB/s the service supports per VM on "
+                                  f"{s.replication.target_storage} storage at the 95th percentile of the run (support "
+                                  "matrix): the service would report them incompatible")
     out.extend("Note: " + w for w in scenario_warnings(s)
-               if "cannot be protected" not in w and "exceeds the link" not in w)
+               if "cannot be protected" not in w and "exceeds the link" not in w and not (over and "mean churn" in w))
     return out
 
 
-def _health_findings(results: Results, prot: pd.DataFrame, out: list[str]) -> None:
-    crit = prot[prot["worst_health"] == "critical"].sort_values("worst_health_s", ascending=False)
+def _health_findings(results: Results, vms: pd.DataFrame, prot: pd.DataFrame, out: list[str]) -> None:
+    resynced = vms[vms["resyncs"] > 0].sort_values("resync_s", ascending=False)
+    _grouped(out, [(r["vm"], f"{r['vm']} needed {count(int(r['resyncs']), 'resync')}; it was unprotected for "
+                             f"{_fmt(r['resync_s'])} (a disk's change log reached 50 % of the disk: delta "
+                             "replication stopped until its blocks were compared and the changed ones sent).",
+                    f"{count(int(r['resyncs']), 'resync')}, {_fmt(r['resync_s'])}") for _, r in resynced.iterrows()],
+             lambda n: f"{n} VMs needed resynchronisation (a disk's change log reached 50 % of the disk: delta "
+                       "replication stopped until the changed blocks were sent)")
+    # a resync is critical health throughout: the VMs above are not told again
+    crit = prot[(prot["worst_health"] == "critical") & (prot["resyncs"] == 0)].sort_values("worst_health_s",
+                                                                                             ascending=False)
     _grouped(out, [(r["vm"], f"{r['vm']} reached critical health (pending log >= 50 % of its disk: "
                              f"resynchronisation required) for {_fmt(r['worst_health_s'])}.",
                     _fmt(r["worst_health_s"])) for _, r in crit.iterrows()],
@@ -192,6 +217,34 @@ def _incident_findings(results: Results, out: list[str]) -> None:
                                f"above the {_fmt(s.objectives.rpo)} RPO target.", _fmt(row["data_loss_s"]))
                    for _, row in lossy.sort_values("data_loss_s", ascending=False).iterrows()],
              lambda n: f"{n} incidents lost more data than the {_fmt(s.objectives.rpo)} RPO target")
+
+
+def _operation_paths(results: Results) -> list[str]:
+    """Which operations went through the cloud portal, and how clients reached the failed-over VMs."""
+    ops = results.operations
+    out = []
+    portal = ops[ops["step"] == "triggered via the portal"]
+    if len(portal):
+        what = [f"the {k.replace('_', ' ')} of {t}" if k != "plan" else f"the recovery plan {t}"
+                for t, k in zip(portal["target"], portal["kind"], strict=True)]
+        out.append("Through the cloud portal (the Essentials dashboard was down): "
+                   + names_text(list(dict.fromkeys(what)), 10) + ".")
+    for path in ("site-to-site", "point-to-site"):
+        rows = ops[ops["step"] == f"vpn: {path}"]
+        if not len(rows):
+            continue
+        setups = ops[(ops["kind"] == "vpn") & (ops["step"] == f"{path} setup")]
+        how = "" if not len(setups) else (
+            f", set up during the incident in {_fmt(float(setups['end'].iloc[0] - setups['start'].iloc[0]))} "
+            f"({when_short(results, float(setups['start'].iloc[0]))})")
+        waited = rows[rows["end"] > rows["start"]]
+        if path == "site-to-site" and not len(setups) and not len(waited):
+            continue  # the usual path, in place beforehand: nothing to notice
+        longest = float((waited["end"] - waited["start"]).max()) if len(waited) else 0.0
+        wait = f"; clients waited up to {_fmt(longest)} for it" if len(waited) else ""
+        out.append(f"Clients reached {names_text(list(dict.fromkeys(rows['target'])), 10)} in the cloud through the "
+                   f"{path} VPN{how}{wait}.")
+    return out
 
 
 def _recovery_table(results: Results, rows_of: pd.DataFrame) -> list[str]:

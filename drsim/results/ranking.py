@@ -17,6 +17,7 @@ import math
 import pandas as pd
 
 from drsim.results.tables import PLANNED_KINDS, SITE, Results
+from drsim.scenario.site import protectable
 
 __all__ = ["rank_vms", "HEALTH_ORDER"]
 
@@ -31,7 +32,7 @@ def _nan_low(x: float) -> float:
 def rank_vms(results: Results) -> list[str]:
     """Every VM's name (not the ``(site)`` row), most important first (see the module documentation)."""
     s = results.scenario
-    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    eligible = {vm.name for host, vm in s.vms() if protectable(host, vm)}
     summ = results.summary
     vms = summ[summ["vm"] != SITE]
     inc = results.incidents

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from drsim.model.replication import HEALTH
+from drsim.model.codes import HEALTH
 from drsim.model.tally import RunTally
 from drsim.results.metrics import RPOStats, histogram_stats
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from drsim.results.running import recorder_tables
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 from drsim.scenario.units import HOUR, format_duration
 
 __all__ = ["RunSize", "run_size", "size_text", "PER_CYCLE", "LONG_RUN"]
@@ -59,7 +60,7 @@ def _memory(tables: Iterable[str], cycles: float) -> float:
 def run_size(scenario: Scenario, tables: Iterable[str] | None = None) -> RunSize:
     """The estimated size of a run of ``scenario`` keeping ``tables`` (None: all)."""
     _, _, kept = recorder_tables(tables)
-    eligible = [vm for host, vm in scenario.vms() if host.supported and vm.protect]
+    eligible = [vm for host, vm in scenario.vms() if protectable(host, vm)]
     cycles = len(eligible) * scenario.duration / scenario.replication.interval
     shaped = sum(1 for _, vm in scenario.vms() if vm.churn.trace is None and (
         vm.churn.profile is not None or vm.churn.weekend != 1.0 or vm.churn.variation > 0))

@@ -10,7 +10,8 @@ table               one row per
                     started_at, finished_at (NaN if still in flight at the end or abandoned)
 ``recovery_points`` recovery point: vm, captured_at, available_at, bytes, consistency, pruned_at
 ``cycles``          replication tick: vm, time, outcome (sent/missed), bytes cut
-``states``          interval in a lifecycle state: vm, state, start, end
+``states``          interval in a lifecycle state (``resync``: marked for resynchronisation): vm, state,
+                    start, end
 ``health``          interval in a health state (protected VMs): vm, health, start, end
 ``rpo``             breakpoint of the RPO curve: vm, time, rpo (two rows where it drops)
 ``link``            change on the link: time, direction, capacity, active, backlog
@@ -26,19 +27,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
-from drsim.model.replication import (
+from drsim.model.codes import (
     CONSISTENCY,
     HEALTH,
-    K_CATCHUP,
     K_DELTA,
     K_INITIAL,
     OUTCOMES,
-    S_PROTECTED,
+    REPLICATING,
+    S_RESYNC,
     STATES,
 )
+from drsim.model.incidents import INCIDENT_COLUMNS, OPERATION_COLUMNS
 from drsim.model.site import SiteModel
-from drsim.results.columns import end_health, steady_columns, worst_health
+from drsim.results.columns import end_health, startup_points, steady_columns, worst_health
 from drsim.results.metrics import RPOStats, rpo_stats
 from drsim.results.recovery_summary import PLANNED_KINDS, recovery_summary
 from drsim.results.running import kept_tables, tally_health, tally_rpo_stats, tally_time
@@ -220,8 +221,9 @@ class Results:
         The RPO is defined while the VM replicates on-prem, so pieces are cut to the ``protected`` intervals:
         a failure ends one; when the VM comes back (after a repair: the point from before the outage is still
         the newest; after failback: the image the VM restarted from), the next interval's first piece starts.
-        ``startup`` marks the pieces whose newest point is an initial replication's catch-up: from protection
-        until the first point cut after it is available (the start-up; the rest is the steady state).
+        ``startup`` marks the pieces whose newest point is an initial replication's catch-up (or the resync that
+        took its place): from protection until the first point cut after it is available (the start-up; the rest is
+        the steady state).
         """
         p = self._point_arrays
         vm, cap, avail = p["vm"], p["captured_at"], p["available_at"]
@@ -231,7 +233,7 @@ class Results:
         same = np.flatnonzero(vm[1:] == vm[:-1])
         next_avail[same] = avail[same + 1]
         st = self._tables["states"].arrays()
-        prot = np.flatnonzero(st["state"] == S_PROTECTED)
+        prot = np.flatnonzero(np.isin(st["state"], list(REPLICATING)))  # protected, or in resync
         prot = prot[np.lexsort((st["start"][prot], st["vm"][prot]))]
         iv_vm, iv_s, iv_e = st["vm"][prot].astype(np.int64), st["start"][prot], st["end"][prot]
         # per protected interval, the points whose pieces it holds: from the newest point available at its
@@ -259,7 +261,8 @@ class Results:
         keep &= t1 > t0
         j = j[keep]
         # start-up: the newest point is still an initial replication's catch-up (captured when the copy ended)
-        startup = self._tables["transfers"].arrays()["kind"][p["rows"][j]] == K_CATCHUP
+        kinds = self._tables["transfers"].arrays()["kind"][p["rows"]]
+        startup = startup_points(kinds, vm, avail, st)[j]
         return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j], "startup": startup}
 
     def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -310,6 +313,7 @@ class Results:
         if tally is not None:  # running statistics: the per-cycle rows were not kept
             bytes_sent, initial_bytes = np.array(tally.bytes_sent), np.array(tally.initial_bytes)
             sent, missed = np.array(tally.cycles_sent), np.array(tally.cycles_missed)
+            resync_time = np.array([t[S_RESYNC] for t in tally.state_time])
 
             def stats(i: int | None) -> RPOStats:
                 return tally_rpo_stats(tally, range(n_vm) if i is None else [i])
@@ -325,6 +329,10 @@ class Results:
                                         weights=tr["bytes"][done & (tr["kind"] == K_INITIAL)], minlength=n_vm)
             sent = np.bincount(tr["vm"][(tr["kind"] == K_DELTA) & (tr["direction"] == 0)], minlength=n_vm)
             missed = np.bincount(self._tables["missed_ticks"].arrays()["vm"], minlength=n_vm)
+            st = self._tables["states"].arrays()
+            in_resync = st["state"] == S_RESYNC
+            resync_time = np.bincount(st["vm"][in_resync], weights=(st["end"] - st["start"])[in_resync],
+                                      minlength=n_vm)
             codes, r0, length = self._segments()
             startup = self._pieces["startup"]
             bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
@@ -358,6 +366,8 @@ class Results:
                 **steady_columns(steady_st, startup_ends),
                 "cycles_sent": int(sent[r.index]),
                 "cycles_missed": int(missed[r.index]),
+                "resyncs": r.resyncs,
+                "resync_s": resync_time[r.index],
                 "bytes_written": r.writes(self.end),
                 "bytes_sent": bytes_sent[r.index],
                 "health": HEALTH[r.health] if r.health >= 0 else STATES[r.state].replace("_", " "),
@@ -384,6 +394,8 @@ class Results:
             **steady_columns(site_steady, site_startup),
             "cycles_sent": int(sent.sum()),
             "cycles_missed": int(missed.sum()),
+            "resyncs": int(sum(r.resyncs for r in model.replicas)),
+            "resync_s": float(resync_time.sum()),
             "bytes_written": float(sum(r.writes(self.end) for r in model.replicas)),
             "bytes_sent": float(bytes_sent.sum()),
             "health": end_health([r.health for r in eligible]),

@@ -94,6 +94,8 @@ def incident_lines(results: Results, incidents: pd.DataFrame | None = None) -> l
                 text += f"; failed back {when_short(results, inc['failback_done_at'])}"
             else:
                 text += "; still in the cloud at the end"
+            if "(" in outcome:  # what the outcome notes (no app-consistent point, final sync interrupted)
+                text += "; " + outcome[outcome.index("(") + 1:outcome.rindex(")")]
         elif outcome == "waited for repair" or outcome == "down for maintenance":
             text += f"no failover; back on-premises after {fmt(inc['rto_s'])}"
         elif outcome == "restored from the cloud":

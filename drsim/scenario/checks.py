@@ -25,7 +25,7 @@ from drsim.scenario.link import MAX_THROTTLE, MIN_THROTTLE
 from drsim.scenario.policy import PolicyError, validate_policy
 from drsim.scenario.problems import Problem, location_text
 from drsim.scenario.quoting import excerpt, printable
-from drsim.scenario.site import CHURN_LIMIT_STANDARD
+from drsim.scenario.site import churn_limit, protectable
 
 if TYPE_CHECKING:
     from drsim.scenario.document import Scenario
@@ -175,13 +175,14 @@ def warning_problems(s: Scenario) -> list[Problem]:
     """What is allowed but worth a planner's attention (legacy settings, vendor limits, values that are almost
     surely mistakes), each located by ``loc`` in the file; the message names its subject (a key or a VM)."""
     out: list[Problem] = list(s._raw_warnings)
-    eligible = {vm.name for host, vm in s.vms() if host.supported and vm.protect}
+    eligible = {vm.name for host, vm in s.vms() if protectable(host, vm)}
     for bi, batch in enumerate(s.replication.initial.batches or []):
         for ni, name in enumerate(batch):
             if name not in eligible:
                 out.append(Problem(loc=("replication", "initial", "batches", bi, ni),
                                    message=f"replication.initial.batches: {name} is listed but will not replicate "
-                                           "(protect: false or an unsupported host)"))
+                                           "(protect: false, an unsupported host or a VM beyond the "
+                                           "service's limits)"))
     if s.replication.interval == 900.0:
         out.append(Problem(loc=("replication", "interval"), message="replication.interval: 15 minutes is a legacy "
                                                                     "frequency in the cloud service; prefer 30s or 5m"))
@@ -193,24 +194,38 @@ def warning_problems(s: Scenario) -> list[Problem]:
                 out.append(Problem(loc=("link", "throttle", name),
                                    message=f"link.throttle.{name}: the agent accepts 512 kbit/s to 1023 Mbit/s, "
                                            f"got {units.format_rate(v)}"))
+    limit = churn_limit(s.replication.target_storage, s.replication.io_size)
     for hi, host in enumerate(s.site.hosts):
         for vi, vm in enumerate(host.vms):
             loc = ("site", "hosts", hi, "vms", vi)
-            if not host.supported and vm.protect:
+            if vm.protect and not host.supported:
                 out.append(Problem(loc=loc, message=f"{vm.name}: host {host.name} runs {host.os}; hosts older than "
                                                     "Windows Server 2012 R2 cannot be protected"))
+            if vm.protect:
+                for reason in vm.unsupported_reasons():
+                    out.append(Problem(loc=(*loc, "disks"),
+                                       message=f"{vm.name} cannot be protected: {reason} (support matrix)"))
             rate = mean_rate(s, vm)
-            if vm.name in eligible and rate > CHURN_LIMIT_STANDARD:
+            if vm.name in eligible and rate > limit:
                 shown = f"{rate / 1e6:.2f}" if rate < 1e12 else f"{rate / 1e6:.3g}"  # never a 300-digit number
                 out.append(Problem(loc=(*loc, "churn"), message=f"{vm.name}: mean churn {shown} MB/s exceeds "
-                                                                "the 2 MB/s the service supports per VM on standard "
-                                                                "storage"))
+                                                                f"the {limit / 1e6:g} MB/s the service supports per "
+                                                                f"VM on {s.replication.target_storage} storage "
+                                                                "(support matrix)"))
             daily = vm.churn.daily
             if daily is not None and daily > DAILY_CHURN_SUSPECT:
                 out.append(Problem(loc=(*loc, "churn", "daily"),
                                    message=f"{vm.name}: churn.daily {daily:.0%} of the disk a day is more than "
                                            f"{DAILY_CHURN_SUSPECT:.0%}: a bare number is a fraction (1 is 100 %); "
                                            "write e.g. 1% for one per cent a day"))
+        need = sum(vm.disk_size for vm in host.vms if protectable(host, vm))
+        if host.free_space is not None and need > 0 and host.free_space < need:
+            out.append(Problem(
+                loc=("site", "hosts", hi, "free_space"),
+                message=f"host {host.name}: {units.format_size(host.free_space)} free for the change logs; initial "
+                        f"replication of its VMs may need up to {units.format_size(need)} (100 % of their disks) "
+                        f"and delta replication up to {units.format_size(need / 2)} (50 %): when the log space runs "
+                        "out, replication pauses and the VMs need resynchronisation"))
     out.extend(_link_warnings(s, eligible))
     # gaps filled and daylight-saving changes in counter logs, at the VM's trace
     by_name = {vm.name: ("site", "hosts", hi, "vms", vi, "churn", "trace")
@@ -236,8 +251,8 @@ def _link_warnings(s: Scenario, eligible: set[str]) -> list[Problem]:
     if churn >= mean_raw * link.efficiency > 0:
         out.append(Problem(loc=("link", "upload"), message=(
             f"link: the protected VMs' churn ({units.format_rate(churn)} on the wire) exceeds the link's mean "
-            f"payload capacity ({units.format_rate(mean_raw * link.efficiency)}): replication cannot keep up and "
-            "RPO will grow without bound")))
+            f"payload capacity ({units.format_rate(mean_raw * link.efficiency)}): replication cannot keep up; the "
+            "RPO grows until a disk's change log reaches half the disk and the VM needs resynchronisation")))
     copy = sum(vm.copy_bytes for vm in vms) / link.compression
     needs = s.initial_start_offset() + copy / (best_raw * link.efficiency) if best_raw > 0 else math.inf
     if vms and needs > s.duration:

@@ -21,14 +21,16 @@ from drsim.scenario.distributions import Distribution
 from drsim.scenario.fields import (
     PositiveDuration,
     RandomDuration,
+    Rate,
     StrictModel,
     parse_time_point,
     random_default,
     random_duration,
 )
+from drsim.scenario.replication import CHECKSUM_RATE
 from drsim.scenario.units import format_duration
 
-__all__ = ["Failure", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
+__all__ = ["Failure", "CloudNetwork", "FailoverSteps", "Drill", "Maintenance", "PlanGroup", "Actions", "RecoveryPlan",
            "PolicyConfig", "TimePoint", "DEFAULT_REPAIR", "FAILURE_KINDS", "MIN_FAILURE_EVERY"]
 
 FAILURE_KINDS = ("vm", "host", "site", "link", "corruption")
@@ -106,6 +108,18 @@ class Failure(StrictModel):
 
 
 
+class CloudNetwork(StrictModel):
+    """How clients reach failed-over VMs: through the cloud virtual network, over a site-to-site VPN (clients at
+    the site) or a point-to-site VPN (clients anywhere). Each exists beforehand (``ready``), is set up during the
+    first incident that needs it (``set-up``, taking ``setup``), or (site-to-site only) does not exist (``none``:
+    clients at the site use point-to-site too). While the site itself is down, clients can only come in
+    point-to-site from elsewhere."""
+
+    site_to_site: Literal["ready", "set-up", "none"] = "ready"
+    point_to_site: Literal["ready", "set-up"] = "set-up"
+    setup: RandomDuration = random_default({"dist": "lognormal", "median": "1h", "p95": "4h"})
+
+
 class FailoverSteps(StrictModel):
     """Durations of the steps of failover and failback operations (random quantities)."""
 
@@ -118,9 +132,18 @@ class FailoverSteps(StrictModel):
     cleanup: RandomDuration = random_default("10m")
     portal: RandomDuration = random_default({"dist": "lognormal", "median": "10m", "p95": "30m"})
     quota: int | None = Field(None, ge=1, description="most VMs starting in the cloud at once (None: no limit)")
+    network: CloudNetwork = Field(default_factory=CloudNetwork,
+                                  description="the VPNs through which clients reach the cloud network")
     failback_sync: Literal["before-shutdown", "during-failover"] = Field(
         "before-shutdown",
-        description="copy the changes back while the cloud VM keeps serving, or only after shutting it down")
+        description="'before-shutdown' (synchronise data before failover): compare the disks by checksums and copy "
+                    "the changed blocks while the cloud VM keeps serving, then the final delta; 'during-failover' "
+                    "(synchronise during failover only): shut it down and download the whole disks")
+    shutdown_first: bool = Field(
+        False, description="unplanned failover: when the failed VM's host and the link still work, send its pending "
+                           "log first (the portal's 'shut down the machine before failover'): no data lost")
+    checksum_rate: Rate = Field(CHECKSUM_RATE, description="bytes/s of disk compared by block checksums before a "
+                                                           "failback (default 3GB/min: 'a few GB per minute')")
 
 
 class Drill(StrictModel):

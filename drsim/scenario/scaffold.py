@@ -10,7 +10,8 @@ use a day (the low end of the 2-5 % of used disk a day of backup vendors' sizing
 
 The text is validated as a scenario before it is returned. Imports :mod:`drsim.scenario.document` (for the
 validation), :mod:`drsim.scenario.inventory`, :mod:`drsim.scenario.perfmon`, :mod:`drsim.scenario.counters` and
-:mod:`drsim.scenario.units`.
+:mod:`drsim.scenario.units` (and the site's limits from :mod:`drsim.scenario.site`). A generation 2 VM gets
+``generation: 2`` (its OS disk may be at most 300 GB).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from drsim.scenario import parse_scenario
 from drsim.scenario.counters import counter_trace
 from drsim.scenario.inventory import Inventory, InventoryVM, host_os
 from drsim.scenario.perfmon import CounterLog, CounterLogError
+from drsim.scenario.site import DATA_DISK_MAX, DATA_DISKS_MAX, OS_DISK_MAX
 from drsim.scenario.units import format_size
 
 __all__ = ["Scaffold", "scaffold_scenario", "map_counters", "yaml_scalar", "PLACEHOLDER_DAILY", "scenario_name",
@@ -39,11 +41,11 @@ __all__ = ["Scaffold", "scaffold_scenario", "map_counters", "yaml_scalar", "PLAC
 #: backup vendors' sizing guides; an assumption for any particular VM].
 PLACEHOLDER_DAILY = 0.02
 GIB = 1024.0**3
-#: Vendor limits [the vendor's support matrix for Hyper-V to Azure disaster recovery; its "GB" read as GiB, as
-#: Azure disk sizes are (assumption)]: OS disk by generation, data disk, data disks per VM.
-OS_DISK_LIMIT = {"1": 2047 * GIB, "2": 300 * GIB}
-DATA_DISK_LIMIT = 4095 * GIB
-MAX_DATA_DISKS = 16
+#: Vendor limits (:mod:`drsim.scenario.site`, after the support matrix): OS disk by generation (as the inventory
+#: writes it), data disk, data disks per VM.
+OS_DISK_LIMIT = {str(g): size for g, size in OS_DISK_MAX.items()}
+DATA_DISK_LIMIT = DATA_DISK_MAX
+MAX_DATA_DISKS = DATA_DISKS_MAX
 _WRITE_COUNTER = re.compile(
     r"^\\\\(?P<host>[^\\]+)\\Hyper-V Virtual Storage Device\((?P<instance>.*)\)\\Write Bytes/sec$", re.IGNORECASE)
 
@@ -165,6 +167,8 @@ def _vm_lines(vm: InventoryVM, columns: list[str] | None, trace_file: str, timez
               notes: list[str]) -> list[str]:
     about = ", ".join(x for x in (vm.state, f"generation {vm.generation}" if vm.generation else "", vm.guest_os) if x)
     lines = [f"        - name: {yaml_scalar(vm.name)}" + (f"    # {about}" if about else "")]
+    if vm.generation.strip() == "2":  # the OS disk's limit depends on it (generation 1 is the default)
+        lines.append("          generation: 2")
     lines.append("          disks:")
     used_total = 0.0
     for k, d in enumerate(vm.disks):
@@ -182,7 +186,7 @@ def _vm_lines(vm: InventoryVM, columns: list[str] | None, trace_file: str, timez
         if limit is not None and d.size > limit:
             kind = f"an OS disk (the first listed) of a generation {vm.generation} VM" if k == 0 else "a data disk"
             notes.append(f"{vm.name}: {d.path} is {d.size / GIB:,.0f} GiB: above the {limit / GIB:,.0f} GiB the "
-                         f"service supports for {kind} (support matrix): it may not be protected")
+                         f"service supports for {kind} (support matrix): the VM will not be protected")
     if len(vm.disks) - 1 > MAX_DATA_DISKS:
         notes.append(f"{vm.name}: {len(vm.disks) - 1} data disks: the service supports at most {MAX_DATA_DISKS}")
     if columns:

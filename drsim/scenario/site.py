@@ -1,10 +1,13 @@
 """The site section of a scenario: hosts, their VMs, each VM's disks and churn (how fast it writes).
 
 ``site.hosts[i].vms[j]`` holds a VM's disks (provisioned and used bytes), its churn (a daily fraction, a
-rate in bytes/s, or a replayed trace file), its upload threads and whether it is protected. A host's
-Windows Server version decides whether it can be protected at all.
+rate in bytes/s, or a replayed trace file), its generation, its upload threads and whether it is protected. A
+host's Windows Server version decides whether it can be protected at all, and a VM's disks whether the service
+accepts it (:meth:`VM.unsupported_reasons`; the limits are those of the support matrix for Hyper-V VMs,
+vendor documentation, date not recorded). :func:`churn_limit` is the average churn the service supports per
+VM (and per disk) on the target storage tier.
 
-Imports only the scenario's field types, :mod:`drsim.scenario.churn` (the built-in profiles) and
+Imports only the scenario's units, field types, :mod:`drsim.scenario.churn` (the built-in profiles) and
 :mod:`drsim.scenario.quoting`.
 """
 
@@ -21,16 +24,36 @@ from drsim.scenario.churn import PROFILES
 from drsim.scenario.counters import COUNTER_KEYS, trace_problem
 from drsim.scenario.fields import DailyFraction, Duration, Fraction, PositiveDuration, Rate, Size, StrictModel
 from drsim.scenario.quoting import excerpt
+from drsim.scenario.units import format_size
 
 __all__ = ["Disk", "DiskSpec", "Trace", "Churn", "VM", "Host", "Site", "CHURN_LIMIT_STANDARD", "SITE_ROW",
-           "MAX_WEEKEND"]
+           "MAX_WEEKEND", "churn_limit", "protectable", "DATA_DISK_MAX", "OS_DISK_MAX", "DATA_DISKS_MAX"]
 
-CHURN_LIMIT_STANDARD = 2e6  # bytes/s per VM the service supports on standard storage
+GIB = 1024.0**3
+# The service's limits for Hyper-V VMs (support matrix; vendor documentation, date not recorded). Its "GB" are
+# Windows' binary gigabytes: 4,095 GB is one GiB short of 4 TiB.
+DATA_DISK_MAX = 4095 * GIB  # bytes: largest data disk
+OS_DISK_MAX = {1: 2047 * GIB, 2: 300 * GIB}  # bytes: largest OS disk, by VM generation
+DATA_DISKS_MAX = 16  # data disks per VM (besides the OS disk)
+# average churn per VM the service supports, bytes/s, by target storage (8 KB writes; premium with writes of
+# 16 KB or more: 20 MB/s); these assume ~30 % I/O overlap and a ~5-minute processing backlog
+CHURN_LIMIT_STANDARD = 2e6
+CHURN_LIMIT_PREMIUM = 5e6
+CHURN_LIMIT_PREMIUM_LARGE_IO = 20e6
+LARGE_IO = 16e3  # bytes: premium storage supports 20 MB/s when the average write is at least this large
 #: The name of the site's row in the result tables (beside one row per VM): no VM may take it.
 SITE_ROW = "(site)"
 #: Largest weekend multiplier of the write rate. [assumption: a weekend a thousand times busier than a weekday is
 #: already beyond any site; the bound keeps rates finite]
 MAX_WEEKEND = 1000.0
+
+
+def churn_limit(storage: str, io_size: float) -> float:
+    """Average churn (bytes/s) the service supports per VM on ``storage`` (``standard`` or ``premium``) with
+    writes of ``io_size`` bytes on average (support matrix)."""
+    if storage == "standard":
+        return CHURN_LIMIT_STANDARD
+    return CHURN_LIMIT_PREMIUM_LARGE_IO if io_size >= LARGE_IO else CHURN_LIMIT_PREMIUM
 
 
 def _disk_before(raw: object) -> object:
@@ -41,10 +64,12 @@ def _disk_before(raw: object) -> object:
 
 class Disk(StrictModel):
     """A virtual disk. ``size`` is the provisioned size; ``used`` (default: size) is what the initial
-    copy must move (the data actually in a dynamically expanding VHDX)."""
+    copy must move (the data actually in a dynamically expanding VHDX). ``churn_share`` is the share of the
+    VM's writes that land on this disk (default: in proportion to the provisioned sizes)."""
 
     size: Size
     used: Size | None = None
+    churn_share: Fraction | None = Field(None, ge=0, le=1, description="share of the VM's writes on this disk")
 
     @model_validator(mode="after")
     def _used_fits(self) -> Disk:
@@ -67,7 +92,8 @@ DiskSpec = Annotated[
                 {"type": "string", "description": "disk size, e.g. 127GiB"},
                 {
                     "type": "object",
-                    "properties": {"size": {"type": "string"}, "used": {"type": "string"}},
+                    "properties": {"size": {"type": "string"}, "used": {"type": "string"},
+                                   "churn_share": {"type": ["string", "number"]}},
                     "required": ["size"],
                     "additionalProperties": False,
                 },
@@ -182,6 +208,7 @@ class VM(StrictModel):
     disks: list[DiskSpec] = Field(min_length=1)
     churn: Churn
     threads: int = Field(4, ge=1, le=32, description="upload threads: the VM's weight on the shared link")
+    generation: Literal[1, 2] = Field(1, description="Hyper-V VM generation (the OS disk limit depends on it)")
     dashboard: bool = Field(False, description="this VM is the server that runs the management dashboard")
     protect: bool = Field(True, description="enable replication for this VM")
 
@@ -202,6 +229,47 @@ class VM(StrictModel):
         """Total bytes the initial replication copies."""
         return sum(d.copy_bytes for d in self.disks)
 
+    @property
+    def disk_shares(self) -> list[float]:
+        """Share of the VM's writes on each disk: as given, else in proportion to the provisioned sizes
+        (an assumption: writes spread over the disks like their capacity)."""
+        if self.disks[0].churn_share is not None:
+            return [float(d.churn_share or 0.0) for d in self.disks]
+        total = self.disk_size
+        return [d.size / total for d in self.disks]
+
+    def unsupported_reasons(self) -> list[str]:
+        """Why the service would refuse to replicate this VM (empty: it accepts it). The first disk is the OS
+        disk (support matrix: OS disk up to 2,047 GB on generation 1, 300 GB on generation 2; data disks up to
+        4,095 GB; at most 16 data disks)."""
+        out = []
+        os_max = OS_DISK_MAX[self.generation]
+        if self.disks[0].size > os_max:
+            out.append(f"its OS disk (the first) is {format_size(self.disks[0].size)}; a generation {self.generation} "
+                       f"VM's OS disk may be at most {os_max / GIB:,.0f} GB")
+        for k, d in enumerate(self.disks[1:], start=2):
+            if d.size > DATA_DISK_MAX:
+                out.append(f"its data disk {k} is {format_size(d.size)}; a data disk may be at most "
+                           f"{DATA_DISK_MAX / GIB:,.0f} GB")
+        if len(self.disks) - 1 > DATA_DISKS_MAX:
+            out.append(f"it has {len(self.disks) - 1} data disks; at most {DATA_DISKS_MAX} are supported")
+        return out
+
+    @property
+    def supported(self) -> bool:
+        """The service accepts the VM (its disks are within the limits)."""
+        return not self.unsupported_reasons()
+
+    @model_validator(mode="after")
+    def _shares(self) -> VM:
+        given = [d.churn_share is not None for d in self.disks]
+        if any(given) and not all(given):
+            raise ValueError("give churn_share for every disk of the VM or for none")
+        if all(given) and abs(sum(d.churn_share for d in self.disks) - 1.0) > 1e-6:
+            raise ValueError("the disks' churn_share must add up to 100%, got "
+                             f"{sum(d.churn_share for d in self.disks):.4%}")
+        return self
+
 
 _OS_RE = re.compile(r"(?:windows\s+server\s+)?(\d{4})(\s*r2)?", re.IGNORECASE)
 _KNOWN_OS = {(2008, False), (2008, True), (2012, False), (2012, True), (2016, False), (2019, False),
@@ -213,6 +281,10 @@ class Host(StrictModel):
     os: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)] = (
         Field("Windows Server 2016", description="e.g. 'Windows Server 2012 R2', 'Windows Server 2019'"))
     vms: list[VM] = Field(default_factory=list)
+    free_space: Size | None = Field(
+        None, description="free space for the change logs on the host's volume (None: not limited); the service "
+                          "may need up to 100 % of the VHD size during initial replication, 50 % during delta "
+                          "replication")
 
     @field_validator("os")
     @classmethod
@@ -234,3 +306,8 @@ class Host(StrictModel):
 
 class Site(StrictModel):
     hosts: list[Host] = Field(min_length=1)
+
+
+def protectable(host: Host, vm: VM) -> bool:
+    """The VM will replicate: its host and its disks are supported and ``protect`` is on."""
+    return host.supported and vm.protect and vm.supported

@@ -198,7 +198,7 @@ def parse_rate(value: object) -> float:
     m = re.fullmatch(r"(k|K|M|G|T|)bps", unit)
     if m:
         return _finite(number * _PREFIX[m.group(1)] / 8.0, value, "rate")
-    m = re.fullmatch(r"(.+?)\s*(?:/|per)\s*(s|sec|second|h|hour|d|day)", unit)
+    m = re.fullmatch(r"(.+?)\s*(?:/|per)\s*(s|sec|second|min|minute|h|hour|d|day)", unit)
     if m:
         factor = _size_unit_factor(m.group(1))
         per = parse_duration("1" + m.group(2)) if m.group(2) not in ("sec", "second") else 1.0

@@ -17,10 +17,10 @@ from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
 from drsim.model.replication import CRITICAL_LOG_SHARE, HEALTH_WINDOW, WARN_MISSED_SHARE, WARN_SILENCE
 from drsim.results.tables import Results
 from drsim.scenario import SUPPORTED_INTERVALS, units
-from drsim.scenario.checks import CHURN_LIMIT_STANDARD
 from drsim.scenario.churn import PROFILES
 from drsim.scenario.document import Link, Objectives, Replication, Scenario
 from drsim.scenario.recovery import DEFAULT_DETECTION, DEFAULT_REPAIR, Drill, FailoverSteps, Maintenance
+from drsim.scenario.site import CHURN_LIMIT_STANDARD
 from drsim.views.brief import policy_params
 from drsim.views.rendering import Block, Table, describe, percent
 
@@ -32,8 +32,11 @@ _fmt = units.format_duration
 APPROXIMATIONS: tuple[str, ...] = (
     "Churn is the VM's write rate and every byte written is replicated (no de-duplication of rewrites within a "
     "cycle, which would make real deltas smaller); a daily churn is a share of the provisioned disk size.",
-    "Health is judged at replication ticks (at most one interval late); reaching critical is recorded, but the "
-    "resynchronisation itself is not modelled: replication continues with ever larger deltas.",
+    "Health is judged at replication ticks (at most one interval late), and so is a resync mark once a VM is "
+    "protected (during initial replication it is exact).",
+    "A resync checksums and then sends each disk in turn (the real comparison overlaps them); the checksum exchange "
+    "costs nothing on the link; a disk's used size does not grow; which blocks the writes changed is the "
+    "replication.resync.overwrite assumption.",
     "Ticks before protection (while the catch-up is in flight) are not cycles: their writes go into the first "
     "delta.",
     "Throttling applies to the site's shared uplink as a whole (the real agent throttles per host).",
@@ -48,20 +51,22 @@ APPROXIMATIONS: tuple[str, ...] = (
 )
 
 _STEP_BASIS = {
-    "shutdown": "orderly guest shutdown before a planned move or failback",
-    "prepare": "the service prepares the failover (creates the cloud VM from the recovery point)",
-    "process_pending": "pending data processed into a recovery point before a 'latest' failover",
-    "start": "cloud VM start: typically 5-20 min",
-    "reconnect": "clients and DNS reconnect to the moved VM",
-    "onprem_start": "VM start on-premises after a repair or failback (a reboot takes about 5 min)",
-    "cleanup": "deprovisioning the cloud or test VM and deleting its disk",
-    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down",
+    "shutdown": "orderly guest shutdown before a planned move or failback: an assumption",
+    "prepare": "the failover's disk preparation from the recovery point: an assumption",
+    "process_pending": "pending data processed before a 'latest' failover: an assumption, after the support "
+                       "matrix's ~5-minute processing backlog",
+    "start": "cloud VM start: 5-20 min, Windows slower (secondary sources: peer documentation)",
+    "reconnect": "clients and DNS reconnect to the moved VM: an assumption",
+    "onprem_start": "VM start on-premises after a repair or failback: a reboot takes about 5 min (secondary sources)",
+    "cleanup": "deprovisioning the cloud or test VM and deleting its disk: an assumption",
+    "portal": "extra time to trigger from the cloud portal when the Essentials dashboard is down: an assumption",
 }
 _REPAIR_BASIS = {
-    "vm": "a guest crash: the VM reboots on its host (about 5 min)",
-    "host": "hours with a spare or a quick fix, days when parts must be ordered",
-    "site": "rebuilding a site after a disaster: days to weeks",
-    "link": "ISP outage: usually an hour, sometimes most of a day",
+    "vm": "a guest crash: the VM reboots on its host, about 5 min (secondary sources)",
+    "host": "1 h with a spare on site to 24-72 h when parts are ordered (secondary sources); the distribution is "
+            "an assumption",
+    "site": "rebuilding a site after a disaster, days to weeks: an assumption",
+    "link": "ISP outage, usually an hour, sometimes most of a day: an assumption",
 }
 
 
@@ -85,11 +90,25 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
                                                                    else ""), percent(efficiency0, 0),
                  "share of the raw bandwidth left for payload after protocol overhead: an assumption"])
     rows.append(["link.compression", f"{s.link.compression:g}" + (" (default)" if s.link.compression == 1 else ""),
-                 "1", "no compression unless the scenario gives a ratio"])
+                 "1", "the service has no compression option for Hyper-V to the cloud; a ratio above 1 models a "
+                      "third-party WAN optimiser (sizing guides assume up to 2:1)"])
+    rs, rs0 = s.replication.resync, rep0.resync
+    rows.append(_default_row("replication.resync.start", rs.start, rs0.start,
+                             "outside office hours, as the service schedules it (architecture)"))
+    rows.append(["replication.resync.checksum_rate", f"{rs.checksum_rate * 60 / 1e9:.3g} GB/min"
+                 + (" (default)" if rs.checksum_rate == rs0.checksum_rate else ""),
+                 f"{rs0.checksum_rate * 60 / 1e9:.3g} GB/min",
+                 "'a few GB per minute' (failover/failback overview); the exact value is an assumption"])
+    rows.append(_default_row("replication.resync.overwrite", rs.overwrite, rs0.overwrite,
+                             "which blocks the pending writes changed: an assumption"))
     rows.append(_default_row("objectives.rpo", s.objectives.rpo, obj0.rpo, "the planner's target"))
     rows.append(_default_row("objectives.rto", s.objectives.rto, obj0.rto, "the planner's target"))
     for step, basis in _STEP_BASIS.items():
         rows.append(_default_row(f"failover.{step}", getattr(s.failover, step), getattr(steps0, step), basis))
+    rows.append(_default_row("failover.network.setup", s.failover.network.setup, steps0.network.setup,
+                             "a VPN into the cloud network set up during an incident: an assumption"))
+    rows.append(_default_row("replication.processing_lag", s.replication.processing_lag, rep0.processing_lag,
+                             "before a point counts as processed: the support matrix's ~5-minute backlog"))
     kinds = {f.kind for f in s.failures}
     for kind, basis in _REPAIR_BASIS.items():
         given = sorted({describe(f.repair_dist) for f in s.failures if f.kind == kind and f.repair is not None})
@@ -124,24 +143,35 @@ def assumptions(results: Results) -> tuple[Table, list[str]]:
     table = Table(["setting", "this run", "default", "basis"], rows, [False, False, False, False],
                   caption="Values used and their basis")
     retry = ", ".join(_fmt(x) for x in RETRY_BACKOFF)
+    after = ", ".join(_fmt(x) for x in np.cumsum(RETRY_BACKOFF))
     sources = [
-        "Step durations, repair and detection times: defaults in drsim/scenario/recovery.py, typical values from the "
-        "domain notes (cloud VM start 5-20 min, VM reboot about 5 min, host repair hours to days, site rebuild "
-        "weeks); they are assumptions, not vendor figures. '(default)' marks a value the scenario did not change.",
+        "Step durations, repair and detection times: defaults in drsim/scenario/recovery.py; the cloud VM start (5-20 "
+        "min), a reboot (about 5 min) and host repairs (1 h to 72 h) follow secondary sources (peer documentation and "
+        "industry surveys; dates not recorded), the others are assumptions, not vendor figures (README: 'Product "
+        "facts, defaults and their basis'). '(default)' marks a value the scenario did not change.",
         "Churn profiles (office, office-backup, nightly-batch, morning-batch) in drsim/scenario/churn.py are "
         "illustrative assumptions based on typical values (2-5 % of the disk a day, office hours), not measurements.",
         "Failover policy parameters: defaults in drsim/scenario/policy.py.",
-        "Health as the service reports it (drsim/model/replication.py): warning when at least "
-        f"{percent(WARN_MISSED_SHARE, 0)} of "
+        "Health as the monitoring FAQ gives it for Hyper-V replication (drsim/model/replication.py): warning when "
+        f"at least {percent(WARN_MISSED_SHARE, 0)} of "
         f"the last {_fmt(HEALTH_WINDOW)} of cycles were missed or nothing replicated for over {_fmt(WARN_SILENCE)}; "
-        f"critical when the pending log reaches {percent(CRITICAL_LOG_SHARE, 0)} of the VM's disk size.",
+        f"critical while a resynchronisation is pending or running: a VM is marked for one when a disk's change log "
+        f"reaches {percent(CRITICAL_LOG_SHARE, 0)} of that disk's size (architecture; monitoring FAQ; vendor "
+        "documentation, date not recorded).",
+        "Resync checksums at 3 GB/min by default: the failover/failback overview says block checksums are compared "
+        "at 'a few GB per minute' (vendor documentation; date not recorded); the value within that range, its use "
+        "for resyncs and the changed-blocks rule are assumptions.",
         "Service limits (drsim/scenario/replication.py, drsim/scenario/link.py, drsim/scenario/site.py): "
         "replication every "
         + ", ".join(_fmt(x) for x in SUPPORTED_INTERVALS)
-        + f"; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h; hosts need Windows Server 2012 R2 "
-          f"or later; churn per VM supported up to {units.format_size(CHURN_LIMIT_STANDARD)}/s on standard storage.",
-        f"After a link failure each transfer is retried {retry} after the failure, then every {_fmt(RETRY_EVERY)} "
-        "(drsim/model/recovery.py).",
+        + "; recovery points kept 0-24 h; app-consistent snapshots every 0-12 h (architecture); hosts need Windows "
+          "Server 2012 R2 or later; OS disk at most 2,047 GB (generation 1) or 300 GB (generation 2), data disks at "
+          f"most 4,095 GB, at most 16 data disks; average churn per VM up to {CHURN_LIMIT_STANDARD / 1e6:g} MB/s on "
+          "standard storage, 5 MB/s on premium (20 MB/s with writes of 16 KB or more), judged on the 95th percentile "
+          "of the simulated churn; host free space for the change logs up to 100 % of the VHD size during initial "
+          "replication, 50 % during delta replication (support matrix; vendor documentation, date not recorded).",
+        f"After a link failure each transfer is retried at waits of {retry} ({after} after the failure), then every "
+        f"{_fmt(RETRY_EVERY)} (drsim/model/recovery.py; vendor documentation, title and date not recorded).",
     ]
     return table, sources
 

@@ -21,6 +21,7 @@ from drsim.results.tables import Results
 from drsim.scenario import units
 from drsim.scenario.distributions import Distribution
 from drsim.scenario.document import Scenario
+from drsim.scenario.site import protectable
 from drsim.views.rendering import Table, describe, percent
 
 __all__ = ["scenario_brief", "brief_of", "policy_params"]
@@ -91,7 +92,7 @@ def _failure_text(s: Scenario, f: Any) -> str:
 def scenario_brief(results: Results) -> tuple[list[tuple[str, str]], Table]:
     s = results.scenario
     pairs = s.vms()
-    eligible = [vm for host, vm in pairs if host.supported and vm.protect]
+    eligible = [vm for host, vm in pairs if protectable(host, vm)]
     hosts = "; ".join(f"{h.name} ({h.os}{'' if h.supported else ', cannot be protected'})" for h in s.site.hosts)
     rep = s.replication
     app = (f"app-consistent every {_fmt(rep.app_consistent_every)}" if rep.app_consistent_every
@@ -128,7 +129,8 @@ def scenario_brief(results: Results) -> tuple[list[tuple[str, str]], Table]:
         disks = ", ".join(units.format_size(d.size) + ("" if d.used is None else f" ({units.format_size(d.used)} used)")
                           for d in vm.disks)
         role = "dashboard" if vm.dashboard else ""
-        protect = ("yes" if vm.protect else "no") if host.supported else "no (host too old)"
+        protect = ("no (host too old)" if not host.supported else "no (not supported)" if not vm.supported
+                   else "yes" if vm.protect else "no")
         rows.append([vm.name, host.name, disks, _churn_text(s, vm), protect, role])
     table = Table(["VM", "host", "disks", "churn", "protected", "role"], rows,
                   [False, False, False, False, False, False], caption="Hosts and VMs")

@@ -74,7 +74,8 @@ def _plan_table(plan_df: pd.DataFrame) -> Table:
     return Table(header, rows, [False, True, *([True] * 10)], caption="Bandwidth per VM and for the site",
                  total=total,
                  note="required: the raw upload at which the VM (the site: every VM) meets the target on the shared "
-                      "link. formula: the VM's term of the vendor's peak-churn sum. RPO columns: means over "
+                      "link. formula: the VM's term of drsim's reconstruction of the vendor planner's sizing (p95 of "
+                      "hourly churn x 1.3; the vendor's algorithm is unpublished). RPO columns: means over "
                       "replications (± 95 % confidence half-width) at the current, the formula's and the required "
                       "bandwidth; the site row shows the worst VM. Initial replication times at the site's required "
                       "bandwidth.")
@@ -101,7 +102,7 @@ def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict
     answer = [
         ("Required bandwidth (site)", _mbit(site["required_Bps"])
          + ("" if is_missing(site["required_Bps"]) else f" (not met at {_mbit(site['required_low_Bps'])})")),
-        ("Vendor formula bandwidth", _mbit(site["formula_Bps"])
+        ("Reconstructed planner formula bandwidth", _mbit(site["formula_Bps"])
          + ("" if is_missing(ratio) or not math.isfinite(ratio) else f", {ratio:.2f} x the required bandwidth")),
         ("Current upload", _mbit(a["current_upload_Bps"])),
         (f"Achievable {pct} RPO now (worst VM)", _dur_ci(current, site["rpo_current_ci95_s"])

@@ -17,6 +17,7 @@ import numpy as np
 from drsim.results.findings import _cause, count, protected_after, saturation
 from drsim.results.tables import PLANNED_KINDS, Results
 from drsim.scenario import units
+from drsim.scenario.site import protectable
 from drsim.views.rendering import is_missing, percent
 from drsim.views.rpo_hours import busy_hours
 from drsim.views.run_tables import vm_rows
@@ -43,7 +44,7 @@ def lead_sentences(results: Results, hours: dict[str, tuple[np.ndarray, np.ndarr
     s = results.scenario
     vms, site = vm_rows(results)
     out: list[str] = []
-    eligible = [vm.name for host, vm in s.vms() if host.supported and vm.protect]
+    eligible = [vm.name for host, vm in s.vms() if protectable(host, vm)]
     protected = vms[vms["protected"] & vms["vm"].isin(eligible)]
     if eligible and len(protected) == len(eligible):
         n = len(eligible)

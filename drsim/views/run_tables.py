@@ -55,31 +55,36 @@ def replication_table(results: Results) -> Table:
     s = results.scenario
     vms, site = vm_rows(results)
 
+    resynced = bool((site["resyncs"] > 0) if "resyncs" in site else False)  # the column only when a VM resynced
+
     def row(r: pd.Series) -> list[str]:
         worst = str(r["worst_health"])
+        resync = [f"{int(r['resyncs'])} ({_fmt(r['resync_s'])})" if r["resyncs"] else "0"] if resynced else []
         return [
             r["vm"], r["host"],
             _fmt(protected_after(results, r["protected_at"])) if r["protected"] else "not protected",
             units.format_size(r["initial_bytes"]),
             _fmt(r["rpo_steady_mean_s"]), _fmt(r["rpo_steady_p95_s"]), _fmt(r["rpo_steady_max_s"]),
             percent(r["rpo_steady_over_target"]), _fmt(r["rpo_startup_max_s"]),
-            str(int(r["cycles_sent"])), str(int(r["cycles_missed"])),
+            str(int(r["cycles_sent"])), str(int(r["cycles_missed"])), *resync,
             units.format_size(r["bytes_written"]), units.format_size(r["bytes_sent"]),
             worst + (f" for {_fmt(r['worst_health_s'])}" if worst in ("warning", "critical") else ""),
         ]
 
     header = ["VM", "host", "protected after", "initial copy", "RPO mean", "RPO p95", "RPO max",
-              f"over {_fmt(s.objectives.rpo)}", "RPO at start-up", "cycles sent", "cycles missed", "written",
-              "uploaded", "worst health"]
+              f"over {_fmt(s.objectives.rpo)}", "RPO at start-up", "cycles sent", "cycles missed",
+              *(["resyncs (time in resync)"] if resynced else []), "written", "uploaded", "worst health"]
     offset = s.initial_start_offset()
-    return Table(header, [row(r) for _, r in vms.iterrows()],
-                 [False, False, True, True, True, True, True, True, True, True, True, True, True, False],
-                 caption="Replication", total=row(site),
-                 note="RPO columns: the steady state, from each VM's first recovery point cut after protection; RPO "
-                      "at start-up: the worst RPO before it (the age of the initial copy's point). Worst health: "
-                      "the worst reached while replicating, and the time spent in it (the site: with at least one "
-                      "VM in it)." + (f" Protected after: from the start of protection (replication.initial.start, "
-                                      f"{_fmt(offset)} into the run)." if offset > 0 else ""))
+    note = ("RPO columns: the steady state, from each VM's first recovery point cut after protection; RPO at "
+            "start-up: the worst RPO before it (the age of the initial copy's point). Worst health: the worst reached "
+            "while replicating, and the time spent in it (the site: with at least one VM in it).")
+    if resynced:
+        note += " Resyncs: times a disk's change log reached half the disk, and the time spent in resynchronisation."
+    if offset > 0:
+        note += (f" Protected after: from the start of protection (replication.initial.start, {_fmt(offset)} into "
+                 "the run).")
+    return Table(header, [row(r) for _, r in vms.iterrows()], [False, False, *([True] * (11 + resynced)), False],
+                 caption="Replication", total=row(site), note=note)
 
 
 def recovery_table(results: Results) -> Table:

@@ -70,6 +70,7 @@ STATE_COLORS: dict[str, str] = {
     "failback_sync": _P["reddish_purple"],
     "failing_back": _P["yellow"],
     "restoring": _P["black"],
+    "resync": "#882255",  # Paul Tol's "wine" (his colour-blind-safe muted scheme): unprotected, not down
 }
 #: Hatch of the health levels overlaid on the timeline (normal is not drawn).
 HEALTH_HATCHES: dict[str, str] = {"warning": "////", "critical": "xxxx"}
@@ -298,7 +299,7 @@ METRIC_NAMES: dict[str, str] = {
     "rto_met": "RTO met (share of replications)", "rpo_met": "RPO met (share of replications)",
     "protected": "protected (share of replications)", "incidents": "incidents", "drills": "drills",
     "cycles_sent": "cycles sent", "cycles_missed": "cycles missed", "bytes_written": "bytes written",
-    "bytes_sent": "bytes sent", "initial_bytes": "initial copy",
+    "bytes_sent": "bytes sent", "initial_bytes": "initial copy", "resyncs": "resyncs", "resync_s": "time in resync",
 }
 SHARES = {"availability", "rpo_over_target", "rto_met", "rpo_met", "protected"}
 

@@ -55,7 +55,7 @@ def protection_timeline(results: Results, max_rows: int = 30) -> Figure:
     (:func:`drsim.views.selection.timeline_choice`); the title says how many are left out and how they fared.
 
     Coloured spans are the states of ``results.states`` (not protected, initial replication, protected, down,
-    failing over, in cloud, failback sync, failing back, restoring, unsupported); hatching over a span is the
+    failing over, in cloud, failback sync, failing back, restoring, resync, unsupported); hatching over a span is the
     health reported while replicating (``results.health``: warning ``////``, critical ``xxxx``). A down triangle
     above a row marks a failure (``results.incidents.failed_at``), a diamond a test-failover drill (the start of
     its ``running`` step in ``results.operations``). The x axis is calendar time (site local) when the scenario
