@@ -42,7 +42,7 @@ class ExecutorFailed(RuntimeError):
 
 def connect_dask(address: str, timeout: float = 10.0) -> Any:
     """A ``distributed.Client`` connected to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``), for
-    the command line: distributed's own log messages below CRITICAL are silenced from then on. Raises
+    the command line: the log messages of distributed and tornado below CRITICAL are silenced from then on. Raises
     :class:`~drsim.experiments.errors.ExperimentError` when ``distributed`` is not installed or the scheduler
     cannot be reached within ``timeout`` seconds."""
     try:
@@ -57,8 +57,9 @@ def connect_dask(address: str, timeout: float = 10.0) -> Any:
                               "tcp://HOST:PORT?)") from None
     # When the scheduler goes away, distributed logs its own tracebacks (lost connections, failed reconnects)
     # around drsim's message, which already says what failed and how to resume: keep only its critical messages.
-    for name in list(logging.root.manager.loggerDict):
-        if name == "distributed" or name.startswith("distributed."):
+    # tornado, its event loop, logs the futures cancelled at that moment ("Exception in callback ...") too.
+    for name in ["distributed", "tornado", *logging.root.manager.loggerDict]:
+        if name.split(".")[0] in ("distributed", "tornado"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     return client
 
