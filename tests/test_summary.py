@@ -148,3 +148,26 @@ def test_the_sweep_table_counts_protected_after_from_each_points_start_of_protec
                              sweep={"replication.initial.start": ["immediate", "2h"]})
     rows = aggregate_text(exp).splitlines()[2:]
     assert [row.split()[3:6] for row in rows] == [["3", "h", "3"], ["3", "h", "3"]]  # 11,000 s after each start
+
+
+def _objective_cells(text: str, rpo: str) -> dict[str, str]:
+    """The recovery table's RPO and RTO cells per VM, read at the header's column positions."""
+    lines = text.splitlines()
+    (h,) = [k for k, line in enumerate(lines) if line.startswith("VM") and f"RPO {rpo}" in line]
+    col = lines[h].index(f"RPO {rpo}")
+    rows = {}
+    for line in lines[h + 2:]:
+        if not line.strip() or line.startswith("RPO "):
+            break
+        rows[line.split()[0]] = " ".join(line[col:].split()[:2])
+    return rows
+
+
+def test_objectives_without_an_incident_are_not_called_met():
+    """The saturated branch replicates days behind a 30 min target and has no incident: the recovery table's
+    RPO/RTO cells say '-' (nothing to judge), not 'met'; the office's two host-failure incidents are judged."""
+    sat = summary_text(drsim.simulate(drsim.load_scenario("scenarios/saturated-branch.yaml")))
+    assert _objective_cells(sat, "30 min") == {"erp": "- -", "files": "- -", "legacy-app": "- -", "(site)": "- -"}
+    office = summary_text(drsim.simulate(drsim.load_scenario("scenarios/essentials-office.yaml")))
+    cells = _objective_cells(office, "15 min")
+    assert cells["ramh157v01"] == cells["(site)"] == "met met" and cells["Essentials"] == "- -"
