@@ -27,13 +27,16 @@ simulated bandwidth serves every bracket whose middle half it falls in. The sear
 bandwidth grows.
 
 **Fast search** (``method="fast"``, the default): the runs start with every VM protected
-(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last :data:`STEADY_WINDOW` (two weeks: twice the
-weekly pattern); :data:`FEW_REPLICATIONS` replications, judged by their mean, steer the bisection far from the
-answer, and every replication, judged by the criterion, is run at the ends of the site's bracket once it is at
-most :data:`NEAR_TOLERANCES` tolerances wide (:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth
-up with the same seeds); a deterministic scenario (:func:`is_deterministic`) gets one replication. Only the site's
-bracket is refined; each VM's is read from the simulated bandwidths. Initial replication times come from one
-full-length run at the answer. The README says why the answer is the full search's (``method="full"``).
+(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last :func:`steady_window_length` (two weeks with
+a weekly pattern, a week with a daily one, two days without any); :data:`FEW_REPLICATIONS` replications, judged
+by the criterion predicted for all of them, steer the search far from the answer, and every replication, judged by
+the criterion, is run at the ends of the site's bracket once it is a tolerance wide
+(:func:`~drsim.experiments.plan_search.fast_search`, which interpolates where the criterion crosses the target;
+:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth up with the same seeds); a deterministic
+scenario (:func:`is_deterministic`) gets one replication. Only the site's bracket is refined; each VM's is read
+from the simulated bandwidths. Initial replication times come from one run at the answer simulated only until
+every VM is protected (:func:`~drsim.experiments.bandwidth_runs._initial_runs`: the full-length run's times,
+without its weeks of cycles after). The README says why the answer is the full search's (``method="full"``).
 
 The old path ``drsim.planner`` gives this module, so the planner's names kept elsewhere (:func:`plan_text`, the
 sizing helpers and the formula's constants) are importable from here too.
@@ -54,9 +57,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drsim.experiments.bandwidth_runs import _plan_runs, _Point
+from drsim.experiments.bandwidth_runs import _initial_runs, _Point
 from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
-from drsim.experiments.plan_search import Candidates
+from drsim.experiments.plan_search import Candidates, bracket, fast_search
 from drsim.experiments.planner_text import mbit, plan_text
 from drsim.experiments.seeds import replication_seed
 from drsim.experiments.settings_paths import apply_settings
@@ -79,7 +82,7 @@ from drsim.scenario.loading import load_scenario
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
-           "MAX_DOUBLINGS", "COLUMNS"]
+           "MAX_DOUBLINGS", "COLUMNS", "steady_window_length"]
 
 DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 #: The finest tolerance, bytes/s: 1 kbit/s. [assumption: uplinks are bought in steps of Mbit/s, and a finer bracket
@@ -87,6 +90,10 @@ DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
 STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
+#: the fast planner's run without a weekly pattern: a week, seven times the daily one (assumption: enough days
+#: that the hourly variation's days weigh in, at half the cost of two weeks; see :func:`steady_window_length`)
+DAILY_WINDOW = 7 * units.DAY
+FLAT_WINDOW = 2 * units.DAY  #: ... and without any pattern (constant churn): two days (assumption)
 FEW_REPLICATIONS = 3  #: the fast planner's replications far from the answer (assumption)
 NEAR_TOLERANCES = 2  #: a bracket at most this many tolerances wide is near the answer: every replication
 _MAX_ROUNDS = 200
@@ -117,23 +124,30 @@ def is_deterministic(scenario: Scenario) -> bool:
     return all(v.churn.trace is not None or v.churn.variation == 0 for _, _, v in _eligible(scenario))
 
 
+def steady_window_length(scenario: Scenario) -> float:
+    """The fast planner's run length, seconds: :data:`STEADY_WINDOW` (two weeks) when the churn or the link
+    repeats with the week (a replicating VM's weekend factor, a throttle on some days of the week only);
+    :data:`DAILY_WINDOW` (a week) when they repeat with the day only (a daily profile, a throttle every day, or a
+    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies."""
+    vms = [v for _, _, v in _eligible(scenario)]
+    throttle = scenario.link.throttle
+    if any(v.churn.weekend != 1.0 for v in vms) or (throttle is not None and len(throttle.weekday_numbers) < 7):
+        return STEADY_WINDOW
+    if throttle is not None or any(v.churn.profile is not None or v.churn.variation for v in vms):
+        return DAILY_WINDOW
+    return FLAT_WINDOW
+
+
 def _steady_window(scenario: Scenario) -> Scenario:
-    """The fast planner's run: :data:`STEADY_WINDOW` long (the scenario's duration when shorter, or when a VM
-    replays a trace, whose shape has its own period)."""
-    if scenario.duration <= STEADY_WINDOW or any(v.churn.trace is not None for _, _, v in _eligible(scenario)):
+    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter, or when a
+    VM replays a trace, whose shape has its own period)."""
+    length = steady_window_length(scenario)
+    if scenario.duration <= length or any(v.churn.trace is not None for _, _, v in _eligible(scenario)):
         return scenario
-    return apply_settings(scenario, {"duration": f"{STEADY_WINDOW!r}s"}, source="plan")
+    return apply_settings(scenario, {"duration": f"{length!r}s"}, source="plan")
 
 
-def _bracket(points: dict[float, _Point], met: Callable[[_Point], bool], lower: float) -> tuple[float, float]:
-    """(lo, hi) from the simulated points: hi is the smallest bandwidth at or above the lower bound that met (inf
-    if none), lo the largest below it that failed, or the lower bound when that is higher. A bandwidth below the
-    lower bound is no answer even when a finite run meets the target there: the backlog grows without end."""
-    ups = sorted(points)
-    good = [b for b in ups if b >= lower and met(points[b])]
-    hi = good[0] if good else math.inf
-    bad = [b for b in ups if b < hi and not met(points[b])]
-    return max(bad[-1], lower) if bad else lower, hi
+_bracket = bracket  # the search's bracket, read off the simulated bandwidths (drsim.experiments.plan_search)
 
 
 def _parse(value: Any, parser: Callable[[Any], float], what: str) -> float:
@@ -246,9 +260,12 @@ def plan(
         keys.append((name, lambda p, j=j: bool(p.met[j]), max(float(lower_vm[j]), lower_site)))
 
     init_point = None
+    cap = max(current, formula_site, lower_site, 1.0) * 2.0**MAX_DOUBLINGS
     try:
         cands.evaluate({current: few, formula_site: few})
-        while cands.rounds < _MAX_ROUNDS:
+        if fast:
+            fast_search(cands, lower_site, tol, few, q * interval, cap, _MAX_ROUNDS)
+        while not fast and cands.rounds < _MAX_ROUNDS:
             top = max(points)
             doubling = False
             brackets = []
@@ -288,10 +305,10 @@ def plan(
                 break
             cands.evaluate(wanted, rounds_left=math.log2(max(widest / tol, 1.0)))
         site_hi = _bracket(points, keys[0][1], lower_site)[1]
-        if fast and math.isfinite(site_hi):  # initial replication: one full-length run at the answer
+        if fast and math.isfinite(site_hi):  # initial replication: one run at the answer, until all are protected
             if progress is not None:
-                progress(f"initial replication: one full-length run at {mbit(site_hi)}")
-            init_runs = pool.submit(_plan_runs, scenario_at(base, site_hi), q, window, [(0, seeds[0])]).result()
+                progress(f"initial replication at {mbit(site_hi)}: one run until every VM is protected")
+            init_runs = pool.submit(_initial_runs, scenario_at(base, site_hi), [(0, seeds[0])]).result()
             init_point = {key: value[None, :] for key, value in init_runs[0][1].items()}
     except KeyboardInterrupt:
         if own:

@@ -38,8 +38,11 @@ def options_frontier(options: pd.DataFrame) -> Figure:
             label="running cost, meets the objectives")
     ax.plot(run[~meets], y[~meets], "o", markerfacecolor="white", markeredgecolor=OKABE_ITO["vermillion"],
             label="running cost, misses them")
-    ax.plot(tot, y, "s", markerfacecolor="none", markeredgecolor=OKABE_ITO["blue"],
-            label="running + expected incident cost")
+    low = run + options["incident_low"].to_numpy(dtype=float) if "incident_low" in options else tot
+    high = run + options["incident_high"].to_numpy(dtype=float) if "incident_high" in options else tot
+    ax.errorbar(tot, y, xerr=[np.maximum(tot - low, 0), np.maximum(high - tot, 0)], fmt="s",
+                markerfacecolor="none", markeredgecolor=OKABE_ITO["blue"], ecolor=OKABE_ITO["blue"],
+                elinewidth=0.8, capsize=3, label="running + expected incident cost (95 % interval)")
     labels = list(options["option"])
     for k, (label, xi, yi) in enumerate(zip(labels, run, y, strict=True)):
         ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(6, 6 if k % 2 == 0 else -12), fontsize=7)
@@ -55,7 +58,8 @@ def options_frontier(options: pd.DataFrame) -> Figure:
     ax.axhline(target / scale, linestyle="--", color="black", linewidth=1,
                label=f"RPO target {format_duration(target)}")
     ax.set_xlabel(f"cost per year ({a.get('currency', '')})")
-    ax.set_ylabel(f"worst VM's p{a['percentile']:g} RPO ({unit})")
+    judged = "upper 95 % CI of the mean" if a.get("criterion", "mean") == "upper" else "mean"
+    ax.set_ylabel(f"worst VM's p{a['percentile']:g} RPO, {judged} ({unit})")
     ax.set_title(f"{a['scenario']}: options, cost against RPO")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     return fig
@@ -67,14 +71,19 @@ def options_text(options: pd.DataFrame) -> str:
     cur = a.get("currency", "")
     pct = f"p{a['percentile']:g}"
     lines = [f"{a['scenario']}: options for a {format_duration(a['rpo_s'])} RPO at {pct}, every VM "
-             f"({a['replications']} replications each, failures included; prices of {a['price_date']})", ""]
-    head = ("option", f"worst {pct} RPO", "min availability", "meets", "running/year", "incidents/year", "total/year")
+             f"({a['replications']} replications each, failures included; prices of {a['price_date']})",
+             f"judged by: {a.get('criterion_text', 'mean over replications')} of each VM's {pct} RPO", ""]
+    head = ("option", f"worst {pct} RPO", "min availability", "meets", "running/year", "incidents/year",
+            "total/year", "incidents from")
     rows = []
     for r in options.itertuples(index=False):
         rpo = format_duration(r.rpo_stat_s) if np.isfinite(r.rpo_stat_s) else "never protected"
+        incidents = f"{r.incident_per_year:,.0f} {cur}"
+        if np.isfinite(r.incident_low) and r.incident_high > r.incident_low:
+            incidents = f"{r.incident_per_year:,.0f} [{r.incident_low:,.0f}, {r.incident_high:,.0f}] {cur}"
         rows.append((r.option, rpo, f"{r.availability_min:.4%}", "yes" if r.meets else "no",
                      f"{r.running_per_year:,.0f} {cur}" + ("" if np.isfinite(r.uplink_per_month) else " + uplink?"),
-                     f"{r.incident_per_year:,.0f} {cur}", f"{r.total_per_year:,.0f} {cur}"))
+                     incidents, f"{r.total_per_year:,.0f} {cur}", r.incident_basis))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     for k, row in enumerate([head, *rows]):
         lines.append("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
@@ -82,8 +91,9 @@ def options_text(options: pd.DataFrame) -> str:
             lines.append("  ".join("-" * w for w in widths))
     lines.append("")
     lines.append(f"- Cheapest option that meets the objectives: {a['cheapest'] or 'none of those priced'}.")
-    lines.append(f"- Lowest total expected annual cost (running + this run's incidents scaled per year): "
-                 f"{a['lowest_total'] or 'none priced'}.")
+    lines.append(f"- Lowest total expected annual cost (running + expected incident cost, from the risk engine's "
+                 f"annual figures where the option has random failures and keeps up, else its runs' incidents "
+                 f"scaled per year): {a['lowest_total'] or 'none priced'}.")
     if a.get("unpriced"):
         lines.append("- No uplink tier listed for: " + "; ".join(a["unpriced"]) + " (prices: uplink: tiers).")
     return "\n".join(lines)
