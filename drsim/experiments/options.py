@@ -28,7 +28,9 @@ are a noisy estimate of a year's). ``incident_basis`` says which, per option.
 
 The lowest total (running + expected incident cost) is over every priced option, whether it meets the objectives
 or not (a missed RPO costs only through the incidents it makes worse). An option whose upload matches no listed
-uplink tier has an unknown price and is never chosen (its uplink cost is missing). Ties go to the earlier option.
+uplink tier has an unknown price and is never chosen (its uplink cost is missing). Options whose running costs
+are within half a currency unit a year of the cheapest count as equally cheap, and the one with the lowest RPO is
+chosen; other ties go to the earlier option.
 
 Imports :mod:`drsim.scenario`, :mod:`drsim.model`, :mod:`drsim.results` and, of this stage, the setting paths,
 the planner's sizing helpers, the candidate statistics, the risk engine, the seeds and the executors.
@@ -141,6 +143,16 @@ def _risk_incidents(sc: Scenario, prices: PriceSheet, years: int, replications: 
     return value, low, high, f"risk: {r.method}, {years} years x {replications}"
 
 
+def _cheapest(meeting: pd.DataFrame) -> str | None:
+    """The option of least running cost; options within half a currency unit a year of it (the same price as
+    shown, differing only by cents of storage) go to the lowest RPO, then the earlier."""
+    if meeting.empty:
+        return None
+    low = float(meeting["running_per_year"].min())
+    tied = meeting[meeting["running_per_year"] <= low + 0.5]
+    return str(tied.loc[tied["rpo_stat_s"].idxmin(), "option"])
+
+
 def compare_options(scenario: Scenario, prices: PriceSheet, uploads: Sequence[float] = (),
                     intervals: Sequence[float] = (), policies: Sequence[str] = (), rpo: float | None = None,
                     percentile: float = 95.0, replications: int = 3, seed: int | None = None,
@@ -208,7 +220,7 @@ def compare_options(scenario: Scenario, prices: PriceSheet, uploads: Sequence[fl
                            if criterion == "upper" and len(seeds) > 1 else "mean over replications"
                            if len(seeds) > 1 else "the single replication's value"),
         "incidents": incidents, "currency": prices.currency, "price_date": str(prices.date),
-        "cheapest": None if meeting.empty else str(meeting.loc[meeting["running_per_year"].idxmin(), "option"]),
+        "cheapest": _cheapest(meeting),
         "lowest_total": None if priced.empty else str(priced.loc[priced["total_per_year"].idxmin(), "option"]),
         "unpriced": [str(o) for o in df.loc[~np.isfinite(df["uplink_per_month"]), "option"]],
     }

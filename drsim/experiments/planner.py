@@ -436,7 +436,7 @@ def plan(
         "sizing": "failures, maintenance and drills removed",
         "formula": f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
                    "VMs, / compression / efficiency",
-        "evaluations": [{"upload_Bps": b, "site_met": p.site_met,
+        "evaluations": [{"upload_Bps": b, "site_met": p.site_met, "replications": int(p.data["quantile"].shape[0]),
                          "rpo_mean_s": dict(zip(names, map(float, p.mean), strict=True)),
                          "rpo_stat_s": dict(zip(names, map(float, p.stat), strict=True))}
                         for b, p in sorted(points.items())],

@@ -79,28 +79,31 @@ def _options_sections(options: pd.DataFrame) -> tuple[list[Section], list[tuple[
     if a.get("unpriced"):
         answer.append(("No uplink tier listed for",
                        "; ".join(a["unpriced"]) + " (prices: uplink: tiers): never chosen"))
+    bases = list(dict.fromkeys(options["incident_basis"]))
     rows = []
-    for r in options.itertuples(index=False):
+    for k, r in enumerate(options.itertuples(index=False), start=1):
         incidents = _money(r.incident_per_year, cur)
         if r.incident_high > r.incident_low:
             incidents += f" [{r.incident_low:,.0f}, {r.incident_high:,.0f}]"
-        rows.append([r.option, _fmt(r.rpo_stat_s) if np.isfinite(r.rpo_stat_s) else "never protected",
-                     _fmt(r.rpo_mean_s) if np.isfinite(r.rpo_mean_s) else "-", f"{r.availability_min:.4%}",
-                     "yes" if r.meets else "no",
+        rpo = (f"{_fmt(r.rpo_stat_s)} (mean {_fmt(r.rpo_mean_s)})" if np.isfinite(r.rpo_stat_s)
+               else "never protected")
+        rows.append([str(k), r.option, rpo, f"{r.availability_min:.4%}", "yes" if r.meets else "no",
                      _money(r.running_per_year, cur) + ("" if np.isfinite(r.uplink_per_month) else " + uplink?"),
-                     incidents, _money(r.total_per_year, cur), r.incident_basis])
-    table = Table(["option", f"worst {pct} RPO (criterion)", f"worst {pct} RPO (mean)", "lowest availability",
-                   "meets", "running / year", "expected incidents / year", "total / year", "incidents from"], rows,
-                  [False, True, True, True, False, True, True, True, False],
+                     incidents, _money(r.total_per_year, cur), *([r.incident_basis] if len(bases) > 1 else [])])
+    header = ["#", "option", f"worst VM's {pct} RPO", "lowest availability", "meets", "running / year",
+              "expected incidents / year", "total / year", *(["incidents from"] if len(bases) > 1 else [])]
+    table = Table(header, rows, [True, False, True, True, False, True, True, True, False][:len(header)],
                   caption=f"Options compared ({a['replications']} replications each, failures included; prices of "
                           f"{a['price_date']}, {cur})",
                   note=f"An option meets the objectives when every VM is protected in every replication and every "
-                       f"VM's {pct} RPO over its protected time, judged by the {a.get('criterion_text', 'mean')}, is "
-                       f"within the {_fmt(a['rpo_s'])} target. Running costs: licence (the first 31 days free), "
-                       "replica and recovery-point storage, compute, drills, egress and the uplink tier of the upload. "
-                       "Expected incidents: the risk engine's expected annual downtime and data loss priced with the "
-                       "sheet's business figures (95 % interval) where the option has random failures and keeps up "
-                       "with its churn, else the runs' own incidents scaled to a year (column 'incidents from').")
+                       f"VM's {pct} RPO over its protected time, judged by the {a.get('criterion_text', 'mean')} "
+                       f"(shown first; the mean in brackets), is within the {_fmt(a['rpo_s'])} target. Running "
+                       "costs: licence (the first 31 days free), replica and recovery-point storage, compute, drills, "
+                       "egress and the uplink tier of the upload. Expected incidents: the risk engine's expected "
+                       "annual downtime and data loss priced with the sheet's business figures (95 % interval) where "
+                       "the option has random failures and keeps up with its churn, else the runs' own incidents "
+                       "scaled to a year" + (" (column 'incidents from')." if len(bases) > 1
+                                             else f"; here for every option: {bases[0]}."))
     figure = ("Options: cost against RPO",
               f"Running cost per year (filled where the option meets the objectives) against the worst VM's {pct} "
               "RPO as judged; the square is running + expected incident cost with its 95 % interval; the cheapest "
@@ -120,7 +123,7 @@ def deadline_figure(result: dict[str, Any]) -> Figure:
     alt = result.get("suggested_protected_after_s") or {}
     top = max([float(result["deadline_s"]), *given[np.isfinite(given)], *alt.values()])
     scale, unit = duration_unit(top)
-    fig = Figure(figsize=(8, max(2.5, 0.45 * len(names) + 1.5)), layout="constrained")
+    fig = Figure(figsize=(8, max(3.0, 0.45 * len(names) + 2.0)), layout="constrained")
     ax = fig.add_subplot()
     y = np.arange(len(names))[::-1]
     batch_of = {n: k for k, batch in enumerate(result["batches"]) for n in batch}
@@ -135,7 +138,7 @@ def deadline_figure(result: dict[str, Any]) -> Figure:
     ax.set_yticks(y, names)
     ax.set_xlabel(f"time to protection from the initial start ({unit})")
     ax.set_title(f"{result.get('scenario', '')}: initial replication at {mbit(result['required_Bps'])}")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     return fig
 
 

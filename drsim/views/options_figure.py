@@ -1,32 +1,40 @@
 """The frontier of the planner's options (:func:`drsim.experiments.options.compare_options`): cost per year
-against the worst VM's RPO percentile, one marker per option, the options that meet the objectives filled, the
-cheapest that meets them and the lowest total cost marked, the RPO target as a dashed line
-(:func:`options_frontier`).
+against the worst VM's RPO percentile as judged, one numbered marker per option, the options that meet the
+objectives filled, the total with the incident cost's interval, the cheapest that meets them and the lowest total
+cost marked, the RPO target as a dashed line (:func:`options_frontier`); and the options in words
+(:func:`options_text`).
 
 Imports :mod:`drsim.scenario` and, of this stage, the style.
 """
 
 from __future__ import annotations
 
+import math
+from textwrap import fill
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from drsim.scenario.units import format_duration
-from drsim.views.style import OKABE_ITO, duration_unit
+from drsim.views.style import OKABE_ITO, duration_unit, plain_log_ticks
 
 __all__ = ["options_frontier", "options_text"]
 
 
 def options_frontier(options: pd.DataFrame) -> Figure:
-    """Running cost per year (x) against the worst VM's RPO percentile (y) for every option; the total expected
-    cost (running + incidents) as a second, open marker joined to it."""
+    """Running cost per year (x) against the worst VM's RPO percentile as judged (y) for every option, numbered
+    (the numbers are listed under the plot); the total expected cost (running + incidents) as a second, open
+    marker joined to it, with the incident cost's 95 % interval. The y axis is logarithmic when the RPOs span more
+    than a factor of 20."""
     a = options.attrs
     target = float(a["rpo_s"])
     rpo = options["rpo_stat_s"].to_numpy(dtype=float)
-    finite = rpo[np.isfinite(rpo)]
-    scale, unit = duration_unit(2 * max(target, float(finite.max()) if finite.size else target))
-    fig = Figure(figsize=(8, 6), layout="constrained")
+    finite = rpo[np.isfinite(rpo) & (rpo > 0)]
+    top = max(target, float(finite.max()) if finite.size else target)
+    log = finite.size > 0 and top / min(target, float(finite.min())) > 20
+    scale, unit = duration_unit(math.sqrt(top * float(finite.min())) if log else 2 * top)
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
     ax = fig.add_subplot()
     y = np.where(np.isfinite(rpo), rpo, np.nan) / scale
     run = options["running_per_year"].to_numpy(dtype=float)
@@ -44,24 +52,34 @@ def options_frontier(options: pd.DataFrame) -> Figure:
                 markerfacecolor="none", markeredgecolor=OKABE_ITO["blue"], ecolor=OKABE_ITO["blue"],
                 elinewidth=0.8, capsize=3, label="running + expected incident cost (95 % interval)")
     labels = list(options["option"])
-    for k, (label, xi, yi) in enumerate(zip(labels, run, y, strict=True)):
-        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(6, 6 if k % 2 == 0 else -12), fontsize=7)
+    for k, (xi, yi) in enumerate(zip(run, y, strict=True)):
+        if np.isfinite(yi):
+            ax.annotate(str(k + 1), (xi, yi), textcoords="offset points", xytext=(-4 - 5 * (k % 2), 5 + 6 * (k % 2)),
+                        fontsize=8, ha="right")
     for key, marker, text in (("cheapest", "*", "cheapest that meets the objectives"),
                               ("lowest_total", "D", "lowest total expected cost")):
         if a.get(key) in labels:
             k = labels.index(a[key])
             x = run[k] if key == "cheapest" else tot[k]
             ax.plot([x], [y[k]], marker, markersize=15 if marker == "*" else 10, markerfacecolor="none",
-                    markeredgecolor="black", markeredgewidth=1.3, linestyle="none", label=f"{text}: {a[key]}")
-    ax.margins(x=0.3, y=0.1)
-    ax.set_ylim(bottom=0)
+                    markeredgecolor="black", markeredgewidth=1.3, linestyle="none",
+                    label=f"{text}: {k + 1}")
+    ax.margins(x=0.15, y=0.1)
+    if log:
+        ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
+    else:
+        ax.set_ylim(bottom=0)
     ax.axhline(target / scale, linestyle="--", color="black", linewidth=1,
                label=f"RPO target {format_duration(target)}")
     ax.set_xlabel(f"cost per year ({a.get('currency', '')})")
     judged = "upper 95 % CI of the mean" if a.get("criterion", "mean") == "upper" else "mean"
     ax.set_ylabel(f"worst VM's p{a['percentile']:g} RPO, {judged} ({unit})")
     ax.set_title(f"{a['scenario']}: options, cost against RPO")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, frameon=False)
+    names = "   ".join(f"{k + 1}: {label}".replace(" ", "\u00a0") for k, label in enumerate(labels))  # unbroken
+    fig.text(0.5, 0.005, fill(names, 130), ha="center", va="bottom", fontsize=7)
+    fig.get_layout_engine().set(h_pad=0.35)
     return fig
 
 
