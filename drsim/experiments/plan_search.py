@@ -14,8 +14,9 @@ it only steers the search); with all of them, by the stated criterion.
 bracket off the simulated bandwidths, for the fast and the full search.
 
 **Fast search.** Every candidate narrows the site's bracket [lo, hi] (hi: the smallest simulated bandwidth that
-met, lo: the largest below it that failed, or the lower bound, where the backlog grows without end). The next
-candidate is where the criterion crosses the target, interpolated between the bracket's simulated ends linearly in
+met, lo: the largest below it that failed, or the lower bound, where the backlog grows without end). While the
+bracket is wider than :data:`FAR_TOLERANCES` tolerances, a round runs two candidates at its thirds with one
+replication each (on two workers, one run's time cuts the bracket to a third). Then the next candidate is where the criterion crosses the target, interpolated between the bracket's simulated ends linearly in
 1 / (stat - P*T), P*T being the floor of the RPO percentile (the time since the last cut): for a lone VM with
 constant churn c, stat - P*T = c*T / B (the closed form), so that inverse is linear in the bandwidth; on a
 shared link near saturation it is not, and a step that did not halve the bracket is followed by a bisection step,
@@ -49,7 +50,12 @@ import numpy as np
 from drsim.experiments.bandwidth_runs import _plan_runs, _Point
 from drsim.experiments.executors import ExecutorFailed, executor_failure, wait_first
 
-__all__ = ["Candidates", "bracket", "fast_search"]
+__all__ = ["Candidates", "bracket", "fast_search", "FAR_TOLERANCES"]
+
+#: a bracket wider than this many tolerances is far from the answer: its candidates get one replication each
+#: (assumption: a replication's spread moves the answer by less than a sixth of such a bracket; a wrong step costs
+#: a few rounds later, never the answer, which is judged with every replication)
+FAR_TOLERANCES = 16
 
 
 class Candidates:
@@ -197,6 +203,10 @@ def fast_search(cands: Candidates, lower: float, tol: float, few: int, floor: fl
             # the upper end first: a prediction that met may fail with every replication, and then this end is
             # the new lower end, already judged in full (the lower end's top-up would have been wasted)
             cands.evaluate({short[0]: n_rep}, rounds_left=float(len(short) - 1))
+            continue
+        if width > FAR_TOLERANCES * tol:  # far from the answer: two candidates of one replication, a third apart
+            cands.evaluate({lo + width / 3: 1, lo + 2 * width / 3: 1},
+                           rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)
             continue
         reps = few
         guess = _estimate(points, lo, hi, target, floor)
