@@ -7,8 +7,9 @@ request ``{bandwidth: replications wanted}`` and runs only what is missing, ever
 replications) task in parallel on the executor. The fast planner asks for few replications far from the answer
 and for all of them near it (:mod:`drsim.experiments.planner`). A bandwidth with fewer replications than
 requested is judged by the criterion *predicted* for all of them (the mean, plus the confidence half-width that
-``--replications`` replications with the spread at hand would have: :class:`~drsim.experiments.bandwidth_runs._Point`;
-it only steers the search); with all of them, by the stated criterion.
+``--replications`` replications with the spread at hand would have, or paired with the nearest bandwidth that has
+them all: :class:`~drsim.experiments.bandwidth_runs._Point`; it only steers the search); with all of them, by the
+stated criterion.
 
 :func:`fast_search` is the fast planner's choice of candidates for the site (below); :func:`bracket` reads a
 bracket off the simulated bandwidths, for the fast and the full search.
@@ -16,19 +17,19 @@ bracket off the simulated bandwidths, for the fast and the full search.
 **Fast search.** Every candidate narrows the site's bracket [lo, hi] (hi: the smallest simulated bandwidth that
 met, lo: the largest below it that failed, or the lower bound, where the backlog grows without end). While the
 bracket is wider than :data:`FAR_TOLERANCES` tolerances, a round runs two candidates at its thirds with one
-replication each (on two workers, one run's time cuts the bracket to a third). Then the next candidate is where the criterion crosses the target, interpolated between the bracket's simulated ends linearly in
-1 / (stat - P*T), P*T being the floor of the RPO percentile (the time since the last cut): for a lone VM with
-constant churn c, stat - P*T = c*T / B (the closed form), so that inverse is linear in the bandwidth; on a
-shared link near saturation it is not, and a step that did not halve the bracket is followed by a bisection step,
-so the search is never much slower than bisection. While lo is the lower bound (not simulated) the step is a
+replication each (on two workers, one run's time cuts the bracket to a third). Then the next candidate, with
+``few`` replications, is where the criterion crosses the target, interpolated between the bracket's simulated
+ends linearly in 1 / (stat - P*T), P*T being the floor of the RPO percentile (the time since the last cut): for a
+lone VM with constant churn c, stat - P*T = c*T / B (the closed form), so that inverse is linear in the bandwidth;
+on a shared link near saturation it is not, and a step that did not halve the bracket is followed by a bisection
+step, so the search is never much slower than bisection. While lo is the lower bound (not simulated) the step is a
 bisection. When no bandwidth has met, the largest is extrapolated along the closed form from the lower bound
-(between 1.25 and 2 times it). Far from the answer candidates get ``few`` replications; once the bracket is a
-tolerance wide its simulated ends are topped up to every replication (the same seeds: replications 0-2 are
-reused), the upper end first (if it fails with every replication, it is the new lower end, already judged in full),
-and judged by the criterion; if that moves the bracket, the search goes on with few replications, now
-predicted paired with the nearest bandwidth that has every one (:class:`~drsim.experiments.bandwidth_runs._Point`).
-It ends when a bracket at most a tolerance wide has both simulated ends judged with every replication: then, as in
-the full search, hi met and lo failed by the criterion.
+(between 1.25 and 2 times it). Once the bracket is a tolerance wide its simulated ends are topped up to every
+replication (the same seeds: replications 0-2 are reused), the upper end first (if it fails with every
+replication, it is the new lower end, already judged in full), and judged by the criterion; if that moves the
+bracket, the search goes on with few replications, now predicted paired with the nearest bandwidth that has every
+one. It ends when a bracket at most a tolerance wide has both simulated ends judged with every replication: then,
+as in the full search, hi met and lo failed by the criterion.
 
 **Time left.** Each round reports its number of runs and, once a round has been timed, the seconds left: the
 runs still to do in the round times the measured wall time per run (over every finished round), and the rounds

@@ -128,8 +128,11 @@ def steady_window_length(scenario: Scenario) -> float:
     """The fast planner's run length, seconds: :data:`STEADY_WINDOW` (two weeks) when the churn or the link
     repeats with the week (a replicating VM's weekend factor, a throttle on some days of the week only);
     :data:`DAILY_WINDOW` (a week) when they repeat with the day only (a daily profile, a throttle every day, or a
-    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies."""
+    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies; the
+    scenario's duration when a VM replays a trace, whose shape has its own period."""
     vms = [v for _, _, v in _eligible(scenario)]
+    if any(v.churn.trace is not None for v in vms):
+        return float(scenario.duration)
     throttle = scenario.link.throttle
     if any(v.churn.weekend != 1.0 for v in vms) or (throttle is not None and len(throttle.weekday_numbers) < 7):
         return STEADY_WINDOW
@@ -139,10 +142,9 @@ def steady_window_length(scenario: Scenario) -> float:
 
 
 def _steady_window(scenario: Scenario) -> Scenario:
-    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter, or when a
-    VM replays a trace, whose shape has its own period)."""
+    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter)."""
     length = steady_window_length(scenario)
-    if scenario.duration <= length or any(v.churn.trace is not None for _, _, v in _eligible(scenario)):
+    if scenario.duration <= length:
         return scenario
     return apply_settings(scenario, {"duration": f"{length!r}s"}, source="plan")
 
