@@ -27,10 +27,11 @@ simulated bandwidth serves every bracket whose middle half it falls in. The sear
 bandwidth grows.
 
 **Fast search** (``method="fast"``, the default): the runs start with every VM protected
-(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last :func:`steady_window_length` (two weeks with
-a weekly pattern, a week with a daily one, two days without any); :data:`FEW_REPLICATIONS` replications, judged
-by the criterion predicted for all of them, steer the search far from the answer, and every replication, judged by
-the criterion, is run at the ends of the site's bracket once it is a tolerance wide
+(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last
+:func:`~drsim.experiments.sizing.steady_window_length` (two weeks with a weekly pattern, a week with a daily one,
+two days without any); :data:`FEW_REPLICATIONS` replications, judged by the criterion predicted for all of them,
+steer the search far from the answer, and every replication, judged by the criterion, is run at the ends of the
+site's bracket once it is a tolerance wide
 (:func:`~drsim.experiments.plan_search.fast_search`, which interpolates where the criterion crosses the target;
 :class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth up with the same seeds); a deterministic
 scenario (:func:`is_deterministic`) gets one replication. Only the site's bracket is refined; each VM's is read
@@ -62,16 +63,20 @@ from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
 from drsim.experiments.plan_search import Candidates, bracket, fast_search
 from drsim.experiments.planner_text import mbit, plan_text
 from drsim.experiments.seeds import replication_seed
-from drsim.experiments.settings_paths import apply_settings
 from drsim.experiments.sizing import (
+    DAILY_WINDOW,
+    FLAT_WINDOW,
     FORMULA_GROWTH,
     FORMULA_PERCENTILE,
+    STEADY_WINDOW,
     _batches,
     _eligible,
+    _steady_window,
     formula_bandwidth,
     hourly_rates,
     scenario_at,
     sizing_scenario,
+    steady_window_length,
     throttle_share,
 )
 from drsim.results.tables import SITE
@@ -82,18 +87,13 @@ from drsim.scenario.loading import load_scenario
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
-           "MAX_DOUBLINGS", "COLUMNS", "steady_window_length"]
+           "MAX_DOUBLINGS", "COLUMNS", "steady_window_length", "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
 DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 #: The finest tolerance, bytes/s: 1 kbit/s. [assumption: uplinks are bought in steps of Mbit/s, and a finer bracket
 #: is below the run-to-run noise; at 1e-300 bit/s the bracket never closed]
 MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
-STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
-#: the fast planner's run without a weekly pattern: a week, seven times the daily one (assumption: enough days
-#: that the hourly variation's days weigh in, at half the cost of two weeks; see :func:`steady_window_length`)
-DAILY_WINDOW = 7 * units.DAY
-FLAT_WINDOW = 2 * units.DAY  #: ... and without any pattern (constant churn): two days (assumption)
 FEW_REPLICATIONS = 3  #: the fast planner's replications far from the answer (assumption)
 NEAR_TOLERANCES = 2  #: a bracket at most this many tolerances wide is near the answer: every replication
 _MAX_ROUNDS = 200
@@ -122,31 +122,6 @@ def is_deterministic(scenario: Scenario) -> bool:
     weekend factor are deterministic). The sizing scenario has no failures, maintenance or drills and the
     steady-state runs skip the agent's setup time, the only other random draws of a run."""
     return all(v.churn.trace is not None or v.churn.variation == 0 for _, _, v in _eligible(scenario))
-
-
-def steady_window_length(scenario: Scenario) -> float:
-    """The fast planner's run length, seconds: :data:`STEADY_WINDOW` (two weeks) when the churn or the link
-    repeats with the week (a replicating VM's weekend factor, a throttle on some days of the week only);
-    :data:`DAILY_WINDOW` (a week) when they repeat with the day only (a daily profile, a throttle every day, or a
-    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies; the
-    scenario's duration when a VM replays a trace, whose shape has its own period."""
-    vms = [v for _, _, v in _eligible(scenario)]
-    if any(v.churn.trace is not None for v in vms):
-        return float(scenario.duration)
-    throttle = scenario.link.throttle
-    if any(v.churn.weekend != 1.0 for v in vms) or (throttle is not None and len(throttle.weekday_numbers) < 7):
-        return STEADY_WINDOW
-    if throttle is not None or any(v.churn.profile is not None or v.churn.variation for v in vms):
-        return DAILY_WINDOW
-    return FLAT_WINDOW
-
-
-def _steady_window(scenario: Scenario) -> Scenario:
-    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter)."""
-    length = steady_window_length(scenario)
-    if scenario.duration <= length:
-        return scenario
-    return apply_settings(scenario, {"duration": f"{length!r}s"}, source="plan")
 
 
 _bracket = bracket  # the search's bracket, read off the simulated bandwidths (drsim.experiments.plan_search)

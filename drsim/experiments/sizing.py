@@ -10,6 +10,8 @@ efficiency, duration.
 limits times ``B / current upload``, so the throttle keeps the same *share* of the uplink (e.g. half of it
 during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
 
+**The fast planner's run** (:func:`_steady_window`): as long as the pattern needs (:func:`steady_window_length`).
+
 **Formula.** The vendor planner's sizing: per VM, the 95th percentile of its hourly write rate (hours aligned to
 the calendar, over the run's duration, pooled over the replications' write curves) times 1.3 growth; summed over
 the protected VMs; divided by compression and efficiency. It ignores the throttle, the link sharing, bursts
@@ -32,10 +34,16 @@ from drsim.scenario import units
 from drsim.scenario.document import Scenario
 
 __all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
-           "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
+           "FORMULA_GROWTH", "FORMULA_PERCENTILE", "steady_window_length", "STEADY_WINDOW", "DAILY_WINDOW",
+           "FLAT_WINDOW"]
 
 FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor
 FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of hourly churn
+STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
+#: the fast planner's run without a weekly pattern: a week, seven times the daily one (assumption: enough days
+#: that the hourly variation's days weigh in, at half the cost of two weeks; see :func:`steady_window_length`)
+DAILY_WINDOW = 7 * units.DAY
+FLAT_WINDOW = 2 * units.DAY  #: ... and without any pattern (constant churn): two days (assumption)
 
 
 def _rate_text(bytes_per_s: float) -> str:
@@ -124,3 +132,28 @@ def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dic
         peak = float(np.percentile(rates, FORMULA_PERCENTILE))
         out[vm.name] = peak * FORMULA_GROWTH / link.compression / link.efficiency
     return out
+
+
+def steady_window_length(scenario: Scenario) -> float:
+    """The fast planner's run length, seconds: :data:`STEADY_WINDOW` (two weeks) when the churn or the link
+    repeats with the week (a replicating VM's weekend factor, a throttle on some days of the week only);
+    :data:`DAILY_WINDOW` (a week) when they repeat with the day only (a daily profile, a throttle every day, or a
+    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies; the
+    scenario's duration when a VM replays a trace, whose shape has its own period."""
+    vms = [v for _, _, v in _eligible(scenario)]
+    if any(v.churn.trace is not None for v in vms):
+        return float(scenario.duration)
+    throttle = scenario.link.throttle
+    if any(v.churn.weekend != 1.0 for v in vms) or (throttle is not None and len(throttle.weekday_numbers) < 7):
+        return STEADY_WINDOW
+    if throttle is not None or any(v.churn.profile is not None or v.churn.variation for v in vms):
+        return DAILY_WINDOW
+    return FLAT_WINDOW
+
+
+def _steady_window(scenario: Scenario) -> Scenario:
+    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter)."""
+    length = steady_window_length(scenario)
+    if scenario.duration <= length:
+        return scenario
+    return apply_settings(scenario, {"duration": f"{length!r}s"}, source="plan")
