@@ -6,7 +6,8 @@ cores), its answer, runs and rounds; then the full-length search's on the same i
 
 Part "big": a site of 300 VMs on 30 hosts (10 VMs per host, 80 GB used each, office-profile churn of 1 to 4 % of
 the used size a day with a 0.3 hourly variation, 5-minute interval, 30 days, no throttle): the fast planner's
-wall time (target: under 2 minutes on 2 cores). ``--full`` also runs the full-length search on it (long).
+wall time (target: under 2 minutes on 2 cores). Its pattern repeats with the day (no weekend factor, no throttle),
+so the fast planner's runs last a week. ``--full`` also runs the full-length search on it (hours).
 
 Prints wall and CPU seconds (this process and the pool's workers) and whether each target is met, by the wall
 time and by CPU / workers (about the wall time on an otherwise idle machine); never fails. Timings on a shared

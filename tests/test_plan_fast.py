@@ -1,5 +1,7 @@
-"""The fast planner: VMs that start protected, the two-week steady window, one replication for a deterministic
-scenario, few replications far from the answer, progress, and agreement with the full-length search."""
+"""The fast planner: VMs that start protected, a window that covers the pattern, one replication for a
+deterministic scenario, few replications far from the answer (predicted paired with fully replicated bandwidths),
+the answer's bracket judged with every replication, the initial replication timed by a run stopped at the last
+protection, progress, and agreement with the full-length search."""
 
 from __future__ import annotations
 
@@ -9,9 +11,19 @@ import numpy as np
 import pytest
 
 import drsim
-from drsim.experiments.planner import STEADY_WINDOW, _steady_window, is_deterministic, plan
+from drsim.experiments.bandwidth_runs import _initial_runs, _Point
+from drsim.experiments.planner import (
+    DAILY_WINDOW,
+    FLAT_WINDOW,
+    STEADY_WINDOW,
+    _steady_window,
+    is_deterministic,
+    plan,
+    steady_window_length,
+)
 from drsim.experiments.settings_paths import apply_settings
 from drsim.experiments.sizing import sizing_scenario
+from drsim.experiments.statistics import t_975
 from drsim.model.site import SiteModel
 from drsim.results.tables import SITE, Results
 from tests.conftest import make_scenario
@@ -70,7 +82,9 @@ def test_deterministic_scenarios_need_one_replication(executor):
     assert abs(df.set_index("vm").loc[SITE, "required_Bps"] - closed) <= 0.25 * MBIT
 
 
-def test_the_window_is_two_weeks():
+def test_the_window_covers_the_pattern():
+    """Two weeks with a weekly pattern (weekend factors, a throttle on weekdays), a week with a daily one (a
+    profile, an hourly variation, a throttle every day), two days with none; a trace keeps its own period."""
     office = sizing_scenario(drsim.load_scenario("scenarios/essentials-office.yaml"))
     assert office.duration == 30 * 86400
     assert _steady_window(office).duration == STEADY_WINDOW == 14 * 86400
@@ -78,6 +92,49 @@ def test_the_window_is_two_weeks():
     assert _steady_window(trace).duration == trace.duration
     short = lone_vm()
     assert _steady_window(short) is short
+    month = {"duration": "30d"}
+    assert steady_window_length(lone_vm(**month)) == FLAT_WINDOW == 2 * 86400
+    for churn in ({"rate": "1MB/s", "profile": "office"}, {"rate": "1MB/s", "variation": 0.3}):
+        assert steady_window_length(lone_vm(**month, **{"site.hosts[0].vms[0].churn": churn})) == DAILY_WINDOW
+    assert DAILY_WINDOW == 7 * 86400
+    assert steady_window_length(lone_vm(**month, **{"site.hosts[0].vms[0].churn": {"rate": "1MB/s",
+                                                                                    "weekend": 0.5}})) == STEADY_WINDOW
+    every_day = {"work_days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "work_hours": "08:00-18:00",
+                 "work_limit": "8Mbit/s"}
+    assert steady_window_length(lone_vm(**month, **{"link.throttle": every_day})) == DAILY_WINDOW
+    assert steady_window_length(lone_vm(**month, **{"link.throttle": {**every_day, "work_days": ["mon"]}})) \
+        == STEADY_WINDOW
+
+
+def test_the_initial_replication_run_stops_when_every_vm_is_protected():
+    """The office at 20 Mbit/s (three batches, random setup times): the run stopped at the last protection gives
+    the full-length run's times exactly (the same events up to then)."""
+    office = sizing_scenario(drsim.load_scenario("scenarios/essentials-office.yaml"))
+    ((_, short),) = _initial_runs(office, [(0, 5)])
+    summary = Results(SiteModel(office, 5).run()).summary.set_index("vm")
+    names = [v.name for h, v in office.vms() if h.supported and v.protect]
+    assert np.array_equal(short["protected_at"], summary.loc[names, "protected_at"].to_numpy(dtype=float))
+    assert np.array_equal(short["initial_s"], summary.loc[names, "initial_replication_s"].to_numpy(dtype=float))
+    assert np.isfinite(short["protected_at"]).all()
+
+
+def test_a_prediction_is_paired_with_a_fully_replicated_bandwidth():
+    """Three replications at B, ten at a reference B' with the same seeds: the predicted mean is B's mean of ten,
+    estimated as B''s mean of ten plus the paired difference over the first three; the half-width is B''s scaled
+    by the ratio of the two spreads over those three."""
+    rng = np.random.default_rng(1)
+    ref = 600 + 80 * rng.standard_normal((10, 2))
+    own = ref[:3] - 100 + 5 * rng.standard_normal((3, 2))
+    p = _Point(1.0, {"quantile": own}, 900.0, "upper", n_target=10, reference=ref)
+    predicted = ref.mean(axis=0) + own.mean(axis=0) - ref[:3].mean(axis=0)
+    half = float(t_975(9)) * ref.std(axis=0, ddof=1) / np.sqrt(10) * own.std(axis=0, ddof=1) / \
+        ref[:3].std(axis=0, ddof=1)
+    assert np.allclose(p.stat, predicted + half)
+    assert np.allclose(p.mean, own.mean(axis=0))  # what is shown stays the replications at hand
+    alone = _Point(1.0, {"quantile": own}, 900.0, "upper", n_target=10)  # no reference: its own spread
+    assert np.allclose(alone.stat, own.mean(axis=0) + float(t_975(9)) * own.std(axis=0, ddof=1) / np.sqrt(10))
+    full = _Point(1.0, {"quantile": ref}, 900.0, "upper", n_target=10, reference=ref)  # all ten: the criterion
+    assert np.allclose(full.stat, ref.mean(axis=0) + full.ci95)
 
 
 def test_few_replications_far_more_near_and_progress(executor):
@@ -90,6 +147,10 @@ def test_few_replications_far_more_near_and_progress(executor):
     ev = {e["upload_Bps"]: e for e in df.attrs["evaluations"]}
     assert row["required_Bps"] in ev and row["required_Bps"] - row["required_low_Bps"] <= MBIT
     assert df.attrs["runs"] < 6 * len(ev)  # not every bandwidth got every replication
+    # the answer's bracket: both simulated ends judged with every replication, as the full search judges them
+    assert ev[row["required_Bps"]]["replications"] == 6 and ev[row["required_Bps"]]["site_met"]
+    if row["required_low_Bps"] in ev:
+        assert ev[row["required_low_Bps"]]["replications"] == 6 and not ev[row["required_low_Bps"]]["site_met"]
     assert messages[0].startswith("round 1: simulating")
     assert any("s left" in m for m in messages[1:])
     # the answer's replications: 6 (its confidence interval is reported)

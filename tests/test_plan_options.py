@@ -3,6 +3,7 @@ the frontier figure and the command line."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -69,5 +70,86 @@ def test_cli_options(tmp_path):
                                   "--workers", "1", "-q", "--figure", str(png)])
     assert r.exit_code == 0, r.output
     assert r.output.count("Mbit/s, every") >= 4 and png.exists()
+    # --report: the options and a deadline in one folder, with the report and a workbook
+    r = CliRunner().invoke(main, ["plan", str(s), "--upload", "10Mbit/s,20Mbit/s", "-n", "1", "--workers", "1",
+                                  "-q", "--deadline", "1d", "--report", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "Cheapest option that meets the objectives" in r.output and "every VM protected within 1 d" in r.output
+    (folder,) = (tmp_path / "out" / "tiny").iterdir()
+    names = {p.name for p in folder.iterdir()}
+    assert {"options.parquet", "deadline.parquet", "metadata.json", "report.html", "report.md",
+            "report-options-frontier.png", "report-deadline.png"} <= names
+    meta = json.loads((folder / "metadata.json").read_text())
+    assert meta["options"]["criterion"] == "upper" and meta["deadline"]["deadline_s"] == 86400
+    md = (folder / "report.md").read_text()
+    assert "## Options" in md and "## Initial replication by a deadline" in md and "Cheapest option" in md
+    assert CliRunner().invoke(main, ["report", "--xlsx", str(folder)]).exit_code == 0
     bad = CliRunner().invoke(main, ["plan", str(s), "--upload", "fast", "--workers", "1"])
     assert bad.exit_code == 2 and "--upload" in bad.output
+
+
+def random_vm():
+    """The lone VM with a 30 % hourly variation, so replications differ and the criterion matters."""
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.3},
+                          "site.hosts[0].vms[0].disks": ["100MB"], "duration": "1d",
+                          "objectives": {"rpo": "7m", "rto": "1h"}})
+
+
+def test_options_are_judged_by_the_criterion_not_the_mean():
+    """A target between the cheaper option's mean and the upper end of its confidence interval: by the mean it
+    meets and is the cheapest; by the upper end (the default, as the bandwidth planner judges) it misses, and the
+    dearer option is the cheapest that meets. The same seeds give the same runs, so only the judgement changes."""
+    sheet = load_price_sheet(overrides=TIERS)
+    ups = [20 * MBIT, 50 * MBIT]
+    with ThreadPoolExecutor(1) as ex:
+        first = compare_options(random_vm(), sheet, uploads=ups, replications=4, executor=ex)
+        t = first.set_index("upload_Bps")
+        mean, upper = t.loc[20 * MBIT, "rpo_mean_s"], t.loc[20 * MBIT, "rpo_stat_s"]
+        assert upper > mean + 1  # the spread over replications makes them disagree
+        target = (mean + upper) / 2
+        assert t.loc[50 * MBIT, "rpo_stat_s"] < target
+        by_mean = compare_options(random_vm(), sheet, uploads=ups, replications=4, executor=ex, rpo=target,
+                                  criterion="mean")
+        by_upper = compare_options(random_vm(), sheet, uploads=ups, replications=4, executor=ex, rpo=target)
+    assert by_mean.attrs["cheapest"] == t.loc[20 * MBIT, "option"]
+    assert by_upper.attrs["cheapest"] == t.loc[50 * MBIT, "option"]
+    assert not by_upper.set_index("upload_Bps").loc[20 * MBIT, "meets"]
+    # the statistic shown is the criterion's: mean + t(3) s / 2 over the four replications
+    assert by_upper.attrs["criterion"] == "upper" and by_mean.set_index("upload_Bps").loc[20 * MBIT, "rpo_stat_s"] \
+        == pytest.approx(mean)
+
+
+def failing_vm(upload: str = "16Mbit/s"):
+    return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "200kB/s"}, "site.hosts[0].vms[0].disks": ["1GB"],
+                          "duration": "3d", "link.upload": upload, "replication.interval": "5m",
+                          "failures": [{"kind": "host", "target": "H1", "every": {"dist": "exponential",
+                                                                                    "mean": "10d"},
+                                        "repair": {"dist": "exponential", "mean": "6h"}}],
+                          "policy": {"name": "manual", "detect": "10m", "respond": "10m", "point": "latest",
+                                     "failback": "immediate"},
+                          "prices": {**TIERS, "business": {"downtime_per_hour": 100.0,
+                                                           "lost_data_per_hour": 400.0}}})
+
+
+def test_the_expected_incident_cost_comes_from_the_risk_engine_where_it_can():
+    """With random failures, an option's expected incidents are the risk engine's (same seed: the same figure);
+    an upload that cannot keep up with the churn falls back to the runs' incidents; incidents='runs' always does."""
+    from drsim.experiments.risk import risk
+    from drsim.experiments.sizing import scenario_at
+
+    s = failing_vm()
+    sheet = load_price_sheet(overrides=s.prices)
+    ups = [1 * MBIT, 20 * MBIT]  # 1 Mbit/s carries 125 kB/s, below the 200 kB/s churn
+    with ThreadPoolExecutor(2) as ex:
+        df = compare_options(s, sheet, uploads=ups, replications=2, executor=ex, risk_years=2, risk_replications=4)
+        ref = risk(scenario_at(s, 20 * MBIT), years=2, replications=4, executor=ex, prices=sheet)
+        runs = compare_options(s, sheet, uploads=ups[1:], replications=2, executor=ex, incidents="runs")
+    t = df.set_index("upload_Bps")
+    fast = t.loc[20 * MBIT]
+    assert fast["incident_basis"].startswith("risk: conditional, 2 years x 4")
+    assert (fast["incident_per_year"], fast["incident_low"], fast["incident_high"]) == pytest.approx(ref.cost())
+    assert fast["incident_per_year"] > 0
+    assert fast["total_per_year"] == pytest.approx(fast["running_per_year"] + fast["incident_per_year"])
+    assert t.loc[1 * MBIT, "incident_basis"].startswith("runs: 2 x 3 d")
+    assert runs["incident_basis"].iloc[0].startswith("runs:")
+    assert "risk engine" in options_text(df)

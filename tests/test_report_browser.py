@@ -1,4 +1,5 @@
-"""The HTML reports in a real headless browser: a run's, a sweep's and a plan's render their figures and tables
+"""The HTML reports in a real headless browser: a run's, a sweep's, a plan's (the bandwidth search, the options
+compared and a deadline) and a risk report render their figures and tables
 without errors, and no figure of any of them shows raw math text (``$\\mathdefault{10^{4}}$``: the reports draw
 with math text off, so a figure that relied on it would show its markup).
 
@@ -17,12 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import drsim
+from drsim.experiments.deadline import deadline_bandwidth
+from drsim.experiments.options import compare_options
 from drsim.experiments.runner import run_experiment
+from drsim.scenario.prices import load_price_sheet
+from drsim.views.decision_report import decision_report_context
 from drsim.views.experiment_report import experiment_report_context
 from drsim.views.plan_report import plan_report_context
 from drsim.views.rendering import write_document, write_files
+from drsim.views.risk_report import risk_report_context
 from drsim.views.run_report import render_report, report_context, write_report
 from tests.conftest import base_scenario, make_scenario
+from tests.test_plan_deadline import two_batches
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")) if p),
                 None)
@@ -121,7 +128,9 @@ def _stochastic():
 @pytest.fixture(scope="module")
 def every_report(report, tmp_path_factory):
     """(name, HTML path, figures) of a run report, of two sweep reports (one swept path: lines, paired
-    differences, CDFs, availability; two: the heatmap) and of a plan report (the planner curve on a log axis)."""
+    differences, CDFs, availability; two: the heatmap), of a plan report (the planner curve on a log axis), of the
+    planner's decisions (options compared with their frontier, a deadline with a suggested batch order) and of a
+    risk report with the cost of its incidents."""
     _, results = report
     reports = []
     folder = tmp_path_factory.mktemp("run")
@@ -139,6 +148,22 @@ def every_report(report, tmp_path_factory):
         reports.append((name, write_document(tmp_path_factory.mktemp("sweep"), ctx, figures)[0], figures))
     ctx, figures = plan_report_context(planned, _stochastic())
     reports.append(("plan", write_document(tmp_path_factory.mktemp("plan"), ctx, figures)[0], figures))
+    # the planner's other answers: options compared (frontier) and a deadline with a better batch order
+    sheet = load_price_sheet(overrides={"uplink": {"tiers": [{"upload": "2Mbit/s", "per_month": 20},
+                                                             {"upload": "8Mbit/s", "per_month": 50}]},
+                                        "business": {"downtime_per_hour": 50.0, "lost_data_per_hour": 80.0}})
+    with ThreadPoolExecutor(2) as pool:
+        options = compare_options(_stochastic(), sheet, uploads=[2e6 / 8, 8e6 / 8], intervals=[300.0, 900.0],
+                                  replications=2, executor=pool, risk_years=1, risk_replications=2)
+        deadline = deadline_bandwidth(drsim.parse_scenario(two_batches()), 10_000, tolerance=0.2e6 / 8,
+                                      replications=1, executor=pool)
+        risky = drsim.risk(_stochastic(), years=1, replications=3, executor=pool, probe_runs=2, probe_weeks=2,
+                           prices=sheet)
+    assert deadline["suggested_batches"] and options.attrs["cheapest"]
+    ctx, figures = decision_report_context(_stochastic(), options, deadline)
+    reports.append(("decisions", write_document(tmp_path_factory.mktemp("decisions"), ctx, figures)[0], figures))
+    ctx, figures = risk_report_context(risky)
+    reports.append(("risk", write_document(tmp_path_factory.mktemp("risk"), ctx, figures)[0], figures))
     return reports
 
 
@@ -146,6 +171,8 @@ def test_every_report_figure_is_drawn_without_math_text(every_report):
     names = {name: [f.file for f in figures] for name, _, figures in every_report}
     assert len(names["run"]) == 4 and "report-sweep-heatmap.png" in names["sweep grid"]
     assert len(names["sweep of policies"]) == 5 and names["plan"] == ["report-planner-curve.png"]
+    assert names["decisions"] == ["report-options-frontier.png", "report-deadline.png"]
+    assert names["risk"] == ["report-exceedance.png", "report-nines.png"]
     for name, _, figures in every_report:
         for fig in figures:
             assert fig.texts, f"{name}: {fig.file} has no text"

@@ -31,7 +31,8 @@ from drsim.scenario.problems import ScenarioError
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Experiment seed [default: the scenario's].")
 @click.option("--criterion", type=click.Choice(["upper", "mean"]), default="upper", show_default=True,
-              help="Judge each bandwidth by the upper end of the 95 % confidence interval of the mean, or the mean.")
+              help="Judge each bandwidth (or option) by the upper end of the 95 % confidence interval of the mean "
+                   "over replications, or the mean.")
 @click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
               help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
 @click.option("--method", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
@@ -44,30 +45,33 @@ from drsim.scenario.problems import ScenarioError
 @click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="A price sheet merged over the bundled one (with --upload/--interval/--policy).")
 @click.option("--deadline", default=None, metavar="DURATION",
-              help="Instead: the upload at which every VM is protected within DURATION of the initial start "
-                   "(batches in the order given), and a better batch order if there is one.")
+              help="The upload at which every VM is protected within DURATION of the initial start (batches in the "
+                   "order given), and a better batch order if there is one: instead of the bandwidth search, or "
+                   "beside the options compared.")
+@click.option("--incidents", type=click.Choice(["auto", "runs"]), default="auto", show_default=True,
+              help="With options: the expected incident cost from the risk engine's annual figures where the option "
+                   "has random failures and keeps up with its churn (auto), or from each option's runs scaled to a "
+                   "year.")
 @click.option("--figure", default=None, type=click.Path(dir_okay=False), metavar="FILE.png",
               help="With options: draw the cost/RPO frontier into FILE.png.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 @click.option("--report", is_flag=True,
-              help="Write plan.parquet, metadata.json, report.html and report.md into a new folder "
-                   "<out>/<scenario>/plan-<time>/.")
+              help="Write the answer (plan.parquet, or options.parquet and/or deadline.parquet), metadata.json, "
+                   "report.html and report.md into a new folder <out>/<scenario>/plan-<time>/.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 @force_option
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
                  workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
                  method: str, uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
-                 deadline: str | None, figure: str | None, quiet: bool, report: bool, out: str,
+                 deadline: str | None, incidents: str, figure: str | None, quiet: bool, report: bool, out: str,
                  force: bool) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation; with
-    --upload/--interval/--policy lists, compare those options by cost instead."""
-    if deadline is not None:
-        _plan_deadline(scenario, deadline, tolerance, replications, workers, dask, seed)
-        return
-    if uploads or intervals or policies:
-        _plan_options(scenario, rpo, percentile, replications, workers, dask, seed, uploads, intervals, policies,
-                    prices, figure, quiet)
+    --upload/--interval/--policy lists, compare those options by cost instead; with --deadline, the upload that
+    protects every VM in time."""
+    if uploads or intervals or policies or deadline is not None:
+        _plan_decisions(scenario, rpo, percentile, replications, tolerance, workers, dask, seed, criterion, uploads,
+                        intervals, policies, prices, deadline, incidents, figure, quiet, report, out)
         return
     from drsim.experiments.bounds import plan_size_problem
     from drsim.experiments.executors import ExecutorFailed, close_executor
@@ -106,26 +110,12 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
         click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}")
 
 
-def _plan_deadline(scenario: str, deadline: str, tolerance: str, replications: int, workers: int | None,
-                   dask: str | None, seed: int | None) -> None:
-    """drsim plan --deadline: the upload that protects every VM in time (drsim.experiments.deadline)."""
-    from drsim.experiments.deadline import deadline_bandwidth
-    from drsim.experiments.executors import close_executor
+def _print_deadline(name: str, r: dict) -> None:
     from drsim.experiments.planner_text import mbit
 
-    s = load(scenario)
-    try:
-        limit, tol = units.parse_duration(deadline), units.parse_rate(tolerance)
-    except ValueError as exc:
-        fail(f"error: --deadline/--tolerance: {exc}", EXIT_BAD_INPUT)
-    executor, client = executor_for(workers, dask)
-    try:
-        r = deadline_bandwidth(s, limit, tol, replications, seed, executor)
-    finally:
-        close_executor(executor, client)
     fmt = units.format_duration
-    click.echo(f"{s.name}: every VM protected within {fmt(limit)} of the initial start from {mbit(r['required_Bps'])} "
-               f"(not at {mbit(r['not_at_Bps'])}); batches as given: "
+    click.echo(f"{name}: every VM protected within {fmt(r['deadline_s'])} of the initial start from "
+               f"{mbit(r['required_Bps'])} (not at {mbit(r['not_at_Bps'])}); batches as given: "
                + "; ".join(", ".join(b) for b in r["batches"]))
     for vm, t in r["protected_after_s"].items():
         click.echo(f"  {vm}: protected after {fmt(t)}")
@@ -134,10 +124,12 @@ def _plan_deadline(scenario: str, deadline: str, tolerance: str, replications: i
                    + f": mean time to protection {fmt(r['suggested_mean_wait_s'])} instead of {fmt(r['mean_wait_s'])}")
 
 
-def _plan_options(scenario: str, rpo: str | None, percentile: float, replications: int, workers: int | None,
-                  dask: str | None, seed: int | None, uploads: str | None, intervals: str | None,
-                  policies: str | None, prices: str | None, figure: str | None, quiet: bool) -> None:
-    """drsim plan with option lists: simulate and price every combination (drsim.experiments.options)."""
+def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
+                    workers: int | None, dask: str | None, seed: int | None, criterion: str, uploads: str | None,
+                    intervals: str | None, policies: str | None, prices: str | None, deadline: str | None,
+                    incidents: str, figure: str | None, quiet: bool, report: bool, out: str) -> None:
+    """drsim plan with option lists (drsim.experiments.options) and/or --deadline (drsim.experiments.deadline)."""
+    from drsim.experiments.deadline import deadline_bandwidth
     from drsim.experiments.executors import close_executor
     from drsim.experiments.options import compare_options
     from drsim.scenario.prices import load_price_sheet
@@ -156,22 +148,46 @@ def _plan_options(scenario: str, rpo: str | None, percentile: float, replication
     pols = split(policies, str, "--policy")
     target = split(rpo, units.parse_duration, "--rpo")
     try:
-        sheet = load_price_sheet(prices, s.prices)
+        limit = units.parse_duration(deadline) if deadline is not None else None
+        tol = units.parse_rate(tolerance)
+    except ValueError as exc:
+        fail(f"error: --deadline/--tolerance: {exc}", EXIT_BAD_INPUT)
+    compare = bool(ups or ivs or pols)
+    try:
+        sheet = load_price_sheet(prices, s.prices) if compare else None
     except ScenarioError as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
     executor, client = executor_for(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
+    table = result = None
     try:
-        table = compare_options(s, sheet, ups, ivs, pols, rpo=target[0] if target else None, percentile=percentile,
-                                replications=replications, seed=seed, executor=executor, progress=progress)
+        if compare:
+            table = compare_options(s, sheet, ups, ivs, pols, rpo=target[0] if target else None,
+                                    percentile=percentile, replications=replications, seed=seed, executor=executor,
+                                    progress=progress, criterion=criterion, incidents=incidents)
+        if limit is not None:
+            result = deadline_bandwidth(s, limit, tol, replications, seed, executor)
     except ScenarioError as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
     finally:
         close_executor(executor, client)
-    click.echo(options_text(table))
-    if figure:
+    if table is not None:
+        click.echo(options_text(table))
+    if result is not None:
+        if table is not None:
+            click.echo("")
+        _print_deadline(s.name, result)
+    if figure and table is not None:
         try:
             options_frontier(table).savefig(figure, dpi=110)
         except OSError as exc:
             fail(f"error: cannot write {figure}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
         click.echo(f"figure: {figure}")
+    if report:
+        from drsim.views.decision_report import write_decision_folder
+
+        try:
+            folder = write_decision_folder(s, out, table, result)
+        except OSError as exc:
+            fail(f"error: cannot write the plan under {out}: {exc.strerror or exc}", EXIT_CANNOT_WRITE)
+        click.echo(f"\nresults: {folder}\nreport: {folder / 'report.html'}\nreport: {folder / 'report.md'}")

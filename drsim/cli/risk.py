@@ -34,22 +34,31 @@ from drsim.scenario.problems import ScenarioError
               help="Worker processes [default: one per core]; 1 runs in this process.")
 @click.option("--dask", "dask", default=None, metavar="ADDRESS",
               help="Run the replications on a Dask cluster, e.g. --dask tcp://scheduler:8786 (needs drsim[dask]).")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet (YAML) merged over the bundled one, to price the incidents; the scenario's prices: "
+                   "section goes over it.")
 @click.option("--out", "out", default="results", show_default=True, type=click.Path(file_okay=False),
               help="Folder under which <scenario>/risk-<time>/ is created.")
 @click.option("--no-save", is_flag=True, help="Print the figures only; write nothing.")
 @click.option("--report", is_flag=True, help="Also write report.html and report.md (with the exceedance curve).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 def risk_command(scenario: str, years: int, replications: int, seed: int | None, method: str, probe_runs: int,
-                 probe_weeks: int, workers: int | None, dask: str | None, out: str, no_save: bool, report: bool,
-                 quiet: bool) -> None:
+                 probe_weeks: int, workers: int | None, dask: str | None, prices: str | None, out: str,
+                 no_save: bool, report: bool, quiet: bool) -> None:
     """Annual risk of SCENARIO over YEARS: data loss per year, the chance of a year with a loss above the RPO
     target, 1 hour and 1 day, downtime, availability (nines), failovers and the RTO met, per VM and for the site,
-    with 95 % confidence intervals and an exceedance curve."""
+    with 95 % confidence intervals and an exceedance curve; and the expected annual cost of incidents (downtime
+    and lost data at the price sheet's business figures)."""
     from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.risk import RiskError, risk
     from drsim.experiments.risk_output import risk_text, write_risk
+    from drsim.scenario.prices import load_price_sheet
 
     s = load(scenario)
+    try:
+        sheet = load_price_sheet(prices, s.prices)
+    except ScenarioError as exc:
+        fail(f"error: {exc}", EXIT_BAD_INPUT)
     for w in located_warnings(s):
         click.echo(f"warning: {w}", err=True)
     if report and no_save:
@@ -60,7 +69,7 @@ def risk_command(scenario: str, years: int, replications: int, seed: int | None,
     try:
         result = risk(s, years=years, replications=replications, seed=seed, method=method, executor=executor,
                       probe_runs=probe_runs, probe_weeks=probe_weeks,
-                      progress=bar.update_to if bar is not None else None)
+                      progress=bar.update_to if bar is not None else None, prices=sheet)
     except (RiskError, ScenarioError) as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
     except ExecutorFailed as exc:

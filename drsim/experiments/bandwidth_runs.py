@@ -1,6 +1,6 @@
 """The replications of the bandwidth planner at one candidate upload: the worker task that runs them and
-measures each replicating VM's RPO percentile (:func:`_plan_runs`), and their statistics against the target
-(:class:`_Point`).
+measures each replicating VM's RPO percentile (:func:`_plan_runs`), their statistics against the target
+(:class:`_Point`), and the worker task that times the initial replication at the answer (:func:`_initial_runs`).
 
 **What is measured.** For each VM and replication, the ``percentile``-th time percentile of the RPO curve,
 computed exactly from the run's RPO segments with :func:`drsim.results.metrics.rpo_stats` (``rpo_p95_s`` of the
@@ -88,24 +88,81 @@ def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, 
     return out
 
 
-class _Point:
-    """The replications at one bandwidth: arrays (replication x VM)."""
+def _initial_runs(scenario: Scenario, runs: list[tuple[int, int]],
+                  step: float = 86400.0) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Worker task: the initial replication of ``runs`` ((replication, seed) pairs) of ``scenario``, each run
+    simulated only until its last replicating VM is protected (in steps of ``step`` seconds; at most the
+    scenario's duration): the run up to then is the full-length run's, event for event, so the times are the
+    same, without the weeks of delta cycles after. Per replicating VM (scenario order): ``protected_at`` (s from
+    t = 0) and ``initial_s`` (s from its initial start to protection), NaN when not within the duration, as in
+    the summary table."""
+    out = []
+    for rep, seed in runs:
+        model = SiteModel(scenario, seed)
+        replicas = [r for r in model.replicas if r.eligible]
+        now = 0.0
+        while now < model.horizon and any(r.protected_at != r.protected_at for r in replicas):
+            now = min(now + step, model.horizon)
+            model.advance(now)
+        at = np.array([r.protected_at for r in replicas], dtype=float)
+        started = np.array([r.initial_started_at for r in replicas], dtype=float)
+        out.append((rep, {"protected_at": at, "initial_s": at - started}))
+    return out
 
-    def __init__(self, upload: float, data: dict[str, np.ndarray], target: float, criterion: str):
+
+class _Point:
+    """The replications at one bandwidth: arrays (replication x VM).
+
+    ``n_target``: the replications the criterion is defined over. With fewer (the fast planner far from the
+    answer), ``stat`` is the criterion **predicted** for ``n_target`` replications: the mean, plus for
+    ``"upper"`` t(0.975, n_target - 1) * s / sqrt(n_target) with s the standard deviation of the replications
+    at hand (the mean alone with one); ``ci95`` stays the interval of the replications at hand. With a
+    ``reference`` (the quantiles, replications x VMs, of another bandwidth that has all ``n_target``
+    replications, with the same seeds), the prediction is paired instead (common random numbers): the reference's
+    mean over all its replications plus the difference of the two means over the replications at hand, and the
+    reference's half-width scaled by the ratio of the two spreads over the replications at hand (a spread from
+    two or three values alone is far noisier than that ratio of paired spreads)."""
+
+    def __init__(self, upload: float, data: dict[str, np.ndarray], target: float, criterion: str,
+                 n_target: int | None = None, reference: np.ndarray | None = None):
         self.upload = upload
         self.data = data
         q = data["quantile"]
         n = q.shape[0]
+        n_target = max(n, n_target or n)
+        if reference is not None and n < n_target and reference.shape[0] >= n_target and np.isfinite(q).all() \
+                and np.isfinite(reference).all():
+            self._paired(q, reference[:n_target], target, criterion)
+            return
         with np.errstate(invalid="ignore"):
             self.mean = q.mean(axis=0)
             if n >= 2:
                 finite = np.isfinite(q).all(axis=0)
                 std = np.where(finite, q.std(axis=0, ddof=1), np.nan)
                 self.ci95 = np.where(finite, float(t_975(n - 1)) * std / math.sqrt(n), np.inf)
+                half = np.where(finite, float(t_975(n_target - 1)) * std / math.sqrt(n_target), np.inf)
             else:
                 self.ci95 = np.full(q.shape[1], np.nan)
-        stat = self.mean + np.nan_to_num(self.ci95, nan=0.0) if criterion == "upper" else self.mean
+                half = self.ci95
+        stat = self.mean + np.nan_to_num(half, nan=0.0) if criterion == "upper" else self.mean
         self.stat = np.where(np.isnan(stat), np.inf, stat)
+        self.met = self.stat <= target
+
+    def _paired(self, q: np.ndarray, ref: np.ndarray, target: float, criterion: str) -> None:
+        n, m = q.shape[0], ref.shape[0]
+        self.mean = q.mean(axis=0)
+        if n >= 2:
+            self.ci95 = float(t_975(n - 1)) * q.std(axis=0, ddof=1) / math.sqrt(n)
+        else:
+            self.ci95 = np.full(q.shape[1], np.nan)
+        predicted = ref.mean(axis=0) + (self.mean - ref[:n].mean(axis=0))
+        half = float(t_975(m - 1)) * ref.std(axis=0, ddof=1) / math.sqrt(m)
+        if n >= 2:  # the spread scaled by the ratio of the two spreads over the same replications
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = q.std(axis=0, ddof=1) / ref[:n].std(axis=0, ddof=1)
+            half = np.where(np.isfinite(ratio), half * ratio, float(t_975(m - 1)) * q.std(axis=0, ddof=1)
+                            / math.sqrt(m))
+        self.stat = predicted + half if criterion == "upper" else predicted
         self.met = self.stat <= target
 
     @property

@@ -51,7 +51,9 @@ def deadline_bandwidth(scenario: Scenario, deadline: float, tolerance: float = 0
                        seed: int | None = None, executor: Executor | None = None) -> dict[str, Any]:
     """The upload (bytes/s) at which every replicating VM is protected within ``deadline`` seconds of the initial
     start: ``{"required_Bps", "not_at_Bps", "protected_after_s" (per VM, mean at the answer), "batches" (as
-    given), "suggested_batches" (None when the given order is as good), "mean_wait_s", "suggested_mean_wait_s"}``."""
+    given), "suggested_batches" (None when the given order is as good), "mean_wait_s", "suggested_mean_wait_s",
+    "suggested_protected_after_s" (per VM, with the batches smallest first; empty when not simulated), and the
+    request: "scenario", "deadline_s", "replications", "tolerance_Bps"}``."""
     base = sizing_scenario(scenario)
     end = base.initial_start_offset() + float(deadline)
     if end < base.duration:
@@ -89,11 +91,15 @@ def deadline_bandwidth(scenario: Scenario, deadline: float, tolerance: float = 0
             "required_Bps": hi, "not_at_Bps": lo, "deadline_s": float(deadline),
             "protected_after_s": dict(zip(names, map(float, at.mean(axis=0)), strict=True)),
             "batches": given, "suggested_batches": None, "mean_wait_s": mean_wait, "suggested_mean_wait_s": math.nan,
+            "suggested_protected_after_s": {}, "scenario": scenario.name, "replications": len(seeds),
+            "tolerance_Bps": float(tolerance),
         }
         if len(given) > 1 and suggested != given:
             alt = apply_settings(base, {"replication.initial.batches": suggested}, source="deadline")
-            alt_wait = float(np.mean(_protected_after(pool, alt, hi, seeds)))
+            alt_at = _protected_after(pool, alt, hi, seeds)
+            alt_wait = float(np.mean(alt_at))
             result["suggested_mean_wait_s"] = alt_wait
+            result["suggested_protected_after_s"] = dict(zip(names, map(float, alt_at.mean(axis=0)), strict=True))
             if alt_wait < mean_wait * 0.99:
                 result["suggested_batches"] = suggested
     finally:

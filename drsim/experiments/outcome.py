@@ -4,12 +4,15 @@
     one row per (sweep point, replication, VM and ``(site)``): ``point``, the swept values (one column per
     path; with a hypercube also ``sample``), ``replication``, ``seed`` (the run's seed:
     ``simulate(experiment.scenario_for(point), seed)`` or ``drsim run --seed`` on the point's scenario
-    reproduces the replication) and every column of the run's summary table.
+    reproduces the replication) and every column of the run's summary table, with the run's costs per year
+    (``cost_<item>_per_year``, ``cost_running_per_year``, ``cost_incidents_per_year``, ``cost_total_per_year``,
+    in the price sheet's currency: :func:`drsim.results.costs.with_cost_columns`).
 ``aggregate``
     one row per (sweep point, VM, metric) for every numeric (or yes/no) summary metric: ``n`` (replications
     with a value), ``mean``, ``std``, ``p50``, ``p95``, ``max`` over the replications, and ``ci95``, the
     half-width of a 95 % confidence interval of the mean (Student t; see
-    :func:`~drsim.experiments.statistics.t_975`).
+    :func:`~drsim.experiments.statistics.t_975`); the cost metrics too, so a point's money per year (mean ±
+    ci95) stands beside its RPO.
 ``failures``
     one row per replication that raised: point, swept values, replication, seed, error and traceback.
     The rest of the experiment completes.
@@ -36,9 +39,11 @@ from drsim.experiments.settings_paths import _label, _plain
 from drsim.experiments.statistics import KEY_COLUMNS, aggregate
 from drsim.experiments.storage import _failures_frame
 from drsim.model.site import SiteModel
+from drsim.results.costs import COST_METRICS
 from drsim.results.folders import package_versions
 from drsim.results.tables import Results
 from drsim.scenario.document import Scenario, scenario_hash
+from drsim.scenario.prices import PriceSheet
 
 __all__ = ["Experiment"]
 
@@ -56,7 +61,7 @@ class Experiment:
     def __init__(self, scenario: Scenario, settings: ExperimentSettings, points: list[_Point], seeds: list[int],
                  results: dict[tuple[int, int], pd.DataFrame], failed: list[tuple[int, int, int, str, str]],
                  targets: list[int], precision_status: pd.DataFrame | None, rounds: int, elapsed_s: float,
-                 workers: int, batch_size: int, executor: str):
+                 workers: int, batch_size: int, executor: str, prices: PriceSheet | None = None):
         self.scenario = scenario
         self.config = settings
         self.seed = settings.seed
@@ -74,6 +79,8 @@ class Experiment:
         self.workers = workers
         self.batch_size = batch_size
         self.executor = executor
+        #: the price sheet of point 0 (its currency and date label the cost columns)
+        self.prices = prices
         #: the experiment's folder when it was written (``out``): ``<out>/<scenario>/sweep-<UTC time>/``
         self.folder: Path | None = None
         self.sweep: dict[str, list[Any]] = dict(self.grid)
@@ -187,6 +194,12 @@ class Experiment:
             "versions": package_versions(),
             "units": {"time": "seconds from t = 0", "size": "bytes", "rate": "bytes per second"},
         }
+        if self.prices is not None:
+            meta["costs"] = {"currency": self.prices.currency, "price_date": str(self.prices.date),
+                             "columns": list(COST_METRICS),
+                             "basis": "per year, each run's costs (drsim.results.costs.costs_table) with the point's "
+                                      "price sheet: the bundled sheet with its prices: section merged over it; "
+                                      "downtime and lost data are the run's incidents scaled to a year"}
         if self.lhs:
             meta["lhs_seeding"] = ("numpy.random.default_rng(SeedSequence(experiment_seed, spawn_key=(0x4C4853, 0))):"
                                    " per path in order, a permutation of the strata then one uniform draw in each")

@@ -6,8 +6,30 @@ with the run seed of ``k``: comparisons between bandwidths are paired). :meth:`C
 request ``{bandwidth: replications wanted}`` and runs only what is missing, every (bandwidth, chunk of
 replications) task in parallel on the executor. The fast planner asks for few replications far from the answer
 and for all of them near it (:mod:`drsim.experiments.planner`). A bandwidth with fewer replications than
-requested for the answer is judged by their mean (the direction of the search only); with all of them, by the
+requested is judged by the criterion *predicted* for all of them (the mean, plus the confidence half-width that
+``--replications`` replications with the spread at hand would have, or paired with the nearest bandwidth that has
+them all: :class:`~drsim.experiments.bandwidth_runs._Point`; it only steers the search); with all of them, by the
 stated criterion.
+
+:func:`fast_search` is the fast planner's choice of candidates for the site (below); :func:`bracket` reads a
+bracket off the simulated bandwidths, for the fast and the full search.
+
+**Fast search.** Every candidate narrows the site's bracket [lo, hi] (hi: the smallest simulated bandwidth that
+met, lo: the largest below it that failed, or the lower bound, where the backlog grows without end). While the
+bracket is wider than :data:`FAR_TOLERANCES` tolerances, a round runs two candidates at its thirds with one
+replication each (on two workers, one run's time cuts the bracket to a third). Then the next candidate, with
+``few`` replications, is where the criterion crosses the target, interpolated between the bracket's simulated
+ends linearly in 1 / (stat - P*T), P*T being the floor of the RPO percentile (the time since the last cut): for a
+lone VM with constant churn c, stat - P*T = c*T / B (the closed form), so that inverse is linear in the bandwidth;
+on a shared link near saturation it is not, and a step that did not halve the bracket is followed by a bisection
+step, so the search is never much slower than bisection. While lo is the lower bound (not simulated) the step is a
+bisection. When no bandwidth has met, the largest is extrapolated along the closed form from the lower bound
+(between 1.25 and 2 times it). Once the bracket is a tolerance wide its simulated ends are topped up to every
+replication (the same seeds: replications 0-2 are reused), the upper end first (if it fails with every
+replication, it is the new lower end, already judged in full), and judged by the criterion; if that moves the
+bracket, the search goes on with few replications, now predicted paired with the nearest bandwidth that has every
+one. It ends when a bracket at most a tolerance wide has both simulated ends judged with every replication: then,
+as in the full search, hi met and lo failed by the criterion.
 
 **Time left.** Each round reports its number of runs and, once a round has been timed, the seconds left: the
 runs still to do in the round times the measured wall time per run (over every finished round), and the rounds
@@ -29,7 +51,12 @@ import numpy as np
 from drsim.experiments.bandwidth_runs import _plan_runs, _Point
 from drsim.experiments.executors import ExecutorFailed, executor_failure, wait_first
 
-__all__ = ["Candidates"]
+__all__ = ["Candidates", "bracket", "fast_search", "FAR_TOLERANCES"]
+
+#: a bracket wider than this many tolerances is far from the answer: its candidates get one replication each
+#: (assumption: a replication's spread moves the answer by less than a sixth of such a bracket; a wrong step costs
+#: a few rounds later, never the answer, which is judged with every replication)
+FAR_TOLERANCES = 16
 
 
 class Candidates:
@@ -99,9 +126,94 @@ class Candidates:
         self._run_time += time.perf_counter() - t0
         self.runs += n_runs
         self._last_round_runs = n_runs
-        for b in todo:
-            reps = self._reps[b]
+        self._judge()
+
+    def _judge(self) -> None:
+        """(Re)judge every simulated bandwidth: with every replication by the stated criterion; with fewer (far
+        from the answer), by the criterion predicted for every replication, paired with the nearest bandwidth
+        that has them all when there is one (_Point's ``reference``)."""
+        n = len(self.seeds)
+        full = [b for b, reps in self._reps.items() if len(reps) >= n]
+        for b, reps in self._reps.items():
             data = {key: np.vstack([reps[k][key] for k in range(len(reps))]) for key in reps[0]}
-            # judged by the stated criterion with every replication; by the mean while fewer (far from the answer)
-            criterion = self.criterion if len(reps) >= len(self.seeds) else "mean"
-            self.points[b] = _Point(b, data, self.target, criterion)
+            ref = None
+            if len(reps) < n and full:
+                near = min(full, key=lambda f: abs(math.log(f / b)))
+                ref = np.vstack([self._reps[near][k]["quantile"] for k in range(n)])
+            self.points[b] = _Point(b, data, self.target, self.criterion, n_target=n, reference=ref)
+
+
+def bracket(points: dict[float, _Point], met: Callable[[_Point], bool], lower: float) -> tuple[float, float]:
+    """(lo, hi) from the simulated points: hi is the smallest bandwidth at or above the lower bound that met (inf
+    if none), lo the largest below it that failed, or the lower bound when that is higher. A bandwidth below the
+    lower bound is no answer even when a finite run meets the target there: the backlog grows without end."""
+    ups = sorted(points)
+    good = [b for b in ups if b >= lower and met(points[b])]
+    hi = good[0] if good else math.inf
+    bad = [b for b in ups if b < hi and not met(points[b])]
+    return max(bad[-1], lower) if bad else lower, hi
+
+
+def _site_met(p: _Point) -> bool:
+    return p.site_met
+
+
+def _excess(p: _Point, floor: float) -> float:
+    """The worst VM's judged statistic above the floor P*T (s; inf when a VM is never protected)."""
+    return max(float(np.max(p.stat)) - floor, 1e-9)
+
+
+def _estimate(points: dict[float, _Point], lo: float, hi: float, target: float, floor: float) -> float:
+    """Where the criterion crosses the target in (lo, hi), interpolated linearly in 1 / (stat - P*T) between the
+    bracket's simulated ends (NaN when lo is the lower bound, not simulated, or the ends are not in order)."""
+    if lo not in points:
+        return math.nan
+    g_lo, g_hi, goal = 1 / _excess(points[lo], floor), 1 / _excess(points[hi], floor), 1 / (target - floor)
+    if not g_lo < goal <= g_hi:
+        return math.nan
+    return lo + (hi - lo) * (goal - g_lo) / (g_hi - g_lo)
+
+
+def fast_search(cands: Candidates, lower: float, tol: float, few: int, floor: float, cap: float,
+                max_rounds: int) -> None:
+    """Narrow the site's bracket on ``cands`` (its first candidates already evaluated) until it is at most
+    ``tol`` bytes/s wide with both simulated ends judged with every replication (see the module docstring).
+    ``lower``: the lower bound (bytes/s); ``few``: replications far from the answer; ``floor``: P*T (s);
+    ``cap``: the largest bandwidth to try when none meets; ``max_rounds``: a guard."""
+    points = cands.points
+    n_rep = len(cands.seeds)
+    target = cands.target
+    last_width = math.inf
+    while cands.rounds < max_rounds:
+        lo, hi = bracket(points, _site_met, lower)
+        if math.isinf(hi):  # nothing met yet: extrapolate from the largest bandwidth tried
+            top = max(points)
+            if top >= cap:
+                return
+            excess = _excess(points[top], floor)
+            guess = lower + (top - lower) * excess / (target - floor) if math.isfinite(excess) else 2 * top
+            cands.evaluate({min(max(guess, 1.25 * top), 2 * top): few},
+                           rounds_left=math.log2(max(cap / top, 2.0)))
+            continue
+        width = hi - lo
+        ends = [b for b in (hi, lo) if b in points]
+        short = [b for b in ends if cands.count(b) < n_rep]
+        if width <= tol * (1 + 1e-9):
+            if not short:
+                return
+            # the upper end first: a prediction that met may fail with every replication, and then this end is
+            # the new lower end, already judged in full (the lower end's top-up would have been wasted)
+            cands.evaluate({short[0]: n_rep}, rounds_left=float(len(short) - 1))
+            continue
+        if width > FAR_TOLERANCES * tol:  # far from the answer: two candidates of one replication, a third apart
+            cands.evaluate({lo + width / 3: 1, lo + 2 * width / 3: 1},
+                           rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)
+            continue
+        reps = few
+        guess = _estimate(points, lo, hi, target, floor)
+        if not math.isfinite(guess) or width > last_width / 2:
+            guess = (lo + hi) / 2  # a bisection step (after one that did not halve the bracket)
+        last_width = width
+        margin = min(tol / 4, width / 4)
+        cands.evaluate({min(max(guess, lo + margin), hi - margin): reps},
+                       rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)

@@ -27,13 +27,17 @@ simulated bandwidth serves every bracket whose middle half it falls in. The sear
 bandwidth grows.
 
 **Fast search** (``method="fast"``, the default): the runs start with every VM protected
-(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last :data:`STEADY_WINDOW` (two weeks: twice the
-weekly pattern); :data:`FEW_REPLICATIONS` replications, judged by their mean, steer the bisection far from the
-answer, and every replication, judged by the criterion, is run at the ends of the site's bracket once it is at
-most :data:`NEAR_TOLERANCES` tolerances wide (:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth
-up with the same seeds); a deterministic scenario (:func:`is_deterministic`) gets one replication. Only the site's
-bracket is refined; each VM's is read from the simulated bandwidths. Initial replication times come from one
-full-length run at the answer. The README says why the answer is the full search's (``method="full"``).
+(:class:`~drsim.model.site.SiteModel` ``start_protected``) and last
+:func:`~drsim.experiments.sizing.steady_window_length` (two weeks with a weekly pattern, a week with a daily one,
+two days without any); :data:`FEW_REPLICATIONS` replications, judged by the criterion predicted for all of them,
+steer the search far from the answer, and every replication, judged by the criterion, is run at the ends of the
+site's bracket once it is a tolerance wide
+(:func:`~drsim.experiments.plan_search.fast_search`, which interpolates where the criterion crosses the target;
+:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth up with the same seeds); a deterministic
+scenario (:func:`is_deterministic`) gets one replication. Only the site's bracket is refined; each VM's is read
+from the simulated bandwidths. Initial replication times come from one run at the answer simulated only until
+every VM is protected (:func:`~drsim.experiments.bandwidth_runs._initial_runs`: the full-length run's times,
+without its weeks of cycles after). The README says why the answer is the full search's (``method="full"``).
 
 The old path ``drsim.planner`` gives this module, so the planner's names kept elsewhere (:func:`plan_text`, the
 sizing helpers and the formula's constants) are importable from here too.
@@ -54,22 +58,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drsim.experiments.bandwidth_runs import _plan_runs, _Point
+from drsim.experiments.bandwidth_runs import _initial_runs, _Point
 from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
-from drsim.experiments.plan_search import Candidates
+from drsim.experiments.plan_search import Candidates, bracket, fast_search
 from drsim.experiments.planner_text import mbit, plan_text
 from drsim.experiments.seeds import replication_seed
-from drsim.experiments.settings_paths import apply_settings
 from drsim.experiments.sizing import (
+    DAILY_WINDOW,
+    FLAT_WINDOW,
     FORMULA_GROWTH,
     FORMULA_PERCENTILE,
+    STEADY_WINDOW,
     _batches,
     _eligible,
+    _steady_window,
     formula_bandwidth,
     hourly_rates,
     resync_bound,
     scenario_at,
     sizing_scenario,
+    steady_window_length,
     throttle_share,
 )
 from drsim.results.tables import SITE
@@ -81,14 +89,13 @@ from drsim.scenario.site import protectable
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
-           "MAX_DOUBLINGS", "COLUMNS"]
+           "MAX_DOUBLINGS", "COLUMNS", "steady_window_length", "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
 DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 #: The finest tolerance, bytes/s: 1 kbit/s. [assumption: uplinks are bought in steps of Mbit/s, and a finer bracket
 #: is below the run-to-run noise; at 1e-300 bit/s the bracket never closed]
 MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
-STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
 FEW_REPLICATIONS = 3  #: the fast planner's replications far from the answer (assumption)
 NEAR_TOLERANCES = 2  #: a bracket at most this many tolerances wide is near the answer: every replication
 _MAX_ROUNDS = 200
@@ -119,23 +126,7 @@ def is_deterministic(scenario: Scenario) -> bool:
     return all(v.churn.trace is not None or v.churn.variation == 0 for _, _, v in _eligible(scenario))
 
 
-def _steady_window(scenario: Scenario) -> Scenario:
-    """The fast planner's run: :data:`STEADY_WINDOW` long (the scenario's duration when shorter, or when a VM
-    replays a trace, whose shape has its own period)."""
-    if scenario.duration <= STEADY_WINDOW or any(v.churn.trace is not None for _, _, v in _eligible(scenario)):
-        return scenario
-    return apply_settings(scenario, {"duration": f"{STEADY_WINDOW!r}s"}, source="plan")
-
-
-def _bracket(points: dict[float, _Point], met: Callable[[_Point], bool], lower: float) -> tuple[float, float]:
-    """(lo, hi) from the simulated points: hi is the smallest bandwidth at or above the lower bound that met (inf
-    if none), lo the largest below it that failed, or the lower bound when that is higher. A bandwidth below the
-    lower bound is no answer even when a finite run meets the target there: the backlog grows without end."""
-    ups = sorted(points)
-    good = [b for b in ups if b >= lower and met(points[b])]
-    hi = good[0] if good else math.inf
-    bad = [b for b in ups if b < hi and not met(points[b])]
-    return max(bad[-1], lower) if bad else lower, hi
+_bracket = bracket  # the search's bracket, read off the simulated bandwidths (drsim.experiments.plan_search)
 
 
 def _parse(value: Any, parser: Callable[[Any], float], what: str) -> float:
@@ -257,9 +248,12 @@ def plan(
         keys.append((name, lambda p, j=j: bool(p.met[j]), max(float(lower_vm[j]), lower_site)))
 
     init_point = None
+    cap = max(current, formula_site, lower_site, 1.0) * 2.0**MAX_DOUBLINGS
     try:
         cands.evaluate({current: few, formula_site: few})
-        while cands.rounds < _MAX_ROUNDS:
+        if fast:
+            fast_search(cands, lower_site, tol, few, q * interval, cap, _MAX_ROUNDS)
+        while not fast and cands.rounds < _MAX_ROUNDS:
             top = max(points)
             doubling = False
             brackets = []
@@ -299,10 +293,10 @@ def plan(
                 break
             cands.evaluate(wanted, rounds_left=math.log2(max(widest / tol, 1.0)))
         site_hi = _bracket(points, keys[0][1], lower_site)[1]
-        if fast and math.isfinite(site_hi):  # initial replication: one full-length run at the answer
+        if fast and math.isfinite(site_hi):  # initial replication: one run at the answer, until all are protected
             if progress is not None:
-                progress(f"initial replication: one full-length run at {mbit(site_hi)}")
-            init_runs = pool.submit(_plan_runs, scenario_at(base, site_hi), q, window, [(0, seeds[0])]).result()
+                progress(f"initial replication at {mbit(site_hi)}: one run until every VM is protected")
+            init_runs = pool.submit(_initial_runs, scenario_at(base, site_hi), [(0, seeds[0])]).result()
             init_point = {key: value[None, :] for key, value in init_runs[0][1].items()}
     except KeyboardInterrupt:
         if own:
@@ -435,7 +429,7 @@ def plan(
         "formula": f"a reconstruction of the vendor planner's sizing (its algorithm is unpublished): "
                    f"p{FORMULA_PERCENTILE:g} of hourly churn x {FORMULA_GROWTH} growth, summed over the protected "
                    "VMs, / compression / efficiency",
-        "evaluations": [{"upload_Bps": b, "site_met": p.site_met,
+        "evaluations": [{"upload_Bps": b, "site_met": p.site_met, "replications": int(p.data["quantile"].shape[0]),
                          "rpo_mean_s": dict(zip(names, map(float, p.mean), strict=True)),
                          "rpo_stat_s": dict(zip(names, map(float, p.stat), strict=True))}
                         for b, p in sorted(points.items())],

@@ -32,7 +32,8 @@ __all__ = ["recorded_request", "request_differences", "check_resumable", "finish
 #: the settings compared, in the words of drsim sweep's options
 _COMPARED = (("scenario_hash", "the scenario"), ("sweep", "--set (the grid)"), ("lhs", "--lhs (the hypercube)"),
              ("samples", "--samples"), ("replications", "--replications"), ("experiment_seed", "--seed"),
-             ("precision", "--precision"), ("max_replications", "--max-replications"), ("keep_runs", "--keep-runs"))
+             ("precision", "--precision"), ("max_replications", "--max-replications"), ("keep_runs", "--keep-runs"),
+             ("prices", "the price sheets (the scenario's prices: section; digest)"))
 
 
 def _stored(folder: str | Path) -> dict[str, Any]:

@@ -15,7 +15,8 @@ Steps:
    (:func:`conditional_conditions`), else ``windows`` (every failure simulated in full in a window, the quiet
    stretches skipped); ``full`` (the whole horizon in full) when replication does not keep up, as skipping then
    would be wrong. ``method="auto"`` chooses; a method asked for whose conditions fail falls back, and says so.
-4. The estimators (:mod:`drsim.experiments.estimators`).
+4. The estimators (:mod:`drsim.experiments.estimators`), and the expected annual cost of incidents priced from
+   them with the price sheet's business figures (:mod:`drsim.experiments.risk_costs`).
 
 Replication ``k`` runs with the seed :func:`~drsim.experiments.seeds.replication_seed` gives (as in sweeps),
 so it sees the same failure timeline with every engine, and ``drsim run --seed`` on the horizon's scenario
@@ -48,6 +49,7 @@ from drsim.experiments.executors import (
     wait_first,
 )
 from drsim.experiments.horizon import HorizonPlan, risk_scenario, simulate_horizon
+from drsim.experiments.risk_costs import incident_cost_table
 from drsim.experiments.seeds import replication_seed
 from drsim.experiments.steady import ProbeRun, SteadyState, probe_run, probe_seed, rpo_grid, steady_state
 from drsim.model.policies import make_policy
@@ -55,9 +57,10 @@ from drsim.scenario import load_scenario
 from drsim.scenario.distributions import Exponential
 from drsim.scenario.document import Scenario
 from drsim.scenario.site import protectable
+from drsim.scenario.prices import PriceSheet, load_price_sheet
 from drsim.scenario.units import DAY, HOUR
 
-__all__ = ["risk", "Risk", "conditional_conditions", "METHODS", "RiskError"]
+__all__ = ["risk", "Risk", "conditional_conditions", "METHODS", "RiskError", "NotKeepingUp"]
 
 METHODS = ("auto", "conditional", "windows", "full")
 _ENGINE = {"conditional": "slow", "windows": "windows", "full": "full"}
@@ -66,6 +69,10 @@ _POLICIES = ("manual", "automatic", "threshold", "wait-for-repair")
 
 class RiskError(ValueError):
     """A risk computation that cannot run as asked (bad years, replications or method)."""
+
+
+class NotKeepingUp(RiskError):
+    """Replication does not keep up with churn, and the full simulation it would need was not allowed."""
 
 
 def conditional_conditions(scenario: Scenario) -> list[tuple[str, bool]]:
@@ -110,6 +117,18 @@ class Risk:
     probe_runs: int = 0
     replication_notes: list[tuple[int, str]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # s of wall time per phase: probe, replications, figures
+    #: the expected annual cost of incidents (:func:`~drsim.experiments.risk_costs.incident_cost_table`)
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    prices: PriceSheet | None = None
+
+    def cost(self, item: str = "incidents", vm: str = "(site)") -> tuple[float, float, float]:
+        """(per year, low, high) of an incident cost (``downtime``, ``lost data`` or ``incidents``, their sum),
+        in the price sheet's currency."""
+        row = self.costs[(self.costs["vm"] == vm) & (self.costs["item"] == item)]
+        if row.empty:
+            raise KeyError(f"no cost {item!r} for {vm!r}")
+        r = row.iloc[0]
+        return float(r["per_year"]), float(r["low"]), float(r["high"])
 
     def value(self, metric: str, vm: str = "(site)") -> float:
         """A figure's value (e.g. ``value("availability")``)."""
@@ -130,7 +149,15 @@ class Risk:
                 "plan_s": {k: v for k, v in vars(self.plan).items()}, "probe_runs": self.probe_runs,
                 "elapsed_s": round(self.elapsed_s, 3), "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
                 "workers": self.workers, "executor": self.executor,
-                "seeding": "replication k runs with seed SeedSequence(experiment_seed, spawn_key=(k,))"}
+                "seeding": "replication k runs with seed SeedSequence(experiment_seed, spawn_key=(k,))",
+                "costs": None if self.prices is None else {
+                    "currency": self.prices.currency, "price_date": str(self.prices.date),
+                    "downtime_per_hour": self.costs.attrs.get("downtime_per_hour"),
+                    "lost_data_per_hour": self.costs.attrs.get("lost_data_per_hour"),
+                    "unrecoverable_per_year_not_priced": self.costs.attrs.get("unpriced"),
+                    "basis": "expected downtime and data loss per year (the annual figures, per replication) x the "
+                             "price sheet's business figures; interval as the figures' (drsim.experiments."
+                             "risk_costs)"}}
 
 
 def _probe_batch(scenario: Scenario, seeds: list[int], weeks: int, warmup: float,
@@ -174,14 +201,19 @@ def _steady_table(steady: SteadyState, target: float) -> pd.DataFrame:
 
 def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 1000, seed: int | None = None,
          method: str = "auto", executor: Any = None, probe_runs: int = 6, probe_weeks: int = 3,
-         batch_size: int | None = None, progress: Callable[[int, int], None] | None = None) -> Risk:
+         batch_size: int | None = None, progress: Callable[[int, int], None] | None = None,
+         prices: PriceSheet | str | Path | None = None, allow_full: bool = True) -> Risk:
     """Annual risk figures of ``scenario`` over ``years`` years, from ``replications`` replications.
 
     ``method``: ``auto`` (conditional Monte Carlo where its conditions hold, else windows), ``conditional``,
     ``windows`` or ``full`` (see the module docstring). ``seed``: the experiment seed (default the scenario's).
     ``executor``: a ``concurrent.futures`` executor or a Dask client (default a process pool, one worker per
     core). ``probe_runs`` runs of ``probe_weeks`` weeks measure the steady state. ``progress(done, total)`` is
-    called as replications finish.
+    called as replications finish. ``prices``: the price sheet that prices the incidents (``Risk.costs``): a
+    :class:`~drsim.scenario.prices.PriceSheet`, or a file merged over the bundled sheet (then the scenario's
+    ``prices:`` section over it); default the bundled sheet with the scenario's section. ``allow_full=False``
+    raises :class:`NotKeepingUp` (after the probe runs) instead of simulating every replication in full when
+    replication does not keep up with churn.
     """
     t_start = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -193,6 +225,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
     if method not in METHODS:
         raise RiskError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     seed = scenario.seed if seed is None else seed
+    sheet = prices if isinstance(prices, PriceSheet) else load_price_sheet(prices, scenario.prices)
     horizon = risk_scenario(scenario, years)
     notes = []
     left_out = [what for what, items in (("scripted failures", [f for f in scenario.failures if f.at is not None]),
@@ -217,6 +250,9 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
         steady = steady_state([vm.name for _, vm in horizon.vms()], grid, probes)  # type: ignore[arg-type]
         conditions = conditional_conditions(horizon)
         engine = _choose(method, steady, conditions, notes, horizon)
+        if engine == "full" and not allow_full and method != "full":
+            raise NotKeepingUp("replication does not keep up with churn (" + "; ".join(steady.problems) + "): the "
+                               "risk figures would need every replication simulated in full")
         plan = _plan(horizon, steady)
         records: list[AnnualRecord | None] = [None] * replications
         run_seeds = [replication_seed(seed, k) for k in range(replications)]
@@ -248,6 +284,11 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
     cond = steady if engine == "conditional" else None
     exceed = exceedance_table(stacked, names, grid, cond, seed)
     figures = figures_table(stacked, names, exceed, scenario.objectives.rpo, scenario.objectives.rto, cond)
+    costs = incident_cost_table(stacked, names, cond, sheet)
+    if costs.attrs["unpriced"] > 0 and sheet.business.lost_data_per_hour > 0:
+        notes.append(f"{costs.attrs['unpriced']:.3g} incidents a year have no recovery point to restore (everything "
+                     "since protection is lost): their lost data is not priced, so the incident cost is a lower "
+                     "bound")
     rep_notes = [(k, n) for k, rec in enumerate(records) for n in rec.notes]  # type: ignore[union-attr]
     if rep_notes:
         notes.append(f"{len({k for k, _ in rep_notes})} of {replications} replications did not return to their "
@@ -257,7 +298,7 @@ def risk(scenario: Scenario | str | Path, years: int = 100, replications: int = 
     timings["figures"] = elapsed - timings["probe"] - timings["replications"]
     return Risk(horizon, years, replications, seed, engine, figures, exceed,
                 _steady_table(steady, scenario.objectives.rpo), _estimators(engine), conditions, notes, plan,
-                elapsed, workers, name, probe_runs, rep_notes, timings)
+                elapsed, workers, name, probe_runs, rep_notes, timings, costs, sheet)
 
 
 def _choose(method: str, steady: SteadyState, conditions: Sequence[tuple[str, bool]], notes: list[str],

@@ -4,8 +4,10 @@
 The folder ``<out>/<scenario>/risk-<UTC time>/`` is written atomically (temporary name, then rename) and holds
 ``figures.parquet`` (one row per VM or ``(site)`` and metric: value, 95 % interval, unit, estimator),
 ``exceedance.parquet`` (P(a year holds a loss above x) on a grid of x, per VM and site), ``steady.parquet`` (the
-steady-state RPO of the probe runs), ``scenario.yaml`` (the scenario over the horizon, as simulated) and
-``metadata.json`` (request, method, estimators, conditions, notes, seeds, timing, versions).
+steady-state RPO of the probe runs), ``costs.parquet`` (the expected annual cost of incidents per VM and site:
+downtime, lost data and their sum, with 95 % intervals, in the price sheet's currency), ``scenario.yaml`` (the
+scenario over the horizon, as simulated) and ``metadata.json`` (request, method, estimators, conditions, notes,
+seeds, timing, the prices used, versions).
 
 Imports :mod:`drsim.results` (folders, text tables), :mod:`drsim.scenario` and :mod:`drsim.experiments.risk`.
 """
@@ -25,7 +27,7 @@ from drsim.results.folders import atomic_folder, package_versions
 from drsim.scenario.document import scenario_to_dict
 from drsim.scenario.units import format_duration
 
-__all__ = ["risk_text", "write_risk", "probability_text", "figure_text"]
+__all__ = ["risk_text", "write_risk", "probability_text", "figure_text", "money_text", "cost_lines"]
 
 SITE = "(site)"
 
@@ -65,6 +67,32 @@ def figure_text(value: float, low: float, high: float, unit: str) -> str:
     return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
 
 
+def money_text(value: float, low: float = math.nan, high: float = math.nan, currency: str = "") -> str:
+    """``1,234 [1,100, 1,400] USD``: money rounded to whole units, with its interval when known."""
+    if value != value:
+        return "-"
+    unit = f" {currency}" if currency else ""
+    if low != low or high != high:
+        return f"{value:,.0f}{unit}"
+    return f"{value:,.0f} [{low:,.0f}, {high:,.0f}]{unit}"
+
+
+def cost_lines(result: Risk) -> list[str]:
+    """The expected annual cost of incidents in words: the site's total, downtime and lost data, and why it is
+    zero when the price sheet states no business cost."""
+    if result.costs.empty or result.prices is None:
+        return []
+    cur = result.prices.currency
+    total, down, lost = (result.cost(item) for item in ("incidents", "downtime", "lost data"))
+    b = result.prices.business
+    line = (f"Expected cost of incidents per year (site): {money_text(*total, cur)}: downtime "
+            f"{money_text(*down, cur)}, lost data {money_text(*lost, cur)} (prices of {result.prices.date})")
+    if not (b.downtime_per_hour or b.vms or b.lost_data_per_hour):
+        line += ("; zero because the price sheet states no cost of downtime or lost work (prices: business: "
+                 "downtime_per_hour, lost_data_per_hour)")
+    return [line]
+
+
 def _table(result: Risk, metrics: list[tuple[str, str]]) -> list[str]:
     f = result.figures
     names = [*dict.fromkeys(f["vm"])]
@@ -92,6 +120,15 @@ def risk_text(result: Risk) -> str:
     lines += _table(result, [("downtime_per_year_s", "downtime / year"), ("availability", "availability"),
                              ("nines", "nines"), ("failovers_per_year", "failovers / year"),
                              ("rto_met_share", f"RTO {format_duration(s.objectives.rto)} met")])
+    costs = cost_lines(result)
+    if costs:
+        lines += [""] + costs
+        names = [n for n in dict.fromkeys(result.costs["vm"]) if n != SITE]
+        if len(names) > 1:
+            cur = result.prices.currency if result.prices is not None else ""
+            rows = [(n, *(money_text(*result.cost(item, n), cur) for item in ("downtime", "lost data", "incidents")))
+                    for n in [*names, SITE]]
+            lines += text_table(("VM", "downtime cost / year", "lost data cost / year", "incident cost / year"), rows)
     lines += ["", "Estimators:"]
     lines += [f"- {what}: {how}" for what, how in result.estimators.items()]
     held = [c for c, ok in result.conditions if ok]
@@ -114,6 +151,9 @@ def write_risk(result: Risk, out_root: str | Path = "results", fill_extra=None) 
         result.figures.to_parquet(tmp / "figures.parquet", index=False)
         result.exceedance.to_parquet(tmp / "exceedance.parquet", index=False)
         result.steady.to_parquet(tmp / "steady.parquet", index=False)
+        costs = result.costs.copy()
+        costs.attrs = {}
+        costs.to_parquet(tmp / "costs.parquet", index=False)
         with open(tmp / "scenario.yaml", "w", encoding="utf-8") as f:
             yaml.safe_dump(scenario_to_dict(result.scenario, result.seed), f, sort_keys=False, allow_unicode=True)
         meta = {**result.metadata(), "created_at": now.isoformat(timespec="seconds"), "versions": package_versions(),

@@ -50,29 +50,34 @@ from drsim.experiments.storage import (
 )
 from drsim.experiments.sweep_folder import finish_experiment, stream_folder
 from drsim.model.site import SiteModel
+from drsim.results.costs import costs_table, with_cost_columns
 from drsim.results.folders import table_bytes
 from drsim.results.ownership import release
 from drsim.results.tables import Results
 from drsim.scenario import load_scenario
 from drsim.scenario.document import Scenario
+from drsim.scenario.prices import PriceSheet, load_price_sheet
 
 __all__ = ["run_experiment"]
 
 
-def _run_batch(point: int, scenario: Scenario, runs: list[tuple[int, int]],
-               keep_runs: bool = False) -> tuple[int, list[_Outcome]]:
+def _run_batch(point: int, scenario: Scenario, runs: list[tuple[int, int]], keep_runs: bool = False,
+               prices: PriceSheet | None = None) -> tuple[int, list[_Outcome]]:
     """Worker task: the replications ``runs`` ((replication, seed) pairs) of one sweep point.
 
-    Returns ``(point, outcomes)``, one :class:`_Outcome` per run; with ``keep_runs`` each carries every table as
-    Parquet contents (encoded here, in the worker)."""
+    Returns ``(point, outcomes)``, one :class:`_Outcome` per run: its summary with the cost columns
+    (:func:`~drsim.results.costs.with_cost_columns`, priced with ``prices``, default the point's sheet); with
+    ``keep_runs`` each carries every table as Parquet contents (encoded here, in the worker)."""
     out = []
+    sheet = prices if prices is not None else load_price_sheet(None, scenario.prices)
     for rep, seed in runs:
         try:
             results = Results(SiteModel(scenario, seed).run())
             tables = None
             if keep_runs:
                 tables = table_bytes(results)
-            out.append(_Outcome(rep, seed, results.summary, tables=tables))
+            summary = with_cost_columns(results.summary, costs_table(results, sheet))
+            out.append(_Outcome(rep, seed, summary, tables=tables))
         except Exception as exc:
             out.append(_Outcome(rep, seed, None, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     return point, out
@@ -143,6 +148,11 @@ def run_experiment(
     :class:`~drsim.experiments.errors.ExperimentError` (a ``ValueError``) if that folder holds a different
     experiment, is in use by another drsim process, or holds anything drsim did not write there.
 
+    **Costs.** Every run's summary rows carry its costs per year (the ``cost_*_per_year`` columns of
+    :func:`~drsim.results.costs.with_cost_columns`), priced with the point's sheet: the bundled price sheet with
+    the point's ``prices:`` section merged over it (so ``--set prices.business.downtime_per_hour=...`` sweeps a
+    price). The aggregate table then gives their mean and 95 % confidence half-width per point, beside the RPO.
+
     Every point is validated before anything runs: a bad path or value raises :class:`ScenarioError`. When the
     executor itself fails (a worker process dies, the scheduler is lost)
     :class:`~drsim.experiments.executors.ExecutorFailed` is raised; the finished runs are kept in the streaming
@@ -154,6 +164,7 @@ def run_experiment(
                                    batch_size, keep_runs)
     points = design(scenario, settings.grid, settings.lhs, settings.samples, settings.seed)
     seeds = [replication_seed(settings.seed, k) for k in range(settings.replications)]
+    sheets = [load_price_sheet(None, pt.scenario.prices) for pt in points]
 
     results: dict[tuple[int, int], pd.DataFrame] = {}
     failed: list[tuple[int, int, int, str, str]] = []
@@ -166,7 +177,7 @@ def run_experiment(
     handle = None
     if root is not None:
         folder, handle = stream_folder(root, scenario.name,
-                                       _experiment_record(scenario, settings, points, seeds), resume)
+                                       _experiment_record(scenario, settings, points, seeds, sheets), resume)
     try:
         if folder is not None and resume:
             results, failed = _load_parts(folder)
@@ -174,7 +185,8 @@ def run_experiment(
                 results = _without_lost_runs(folder, results)
         if folder is not None and on_folder is not None:
             on_folder(folder)
-        exp = _run(scenario, settings, points, seeds, results, failed, executor, max_in_flight, progress, folder)
+        exp = _run(scenario, settings, points, seeds, results, failed, executor, max_in_flight, progress, folder,
+                   sheets)
         if folder is not None:
             exp.folder = finish_experiment(exp, folder)
         return exp
@@ -186,7 +198,7 @@ def run_experiment(
 def _run(scenario: Scenario, settings: ExperimentSettings, points: list[_Point], seeds: list[int],
          results: dict[tuple[int, int], pd.DataFrame], failed: list[tuple[int, int, int, str, str]],
          executor: Executor | Any | None, max_in_flight: int | None, progress: Callable[[int, int], None] | None,
-         folder: Path | None) -> Experiment:
+         folder: Path | None, sheets: list[PriceSheet]) -> Experiment:
     """Run the missing replications of every point (all but ``results`` and ``failed``), streaming each task's
     rows into ``folder`` (if given)."""
     done = set(results) | {(f[0], f[1]) for f in failed}
@@ -237,7 +249,7 @@ def _run(scenario: Scenario, settings: ExperimentSettings, points: list[_Point],
                     for fut in finished:
                         collect(fut)
                 fut = pool.submit(_run_batch, p, points[p].scenario, [(k, seeds[k]) for k in reps],
-                                  settings.keep_runs)
+                                  settings.keep_runs, sheets[p])
                 pending[fut] = (p, reps)
             while pending:
                 finished = wait_first(pending)
@@ -263,4 +275,4 @@ def _run(scenario: Scenario, settings: ExperimentSettings, points: list[_Point],
     kept = {key: df for key, df in results.items() if key[1] < targets[key[0]]}
     lost = [f for f in failed if f[1] < targets[f[0]]]
     return Experiment(scenario, settings, points, seeds[:max(targets)], kept, lost, targets, status, rounds,
-                      elapsed, workers, first_batch or 1, executor_name)
+                      elapsed, workers, first_batch or 1, executor_name, sheets[0] if sheets else None)

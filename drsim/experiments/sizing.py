@@ -10,12 +10,13 @@ efficiency, duration.
 limits times ``B / current upload``, so the throttle keeps the same *share* of the uplink (e.g. half of it
 during office hours). The answer is the raw uplink bandwidth under the scenario's throttle schedule.
 
+**The fast planner's run** (:func:`_steady_window`): as long as the pattern needs (:func:`steady_window_length`).
+
 **Formula.** drsim's reconstruction of the vendor planner's sizing (the deployment planner report and cost
 estimation documents its inputs, the 95th percentile of profiled churn and 30 % growth, not its algorithm): per
 VM, the 95th percentile of its hourly write rate (hours aligned to the calendar, over the run's duration, pooled
 over the replications' write curves) times 1.3 growth; summed over the protected VMs; divided by compression and
-efficiency. It ignores the throttle, the link sharing, bursts
-within the hour and missed cycles.
+efficiency. It ignores the throttle, the link sharing, bursts within the hour and missed cycles.
 
 **Resync whatever the bandwidth.** A VM whose writes in one replication interval reach the pending bytes at which a
 disk's change log is half the disk (:func:`drsim.model.resync.resync_threshold`) is marked for resynchronisation
@@ -40,10 +41,16 @@ from drsim.scenario.document import Scenario
 from drsim.scenario.site import protectable
 
 __all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
-           "interval_writes", "resync_bound", "FORMULA_GROWTH", "FORMULA_PERCENTILE"]
+           "interval_writes", "resync_bound", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "steady_window_length",
+           "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
 FORMULA_GROWTH = 1.3  #: the vendor planner's growth factor (deployment planner report)
 FORMULA_PERCENTILE = 95.0  #: the vendor planner's percentile of churn (deployment planner report; hourly here)
+STEADY_WINDOW = 14 * units.DAY  #: the fast planner's run: two weeks, twice the weekly pattern (assumption)
+#: the fast planner's run without a weekly pattern: a week, seven times the daily one (assumption: enough days
+#: that the hourly variation's days weigh in, at half the cost of two weeks; see :func:`steady_window_length`)
+DAILY_WINDOW = 7 * units.DAY
+FLAT_WINDOW = 2 * units.DAY  #: ... and without any pattern (constant churn): two days (assumption)
 
 
 def _rate_text(bytes_per_s: float) -> str:
@@ -167,3 +174,28 @@ def resync_bound(scenario: Scenario, seeds: list[int]) -> list[tuple[str, float,
         if peak >= limit:
             out.append((vm.name, mean, peak, limit))
     return out
+
+
+def steady_window_length(scenario: Scenario) -> float:
+    """The fast planner's run length, seconds: :data:`STEADY_WINDOW` (two weeks) when the churn or the link
+    repeats with the week (a replicating VM's weekend factor, a throttle on some days of the week only);
+    :data:`DAILY_WINDOW` (a week) when they repeat with the day only (a daily profile, a throttle every day, or a
+    random hourly variation, whose days are alike); :data:`FLAT_WINDOW` (two days) when nothing varies; the
+    scenario's duration when a VM replays a trace, whose shape has its own period."""
+    vms = [v for _, _, v in _eligible(scenario)]
+    if any(v.churn.trace is not None for v in vms):
+        return float(scenario.duration)
+    throttle = scenario.link.throttle
+    if any(v.churn.weekend != 1.0 for v in vms) or (throttle is not None and len(throttle.weekday_numbers) < 7):
+        return STEADY_WINDOW
+    if throttle is not None or any(v.churn.profile is not None or v.churn.variation for v in vms):
+        return DAILY_WINDOW
+    return FLAT_WINDOW
+
+
+def _steady_window(scenario: Scenario) -> Scenario:
+    """The fast planner's run: :func:`steady_window_length` long (the scenario's duration when shorter)."""
+    length = steady_window_length(scenario)
+    if scenario.duration <= length:
+        return scenario
+    return apply_settings(scenario, {"duration": f"{length!r}s"}, source="plan")

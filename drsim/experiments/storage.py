@@ -4,8 +4,9 @@ reading back what it holds.
 
 With ``out``, :func:`~drsim.experiments.runner.run_experiment` streams into a new folder FOLDER
 (``<out>/<scenario>/sweep-<UTC time>.incomplete``, :mod:`drsim.experiments.sweep_folder`): it first writes
-``FOLDER/experiment.json`` (the resolved sweep, points, replications, seeds, base scenario and drsim version),
-then, as each task finishes, its rows as ``FOLDER/parts/part-<point>-<first replication>.parquet`` (and its
+``FOLDER/experiment.json`` (the resolved sweep, points, replications, seeds, base scenario, drsim version and a
+digest of the points' price sheets, on which the rows' costs depend), then, as each task finishes, its rows as
+``FOLDER/parts/part-<point>-<first replication>.parquet`` (and its
 failed runs, if any, as ``failures-<point>-<first replication>.parquet`` just before; with ``keep_runs``, every
 run's full tables as ``FOLDER/runs/point-<point>/replication-<k>/`` before that). Every file and run folder is
 written under a temporary name and renamed, so one that exists is whole. While it runs, the process holds a
@@ -21,6 +22,7 @@ statistics' key columns, the design and the settings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -41,6 +43,7 @@ from drsim.results.folders import atomic_write, fill_run_folder, replace_folder
 from drsim.results.ownership import in_use, lock, release
 from drsim.results.tables import TABLES
 from drsim.scenario.document import Scenario, scenario_hash, scenario_to_dict
+from drsim.scenario.prices import PriceSheet, load_price_sheet
 from drsim.version import __version__
 
 __all__ = ["read_run", "run_folder", "foreign_entries", "EXPERIMENT_FILE", "PARTS", "RUNS", "FINISHED_FILES"]
@@ -157,8 +160,18 @@ def refusal(folder: Path, foreign: list[str], action: str) -> str:
             "resume")
 
 
+def prices_digest(sheets: Sequence[PriceSheet]) -> str:
+    """A SHA-256 (first 16 hex digits) of the distinct price sheets of the points: the costs in the tables depend
+    on them, and a scenario's hash leaves its prices out. (A sweep of a price also changes the grid, which is
+    compared on its own.)"""
+    text = json.dumps(sorted({json.dumps(sheet.model_dump(mode="json"), sort_keys=True) for sheet in sheets}))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _experiment_record(scenario: Scenario, settings: ExperimentSettings, points: list[_Point],
-                       seeds: list[int]) -> dict[str, Any]:
+                       seeds: list[int], sheets: Sequence[PriceSheet] | None = None) -> dict[str, Any]:
+    if sheets is None:
+        sheets = [load_price_sheet(None, pt.scenario.prices) for pt in points]
     return {
         "scenario": scenario.name,
         "scenario_hash": scenario_hash(scenario),
@@ -167,6 +180,7 @@ def _experiment_record(scenario: Scenario, settings: ExperimentSettings, points:
         "points": [{"point": i, "settings": _plain(pt.settings), "sample": pt.sample,
                     "scenario_hash": scenario_hash(pt.scenario)} for i, pt in enumerate(points)],
         "run_seeds": seeds,
+        "prices": prices_digest(sheets),
         "base_scenario": _plain(scenario_to_dict(scenario)),
         "drsim_version": __version__,
     }
@@ -176,7 +190,8 @@ _RESUME_CHECKS = (("scenario_hash", "the scenario", None), ("sweep", "the sweep"
                   ("lhs", "the Latin hypercube", {}), ("samples", "the samples", None),
                   ("replications", "the replications", None),
                   ("experiment_seed", "the experiment seed", None), ("precision", "the precision targets", []),
-                  ("max_replications", "the maximum replications", None), ("keep_runs", "keep_runs", False))
+                  ("max_replications", "the maximum replications", None), ("keep_runs", "keep_runs", False),
+                  ("prices", "the price sheets (the runs' costs; not recorded by a drsim before costs)", None))
 
 
 def _check_resume(folder: Path, record: dict[str, Any]) -> None:

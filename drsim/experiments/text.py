@@ -33,7 +33,8 @@ def _value_text(exp: Experiment, path: str, value: Any) -> str:
 
 def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
     """A compact table of ``vm``'s (default: the site's) aggregate, one line per sweep point (the first
-    ``max_rows``): means, with the 95 % confidence half-width of the RPO p95 and of the downtime. "protected
+    ``max_rows``): means, with the 95 % confidence half-width of the RPO p95, the downtime and the total cost
+    per year (running costs and the runs' incidents scaled to a year, in the price sheet's currency). "protected
     after" counts from the start of protection (``replication.initial.start``) of each point."""
     agg = exp.aggregate
     agg = agg[agg["vm"] == vm]
@@ -52,9 +53,16 @@ def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
     def share(x: float, digits: int = 1) -> str:
         return "-" if math.isnan(x) else f"{x:.{digits}%}"
 
+    def money(point: int, metric: str) -> str:
+        m, half = stats.get((point, metric), (math.nan, math.nan))
+        if math.isnan(m):
+            return "-"
+        return f"{m:,.0f}" + ("" if math.isnan(half) else f" ± {half:,.0f}")
+
     target = format_duration(exp.scenario.objectives.rpo)
+    currency = exp.prices.currency if getattr(exp, "prices", None) is not None else ""
     header = ("point", *exp.columns, "runs", "protected after", "RPO p95", f"> {target}", "availability",
-              "downtime", "incidents")
+              "downtime", "incidents", f"cost/year {currency}".rstrip())
     rows = []
     for pt in exp.points.head(max_rows).itertuples(index=False):
         p = int(pt[0])
@@ -64,7 +72,7 @@ def aggregate_text(exp: Experiment, vm: str = SITE, max_rows: int = 50) -> str:
                      format_duration(mean(p, "protected_at") - exp.scenario_for(p).initial_start_offset()),
                      dur(p, "rpo_p95_s", ci=True), share(mean(p, "rpo_over_target")),
                      share(mean(p, "availability"), 3), dur(p, "downtime_s", ci=True),
-                     "-" if math.isnan(incidents) else f"{incidents:.2f}"))
+                     "-" if math.isnan(incidents) else f"{incidents:.2f}", money(p, "cost_total_per_year")))
     lines = text_table(header, rows)
     if len(exp.points) > max_rows:
         lines.append(f"... {len(exp.points) - max_rows} more points")

@@ -24,6 +24,12 @@ Site rows (``vm == "(site)"``): each item summed over the VMs, and ``uplink``, t
 listed tier at or above the scenario's upload (NaN when none is listed). Monthly figures are per year / 12
 (except the licence: the fee). A year is 365 days.
 
+**As summary columns** (:func:`with_cost_columns`, what a sweep's tidy and aggregate tables carry): per VM and for
+the site, ``cost_<item>_per_year`` for every item (spaces as underscores: ``cost_replica_storage_per_year``) and
+``cost_running_per_year``, ``cost_incidents_per_year``, ``cost_total_per_year``, all per year in the sheet's
+currency (:data:`COST_METRICS`); a VM row has no uplink (NaN), and, as in :func:`totals`, an unlisted uplink
+counts 0 in the site's running and total costs.
+
 Imports :mod:`drsim.scenario` and, of this stage, the tables.
 """
 
@@ -39,12 +45,16 @@ from drsim.scenario.prices import GB, PriceSheet, load_price_sheet
 from drsim.scenario.site import protectable
 from drsim.scenario.units import DAY, HOUR
 
-__all__ = ["costs_table", "run_costs", "incident_cost", "totals", "YEAR", "COST_COLUMNS", "RUNNING", "INCIDENT"]
+__all__ = ["costs_table", "run_costs", "incident_cost", "totals", "cost_columns", "with_cost_columns", "YEAR",
+           "COST_COLUMNS", "COST_METRICS", "RUNNING", "INCIDENT"]
 
 YEAR = 365 * DAY  #: seconds in a year
 COST_COLUMNS = ("vm", "item", "quantity", "unit", "unit_price", "monthly", "per_year")
 RUNNING = ("licence", "replica storage", "recovery points", "compute", "drill compute", "egress", "uplink")
 INCIDENT = ("downtime", "lost data")
+#: the summary's cost columns (:func:`cost_columns`), per year in the sheet's currency
+COST_METRICS = (*(f"cost_{item.replace(' ', '_')}_per_year" for item in RUNNING + INCIDENT),
+                "cost_running_per_year", "cost_incidents_per_year", "cost_total_per_year")
 _LOG_KINDS = ("catchup", "delta", "final_sync", "reverse", "resync")  # transfers whose bytes a recovery point keeps
 _CLOUD_STATES = ("in_cloud", "failback_sync", "failing_back")
 
@@ -143,6 +153,32 @@ def totals(costs: pd.DataFrame) -> dict[str, float]:
     running = float(site.reindex(RUNNING).fillna(0.0).sum())
     incident = float(site.reindex(INCIDENT).fillna(0.0).sum())
     return {"running_per_year": running, "incident_per_year": incident, "total_per_year": running + incident}
+
+
+def cost_columns(costs: pd.DataFrame) -> pd.DataFrame:
+    """One row per VM and ``(site)`` of a :func:`costs_table` (index ``vm``), with the :data:`COST_METRICS`
+    columns: each item per year, and the running, incident and total cost per year (a NaN item counts 0 in the
+    sums, as in :func:`totals`)."""
+    wide = costs.set_index(["vm", "item"])["per_year"].unstack("item").reindex(columns=list(RUNNING + INCIDENT))
+    out = pd.DataFrame(index=wide.index)
+    out.index.name = "vm"
+    for item in RUNNING + INCIDENT:
+        out[f"cost_{item.replace(' ', '_')}_per_year"] = wide[item].astype(float)
+    out["cost_running_per_year"] = wide[list(RUNNING)].fillna(0.0).sum(axis=1)
+    out["cost_incidents_per_year"] = wide[list(INCIDENT)].fillna(0.0).sum(axis=1)
+    out["cost_total_per_year"] = out["cost_running_per_year"] + out["cost_incidents_per_year"]
+    return out
+
+
+def with_cost_columns(summary: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` (a run's summary table) with the :data:`COST_METRICS` columns of ``costs`` appended, matched
+    by ``vm`` (NaN for a VM that does not replicate, so has no costs)."""
+    cols = cost_columns(costs)
+    out = summary.copy()
+    keys = out["vm"].astype(str)
+    for name in COST_METRICS:
+        out[name] = keys.map(cols[name]).astype(float).to_numpy()
+    return out
 
 
 def run_costs(results: Results, prices_file: str | None = None) -> pd.DataFrame:

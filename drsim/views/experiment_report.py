@@ -65,6 +65,12 @@ class _SiteStats:
     def n(self, point: int, metric: str) -> int:
         return self.stats.get((point, metric), (math.nan, math.nan, 0))[2]
 
+    def money(self, point: int, metric: str) -> str:
+        m, half = self.mean(point, metric), self.ci(point, metric)
+        if is_missing(m):
+            return "-"
+        return f"{m:,.0f}" + ("" if is_missing(half) else f" ± {half:,.0f}")
+
     def dur(self, point: int, metric: str) -> str:
         m, half = self.mean(point, metric), self.ci(point, metric)
         if is_missing(m):
@@ -141,6 +147,13 @@ def _experiment_summary(exp: Any, st: _SiteStats) -> list[str]:
         text = _extremes(exp, st, metric, what)
         if text:
             lines.append(text)
+    priced = [p for p in both if not is_missing(st.mean(p, "cost_total_per_year"))]
+    if n_points > 1 and priced:
+        cur = exp.prices.currency if getattr(exp, "prices", None) is not None else ""
+        cheapest = min(priced, key=lambda p: st.mean(p, "cost_total_per_year"))
+        lines.append(f"Of the points that meet both objectives, {_point_label(exp, cheapest)} costs least: "
+                     f"{st.money(cheapest, 'cost_total_per_year')} {cur} a year in all (running costs and the runs' "
+                     "incidents scaled to a year; mean ± 95 % confidence half-width).")
     if n_points > 1:
         lines.append("Replication k runs with the same seed at every point (common random numbers), so the points "
                      "are compared on the same failure timeline and churn.")
@@ -150,8 +163,10 @@ def _experiment_summary(exp: Any, st: _SiteStats) -> list[str]:
 def _experiment_table(exp: Any, st: _SiteStats) -> Table:
     paths = list(exp.sweep)
     target = _fmt(exp.scenario.objectives.rpo)
+    currency = exp.prices.currency if getattr(exp, "prices", None) is not None else ""
     header = ["point", *paths, "runs", "RPO p95", f"time RPO > {target}", "availability", "downtime",
-              "incidents", "worst RTO", "RPO objective", "RTO objective"]
+              "incidents", "worst RTO", "RPO objective", "RTO objective", "running cost / year",
+              "incident cost / year", "total cost / year"]
     rows = []
     for p in range(len(exp.points)):
         settings = exp.points.iloc[p]
@@ -161,14 +176,22 @@ def _experiment_table(exp: Any, st: _SiteStats) -> Table:
                      st.dur(p, "rpo_p95_s"), percent(st.mean(p, "rpo_over_target")),
                      percent(st.mean(p, "availability"), 3), st.dur(p, "downtime_s"),
                      "-" if is_missing(incidents) else f"{incidents:.2f}", st.dur(p, "rto_max_s"),
-                     "met" if rpo_met else "missed", "met" if rto_met else "missed"])
-    numeric = [True, *(False for _ in paths), True, True, True, True, True, True, True, False, False]
+                     "met" if rpo_met else "missed", "met" if rto_met else "missed",
+                     st.money(p, "cost_running_per_year"), st.money(p, "cost_incidents_per_year"),
+                     st.money(p, "cost_total_per_year")])
+    numeric = [True, *(False for _ in paths), True, True, True, True, True, True, True, False, False, True, True,
+               True]
     return Table(header, rows, numeric, caption="The site per sweep point (means over replications)",
                  note="Means over the replications of each point, ± the half-width of the 95 % confidence interval of "
                       "the mean (Student t). Worst RTO: the mean of each replication's longest unplanned restore. "
                       "RPO objective met: the mean p95 RPO is within the target and every incident's data loss was "
                       "within it in every replication; RTO objective met: every unplanned incident of every "
-                      "replication was restored within the RTO objective. Per-VM rows are in aggregate.parquet.")
+                      "replication was restored within the RTO objective. Costs per year in "
+                      f"{currency or 'the price sheet currency'}"
+                      + (f" (prices of {exp.prices.date})" if getattr(exp, "prices", None) is not None else "")
+                      + ": running costs (licence, storage, compute, egress, the uplink tier) and the runs' "
+                      "incidents (downtime, lost data) scaled to a year; every item per VM is in aggregate.parquet "
+                      "(cost_*_per_year). Per-VM rows are in aggregate.parquet.")
 
 
 def _experiment_figures(exp: Any) -> list[tuple[str, str, str, Any]]:

@@ -1,8 +1,9 @@
 """The report of a risk computation (:func:`drsim.risk`): ``report.html`` (self-contained) and ``report.md`` with
 its figures beside it, written with the generic document templates of :mod:`drsim.views.report`.
 
-Sections: the answer (the site's annual figures with their intervals, in plain words); the figures per VM; the
-exceedance curve and availability per VM; the method (engine, the estimator behind each figure and its
+Sections: the answer (the site's annual figures with their intervals, in plain words, and the expected annual
+cost of incidents); the figures per VM; the cost of incidents per VM and site (with intervals); the exceedance
+curve and availability per VM; the method (engine, the estimator behind each figure and its
 interval, the conditions checked, the steady state of replication); notes; the scenario in brief.
 
 Imports :mod:`drsim.views.report` (document machinery, read only), :mod:`drsim.views.risk_figures`, and the risk
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from drsim.experiments.estimators import METRICS
 from drsim.experiments.risk import Risk, years_simulated
-from drsim.experiments.risk_output import figure_text, probability_text
+from drsim.experiments.risk_output import cost_lines, figure_text, money_text, probability_text
 from drsim.results.findings import count
 from drsim.scenario.units import format_duration
 from drsim.version import __version__
@@ -51,7 +52,32 @@ def _answer(result: Risk) -> list[tuple[str, str]]:
         ("Availability (mean over VMs)", f"{_cell(result, 'availability')}, {_cell(result, 'nines')} nines"),
         ("Unplanned failovers per year", _cell(result, "failovers_per_year")),
         (f"Incidents restored within the RTO ({rto})", _cell(result, "rto_met_share")),
+        *([("Expected cost of incidents per year (site)",
+            money_text(*result.cost(), result.prices.currency if result.prices is not None else ""))]
+          if not result.costs.empty else []),
     ]
+
+
+def _cost_table(result: Risk) -> Table:
+    cur = result.prices.currency if result.prices is not None else ""
+    names = [n for n in dict.fromkeys(result.costs["vm"]) if n != SITE]
+    items = ("downtime", "lost data", "incidents")
+
+    def cells(vm: str) -> list[str]:
+        return [money_text(*result.cost(item, vm)) for item in items]
+
+    b = result.prices.business if result.prices is not None else None
+    rates = ("" if b is None else f" Prices of {result.prices.date}: downtime {b.downtime_per_hour:,.2f} {cur} "
+             "per VM-hour" + (f" ({', '.join(f'{k}: {v:,.2f}' for k, v in b.vms.items())})" if b.vms else "")
+             + f", lost work {b.lost_data_per_hour:,.2f} {cur} per hour ({b.source}).")
+    return Table(["VM", f"downtime cost / year ({cur})", f"lost data cost / year ({cur})",
+                  f"incident cost / year ({cur})"], [[n, *cells(n)] for n in names], [False, True, True, True],
+                 caption="Expected annual cost of incidents, with 95 % confidence intervals",
+                 total=[SITE, *cells(SITE)],
+                 note="The expected downtime and data loss per year of the figures above, priced with the price "
+                      "sheet's business figures, replication by replication; the interval is the figures' (with the "
+                      "probe runs' part for a data loss by conditional Monte Carlo). Incidents with no recovery point "
+                      "are not priced." + rates)
 
 
 def _lead(result: Risk) -> list[str]:
@@ -67,6 +93,7 @@ def _lead(result: Risk) -> list[str]:
                    f"({probability_text(p)} a year).")
     else:
         out.append(f"No simulated year holds a loss above the {rpo} RPO target.")
+    out += cost_lines(result)
     if result.notes:
         out.append("Read the notes below: " + result.notes[0])
     return out
@@ -121,6 +148,8 @@ def risk_report_context(result: Risk) -> tuple[dict, list]:
     sections = [
         Section("answer", "Answer", [*(Block("lead", t) for t in _lead(result)), Block("dl", _answer(result))]),
         Section("vms", "Per-VM figures", [Block("table", _vm_table(result))]),
+        *([Section("costs", "Cost of incidents", [Block("table", _cost_table(result))])]
+          if not result.costs.empty else []),
         Section("figures", "Figures", fig_blocks),
         Section("method", "Method", [Block("dl", method), Block("h3", "Estimators"), Block("ul", estimators),
                                      Block("p", intervals), Block("h3", "Conditions of conditional Monte Carlo"),

@@ -7,7 +7,10 @@ per table present and the units in every header:
   the summary), *VMs* (one row per VM), *Incidents* (one row per failure and VM);
 - a **plan folder** (``drsim plan --report``): *Plan* (one row per VM and the site) and *Request* (the target,
   method and search);
-- *Costs*, when the folder holds a ``costs.parquet`` table (``drsim run`` writes it: :mod:`drsim.results.costs`).
+- *Options* and *Deadline*, when a plan folder holds ``options.parquet`` or ``deadline.parquet`` (``drsim plan
+  --upload ... --report``, ``drsim plan --deadline ... --report``: :mod:`drsim.views.decision_report`);
+- *Costs*, when the folder holds a ``costs.parquet`` table (``drsim run`` writes it: :mod:`drsim.results.costs`;
+  a risk folder's holds the expected cost of its incidents).
 
 Values are converted to the units a planner reads (RPO, data loss and RTO in minutes; protection times, initial
 replication and downtime in hours; sizes in GB = 10^9 bytes; rates in Mbit/s; shares as percentages; with a
@@ -235,11 +238,12 @@ def workbook_sheets(folder: str | Path) -> list[Sheet]:
             sheets.append(_table_sheet("Incidents", pd.read_parquet(folder / "incidents.parquet")))
     if (folder / "plan.parquet").is_file():
         sheets += [_table_sheet("Plan", pd.read_parquet(folder / "plan.parquet")), _request_sheet(folder)]
-    if (folder / "costs.parquet").is_file():
-        sheets.append(_table_sheet("Costs", pd.read_parquet(folder / "costs.parquet")))
+    for name, title in (("options", "Options"), ("deadline", "Deadline"), ("costs", "Costs")):
+        if (folder / f"{name}.parquet").is_file():
+            sheets.append(_table_sheet(title, pd.read_parquet(folder / f"{name}.parquet")))
     if not sheets:
         raise WorkbookError(f"{folder}: neither a run folder (summary.parquet, as drsim run writes) nor a plan folder "
-                            "(plan.parquet, as drsim plan --report writes)")
+                            "(plan.parquet, options.parquet or deadline.parquet, as drsim plan --report writes)")
     return sheets
 
 
