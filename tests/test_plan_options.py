@@ -89,9 +89,10 @@ def test_cli_options(tmp_path):
 
 
 def random_vm():
-    """The lone VM with a 30 % hourly variation, so replications differ and the criterion matters."""
+    """The lone VM with a 30 % hourly variation, so replications differ and the criterion matters (a 1 TB disk
+    holding 100 MB: its log stays far below half the disk, so no resync)."""
     return make_scenario({"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.3},
-                          "site.hosts[0].vms[0].disks": ["100MB"], "duration": "1d",
+                          "site.hosts[0].vms[0].disks": [{"size": "1TB", "used": "100MB"}], "duration": "1d",
                           "objectives": {"rpo": "7m", "rto": "1h"}})
 
 
