@@ -56,8 +56,8 @@ from drsim.model.policies import make_policy
 from drsim.scenario import load_scenario
 from drsim.scenario.distributions import Exponential
 from drsim.scenario.document import Scenario
-from drsim.scenario.site import protectable
 from drsim.scenario.prices import PriceSheet, load_price_sheet
+from drsim.scenario.site import protectable
 from drsim.scenario.units import DAY, HOUR
 
 __all__ = ["risk", "Risk", "conditional_conditions", "METHODS", "RiskError", "NotKeepingUp"]

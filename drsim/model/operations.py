@@ -168,6 +168,24 @@ class Operations:
         yield from self._step(r.vm.name, "failover", "prepare", self.steps.prepare, rng, op)
         loss_from = inc.detected_at if inc.kind == "corruption" else inc.failed_at
         yield from self._run_in_cloud(r, inc, rng, op, "failover", chosen[0], max(loss_from - chosen[0], 0.0))
+        self._failed_over(r, inc)
+
+    def _claim_failover(self, r: VMReplica, inc: Incident) -> bool:
+        """Mark a down VM's failover as started now (policy or plan), ``failing_over`` at once; False if it cannot
+        fail over (incident over, failover already started, or no recovery point yet)."""
+        if inc.closed or inc.restarting or not math.isnan(inc.failover_started_at):
+            return False
+        if math.isnan(inc.decision_at):
+            inc.decision_at = self.env.now
+        if r.rep_state not in REPLICATING or not r.points:
+            inc.outcome = "waiting: not protected, failover impossible"
+            return False
+        r.set_service(FAILING_OVER)
+        inc.failover_started_at = self.env.now
+        return True
+
+    def _failed_over(self, r: VMReplica, inc: Incident) -> None:
+        """An unplanned failover is done: tell the policy; repair in the cloud if the on-prem side is back."""
         inc.outcome = "failed over" + (f" ({inc.note})" if inc.note else "")
         self.policy.on_operation(self.ctx, inc, "failover", "done")
         if self.onprem_available(r) or inc.kind == "corruption":

@@ -190,19 +190,6 @@ class Plans:
             if self.open.get(r.vm.name) is inc and r.service == IN_CLOUD:
                 self.policy.on_repair(self.ctx, inc)
 
-    def _claim_failover(self, r: VMReplica, inc: Incident) -> bool:
-        """Mark a down VM's failover as started by the plan (now); False if it cannot fail over."""
-        if inc.closed or inc.restarting or not math.isnan(inc.failover_started_at):
-            return False
-        if math.isnan(inc.decision_at):
-            inc.decision_at = self.env.now
-        if r.rep_state not in REPLICATING or not r.points:
-            inc.outcome = "waiting: not protected, failover impossible"
-            return False
-        r.set_service(FAILING_OVER)
-        inc.failover_started_at = self.env.now
-        return True
-
     def _plan_shutdown(self, r: VMReplica, op: int, rng):
         """A running VM of the plan: orderly shutdown and final sync; (replica, incident, capture, synced, end)."""
         inc = self._open_incident(r, "plan", self.env.now, None)
@@ -228,12 +215,7 @@ class Plans:
         if inc.kind == "plan":
             inc.outcome = "planned failover"
             return
-        inc.outcome = "failed over" + (f" ({inc.note})" if inc.note else "")
-        self.policy.on_operation(self.ctx, inc, "failover", "done")
-        if self.onprem_available(r) or inc.kind == "corruption":
-            if inc.kind == "corruption":
-                r.disks_lost = True  # the on-prem disks hold corrupted data: fail back the whole image
-            self._repaired_in_cloud(r, inc)
+        self._failed_over(r, inc)
 
     def _actions(self, plan: str, where: str, actions, rng, op: int):
         if actions is None:

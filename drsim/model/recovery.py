@@ -38,7 +38,7 @@ import numpy as np
 import simpy
 
 from drsim.model.churn import week_offset
-from drsim.model.codes import DOWN, FAILING_BACK, FAILING_OVER, IN_CLOUD, ONPREM, REPLICATING
+from drsim.model.codes import DOWN, FAILING_BACK, IN_CLOUD, ONPREM, REPLICATING
 from drsim.model.context import Context
 from drsim.model.failures import FailureEvent
 from drsim.model.incidents import Incident
@@ -330,16 +330,8 @@ class Recovery(Operations, Plans):
     def start_failover(self, inc: Incident, point: str) -> simpy.Process | None:
         """Start an unplanned failover; the process, or None if it is impossible or already done."""
         r = self.by_name[inc.vm]
-        if (inc.closed or inc.restarting or not math.isnan(inc.failover_started_at) or r.service != DOWN
-                or inc.vm in self.lost):
+        if r.service != DOWN or inc.vm in self.lost or not self._claim_failover(r, inc):
             return None
-        if math.isnan(inc.decision_at):
-            inc.decision_at = self.env.now
-        if r.rep_state not in REPLICATING or not r.points:
-            inc.outcome = "waiting: not protected, failover impossible"
-            return None
-        r.set_service(FAILING_OVER)  # at once: a second call now finds the failover started
-        inc.failover_started_at = self.env.now
         op = self._new_op()
         self._via_portal(r.vm.name, "failover", op)
         self.network.failover_starts()
