@@ -520,3 +520,12 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert (bar.n, bar.total) == (10, 10)
     bar.close()
     assert "10/10" in fake.getvalue() and "runs/s" in fake.getvalue()
+
+
+def test_the_package_version_is_the_one_drsim_reports():
+    """pyproject.toml's version (what pip installs) and ``drsim.__version__`` (what results record) are one."""
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert meta["project"]["version"] == __version__
