@@ -195,3 +195,18 @@ def test_a_site_without_stochastic_failures_has_every_nine(pool):
     assert r.value("availability", "(site)") == 1
     assert r.value("nines", "a") == math.inf and r.interval("nines", "a") == (math.inf, math.inf)
     assert any("no stochastic failures" in n for n in r.notes)
+
+
+def test_why_replication_does_not_keep_up_is_said_once_per_kind_in_durations():
+    """Each probe run finds the same growing RPO with its own figures: the note says it once, in durations."""
+    from drsim.experiments.steady import ProbeRun, SteadyState, _check_growth
+
+    runs = []
+    for seed, slope in ((1, 1.0), (2, 2.0)):
+        run = ProbeRun(seed=seed, protected=True, capacity=1.0, protected_at=np.zeros(1), start=0.0, end=3 * 7 * DAY)
+        t = np.arange(0.0, 3 * 7 * DAY, HOUR)  # one piece an hour, each starting later behind: a growing RPO
+        _check_growth(run, "erp", slope * t, np.full(len(t), HOUR), 300.0)
+        runs.append(run)
+    steady = SteadyState(names=["erp"], grid=np.zeros(1), runs=runs)
+    (problem,) = steady.problems
+    assert problem.startswith("erp's RPO grows from week to week (lowest 0 s and mean 3 d 12 h in the first week, 14 d")

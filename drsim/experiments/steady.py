@@ -31,7 +31,7 @@ from drsim.results.metrics import time_above
 from drsim.scenario.churn import mean_rate
 from drsim.scenario.document import Scenario
 from drsim.scenario.site import protectable
-from drsim.scenario.units import DAY, HOUR, WEEK
+from drsim.scenario.units import DAY, HOUR, WEEK, format_duration
 
 __all__ = ["SteadyState", "ProbeRun", "probe_run", "probe_seed", "rpo_grid", "steady_state", "curve_pieces"]
 
@@ -167,7 +167,8 @@ def probe_run(scenario: Scenario, seed: int, weeks: int, warmup: float, grid: np
     crit_now = [r.vm.name for r in m.replicas if r.eligible and r.health == H_CRITICAL]
     if critical.any() or crit_now:
         names = sorted({m.vm_names[i] for i in health["vm"][critical]} | set(crit_now))
-        run.problems.append(f"{', '.join(names)} reach critical health (resynchronisation) in steady state")
+        verb = "reaches" if len(names) == 1 else "reach"
+        run.problems.append(f"{', '.join(names)} {verb} critical health (resynchronisation) in steady state")
     return run
 
 
@@ -186,8 +187,9 @@ def _check_growth(run: ProbeRun, name: str, r0: np.ndarray, length: np.ndarray, 
 
     (low1, mean1), (low2, mean2) = stats(first), stats(last)
     if low2 > low1 + 2 * interval or mean2 > 2 * mean1 + interval:
-        run.problems.append(f"{name}'s RPO grows from week to week (lowest {low1:.0f} s and mean {mean1:.0f} s in "
-                            f"the first week, {low2:.0f} s and {mean2:.0f} s in the last): replication falls behind")
+        f = format_duration
+        run.problems.append(f"{name}'s RPO grows from week to week (lowest {f(low1)} and mean {f(mean1)} in the "
+                            f"first week, {f(low2)} and {f(mean2)} in the last): replication falls behind")
 
 
 @dataclass
@@ -206,7 +208,12 @@ class SteadyState:
 
     @property
     def problems(self) -> list[str]:
-        return list(dict.fromkeys(p for r in self.runs for p in r.problems))
+        """Why replication does not keep up: each kind of problem once (the first probe run's figures), by the text
+        before its figures."""
+        first: dict[str, str] = {}
+        for p in (p for r in self.runs for p in r.problems):
+            first.setdefault(p.split(" (")[0], p)
+        return list(first.values())
 
     @property
     def mean(self) -> np.ndarray:  # runs x VMs
