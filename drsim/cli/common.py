@@ -1,6 +1,7 @@
 """What every drsim command shares: the command group (:func:`main`), exit codes, located failure messages, loading a
 scenario, the --force option, the progress bar, the note on leftovers of stopped runs, the executor a
---workers/--dask option asks for, and the Excel workbook.
+--workers/--dask option asks for (:func:`on_executor`: opened, closed, its failures as messages), and the Excel
+workbook.
 
 Imports the API of every stage (lazily, inside the commands, so that drsim starts fast).
 """
@@ -8,6 +9,8 @@ Imports the API of every stage (lazily, inside the commands, so that drsim start
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -110,3 +113,27 @@ def executor_for(workers: int | None, dask: str | None):
     if workers is not None:
         return process_pool(workers), None
     return None, None
+
+
+@contextmanager
+def on_executor(workers: int | None, dask: str | None, bad: tuple[type[BaseException], ...] = (),
+                failed: str = "") -> Iterator[object]:
+    """The executor ``--workers``/``--dask`` ask for, for the ``with`` block's work, closed on the way out.
+    In the block, an exception of ``bad`` (the request's own errors) exits 2 with its message, a failed executor
+    exits 1 (``failed`` is added to its message), and Ctrl-C exits 130 saying that nothing was written."""
+    from drsim.experiments.executors import ExecutorFailed, close_executor
+
+    executor, client = executor_for(workers, dask)
+    interrupted = False
+    try:
+        yield executor
+    except bad as exc:
+        fail(f"error: {exc}", EXIT_BAD_INPUT)
+    except ExecutorFailed as exc:
+        fail(f"error: the executor failed ({exc}){failed}", EXIT_CANNOT_WRITE)
+    except KeyboardInterrupt:
+        interrupted = True
+        click.echo("\ninterrupted: nothing was written", err=True)
+        sys.exit(130)
+    finally:
+        close_executor(executor, client, interrupted)

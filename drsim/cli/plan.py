@@ -5,11 +5,18 @@ Imports the API of every stage (lazily, inside the commands, so that drsim start
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from drsim.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, FORCE_HINT, executor_for, fail, force_option, load, main
+from drsim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_WRITE,
+    FORCE_HINT,
+    fail,
+    force_option,
+    load,
+    main,
+    on_executor,
+)
 from drsim.scenario import units
 from drsim.scenario.problems import ScenarioError
 
@@ -74,7 +81,6 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
                         intervals, policies, prices, deadline, incidents, figure, quiet, report, out)
         return
     from drsim.experiments.bounds import plan_size_problem
-    from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.planner import PlanError, plan
     from drsim.experiments.planner_text import plan_text
 
@@ -82,23 +88,11 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
     too_large = None if force else plan_size_problem(s, replications)
     if too_large is not None:
         fail(f"error: {scenario}: {too_large}\n{FORCE_HINT}", EXIT_BAD_INPUT)
-    executor, client = executor_for(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
-    interrupted = False
-    try:
+    with on_executor(workers, dask, bad=(PlanError, ScenarioError)) as executor:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
                      executor=executor, seed=seed, criterion=criterion, window=window, progress=progress,
                      method=method)
-    except (PlanError, ScenarioError) as exc:
-        fail(f"error: {exc}", EXIT_BAD_INPUT)
-    except ExecutorFailed as exc:
-        fail(f"error: the executor failed ({exc})", EXIT_CANNOT_WRITE)
-    except KeyboardInterrupt:
-        interrupted = True
-        click.echo("\ninterrupted: nothing was written", err=True)
-        sys.exit(130)
-    finally:
-        close_executor(executor, client, interrupted)
     click.echo(plan_text(table))
     if report:
         from drsim.views.plan_report import write_plan_folder
@@ -130,7 +124,6 @@ def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replicati
                     incidents: str, figure: str | None, quiet: bool, report: bool, out: str) -> None:
     """drsim plan with option lists (drsim.experiments.options) and/or --deadline (drsim.experiments.deadline)."""
     from drsim.experiments.deadline import deadline_bandwidth
-    from drsim.experiments.executors import close_executor
     from drsim.experiments.options import compare_options
     from drsim.scenario.prices import load_price_sheet
     from drsim.views.options_figure import options_frontier, options_text
@@ -157,20 +150,15 @@ def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replicati
         sheet = load_price_sheet(prices, s.prices) if compare else None
     except ScenarioError as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
-    executor, client = executor_for(workers, dask)
     progress = None if quiet else (lambda message: click.echo(message, err=True))
     table = result = None
-    try:
+    with on_executor(workers, dask, bad=(ScenarioError,)) as executor:
         if compare:
             table = compare_options(s, sheet, ups, ivs, pols, rpo=target[0] if target else None,
                                     percentile=percentile, replications=replications, seed=seed, executor=executor,
                                     progress=progress, criterion=criterion, incidents=incidents)
         if limit is not None:
             result = deadline_bandwidth(s, limit, tol, replications, seed, executor)
-    except ScenarioError as exc:
-        fail(f"error: {exc}", EXIT_BAD_INPUT)
-    finally:
-        close_executor(executor, client)
     if table is not None:
         click.echo(options_text(table))
     if result is not None:

@@ -5,12 +5,19 @@ Imports the API of every stage (lazily, inside the commands, so that drsim start
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from drsim.cli.common import EXIT_BAD_INPUT, EXIT_CANNOT_WRITE, executor_for, fail, load, main, progress_bar
+from drsim.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_CANNOT_WRITE,
+    fail,
+    load,
+    main,
+    on_executor,
+    progress_bar,
+)
 from drsim.scenario.checks import located_warnings
 from drsim.scenario.problems import ScenarioError
 
@@ -49,7 +56,6 @@ def risk_command(scenario: str, years: int, replications: int, seed: int | None,
     target, 1 hour and 1 day, downtime, availability (nines), failovers and the RTO met, per VM and for the site,
     with 95 % confidence intervals and an exceedance curve; and the expected annual cost of incidents (downtime
     and lost data at the price sheet's business figures)."""
-    from drsim.experiments.executors import ExecutorFailed, close_executor
     from drsim.experiments.risk import RiskError, risk
     from drsim.experiments.risk_output import risk_text, write_risk
     from drsim.scenario.prices import load_price_sheet
@@ -63,25 +69,15 @@ def risk_command(scenario: str, years: int, replications: int, seed: int | None,
         click.echo(f"warning: {w}", err=True)
     if report and no_save:
         click.echo("warning: --report is ignored with --no-save", err=True)
-    executor, client = executor_for(workers, dask)
     bar = progress_bar("replications", quiet)
-    interrupted = False
     try:
-        result = risk(s, years=years, replications=replications, seed=seed, method=method, executor=executor,
-                      probe_runs=probe_runs, probe_weeks=probe_weeks,
-                      progress=bar.update_to if bar is not None else None, prices=sheet)
-    except (RiskError, ScenarioError) as exc:
-        fail(f"error: {exc}", EXIT_BAD_INPUT)
-    except ExecutorFailed as exc:
-        fail(f"error: the executor failed ({exc}); nothing was written", EXIT_CANNOT_WRITE)
-    except KeyboardInterrupt:
-        interrupted = True
-        click.echo("\ninterrupted: nothing was written", err=True)
-        sys.exit(130)
+        with on_executor(workers, dask, bad=(RiskError, ScenarioError), failed="; nothing was written") as executor:
+            result = risk(s, years=years, replications=replications, seed=seed, method=method, executor=executor,
+                          probe_runs=probe_runs, probe_weeks=probe_weeks,
+                          progress=bar.update_to if bar is not None else None, prices=sheet)
     finally:
         if bar is not None:
             bar.close()
-        close_executor(executor, client, interrupted)
     if not quiet:
         click.echo(risk_text(result))
     if no_save:
