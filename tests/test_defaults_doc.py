@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from drsim.experiments.plan_request import DEFAULT_REL_TOLERANCE, DEFAULT_TOLERANCE
 from drsim.model.recovery import RETRY_BACKOFF, RETRY_EVERY
 from drsim.scenario.distributions import Distribution, Fixed, LogNormal
 from drsim.scenario.policy import AutomaticParams, ManualParams, ThresholdParams
@@ -62,6 +63,8 @@ def test_the_readme_table_of_defaults_matches_the_code():
     assert _row(table, "policy `threshold`") == f"{format_duration(th.threshold)}, {th.quantile:g}"
     assert _row(table, "`drills[].duration`") == _cell(Drill(vms="all", every=1.0).duration)
     assert _row(table, "`maintenance[].window`") == _cell(Maintenance(host="h", at=0.0).window)
+    assert _row(table, "`drsim plan --tolerance`") == (f"{DEFAULT_TOLERANCE * 8 / 1e6:g} Mbit/s, or "
+                                                       f"{DEFAULT_REL_TOLERANCE * 100:g} % of the answer when wider")
     # every row has a basis
     section = README.split("### Product facts, defaults and their basis", 1)[1].split("\n## ", 1)[0]
     for line in section.splitlines():

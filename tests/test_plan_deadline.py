@@ -48,3 +48,22 @@ def test_cli_deadline(tmp_path):
                                   "--workers", "1"])
     assert r.exit_code == 0, r.output
     assert "every VM protected within" in r.output and "suggested batch order (smallest first): a; b" in r.output
+
+
+def test_cli_deadline_refuses_a_bad_tolerance(tmp_path):
+    s = tmp_path / "s.yaml"
+    s.write_text(yaml.safe_dump(two_batches()))
+    r = CliRunner().invoke(main, ["plan", str(s), "--deadline", "10000s", "--rel-tolerance", "50%", "-n", "1",
+                                  "--workers", "1"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "error: --rel-tolerance: a share of the answer from 0 to 25% (e.g. 1%), got '50%'" in r.output
+
+
+def test_deadline_with_a_relative_tolerance():
+    """The same 4 Mbit/s answer with a 10 % relative tolerance: a bracket at most 10 % of its upper end wide."""
+    with ThreadPoolExecutor(1) as ex:
+        r = deadline_bandwidth(drsim.parse_scenario(two_batches()), 10_000, tolerance=0.05 * MBIT, replications=1,
+                               executor=ex, rel_tolerance=0.1)
+    assert r["required_Bps"] - r["not_at_Bps"] <= 0.1 * r["required_Bps"]
+    assert r["bracket_tolerance_Bps"] == pytest.approx(0.1 * r["required_Bps"])
+    assert 5e9 / 10_000 <= r["required_Bps"] <= 1.1 * 5e9 / 10_000 * 1.015

@@ -12,6 +12,8 @@ import pytest
 
 import drsim
 from drsim.experiments.bandwidth_runs import _initial_runs, _Point
+from drsim.experiments.plan_request import tolerance_at
+from drsim.experiments.plan_search import _near_candidate
 from drsim.experiments.planner import (
     DAILY_WINDOW,
     FLAT_WINDOW,
@@ -74,7 +76,7 @@ def test_deterministic_scenarios_need_one_replication(executor):
     assert not is_deterministic(lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.2}}))
     assert is_deterministic(lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "profile": "office",
                                                                           "weekend": 0.3}}))
-    df = plan(s, rpo="7m", replications=10, tolerance=0.25 * MBIT, executor=executor)
+    df = plan(s, rpo="7m", replications=10, tolerance=0.25 * MBIT, rel_tolerance=0, executor=executor)
     assert df.attrs["deterministic"] and df.attrs["replications"] == 1
     assert df.attrs["runs"] == len(df.attrs["evaluations"])  # one run per bandwidth
     # the closed form B = cT / (R - pT) for the lone VM: 1 MB/s, 5 min, 7 min at p95 = 17.78 Mbit/s
@@ -151,6 +153,8 @@ def test_few_replications_far_more_near_and_progress(executor):
     assert ev[row["required_Bps"]]["replications"] == 6 and ev[row["required_Bps"]]["site_met"]
     if row["required_low_Bps"] in ev:
         assert ev[row["required_low_Bps"]]["replications"] == 6 and not ev[row["required_low_Bps"]]["site_met"]
+    # one replication far from the answer, 3 at the first candidates, every one near the answer
+    assert {e["replications"] for e in df.attrs["evaluations"]} <= {1, 3, 6}
     assert messages[0].startswith("round 1: simulating")
     assert any("s left" in m for m in messages[1:])
     # the answer's replications: 6 (its confidence interval is reported)
@@ -171,3 +175,22 @@ def test_fast_and_full_search_agree(name):
     a, b = (df.set_index("vm").loc[SITE, "required_Bps"] for df in (fast, full))
     assert abs(a - b) <= 2 * MBIT, (a / MBIT, b / MBIT)
     assert fast.attrs["runs"] <= full.attrs["runs"]
+
+
+def test_the_tolerance_is_absolute_or_relative_whichever_is_wider():
+    assert tolerance_at(0.5 * MBIT, 0.01, 20 * MBIT) == 0.5 * MBIT
+    assert tolerance_at(0.5 * MBIT, 0.01, 200 * MBIT) == pytest.approx(2 * MBIT)
+    assert tolerance_at(0.5 * MBIT, 0.01, float("inf")) == 0.5 * MBIT  # no upper end yet
+    assert tolerance_at(0.5 * MBIT, 0.0, 200 * MBIT) == 0.5 * MBIT
+
+
+def test_a_candidate_near_the_answer_closes_the_bracket_when_the_guess_is_right():
+    """A candidate is the guess, moved to within a tolerance of the nearer end judged with every replication (so
+    that either the bracket closes or the answer is beyond the guess), a quarter tolerance inside the bracket."""
+    tol = lambda b: 1.0  # noqa: E731
+    assert _near_candidate(100.0, 110.0, 104.0, tol, [100.0]) == 101.0  # from a full lower end: at most 1 above
+    assert _near_candidate(100.0, 110.0, 100.5, tol, [100.0]) == 100.5  # already within a tolerance
+    assert _near_candidate(100.0, 110.0, 106.0, tol, [110.0]) == 109.0  # from a full upper end: at most 1 below
+    assert _near_candidate(100.0, 110.0, 104.0, tol, []) == 104.0  # no full end: the guess
+    assert _near_candidate(100.0, 110.0, 109.9, tol, []) == 109.75  # a quarter tolerance inside
+    assert _near_candidate(100.0, 110.0, 103.0, tol, [100.0, 110.0]) == 101.0  # the nearer full end

@@ -3,6 +3,7 @@ line."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_lone_vm_matches_the_closed_form(executor, rpo, percentile, expected_mbi
     R = drsim.scenario.units.parse_duration(rpo)
     closed = closed_form(1e6, 300.0, R, percentile / 100)
     assert closed * 8 / 1e6 == pytest.approx(expected_mbit, abs=0.01)  # 1 MB/s, 5 min, 7 min at p95: 17.8 Mbit/s
-    df = plan(s, rpo=rpo, percentile=percentile, replications=1, tolerance=TOL, executor=executor)
+    df = plan(s, rpo=rpo, percentile=percentile, replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
     row = site(df)
     assert df.attrs["tolerance_Bps"] == TOL
     assert abs(row["required_Bps"] - closed) <= TOL
@@ -84,7 +85,7 @@ def test_throttle_scales_with_the_uplink(executor):
     assert at.link.upload == 40 * MBIT
     assert at.link.throttle.work_limit == pytest.approx(20 * MBIT)
     assert at.link.throttle.off_limit == at.link.throttle.work_limit
-    df = plan(s, rpo="7m", percentile=95, replications=1, tolerance=TOL, executor=executor)
+    df = plan(s, rpo="7m", percentile=95, replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
     closed = 2 * closed_form(1e6, 300.0, 420.0, 0.95)
     assert abs(site(df)["required_Bps"] - closed) <= TOL
     assert "scaled with the uplink" in df.attrs["throttle"]
@@ -133,7 +134,7 @@ def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_the
         {"name": "heavy", "disks": [{"size": "1TB", "used": "100MB"}], "churn": {"rate": "1MB/s"}},
         {"name": "light", "disks": ["100MB"], "churn": {"rate": "1kB/s"}},
     ]
-    df = plan(drsim.parse_scenario(data), rpo="7m", replications=1, tolerance=TOL, executor=executor,
+    df = plan(drsim.parse_scenario(data), rpo="7m", replications=1, tolerance=TOL, rel_tolerance=0, executor=executor,
               method="full")  # the full search refines each VM's own bracket (the fast one reads it off the site's)
     lower = df.attrs["lower_bound_Bps"]
     assert lower == pytest.approx(1.001e6, rel=1e-9)
@@ -148,7 +149,7 @@ def test_a_vm_required_bandwidth_is_a_site_bandwidth_and_its_rpo_is_measured_the
 
 
 def test_the_formula_verdict_says_whether_it_met_the_target(executor):
-    df = plan(lone_vm(), rpo="7m", percentile=95, replications=1, tolerance=TOL, executor=executor)
+    df = plan(lone_vm(), rpo="7m", percentile=95, replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
     site_row = df["vm"] == SITE
 
     def verdict(ratio: float, meets: bool) -> str:
@@ -214,6 +215,9 @@ def test_criterion_is_the_upper_confidence_bound():
     ({"rpo": "soon"}, "--rpo"),
     ({"percentile": 0.95}, "not 0.95"),
     ({"tolerance": "fast"}, "--tolerance"),
+    ({"rel_tolerance": "lots"}, "--rel-tolerance"),
+    ({"rel_tolerance": "30%"}, "--rel-tolerance: a share of the answer from 0 to 25%"),
+    ({"rel_tolerance": -0.01}, "--rel-tolerance"),
 ])
 def test_impossible_or_bad_requests_are_refused(kwargs, message):
     with pytest.raises(PlanError, match=message):
@@ -227,6 +231,24 @@ def _runner() -> CliRunner:
         return CliRunner()
 
 
+def test_the_relative_tolerance_widens_the_bracket_on_a_large_answer(executor):
+    """10 MB/s at a 7 min RPO 95 % of the time: 177.8 Mbit/s by the closed form. With the default 1 %, the bracket
+    may be 1.78 Mbit/s wide, not 0.25: the answer is within 1 % of the closed form, with fewer runs; with
+    rel_tolerance=0 it is within 0.25 Mbit/s."""
+    s = lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "10MB/s"}})
+    closed = closed_form(10e6, 300.0, 420.0, 0.95)
+    rel = plan(s, rpo="7m", replications=1, tolerance=TOL, executor=executor)
+    absolute = plan(s, rpo="7m", replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
+    hi, lo = site(rel)["required_Bps"], site(rel)["required_low_Bps"]
+    assert rel.attrs["rel_tolerance"] == 0.01 and rel.attrs["bracket_tolerance_Bps"] == pytest.approx(0.01 * hi)
+    assert hi - lo <= 0.01 * hi and abs(hi - closed) <= 0.01 * hi
+    assert abs(site(absolute)["required_Bps"] - closed) <= TOL
+    assert absolute.attrs["bracket_tolerance_Bps"] == TOL
+    assert rel.attrs["runs"] < absolute.attrs["runs"]
+    assert re.search(r"tolerance 0\.25 Mbit/s or 1 % of the answer \(1\.7\d Mbit/s here\);", plan_text(rel))
+    assert "tolerance 0.25 Mbit/s;" in plan_text(absolute)
+
+
 def test_cli_end_to_end(tmp_path):
     path = tmp_path / "lone.yaml"
     data = base_scenario()
@@ -236,7 +258,8 @@ def test_cli_end_to_end(tmp_path):
                                      "--tolerance", "0.5Mbit/s", "--workers", "1"])
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     out = result.stdout
-    assert "tolerance 0.50 Mbit/s" in out and "1 replication per bandwidth" in out
+    assert "tolerance 0.50 Mbit/s or 1 % of the answer (0.50 Mbit/s here)" in out
+    assert "1 replication per bandwidth" in out
     assert "Every VM meets a 7 min RPO 95 % of the time from 17." in out  # 17.8 Mbit/s by the closed form
     assert "simulating" in result.stderr  # progress goes to stderr
 
@@ -260,7 +283,7 @@ def test_a_vm_that_resyncs_at_any_bandwidth_is_refused_or_noted(executor):
     assert (name, mean, peak, limit) == ("vm1", pytest.approx(3e8), pytest.approx(3e8), pytest.approx(5e7))
     with pytest.raises(PlanError, match="vm1: it writes 286 MiB in an average 5 min interval, at least the 47.7 MiB "
                                         "at which a disk's change log reaches half the disk"):
-        plan(s, rpo="7m", replications=1, tolerance=TOL, executor=executor)
+        plan(s, rpo="7m", replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
 
 
 def test_a_vm_that_resyncs_only_in_its_busiest_interval_is_sized_with_a_note(tmp_path, executor):
@@ -276,6 +299,6 @@ def test_a_vm_that_resyncs_only_in_its_busiest_interval_is_sized_with_a_note(tmp
     vm = s.site.hosts[0].vms[0]
     assert interval_writes(s, vm, 1) == (pytest.approx(1.8e8), pytest.approx(1.0375e7))
     assert resync_bound(s, [1]) == [("vm1", pytest.approx(1.0375e7), pytest.approx(1.8e8), pytest.approx(1e8))]
-    df = plan(s, rpo="15m", percentile=90, replications=1, tolerance=TOL, executor=executor)
+    df = plan(s, rpo="15m", percentile=90, replications=1, tolerance=TOL, rel_tolerance=0, executor=executor)
     assert ("vm1: its busiest 5 min interval writes 172 MiB, at least the 95.4 MiB at which a disk's change log "
             "reaches half the disk: it needs a resynchronisation then at any bandwidth") in df.attrs["notes"]

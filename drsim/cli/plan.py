@@ -30,7 +30,10 @@ from drsim.scenario.problems import ScenarioError
 @click.option("-n", "--replications", type=click.IntRange(min=1), default=10, show_default=True,
               help="Replications at every bandwidth (the same run seeds at each).")
 @click.option("--tolerance", default="0.5Mbit/s", show_default=True, metavar="RATE",
-              help="Stop when the bracket around the answer is this narrow.")
+              help="Stop when the bracket around the answer is this narrow (or --rel-tolerance of it, if wider).")
+@click.option("--rel-tolerance", default="1%", show_default=True, metavar="PERCENT",
+              help="Stop when the bracket is at most this share of its upper end wide, if that is wider than "
+                   "--tolerance; 0 for --tolerance alone.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core]; 1 runs in this process.")
 @click.option("--dask", "dask", default=None, metavar="ADDRESS",
@@ -43,7 +46,7 @@ from drsim.scenario.problems import ScenarioError
 @click.option("--window", type=click.Choice(["steady", "protected"]), default="steady", show_default=True,
               help="Measure the RPO once every VM is protected, or over each VM's whole protected time.")
 @click.option("--method", type=click.Choice(["fast", "full"]), default="fast", show_default=True,
-              help="fast: steady state over two weeks, few replications far from the answer; full: every candidate "
+              help="fast: steady state over two weeks, one replication far from the answer; full: every candidate "
                    "over the whole scenario, initial replication included.")
 @click.option("--upload", "uploads", default=None, metavar="RATES",
               help="Options to compare, e.g. 10Mbit/s,20Mbit/s,50Mbit/s (priced by the sheet's uplink tiers).")
@@ -69,16 +72,17 @@ from drsim.scenario.problems import ScenarioError
               help="Folder under which <scenario>/plan-<time>/ is created (with --report).")
 @force_option
 def plan_command(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                 workers: int | None, dask: str | None, seed: int | None, criterion: str, window: str,
-                 method: str, uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
-                 deadline: str | None, incidents: str, figure: str | None, quiet: bool, report: bool, out: str,
-                 force: bool) -> None:
+                 rel_tolerance: str, workers: int | None, dask: str | None, seed: int | None, criterion: str,
+                 window: str, method: str, uploads: str | None, intervals: str | None, policies: str | None,
+                 prices: str | None, deadline: str | None, incidents: str, figure: str | None, quiet: bool,
+                 report: bool, out: str, force: bool) -> None:
     """Find the upload bandwidth that meets an RPO target for every VM of SCENARIO, by simulation; with
     --upload/--interval/--policy lists, compare those options by cost instead; with --deadline, the upload that
     protects every VM in time."""
     if uploads or intervals or policies or deadline is not None:
-        _plan_decisions(scenario, rpo, percentile, replications, tolerance, workers, dask, seed, criterion, uploads,
-                        intervals, policies, prices, deadline, incidents, figure, quiet, report, out)
+        _plan_decisions(scenario, rpo, percentile, replications, tolerance, rel_tolerance, workers, dask, seed,
+                        criterion, uploads, intervals, policies, prices, deadline, incidents, figure, quiet, report,
+                        out)
         return
     from drsim.experiments.bounds import plan_size_problem
     from drsim.experiments.planner import PlanError, plan
@@ -92,7 +96,7 @@ def plan_command(scenario: str, rpo: str | None, percentile: float, replications
     with on_executor(workers, dask, bad=(PlanError, ScenarioError)) as executor:
         table = plan(s, rpo=rpo, percentile=percentile, replications=replications, tolerance=tolerance,
                      executor=executor, seed=seed, criterion=criterion, window=window, progress=progress,
-                     method=method)
+                     method=method, rel_tolerance=rel_tolerance)
     click.echo(plan_text(table))
     if report:
         from drsim.views.plan_report import write_plan_folder
@@ -119,12 +123,14 @@ def _print_deadline(name: str, r: dict) -> None:
 
 
 def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replications: int, tolerance: str,
-                    workers: int | None, dask: str | None, seed: int | None, criterion: str, uploads: str | None,
-                    intervals: str | None, policies: str | None, prices: str | None, deadline: str | None,
-                    incidents: str, figure: str | None, quiet: bool, report: bool, out: str) -> None:
+                    rel_tolerance: str, workers: int | None, dask: str | None, seed: int | None, criterion: str,
+                    uploads: str | None, intervals: str | None, policies: str | None, prices: str | None,
+                    deadline: str | None, incidents: str, figure: str | None, quiet: bool, report: bool,
+                    out: str) -> None:
     """drsim plan with option lists (drsim.experiments.options) and/or --deadline (drsim.experiments.deadline)."""
     from drsim.experiments.deadline import deadline_bandwidth
     from drsim.experiments.options import compare_options
+    from drsim.experiments.planner import PlanError, parse_tolerances
     from drsim.scenario.prices import load_price_sheet
     from drsim.views.options_figure import options_frontier, options_text
 
@@ -142,9 +148,12 @@ def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replicati
     target = split(rpo, units.parse_duration, "--rpo")
     try:
         limit = units.parse_duration(deadline) if deadline is not None else None
-        tol = units.parse_rate(tolerance)
     except ValueError as exc:
-        fail(f"error: --deadline/--tolerance: {exc}", EXIT_BAD_INPUT)
+        fail(f"error: --deadline: {exc}", EXIT_BAD_INPUT)
+    try:
+        tol, rel = parse_tolerances(tolerance, rel_tolerance)
+    except PlanError as exc:
+        fail(f"error: {exc}", EXIT_BAD_INPUT)
     compare = bool(ups or ivs or pols)
     try:
         sheet = load_price_sheet(prices, s.prices) if compare else None
@@ -158,7 +167,7 @@ def _plan_decisions(scenario: str, rpo: str | None, percentile: float, replicati
                                     percentile=percentile, replications=replications, seed=seed, executor=executor,
                                     progress=progress, criterion=criterion, incidents=incidents)
         if limit is not None:
-            result = deadline_bandwidth(s, limit, tol, replications, seed, executor)
+            result = deadline_bandwidth(s, limit, tol, replications, seed, executor, rel)
     if table is not None:
         click.echo(options_text(table))
     if result is not None:

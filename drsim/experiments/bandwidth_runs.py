@@ -27,6 +27,7 @@ import numpy as np
 
 from drsim.experiments.sizing import _eligible
 from drsim.experiments.statistics import t_975
+from drsim.model.codes import K_DELTA
 from drsim.model.site import SiteModel
 from drsim.results.metrics import rpo_stats
 from drsim.results.tables import Results
@@ -49,39 +50,36 @@ def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, 
     names = [v.name for _, _, v in _eligible(scenario)]
     out = []
     for rep, seed in runs:
-        res = Results(SiteModel(scenario, seed, start_protected=start_protected).run())
-        summ = res.summary.set_index("vm")
-        protected_at = summ.loc[names, "protected_at"].to_numpy(dtype=float)
+        model = SiteModel(scenario, seed, start_protected=start_protected)
+        res = Results(model.run())
+        replicas = [r for r in model.replicas if r.eligible]  # the summary's figures, without the summary
+        protected_at = np.array([r.protected_at for r in replicas], dtype=float)
+        started = np.array([r.initial_started_at for r in replicas], dtype=float)
         steady = bool(np.isfinite(protected_at).all())
         start = float(protected_at.max()) if steady and window == "steady" else -math.inf
-        rpo = res.rpo
-        codes = rpo["vm"].cat.codes.to_numpy()[0::2]
-        cats = list(rpo["vm"].cat.categories)
-        t = rpo["time"].to_numpy()
-        v = rpo["rpo"].to_numpy()
-        t0, r0, length = t[0::2], v[0::2], t[1::2] - t[0::2]
+        idx = np.array([model.vm_names.index(n) for n in names])
+        codes, t0, r0, length = res.rpo_segments()
         if start > -math.inf:  # cut the pieces to [start, end): the RPO at start is r0 + (start - t0)
             cut = np.maximum(start - t0, 0.0)
             r0, length = r0 + np.minimum(cut, length), np.maximum(length - cut, 0.0)
         quant = np.full(len(names), np.inf)
-        for j, name in enumerate(names):
-            sel = (codes == cats.index(name)) & (length > 0)
-            if bool(summ.at[name, "protected"]) and sel.any():
-                value = rpo_stats(r0[sel], length[sel], res.scenario.objectives.rpo, q=q).p95
+        for j, code in enumerate(idx):
+            sel = (codes == code) & (length > 0)
+            if np.isfinite(protected_at[j]) and sel.any():
+                value = rpo_stats(r0[sel], length[sel], scenario.objectives.rpo, q=q).p95
                 quant[j] = value if math.isfinite(value) else np.inf
-        cy = res.cycles
-        cy = cy[cy["time"] >= start]
-        cy_codes = cy["vm"].cat.codes.to_numpy()
-        cy_missed = (cy["outcome"] == "missed").to_numpy()
-        idx = np.array([cats.index(n) for n in names])
-        total = np.bincount(cy_codes, minlength=len(cats))[idx].astype(float)
-        n_missed = np.bincount(cy_codes[cy_missed], minlength=len(cats))[idx].astype(float)
+        # cycles since the start: a sent one is a delta upload queued then, a missed one a missed tick
+        tr, mt = model.recorder["transfers"].arrays(), model.recorder["missed_ticks"].arrays()
+        sent = (tr["kind"] == K_DELTA) & (tr["direction"] == 0) & (tr["queued_at"] >= start)
+        n_vm = len(model.vm_names)
+        n_missed = np.bincount(mt["vm"][mt["time"] >= start], minlength=n_vm)[idx].astype(float)
+        total = np.bincount(tr["vm"][sent], minlength=n_vm)[idx] + n_missed
         with np.errstate(divide="ignore", invalid="ignore"):
             missed = np.where(total > 0, n_missed / total, np.nan)
         out.append((rep, {
             "quantile": quant,
             "protected_at": protected_at,
-            "initial_s": summ.loc[names, "initial_replication_s"].to_numpy(dtype=float),
+            "initial_s": protected_at - started,
             "missed": missed,
             "steady": np.full(len(names), float(steady)),
         }))

@@ -7,15 +7,15 @@ initial start plus the deadline (a run needs to go no further), run ``replicatio
 numbers (setup times are random). A bandwidth meets the deadline when every VM is protected within it in every
 replication. Bisection from the bandwidth that copies the used data of all VMs in the deadline at the mean
 throttled payload rate (a lower bound: churn also competes), doubling until one meets, until the bracket is at most
-``tolerance`` wide; the answer is its upper end.
+``tolerance`` wide (or ``rel_tolerance`` times its upper end, if wider); the answer is its upper end.
 
 **Batch order.** Batches run one after the other and share the link within a batch, so a batch of small VMs
 queued behind a large one waits for it. At the answer, the batches are also run shortest first (by used size, a
 shortest-processing-time order, which minimises the mean time to protection on one shared resource); when that
 lowers the mean time to protection, the suggestion is returned with both means.
 
-Imports :mod:`drsim.scenario` and, of this stage, the setting paths, the sizing helpers, the runs at one
-bandwidth, the seeds and the executors.
+Imports :mod:`drsim.scenario` and, of this stage, the setting paths, the sizing helpers, the search's tolerance,
+the runs at one bandwidth, the seeds and the executors.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from drsim.experiments.bandwidth_runs import _plan_runs
 from drsim.experiments.executors import resolve_executor, shutdown
+from drsim.experiments.plan_request import tolerance_at
 from drsim.experiments.seeds import replication_seed
 from drsim.experiments.settings_paths import apply_settings
 from drsim.experiments.sizing import _batches, _eligible, scenario_at, sizing_scenario, throttle_share
@@ -48,12 +49,14 @@ def _protected_after(pool: Executor, scenario: Scenario, upload: float, seeds: l
 
 
 def deadline_bandwidth(scenario: Scenario, deadline: float, tolerance: float = 0.5e6 / 8, replications: int = 3,
-                       seed: int | None = None, executor: Executor | None = None) -> dict[str, Any]:
+                       seed: int | None = None, executor: Executor | None = None,
+                       rel_tolerance: float = 0.01) -> dict[str, Any]:
     """The upload (bytes/s) at which every replicating VM is protected within ``deadline`` seconds of the initial
     start: ``{"required_Bps", "not_at_Bps", "protected_after_s" (per VM, mean at the answer), "batches" (as
     given), "suggested_batches" (None when the given order is as good), "mean_wait_s", "suggested_mean_wait_s",
     "suggested_protected_after_s" (per VM, with the batches smallest first; empty when not simulated), and the
-    request: "scenario", "deadline_s", "replications", "tolerance_Bps"}``."""
+    request: "scenario", "deadline_s", "replications", "tolerance_Bps", "rel_tolerance", and the bracket's width
+    allowed at the answer, "bracket_tolerance_Bps"}``."""
     base = sizing_scenario(scenario)
     end = base.initial_start_offset() + float(deadline)
     if end < base.duration:
@@ -78,7 +81,7 @@ def deadline_bandwidth(scenario: Scenario, deadline: float, tolerance: float = 0
         steps = 0
         while not meets(hi) and steps < _MAX_STEPS:
             lo, hi, steps = hi, hi * 2, steps + 1
-        while hi - lo > tolerance and steps < _MAX_STEPS:
+        while hi - lo > tolerance_at(tolerance, rel_tolerance, hi) and steps < _MAX_STEPS:
             mid = (lo + hi) / 2
             lo, hi = (lo, mid) if meets(mid) else (mid, hi)
             steps += 1
@@ -92,7 +95,8 @@ def deadline_bandwidth(scenario: Scenario, deadline: float, tolerance: float = 0
             "protected_after_s": dict(zip(names, map(float, at.mean(axis=0)), strict=True)),
             "batches": given, "suggested_batches": None, "mean_wait_s": mean_wait, "suggested_mean_wait_s": math.nan,
             "suggested_protected_after_s": {}, "scenario": scenario.name, "replications": len(seeds),
-            "tolerance_Bps": float(tolerance),
+            "tolerance_Bps": float(tolerance), "rel_tolerance": float(rel_tolerance),
+            "bracket_tolerance_Bps": tolerance_at(tolerance, rel_tolerance, hi),
         }
         if len(given) > 1 and suggested != given:
             alt = apply_settings(base, {"replication.initial.batches": suggested}, source="deadline")

@@ -8,34 +8,40 @@ replications) task in parallel on the executor. The fast planner asks for few re
 and for all of them near it (:mod:`drsim.experiments.planner`). A bandwidth with fewer replications than
 requested is judged by the criterion *predicted* for all of them (the mean, plus the confidence half-width that
 ``--replications`` replications with the spread at hand would have, or paired with the nearest bandwidth that has
-them all: :class:`~drsim.experiments.bandwidth_runs._Point`; it only steers the search); with all of them, by the
-stated criterion.
+them all: :class:`~drsim.experiments.bandwidth_runs._Point`; one replication by its value; it only steers the
+search); with all of them, by the stated criterion.
 
 :func:`fast_search` is the fast planner's choice of candidates for the site (below); :func:`bracket` reads a
 bracket off the simulated bandwidths, for the fast and the full search.
 
-**Fast search.** Every candidate narrows the site's bracket [lo, hi] (hi: the smallest simulated bandwidth that
-met, lo: the largest below it that failed, or the lower bound, where the backlog grows without end). While the
-bracket is wider than :data:`FAR_TOLERANCES` tolerances, a round runs two candidates at its thirds with one
-replication each (on two workers, one run's time cuts the bracket to a third). Then the next candidate, with
-``few`` replications, is where the criterion crosses the target, interpolated between the bracket's simulated
-ends linearly in 1 / (stat - P*T), P*T being the floor of the RPO percentile (the time since the last cut): for a
-lone VM with constant churn c, stat - P*T = c*T / B (the closed form), so that inverse is linear in the bandwidth;
-on a shared link near saturation it is not, and a step that did not halve the bracket is followed by a bisection
-step, so the search is never much slower than bisection. While lo is the lower bound (not simulated) the step is a
-bisection. When no bandwidth has met, the largest is extrapolated along the closed form from the lower bound
-(between 1.25 and 2 times it). Once the bracket is a tolerance wide its simulated ends are topped up to every
-replication (the same seeds: replications 0-2 are reused), the upper end first (if it fails with every
-replication, it is the new lower end, already judged in full), and judged by the criterion; if that moves the
-bracket, the search goes on with few replications, now predicted paired with the nearest bandwidth that has every
-one. It ends when a bracket at most a tolerance wide has both simulated ends judged with every replication: then,
-as in the full search, hi met and lo failed by the criterion.
+**Fast search.** Every candidate narrows the site's bracket [lo, hi] (hi: the smallest simulated bandwidth that met,
+lo: the largest below it that failed, or the lower bound, where the backlog grows without end) until it is a
+tolerance wide (:func:`~drsim.experiments.plan_request.tolerance_at`: an absolute width, or a share of hi when that
+is wider). While the bracket is wider than :data:`FAR_TOLERANCES` tolerances, a round runs two candidates at its
+thirds with one replication each (on two workers, one run's time cuts the bracket to a third; one replication is
+judged by its value alone: it only steers the search). Then each round runs one candidate with every replication,
+where the criterion crosses the target, interpolated between the bracket's simulated ends linearly in 1 / (stat -
+P*T), P*T being the floor of the RPO percentile (the time since the last cut), plus a quarter tolerance (so that it
+meets, and the bracket below it closes): for a lone VM with constant churn c, stat - P*T = c*T / B (the closed
+form), so that inverse is linear in the bandwidth; on a shared link near saturation it is not, and a step that did
+not halve the bracket is followed by a bisection step, so the search is never much slower than bisection. The
+candidate is moved to within one tolerance of the nearer end that has every replication (:func:`_near_candidate`),
+so the bracket closes whenever the interpolation falls on the right side. Near the answer the RPO percentile has a
+heavy tail over replications (a congestion episode in one replication of ten), so predictions from a few
+replications there mislead; every candidate near it gets them all. While lo is the lower bound (not simulated) the
+step is a bisection. When no bandwidth has met, the largest is extrapolated along the closed form from the lower
+bound (between 1.25 and 2 times it), with ``few`` replications, as the first candidates (the current and the formula
+bandwidths) have. Once the bracket is a tolerance wide an end with fewer replications is topped up to every one (the
+same seeds), the upper end first (if it fails with every replication, it is the new lower end, already judged in
+full), and judged by the criterion; if that moves the bracket, the search goes on. It ends when a bracket at most a
+tolerance wide has both simulated ends judged with every replication: then, as in the full search, hi met and lo
+failed by the criterion.
 
 **Time left.** Each round reports its number of runs and, once a round has been timed, the seconds left: the
 runs still to do in the round times the measured wall time per run (over every finished round), and the rounds
 the bisection still needs (log2 of the widest open bracket over the tolerance) at the last round's size.
 
-Imports, of this stage, the executors and the runs at one bandwidth.
+Imports, of this stage, the executors, the request's tolerance and the runs at one bandwidth.
 """
 
 from __future__ import annotations
@@ -50,13 +56,15 @@ import numpy as np
 
 from drsim.experiments.bandwidth_runs import _plan_runs, _Point
 from drsim.experiments.executors import ExecutorFailed, executor_failure, wait_first
+from drsim.experiments.plan_request import tolerance_at
 
 __all__ = ["Candidates", "bracket", "fast_search", "FAR_TOLERANCES"]
 
 #: a bracket wider than this many tolerances is far from the answer: its candidates get one replication each
-#: (assumption: a replication's spread moves the answer by less than a sixth of such a bracket; a wrong step costs
-#: a few rounds later, never the answer, which is judged with every replication)
-FAR_TOLERANCES = 16
+#: (assumption; on the 300-VM site of benchmarks/bench_plan.py the one-replication rounds left [145.1, 150.1]
+#: Mbit/s around an answer of 146.3; a wrong step costs rounds later, never the answer, judged with every
+#: replication)
+FAR_TOLERANCES = 4
 
 
 class Candidates:
@@ -131,13 +139,15 @@ class Candidates:
     def _judge(self) -> None:
         """(Re)judge every simulated bandwidth: with every replication by the stated criterion; with fewer (far
         from the answer), by the criterion predicted for every replication, paired with the nearest bandwidth
-        that has them all when there is one (_Point's ``reference``)."""
+        that has them all when there is one (_Point's ``reference``). One replication is judged by its value: it
+        has no spread to pair, and near the answer the spread has a heavy tail (one replication in ten meets a
+        congestion episode), so a paired difference from one replication says little there."""
         n = len(self.seeds)
         full = [b for b, reps in self._reps.items() if len(reps) >= n]
         for b, reps in self._reps.items():
             data = {key: np.vstack([reps[k][key] for k in range(len(reps))]) for key in reps[0]}
             ref = None
-            if len(reps) < n and full:
+            if 2 <= len(reps) < n and full:
                 near = min(full, key=lambda f: abs(math.log(f / b)))
                 ref = np.vstack([self._reps[near][k]["quantile"] for k in range(n)])
             self.points[b] = _Point(b, data, self.target, self.criterion, n_target=n, reference=ref)
@@ -174,10 +184,24 @@ def _estimate(points: dict[float, _Point], lo: float, hi: float, target: float, 
     return lo + (hi - lo) * (goal - g_lo) / (g_hi - g_lo)
 
 
-def fast_search(cands: Candidates, lower: float, tol: float, few: int, floor: float, cap: float,
+def _near_candidate(lo: float, hi: float, guess: float, tol: Callable[[float], float], full: list[float]) -> float:
+    """The candidate of a round near the answer (bytes/s): the guess, moved to within a tolerance of the end of
+    the bracket judged with every replication (``full``) that is nearer to it, so that the bracket closes when
+    the guess is on the right side of the answer (``tol(b)``: the tolerance of a bracket whose upper end is b);
+    kept a quarter tolerance (or a quarter of the bracket) inside."""
+    if full:
+        end = min(full, key=lambda b: abs(guess - b))
+        # above lo, the tolerance at lo: at most the one at the candidate, which would be the bracket's upper end
+        guess = min(guess, end + tol(end)) if end == lo else max(guess, end - tol(end))
+    margin = min(tol(hi) / 4, (hi - lo) / 4)
+    return min(max(guess, lo + margin), hi - margin)
+
+
+def fast_search(cands: Candidates, lower: float, abs_tol: float, rel_tol: float, few: int, floor: float, cap: float,
                 max_rounds: int) -> None:
-    """Narrow the site's bracket on ``cands`` (its first candidates already evaluated) until it is at most
-    ``tol`` bytes/s wide with both simulated ends judged with every replication (see the module docstring).
+    """Narrow the site's bracket on ``cands`` (its first candidates already evaluated) until it is at most a
+    tolerance (:func:`~drsim.experiments.plan_request.tolerance_at`: ``abs_tol`` bytes/s, or ``rel_tol`` times
+    its upper end) wide with both simulated ends judged with every replication (see the module docstring).
     ``lower``: the lower bound (bytes/s); ``few``: replications far from the answer; ``floor``: P*T (s);
     ``cap``: the largest bandwidth to try when none meets; ``max_rounds``: a guard."""
     points = cands.points
@@ -196,6 +220,7 @@ def fast_search(cands: Candidates, lower: float, tol: float, few: int, floor: fl
                            rounds_left=math.log2(max(cap / top, 2.0)))
             continue
         width = hi - lo
+        tol = tolerance_at(abs_tol, rel_tol, hi)
         ends = [b for b in (hi, lo) if b in points]
         short = [b for b in ends if cands.count(b) < n_rep]
         if width <= tol * (1 + 1e-9):
@@ -209,11 +234,10 @@ def fast_search(cands: Candidates, lower: float, tol: float, few: int, floor: fl
             cands.evaluate({lo + width / 3: 1, lo + 2 * width / 3: 1},
                            rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)
             continue
-        reps = few
-        guess = _estimate(points, lo, hi, target, floor)
+        guess = _estimate(points, lo, hi, target, floor) + tol / 4  # a little above: it should meet
         if not math.isfinite(guess) or width > last_width / 2:
             guess = (lo + hi) / 2  # a bisection step (after one that did not halve the bracket)
         last_width = width
-        margin = min(tol / 4, width / 4)
-        cands.evaluate({min(max(guess, lo + margin), hi - margin): reps},
-                       rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)
+        full = [b for b in (lo, hi) if b in points and cands.count(b) >= n_rep]
+        cands.evaluate({_near_candidate(lo, hi, guess, lambda b: tolerance_at(abs_tol, rel_tol, b), full): n_rep},
+                       rounds_left=1.0)

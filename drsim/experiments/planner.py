@@ -19,8 +19,9 @@ each bracket: the bandwidth whose mean payload capacity equals the mean churn, m
 efficiency / mean throttle share (below it the backlog grows without bound); not simulated. Upper end: the
 smallest simulated bandwidth that meets the target; the first candidates are the current and the formula
 bandwidths, then the largest bandwidth tried is doubled until the target is met (at most :data:`MAX_DOUBLINGS`
-times). Each bracket (the site's and every VM's) is halved until its width is at most ``tolerance``; the answer is
-its upper end, a simulated bandwidth that met the target, at most ``tolerance`` above the largest one shown to
+times). Each bracket (the site's and every VM's) is halved until its width is at most a tolerance
+(``tolerance``, or ``rel_tolerance`` times its upper end when wider); the answer is
+its upper end, a simulated bandwidth that met the target, at most that tolerance above the largest one shown to
 fail (or the lower bound). A VM's answer is a site bandwidth, so its lower bound is the higher of its own and the
 site's; a bandwidth below a lower bound never counts as meeting the target. Brackets are halved together: one
 simulated bandwidth serves every bracket whose middle half it falls in. The search assumes the metric falls as the
@@ -29,11 +30,11 @@ bandwidth grows.
 **Fast search** (``method="fast"``, the default): the runs start with every VM protected
 (:class:`~drsim.model.site.SiteModel` ``start_protected``) and last
 :func:`~drsim.experiments.sizing.steady_window_length` (two weeks with a weekly pattern, a week with a daily one,
-two days without any); :data:`FEW_REPLICATIONS` replications, judged by the criterion predicted for all of them,
-steer the search far from the answer, and every replication, judged by the criterion, is run at the ends of the
-site's bracket once it is a tolerance wide
+two days without any); one replication a candidate steers the search far from the answer, and every
+replication, judged by the criterion, is run at each candidate near it
 (:func:`~drsim.experiments.plan_search.fast_search`, which interpolates where the criterion crosses the target;
-:class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth up with the same seeds); a deterministic
+the current and the formula bandwidths get :data:`FEW_REPLICATIONS`, judged by the criterion predicted for all of
+them; :class:`~drsim.experiments.plan_search.Candidates` tops a bandwidth up with the same seeds); a deterministic
 scenario (:func:`is_deterministic`) gets one replication. Only the site's bracket is refined; each VM's is read
 from the simulated bandwidths. Initial replication times come from one run at the answer simulated only until
 every VM is protected (:func:`~drsim.experiments.bandwidth_runs._initial_runs`: the full-length run's times,
@@ -42,8 +43,8 @@ without its weeks of cycles after). The README says why the answer is the full s
 The old path ``drsim.planner`` gives this module, so the planner's names kept elsewhere (:func:`plan_text`, the
 sizing helpers and the formula's constants) are importable from here too.
 
-Imports :mod:`drsim.scenario`, :mod:`drsim.results` and, of this stage, the seeds, the executors, the sizing, the
-runs at one bandwidth and the plan's text.
+Imports :mod:`drsim.scenario`, :mod:`drsim.results` and, of this stage, the request, the seeds, the executors, the
+sizing, the search, the runs at one bandwidth and the plan's text.
 """
 
 from __future__ import annotations
@@ -53,13 +54,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from drsim.experiments.bandwidth_runs import _initial_runs, _Point
 from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
+from drsim.experiments.plan_request import (
+    DEFAULT_REL_TOLERANCE,
+    DEFAULT_TOLERANCE,
+    PlanError,
+    check_request,
+    parse_tolerances,
+    tolerance_at,
+)
 from drsim.experiments.plan_search import Candidates, bracket, fast_search
 from drsim.experiments.planner_text import mbit, plan_text
 from drsim.experiments.seeds import replication_seed
@@ -79,6 +87,7 @@ from drsim.experiments.sizing import (
     sizing_scenario,
     steady_window_length,
     throttle_share,
+    write_curves,
 )
 from drsim.results.tables import SITE
 from drsim.scenario import units
@@ -89,14 +98,11 @@ from drsim.scenario.site import protectable
 
 __all__ = ["plan", "plan_text", "PlanError", "sizing_scenario", "scenario_at", "throttle_share",
            "formula_bandwidth", "hourly_rates", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "DEFAULT_TOLERANCE",
+           "DEFAULT_REL_TOLERANCE", "parse_tolerances",
            "MAX_DOUBLINGS", "COLUMNS", "steady_window_length", "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
-DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
-#: The finest tolerance, bytes/s: 1 kbit/s. [assumption: uplinks are bought in steps of Mbit/s, and a finer bracket
-#: is below the run-to-run noise; at 1e-300 bit/s the bracket never closed]
-MIN_TOLERANCE = 1e3 / 8
 MAX_DOUBLINGS = 16  #: doublings of the upper bound before giving up on a VM
-FEW_REPLICATIONS = 3  #: the fast planner's replications far from the answer (assumption)
+FEW_REPLICATIONS = 3  #: the fast planner's replications at the current and formula bandwidths (assumption)
 NEAR_TOLERANCES = 2  #: a bracket at most this many tolerances wide is near the answer: every replication
 _MAX_ROUNDS = 200
 
@@ -105,10 +111,6 @@ COLUMNS = ("vm", "host", "batch", "mean_churn_Bps", "required_Bps", "required_lo
            "formula_ratio", "rpo_current_s", "rpo_current_ci95_s", "rpo_formula_s", "missed_formula",
            "rpo_required_s", "rpo_required_ci95_s", "initial_replication_s", "batch_initial_replication_s",
            "protected_after_s")
-
-
-class PlanError(ValueError):
-    """A planning request that cannot be answered (bad target, percentile or tolerance)."""
 
 
 class _InitRuns:
@@ -129,13 +131,6 @@ def is_deterministic(scenario: Scenario) -> bool:
 _bracket = bracket  # the search's bracket, read off the simulated bandwidths (drsim.experiments.plan_search)
 
 
-def _parse(value: Any, parser: Callable[[Any], float], what: str) -> float:
-    try:
-        return parser(value) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError) as exc:
-        raise PlanError(f"{what}: {exc}") from None
-
-
 def plan(
     scenario: Scenario | str | Path,
     rpo: str | float | None = None,
@@ -148,19 +143,21 @@ def plan(
     window: str = "steady",
     progress: Callable[[str], None] | None = None,
     method: str = "fast",
+    rel_tolerance: str | float = DEFAULT_REL_TOLERANCE,
 ) -> pd.DataFrame:
     """Size the upload for an RPO target met ``percentile`` % of the protected time by every VM.
 
     ``rpo``: the target (``"15m"`` or seconds; default: the scenario's objective). ``percentile``: in percent
     (95, not 0.95). ``replications``: runs per bandwidth (common random numbers: the same run seeds at every
-    bandwidth). ``tolerance``: the width of the final bracket (``"0.5Mbit/s"`` or bytes/s). ``executor``: any
-    :class:`concurrent.futures.Executor` or a Dask ``distributed.Client`` (default: a process pool with one worker
-    per core, shut down at the end). ``seed``: the experiment seed (default: the scenario's). ``criterion``:
-    ``"upper"`` (the upper end of the 95 % confidence interval of the mean over replications) or ``"mean"``.
-    ``window``: ``"steady"`` (RPO measured once every VM is protected) or ``"protected"`` (over each VM's whole
-    protected time).
+    bandwidth). ``tolerance``: the width of the final bracket (``"0.5Mbit/s"`` or bytes/s), or ``rel_tolerance``
+    (``"1%"`` or 0.01) times the bracket's upper end when that is wider (0: the absolute tolerance alone).
+    ``executor``: any :class:`concurrent.futures.Executor` or a Dask ``distributed.Client`` (default: a process
+    pool with one worker per core, shut down at the end). ``seed``: the experiment seed (default: the scenario's).
+    ``criterion``: ``"upper"`` (the upper end of the 95 % confidence interval of the mean over replications) or
+    ``"mean"``. ``window``: ``"steady"`` (RPO measured once every VM is protected) or ``"protected"`` (over each
+    VM's whole protected time).
     ``progress(message)`` is called as the search advances (with an estimate of the time left).
-    ``method``: ``"fast"`` (the steady state over a two-week window, few replications far from the answer; the
+    ``method``: ``"fast"`` (the steady state over a two-week window, one replication far from the answer; the
     default) or ``"full"`` (every candidate over the whole scenario, initial replication included).
 
     Returns one row per replicating VM and a ``(site)`` row (columns :data:`COLUMNS`; rates in bytes/s,
@@ -170,41 +167,12 @@ def plan(
     t_start = time.perf_counter()
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    target = _parse(scenario.objectives.rpo if rpo is None else rpo, units.parse_duration, "--rpo")
-    if not (math.isfinite(target) and target > 0):
-        raise PlanError(f"--rpo: the RPO target must be a positive duration, got {rpo!r}")
-    try:
-        pct = float(percentile)
-    except (TypeError, ValueError):
-        raise PlanError(f"--percentile: expected a number of percent like 95, got {percentile!r}") from None
-    if not 1 < pct <= 100:
-        raise PlanError(f"--percentile: give the percentile of time in percent, above 1 and at most 100 "
-                        f"(e.g. 95, not 0.95), got {percentile!r}")
-    tol = _parse(tolerance, units.parse_rate, "--tolerance")
-    if not (math.isfinite(tol) and tol > 0):
-        raise PlanError(f"--tolerance: expected a positive rate like '0.5Mbit/s', got {tolerance!r}")
-    if tol < MIN_TOLERANCE:
-        raise PlanError(f"--tolerance: at least 1 kbit/s (a finer answer is below the run-to-run noise), got "
-                        f"{tolerance!r}")
-    if int(replications) < 1:
-        raise PlanError(f"--replications: at least 1, got {replications!r}")
-    if criterion not in ("upper", "mean"):
-        raise PlanError(f"criterion: 'upper' or 'mean', got {criterion!r}")
-    if window not in ("steady", "protected"):
-        raise PlanError(f"window: 'steady' or 'protected', got {window!r}")
-    if method not in ("fast", "full"):
-        raise PlanError(f"method: 'fast' or 'full', got {method!r}")
+    target, pct, tol, rel = check_request(scenario, rpo, percentile, tolerance, rel_tolerance, replications,
+                                          criterion, window, method)
     n_rep = int(replications)
     q = pct / 100
     interval = scenario.replication.interval
-    if target <= q * interval:
-        raise PlanError(f"--rpo: a {units.format_duration(target)} RPO cannot be met {pct:g} % of the time when "
-                        f"replicating every {units.format_duration(interval)} at any bandwidth: the RPO is at least "
-                        f"the time since the last cut, above {units.format_duration(q * interval)} for that share "
-                        "of the time; shorten the interval or loosen the target")
     eligible = _eligible(scenario)
-    if not eligible:
-        raise PlanError(f"{scenario.name}: no VM replicates (every VM has protect: false or an unsupported host)")
     names = [v.name for _, _, v in eligible]
     hosts = [h.name for _, h, _ in eligible]
     exp_seed = scenario.seed if seed is None else int(seed)
@@ -221,7 +189,8 @@ def plan(
     capacity_per_bps = link.compression * link.efficiency * share  # payload bytes/s per raw byte/s, long run
     lower_vm = churn / capacity_per_bps
     lower_site = float(churn.sum() / capacity_per_bps)
-    bound = resync_bound(base, seeds)  # VMs that resync at some interval whatever the bandwidth
+    curves = write_curves(base, seeds)  # built once for the resync bound and the formula
+    bound = resync_bound(base, seeds, curves)  # VMs that resync at some interval whatever the bandwidth
     always = [b for b in bound if b[1] >= b[3]]
     if always:
         size = units.format_size
@@ -230,7 +199,8 @@ def plan(
             f"{size(limit)} at which a disk's change log reaches half the disk: it needs resynchronisation between "
             "two cuts at any bandwidth" for name, mean, _peak, limit in always)
             + "; shorten the interval, or check the disks' sizes and churn")
-    formula = formula_bandwidth(base, seeds)
+    formula = formula_bandwidth(base, seeds, curves)
+    del curves
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
 
@@ -241,7 +211,6 @@ def plan(
                        fast, progress, mbit)
     points = cands.points
     few = n_rep if not fast else min(n_rep, FEW_REPLICATIONS)
-    near = NEAR_TOLERANCES * tol
 
     keys: list[tuple[str, Callable[[_Point], bool], float]] = [(SITE, lambda p: p.site_met, lower_site)]
     for j, name in enumerate(names):  # a VM's answer is a site bandwidth: the link must carry the site's churn
@@ -252,7 +221,7 @@ def plan(
     try:
         cands.evaluate({current: few, formula_site: few})
         if fast:
-            fast_search(cands, lower_site, tol, few, q * interval, cap, _MAX_ROUNDS)
+            fast_search(cands, lower_site, tol, rel, few, q * interval, cap, _MAX_ROUNDS)
         while not fast and cands.rounds < _MAX_ROUNDS:
             top = max(points)
             doubling = False
@@ -265,16 +234,17 @@ def plan(
                     doubling = doubling or top < max(current, formula_site, lower_site, 1.0) * 2.0**MAX_DOUBLINGS
                     continue
                 width = hi - (0.0 if math.isnan(lo) else lo)
-                widest = max(widest, width)
-                close = width <= near
+                t = tolerance_at(tol, rel, hi)
+                widest = max(widest, width / t)
+                close = width <= NEAR_TOLERANCES * t
                 if close:  # near the answer: the bracket's simulated ends get every replication
                     for b in (lo, hi):
                         if b in points and cands.count(b) < n_rep:
                             wanted[b] = n_rep
                 if math.isnan(lo):
-                    if hi > tol:
+                    if hi > t:
                         brackets.append((hi / 2, hi, True, close))
-                elif width > tol:
+                elif width > t:
                     brackets.append((lo, hi, False, close))
             if doubling:
                 wanted.setdefault(2 * max(top, lower_site), few)
@@ -291,7 +261,7 @@ def plan(
                     wanted[(lo + hi) / 2] = reps
             if not any(cands.count(b) < n for b, n in wanted.items()):
                 break
-            cands.evaluate(wanted, rounds_left=math.log2(max(widest / tol, 1.0)))
+            cands.evaluate(wanted, rounds_left=math.log2(max(widest, 1.0)))
         site_hi = _bracket(points, keys[0][1], lower_site)[1]
         if fast and math.isfinite(site_hi):  # initial replication: one run at the answer, until all are protected
             if progress is not None:
@@ -410,6 +380,8 @@ def plan(
         "experiment_seed": exp_seed,
         "run_seeds": seeds,
         "tolerance_Bps": tol,
+        "rel_tolerance": rel,
+        "bracket_tolerance_Bps": tolerance_at(tol, rel, site_hi),
         "criterion": criterion,
         "criterion_text": ("upper end of the 95 % confidence interval of the mean over replications"
                            if criterion == "upper" and n_rep > 1 else "mean over replications"

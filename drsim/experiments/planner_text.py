@@ -15,7 +15,7 @@ from drsim.results.findings import count, text_table
 from drsim.results.tables import SITE
 from drsim.scenario import units
 
-__all__ = ["plan_text", "mbit"]
+__all__ = ["plan_text", "mbit", "tolerance_text"]
 
 
 def mbit(bytes_per_s: float) -> str:
@@ -25,6 +25,17 @@ def mbit(bytes_per_s: float) -> str:
     if mbit < 0.1:
         return units.format_rate(bytes_per_s)
     return f"{mbit:.2f} Mbit/s" if mbit < 100 else f"{mbit:.1f} Mbit/s"
+
+
+def tolerance_text(attrs: dict) -> str:
+    """The search's tolerance as requested and, when the relative one decided, its width at the answer:
+    ``0.50 Mbit/s``, ``0.50 Mbit/s or 1 % of the answer (0.50 Mbit/s here)``."""
+    rel = attrs.get("rel_tolerance", 0.0)
+    text = mbit(attrs["tolerance_Bps"])
+    if not rel:
+        return text
+    here = attrs.get("bracket_tolerance_Bps", math.nan)
+    return f"{text} or {rel * 100:g} % of the answer" + (f" ({mbit(here)} here)" if math.isfinite(here) else "")
 
 
 def _dur(seconds: float, ci: float = math.nan) -> str:
@@ -58,7 +69,7 @@ def plan_text(df: pd.DataFrame) -> str:
         f"{a['scenario']}: upload for a {target} RPO {a['percentile']:g} % of the time, every VM",
         f"measured: {a['measured']}; criterion: {a['criterion_text']}",
         f"{count(a['replications'], 'replication')} per bandwidth (same run seeds at every bandwidth), "
-        f"tolerance {mbit(a['tolerance_Bps'])}; {count(len(a['evaluations']), 'bandwidth')} simulated "
+        f"tolerance {tolerance_text(a)}; {count(len(a['evaluations']), 'bandwidth')} simulated "
         f"({count(a['runs'], 'run')}) in {a['wall_time_s']:.1f} s",
         f"sizing scenario: {a['sizing']}; throttle "
         + (a["throttle"] + " (the bandwidths are the raw uplink)" if a["throttle"] else "none"),

@@ -40,7 +40,7 @@ from drsim.scenario import units
 from drsim.scenario.document import Scenario
 from drsim.scenario.site import protectable
 
-__all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates",
+__all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates", "write_curves",
            "interval_writes", "resync_bound", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "steady_window_length",
            "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
@@ -112,11 +112,23 @@ def _batches(scenario: Scenario, names: list[str]) -> dict[str, int]:
     return out
 
 
-def hourly_rates(scenario: Scenario, vm: Any, seed: int) -> np.ndarray:
+def write_curve(scenario: Scenario, vm: Any, seed: int) -> Any:
+    """The write curve the model builds for ``vm`` with run seed ``seed`` over the run (cumulative bytes)."""
+    return build_curve(scenario, vm, Streams(seed).get("churn", vm.name), scenario.duration)
+
+
+def write_curves(scenario: Scenario, seeds: list[int]) -> dict[tuple[str, int], Any]:
+    """:func:`write_curve` of every replicating VM for every seed, by (VM name, seed): built once for the
+    formula and the resync bound together."""
+    return {(vm.name, s): write_curve(scenario, vm, s) for _, _, vm in _eligible(scenario) for s in seeds}
+
+
+def hourly_rates(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -> np.ndarray:
     """Mean write rate (bytes/s) of each whole calendar hour of the run, from the write curve the model builds
-    for ``vm`` with run seed ``seed`` (one window over the run if it is shorter than an hour)."""
+    for ``vm`` with run seed ``seed`` (``curve``: that curve, when already built; one window over the run if it
+    is shorter than an hour)."""
     horizon = scenario.duration
-    curve = build_curve(scenario, vm, Streams(seed).get("churn", vm.name), horizon)
+    curve = write_curve(scenario, vm, seed) if curve is None else curve
     offset = week_offset(scenario)
     first = math.ceil(offset / units.HOUR) * units.HOUR - offset
     n = int(math.floor((horizon - first) / units.HOUR + 1e-9))
@@ -127,26 +139,29 @@ def hourly_rates(scenario: Scenario, vm: Any, seed: int) -> np.ndarray:
     return np.diff(written) / np.diff(edges)
 
 
-def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dict[str, float]:
+def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None,
+                      curves: dict[tuple[str, int], Any] | None = None) -> dict[str, float]:
     """drsim's reconstruction of the vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th
-    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed),
-    times 1.3, divided by compression and efficiency. The site's is the sum."""
+    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed;
+    ``curves``: those of :func:`write_curves`, when built), times 1.3, divided by compression and efficiency. The
+    site's is the sum."""
     seeds = seeds or [scenario.seed]
+    curves = curves or {}
     link = scenario.link
     out = {}
     for _, _, vm in _eligible(scenario):
-        rates = np.concatenate([hourly_rates(scenario, vm, s) for s in seeds])
+        rates = np.concatenate([hourly_rates(scenario, vm, s, curves.get((vm.name, s))) for s in seeds])
         peak = float(np.percentile(rates, FORMULA_PERCENTILE))
         out[vm.name] = peak * FORMULA_GROWTH / link.compression / link.efficiency
     return out
 
 
-def interval_writes(scenario: Scenario, vm: Any, seed: int) -> tuple[float, float]:
+def interval_writes(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -> tuple[float, float]:
     """The most and the mean bytes ``vm`` writes in one replication interval over the run, from the write curve the
-    model builds with run seed ``seed`` (exact: a piecewise-linear curve's window of fixed length writes most when
-    the window starts or ends at a breakpoint)."""
+    model builds with run seed ``seed`` (``curve``, when already built; exact: a piecewise-linear curve's window of
+    fixed length writes most when the window starts or ends at a breakpoint)."""
     interval, horizon = scenario.replication.interval, scenario.duration
-    curve = build_curve(scenario, vm, Streams(seed).get("churn", vm.name), horizon)
+    curve = write_curve(scenario, vm, seed) if curve is None else curve
     if horizon <= interval:
         total = curve(horizon)
         return total, total
@@ -160,16 +175,18 @@ def interval_writes(scenario: Scenario, vm: Any, seed: int) -> tuple[float, floa
     return float((at(starts + interval) - at(starts)).max()), curve(horizon) / horizon * interval
 
 
-def resync_bound(scenario: Scenario, seeds: list[int]) -> list[tuple[str, float, float, float]]:
+def resync_bound(scenario: Scenario, seeds: list[int],
+                 curves: dict[tuple[str, int], Any] | None = None) -> list[tuple[str, float, float, float]]:
     """The replicating VMs that need a resynchronisation at some interval whatever the bandwidth: (name, bytes
     written in an interval on average, in the busiest interval, the pending bytes that mark a resync), for each VM
-    whose busiest interval (over the write curves of ``seeds``) reaches its threshold."""
+    whose busiest interval (over the write curves of ``seeds``, or ``curves`` when built) reaches its threshold."""
+    curves = curves or {}
     out = []
     for _, _, vm in _eligible(scenario):
         limit = resync_threshold(vm)
         peak, mean = 0.0, 0.0
         for seed in seeds:
-            p, m = interval_writes(scenario, vm, seed)
+            p, m = interval_writes(scenario, vm, seed, curves.get((vm.name, seed)))
             peak, mean = max(peak, p), mean + m / len(seeds)
         if peak >= limit:
             out.append((vm.name, mean, peak, limit))

@@ -265,10 +265,11 @@ class Results:
         startup = startup_points(kinds, vm, avail, st)[j]
         return {"vm": vm[j], "t0": t0[keep], "t1": t1[keep], "c": cap[j], "startup": startup}
 
-    def _segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """RPO segments as (vm code, RPO at the start, length), sorted by vm code."""
+    def rpo_segments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The RPO curve's pieces as arrays, without a table: (VM code in file order, start time s, RPO at the
+        start s, length s), sorted by VM code."""
         pc = self._pieces
-        return pc["vm"], pc["t0"] - pc["c"], pc["t1"] - pc["t0"]
+        return pc["vm"], pc["t0"], pc["t0"] - pc["c"], pc["t1"] - pc["t0"]
 
     @cached_property
     def rpo(self) -> pd.DataFrame:
@@ -296,7 +297,7 @@ class Results:
         if self._tally is not None:
             names = self._model.vm_names
             return tally_rpo_stats(self._tally, range(len(names)) if vm is None else [names.index(vm)])
-        codes, r0, length = self._segments()
+        codes, _, r0, length = self.rpo_segments()
         if vm is not None:
             sel = codes == self._model.vm_names.index(vm)
             r0, length = r0[sel], length[sel]
@@ -333,7 +334,7 @@ class Results:
             in_resync = st["state"] == S_RESYNC
             resync_time = np.bincount(st["vm"][in_resync], weights=(st["end"] - st["start"])[in_resync],
                                       minlength=n_vm)
-            codes, r0, length = self._segments()
+            codes, _, r0, length = self.rpo_segments()
             startup = self._pieces["startup"]
             bounds = np.searchsorted(codes, np.arange(n_vm + 1))  # codes are sorted: one slice per VM
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from drsim.experiments.planner_text import mbit
+from drsim.experiments.planner_text import mbit, tolerance_text
 from drsim.results.findings import count
 from drsim.results.folders import atomic_folder, package_versions
 from drsim.scenario import units
@@ -170,7 +170,7 @@ def _deadline_sections(result: dict[str, Any]) -> tuple[list[Section], list[tupl
                   note="Runs of the sizing scenario (no failures, maintenance or drills; the throttle scaled with the "
                        "uplink) from the initial start to the deadline, with common random numbers; a bandwidth "
                        "meets the deadline when every VM is protected within it in every replication (bisection to "
-                       f"{mbit(result.get('tolerance_Bps', math.nan))}).")
+                       f"{tolerance_text(result) if 'tolerance_Bps' in result else mbit(math.nan)}).")
     figure = ("Initial replication by the deadline",
               "Each VM's time to protection at the deadline bandwidth with the batches as given (bars; colour: "
               "batch) and, where suggested, smallest batch first (diamonds); the deadline is dashed.",

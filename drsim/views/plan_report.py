@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from drsim.experiments.planner_text import mbit as planner_mbit
-from drsim.experiments.planner_text import plan_text
+from drsim.experiments.planner_text import plan_text, tolerance_text
 from drsim.results.findings import count
 from drsim.results.folders import atomic_folder, package_versions
 from drsim.results.tables import SITE
@@ -118,7 +118,7 @@ def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict
         ("Criterion", a["criterion_text"]),
         ("Replications", f"{a['replications']} per bandwidth (the same run seeds at every bandwidth)"),
         ("Experiment seed", str(a["experiment_seed"])),
-        ("Tolerance", _mbit(a["tolerance_Bps"])),
+        ("Tolerance", tolerance_text(a)),
         ("Simulated", f"{count(len(a['evaluations']), 'bandwidth')}, {count(a['runs'], 'run')}, "
                       f"{a['wall_time_s']:.1f} s"),
         ("Sizing scenario", a["sizing"]),
