@@ -7,13 +7,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
+from click.testing import CliRunner
 
 import drsim
+from drsim.cli import main
 from drsim.experiments.statistics import t_975
 from drsim.experiments.text import aggregate_text
 from drsim.results.costs import COST_METRICS
 from drsim.results.tables import SITE
+from drsim.scenario.document import scenario_to_dict
 from drsim.views.experiment_report import experiment_report_context
 from tests.conftest import make_scenario
 
@@ -96,3 +101,29 @@ def test_the_sweep_table_and_report_show_money(experiment):
     cheapest = stats(exp, 0, SITE, "cost_total_per_year")
     assert (f"point 0 (prices.business.downtime_per_hour = 100) costs least: {cheapest['mean']:,.0f} ± "
             f"{cheapest['ci95']:,.0f} USD a year") in summary
+
+
+def test_sweep_prices_file_goes_under_the_scenarios_section_and_into_the_folder(tmp_path):
+    """drsim sweep --prices FILE: the file's licence (40 a month) prices every point, the scenario's own section
+    (the business prices) still goes over it, and the sweep's scenario.yaml records the merged section, so a
+    resume prices alike. A bad file is refused with its place, before anything runs."""
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(failing_site())))
+    (tmp_path / "mine.yaml").write_text("licence: {per_vm_month: 40.0, source: our quote}\n"
+                                        "business: {downtime_per_hour: 1.0}\n")
+    r = CliRunner().invoke(main, ["sweep", str(path), "-n", "2", "--workers", "1", "--prices",
+                                  str(tmp_path / "mine.yaml"), "--out", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 0, r.output
+    (folder,) = (tmp_path / "out").glob("*/sweep-*")
+    agg = pd.read_parquet(folder / "aggregate.parquet")
+    site = agg[(agg["vm"] == SITE)].set_index("metric")
+    assert site.loc["cost_licence_per_year", "mean"] == pytest.approx(2 * 12 * 40 * 334 / 365)
+    recorded = yaml.safe_load((folder / "scenario.yaml").read_text())["prices"]
+    assert recorded["licence"]["per_vm_month"] == 40.0
+    assert recorded["business"]["downtime_per_hour"] == 100.0  # the scenario's section over the file
+    (tmp_path / "bad.yaml").write_text("licence: {per_vm_month: -1, source: x}\n")
+    bad = CliRunner().invoke(main, ["sweep", str(path), "-n", "2", "--workers", "1", "--prices",
+                                    str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "out2")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert str(tmp_path / "bad.yaml") in bad.output and "per_vm_month" in bad.output
+    assert not (tmp_path / "out2").exists()

@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -216,6 +217,25 @@ def test_cli_resume_folder_alone_resumes_and_says_how_many_runs_it_reused(tmp_pa
     final = folder.with_name(folder.name.removesuffix(".incomplete"))
     assert not folder.exists()
     pd.testing.assert_frame_equal(pd.read_parquet(final / "tidy.parquet"), reference.tidy)
+
+
+def test_cli_resume_folder_alone_prices_as_the_interrupted_sweep_did(tmp_path, monkeypatch):
+    """--prices FILE is recorded in the folder's scenario: the resume alone (the file gone) prices the missing
+    runs with it, so every run of the sweep has the file's licence."""
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario_to_dict(scenario())))
+    sheet = tmp_path / "mine.yaml"
+    sheet.write_text("licence: {per_vm_month: 40.0, source: our quote}\n")
+    args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
+            "--batch-size", "2", "--out", str(tmp_path / "r"), "--prices", str(sheet)]
+    folder = _interrupted_folder(tmp_path, monkeypatch, args)
+    path.unlink()
+    sheet.unlink()
+    res = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    tidy = pd.read_parquet(folder.with_name(folder.name.removesuffix(".incomplete")) / "tidy.parquet")
+    licence = tidy.loc[tidy["vm"] == "(site)", "cost_licence_per_year"]
+    assert len(licence) == 10 and np.allclose(licence, 12 * 40 * (365 - 31) / 365)
 
 
 def test_cli_resume_lists_what_differs_plainly(tmp_path, monkeypatch):

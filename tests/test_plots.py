@@ -19,6 +19,7 @@ from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import drsim  # noqa: E402
+from drsim.scenario.units import format_duration  # noqa: E402
 from drsim.views import figures as plots  # noqa: E402
 from tests.conftest import base_scenario, make_scenario  # noqa: E402
 
@@ -178,6 +179,12 @@ def test_rpo_draws_each_stretch_without_joining_gaps(results):
             for ax in axes] == [2, 2, 1]
     assert axes[-1].get_xlabel() == "time since start (h)"
     assert any(t.startswith("target 15 min") for t in legend_texts(fig))
+    # each panel says its figures are over the VM's whole protected time (the summary's steady state differs)
+    for ax in axes:
+        stats = results.rpo_stats(ax.get_title(loc="left"))
+        assert ax.get_title(loc="right").startswith(
+            f"over its protected time: mean {format_duration(stats.mean)} · p95 "
+            f"{format_duration(stats.p95)} · above target {stats.over_target:.1%}")
 
 
 def test_rpo_selects_and_limits_vms(results):

@@ -70,6 +70,9 @@ from drsim.scenario.problems import ScenarioError
                    "options, which are checked against it); or from the output folder FOLDER (the latest "
                    "interrupted sweep of the same experiment under it). Only the missing runs are computed, then "
                    "the folder is renamed sweep-<time>/. --out is ignored. drsim cleanup lists interrupted sweeps.")
+@click.option("--prices", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="A price sheet (YAML) merged over the bundled one for every point; the scenario's prices: "
+                   "section and --set prices.* go over it (recorded in the sweep's scenario.yaml).")
 @click.option("--no-save", is_flag=True, help="Print the site table only; write nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the results folder.")
 @click.option("--report", is_flag=True,
@@ -78,7 +81,7 @@ from drsim.scenario.problems import ScenarioError
 def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ranges: tuple[str, ...],
           samples: int | None, precision: tuple[str, ...], max_replications: int | None, keep_runs: bool | None,
           workers: int | None, dask: str | None, seed: int | None, batch_size: int | None, out: str,
-          resume: str | None, no_save: bool, quiet: bool, report: bool, force: bool) -> None:
+          resume: str | None, prices: str | None, no_save: bool, quiet: bool, report: bool, force: bool) -> None:
     """Run replications of SCENARIO at every point of a sweep; write tidy and aggregate tables.
 
     The sweep is a full factorial grid (--set), a Latin hypercube (--lhs with --samples), or both crossed;
@@ -103,6 +106,13 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         s, recorded = (load(scenario, experiment=True), {}) if scenario else recorded_request(resume)
     except ExperimentError as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
+    if prices is not None:  # into the scenario itself: every point, its folder and a resume price alike
+        from drsim.scenario.prices import prices_with_file
+
+        try:
+            s = s.model_copy(update={"prices": prices_with_file(prices, s.prices)})
+        except ScenarioError as exc:
+            fail(f"error: {exc}", EXIT_BAD_INPUT)
     grid: dict[str, list] = {}
     dims: dict[str, object] = {}
     targets = []

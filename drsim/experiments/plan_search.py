@@ -208,7 +208,9 @@ def fast_search(cands: Candidates, lower: float, abs_tol: float, rel_tol: float,
     n_rep = len(cands.seeds)
     target = cands.target
     last_width = math.inf
-    while cands.rounds < max_rounds:
+    rounds = -1
+    while rounds < cands.rounds < max_rounds:  # a guard: a step that ran nothing new ends the search too
+        rounds = cands.rounds
         lo, hi = bracket(points, _site_met, lower)
         if math.isinf(hi):  # nothing met yet: extrapolate from the largest bandwidth tried
             top = max(points)

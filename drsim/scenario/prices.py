@@ -23,7 +23,7 @@ from pydantic import Field, ValidationError
 from drsim.scenario.fields import Rate, StrictModel
 from drsim.scenario.problems import Problem, ScenarioError
 
-__all__ = ["PriceSheet", "load_price_sheet", "DEFAULT_PRICES", "GB", "merge_prices"]
+__all__ = ["PriceSheet", "load_price_sheet", "DEFAULT_PRICES", "GB", "merge_prices", "prices_with_file"]
 
 DEFAULT_PRICES = Path(__file__).with_name("prices.yaml")  #: the bundled default sheet
 GB = float(2**30)  #: bytes in a billed GB (assumption: the vendor bills binary gigabytes)
@@ -140,3 +140,12 @@ def load_price_sheet(path: str | Path | None = None, overrides: Mapping[str, Any
     except ValidationError as exc:
         problems = [Problem(loc=tuple(e["loc"]), message=e["msg"]) for e in exc.errors()]
         raise ScenarioError(problems, where) from None
+
+
+def prices_with_file(path: str | Path, section: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A scenario's ``prices:`` section with the price file ``path`` merged under it (the file first, the section
+    over it, as :func:`load_price_sheet` merges them): what ``drsim sweep --prices FILE`` records in the
+    scenario, so that every point and a resume price alike. Raises :class:`ScenarioError` located in the file
+    when the merged sheet is not valid."""
+    load_price_sheet(path, section)  # validates, naming the file
+    return merge_prices(_read(Path(path)), section)

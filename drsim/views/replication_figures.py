@@ -218,8 +218,8 @@ def _rpo_figure(results: Results, vms: Sequence[str] | None, max_vms: int, windo
             _draw_rpo(ax, ta, t, r, target, scale, edges)
             top, peak, stats = tops[name]
             ax.set_ylim(0, top / scale)
-            info = (f"mean {format_duration(stats.mean)} · p95 {format_duration(stats.p95)} · "
-                    f"above target {stats.over_target:.1%} of the time")
+            info = (f"over its protected time: mean {format_duration(stats.mean)} · p95 "
+                    f"{format_duration(stats.p95)} · above target {stats.over_target:.1%}")
             if peak > top * 1.001:
                 info += f" · peak {format_duration(peak)} (off scale)"
             ax.set_title(info, loc="right", fontsize="small", pad=3)

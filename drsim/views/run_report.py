@@ -71,7 +71,9 @@ FIGURES: tuple[FigureSpec, ...] = (
                "out and how they fared)."),
     FigureSpec("rpo_over_time", "RPO over time", "report-rpo-over-time.png",
                "The RPO of each VM against the RPO target, time above the target shaded: the exact sawtooth, or "
-               "over a long run its minimum and maximum per hour or day. With many VMs, the worst are shown."),
+               "over a long run its minimum and maximum per hour or day. Each VM's mean, p95 and share above the "
+               "target are over its whole protected time, start-up included (the summary's steady-state columns "
+               "leave the start-up out). With many VMs, the worst are shown."),
     FigureSpec("link_usage", "Link usage", "report-link-usage.png",
                "Upload capacity (throttle schedule), active transfers and backlog (over a long run: their minimum "
                "and maximum per hour or day); initial-replication progress."),
