@@ -287,6 +287,29 @@ def test_planner_curve_log_axis_has_plain_labels_in_a_report(planned):
         assert float(text.replace(",", "")) == pytest.approx(value)
 
 
+def test_planner_curve_joins_only_the_fully_replicated_bandwidths(planned):
+    """A fast search's steering bandwidths (fewer replications than asked, the criterion predicted) are drawn apart,
+    as small diamonds off the curve, and the title counts them."""
+    fast = planned.copy()
+    fast.attrs = copy.deepcopy(planned.attrs)
+    fast.attrs["replications"] = 10
+    evals = sorted(fast.attrs["evaluations"], key=lambda e: e["upload_Bps"])
+    for k, e in enumerate(evals):
+        e["replications"] = 10 if k % 2 == 0 else 1
+    ax = plots.planner_curve(fast).axes[0]
+    full = [e["upload_Bps"] * 8 / 1e6 for e in evals if e["replications"] == 10
+            and np.isfinite(max(e["rpo_stat_s"].values()))]
+    steering = [e["upload_Bps"] * 8 / 1e6 for e in evals if e["replications"] == 1
+                and np.isfinite(max(e["rpo_stat_s"].values()))]
+    (curve,) = by_gid(ax, "site-curve")
+    np.testing.assert_allclose(curve.get_xdata(), full)
+    (marks,) = by_gid(ax, "steering")
+    np.testing.assert_allclose(marks.get_xdata(), steering)
+    assert not by_gid(ax, "unbounded")  # every VM was protected: no triangle
+    n_full = sum(e["replications"] == 10 for e in evals)
+    assert f"({n_full} bandwidths × 10 replications, {len(evals) - n_full} with fewer)" in ax.get_title(loc="left")
+
+
 def test_planner_curve_refuses_a_frame_without_evaluations(planned):
     bare = planned.copy()
     bare.attrs = {}

@@ -128,12 +128,14 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     """The bandwidth planner's search (``drsim.plan``): the RPO percentile judged at every simulated bandwidth
     (``plan_df.attrs["evaluations"]``), for the worst VM (thick line; filled markers where the whole site met the
     target, open where it missed) and, with ``vms``, each VM (thin lines): the ``max_vms`` most demanding (the
-    highest required bandwidth, then the highest RPO at the lowest bandwidth), a note saying how many are left out
-    (the worst-VM line covers them all). The target is a dashed horizontal line; vertical lines mark the required
-    bandwidth (the answer), the vendor formula's bandwidth and the current upload. A bandwidth at which a VM was
-    never protected has no finite RPO: it is drawn as a triangle at the top of the panel. Bandwidths in Mbit/s;
-    the RPO in a unit chosen from the target (minutes for a 15-minute target), on a log scale (plain numbers on
-    the axis) when it spans more than a factor 20.
+    highest required bandwidth, then the highest RPO at the lowest bandwidth), a note saying how many are left
+    out (the worst-VM line covers them all). The lines join the bandwidths judged with every replication; those
+    the fast search simulated with fewer (to steer it; the criterion predicted) are small grey diamonds. The
+    target is a dashed horizontal line; vertical lines mark the required bandwidth (the answer), the vendor
+    formula's bandwidth and the current upload. A bandwidth at which a VM was never protected has no finite RPO:
+    it is drawn as a triangle at the top of the panel. Bandwidths in Mbit/s; the RPO in a unit chosen from the
+    target (minutes for a 15-minute target), on a log scale (plain numbers on the axis) when it spans more than a
+    factor 20.
     """
     a = plan_df.attrs
     if "evaluations" not in a:
@@ -144,6 +146,8 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     per_vm = {n: np.array([e["rpo_stat_s"][n] for e in evals], dtype=float) for n in names}
     worst = np.max(np.vstack(list(per_vm.values())), axis=0) if names else np.array([])
     met = np.array([bool(e["site_met"]) for e in evals])
+    # the fast search steers with fewer replications: the curves join the bandwidths judged with all of them
+    full = np.array([e.get("replications", a["replications"]) >= a["replications"] for e in evals], dtype=bool)
     target = float(a["rpo_s"])
     pct = f"p{a['percentile']:g}"
     finite = np.concatenate([v[np.isfinite(v)] for v in per_vm.values()] + [np.array([target])])
@@ -158,19 +162,25 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
         note = choice.title(85)
         for k, n in enumerate(choice.ordered(names)):
             v = per_vm[n] / scale
-            ax.plot(bw, np.where(np.isfinite(v), v, np.nan), color=SERIES[(k + 1) % len(SERIES)],
+            ax.plot(bw[full], np.where(np.isfinite(v), v, np.nan)[full], color=SERIES[(k + 1) % len(SERIES)],
                     linestyle=LINESTYLES[(k // len(SERIES)) % len(LINESTYLES)], linewidth=0.9, alpha=0.8,
                     label=n, gid="vm-curve")
     w = worst / scale
-    fin = np.isfinite(w)
+    fin = np.isfinite(w) & full
     ax.plot(bw[fin], w[fin], color=_P["black"], linewidth=2.0, label="worst VM",
             gid="site-curve", zorder=4)
     ax.plot(bw[fin & met], w[fin & met], linestyle="none", marker="o", color=_P["bluish_green"],
             markeredgecolor=_P["black"], markersize=7, label="site meets the target", zorder=5)
     ax.plot(bw[fin & ~met], w[fin & ~met], linestyle="none", marker="o", markerfacecolor="white",
             markeredgecolor=_P["vermillion"], markeredgewidth=1.6, markersize=7, label="site misses it", zorder=5)
-    if (~fin).any():
-        ax.plot(bw[~fin], np.full(int((~fin).sum()), top / 1.15), linestyle="none", marker="^",
+    steer = np.isfinite(w) & ~full
+    if steer.any():
+        ax.plot(bw[steer], w[steer], linestyle="none", marker="D", markerfacecolor=LIGHT_GREY,
+                markeredgecolor=GREY, markersize=4.5, zorder=4, gid="steering",
+                label="fewer replications (steered the search)")
+    never = ~np.isfinite(w)
+    if never.any():
+        ax.plot(bw[never], np.full(int(never.sum()), top / 1.15), linestyle="none", marker="^",
                 color=_P["vermillion"], markersize=8, label="a VM never protected", zorder=5, gid="unbounded")
     ax.axhline(target / scale, color=_P["black"], linestyle="--", linewidth=1.2, gid="objective",
                label=f"target: {pct} ≤ {format_duration(target)}")
@@ -197,8 +207,10 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     ax.grid(color=LIGHT_GREY, linewidth=0.6, which="both")
     ax.set_axisbelow(True)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({len(evals)} bandwidths × "
-                 f"{a['replications']} replication{'s' if a['replications'] != 1 else ''})\n"
+    reps = f"{a['replications']} replication{'s' if a['replications'] != 1 else ''}"
+    fewer = int((~full).sum())
+    ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({int(full.sum())} bandwidths × {reps}"
+                 + (f", {fewer} with fewer" if fewer else "") + ")\n"
                  f"judged by {a['criterion_text']}" + note, loc="left", fontsize="medium")
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig

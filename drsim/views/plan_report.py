@@ -128,8 +128,10 @@ def plan_report_context(plan_df: pd.DataFrame, scenario: Scenario) -> tuple[dict
     brief, hosts = brief_of(scenario)
     fig_blocks, figures = figure_blocks([(
         "Planner search", "The RPO percentile judged at every simulated bandwidth for the worst VM (filled where the "
-        "whole site met the target) and each VM; the target is dashed; vertical lines mark the required, the formula "
-        "and the current bandwidth.", "report-planner-curve.png", lambda: plots.planner_curve(plan_df))])
+        "whole site met the target) and each VM, joining the bandwidths judged with every replication (grey "
+        "diamonds: simulated with fewer, to steer the search); the target is dashed; vertical lines mark the "
+        "required, the formula and the current bandwidth.", "report-planner-curve.png",
+        lambda: plots.planner_curve(plan_df))])
     sections = [
         Section("answer", "Answer", [Block("dl", answer), Block("h3", "Findings"),
                                      Block("ul", _plan_findings(plan_df))]),
