@@ -229,6 +229,15 @@ def test_cli_resume_folder_alone_prices_as_the_interrupted_sweep_did(tmp_path, m
     args = ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s", "--seed", "3", "--workers", "1",
             "--batch-size", "2", "--out", str(tmp_path / "r"), "--prices", str(sheet)]
     folder = _interrupted_folder(tmp_path, monkeypatch, args)
+    # a file given again to the folder alone is refused: the folder's recorded prices cannot be unmixed from it
+    again = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--prices", str(sheet), "--workers", "1"])
+    assert again.exit_code == 2 and "error: --prices: the folder records the prices its sweep ran with" in again.output
+    # with the scenario, a changed file is a different experiment: refused, the difference named
+    sheet.write_text("licence: {per_vm_month: 99.0, source: our quote}\n")
+    changed = CliRunner().invoke(main, ["sweep", str(path), "-n", "5", "--set", "link.upload=10Mbit/s,40Mbit/s",
+                                        "--seed", "3", "--workers", "1", "--batch-size", "2", "--resume", str(folder),
+                                        "--prices", str(sheet)])
+    assert changed.exit_code == 2 and "price sheets" in changed.output, changed.output
     path.unlink()
     sheet.unlink()
     res = CliRunner().invoke(main, ["sweep", "--resume", str(folder), "--workers", "1"])

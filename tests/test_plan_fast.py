@@ -185,12 +185,34 @@ def test_the_tolerance_is_absolute_or_relative_whichever_is_wider():
 
 
 def test_a_candidate_near_the_answer_closes_the_bracket_when_the_guess_is_right():
-    """A candidate is the guess, moved to within a tolerance of the nearer end judged with every replication (so
-    that either the bracket closes or the answer is beyond the guess), a quarter tolerance inside the bracket."""
+    """A candidate is the guess moved a quarter tolerance to the side that closes the bracket (up from a lower end
+    judged with every replication, down from such an upper end) and at most a tolerance from that end, a quarter
+    tolerance inside the bracket."""
     tol = lambda b: 1.0  # noqa: E731
     assert _near_candidate(100.0, 110.0, 104.0, tol, [100.0]) == 101.0  # from a full lower end: at most 1 above
-    assert _near_candidate(100.0, 110.0, 100.5, tol, [100.0]) == 100.5  # already within a tolerance
+    assert _near_candidate(100.0, 110.0, 100.5, tol, [100.0]) == 100.75  # a quarter above the guess
     assert _near_candidate(100.0, 110.0, 106.0, tol, [110.0]) == 109.0  # from a full upper end: at most 1 below
-    assert _near_candidate(100.0, 110.0, 104.0, tol, []) == 104.0  # no full end: the guess
+    assert _near_candidate(100.0, 110.0, 109.5, tol, [110.0]) == 109.25  # a quarter below the guess
+    assert _near_candidate(100.0, 110.0, 104.0, tol, []) == 104.25  # no full end: a quarter above
     assert _near_candidate(100.0, 110.0, 109.9, tol, []) == 109.75  # a quarter tolerance inside
     assert _near_candidate(100.0, 110.0, 103.0, tol, [100.0, 110.0]) == 101.0  # the nearer full end
+    assert _near_candidate(100.0, 110.0, 108.0, tol, [100.0, 110.0]) == 109.0
+
+
+def test_a_search_stopped_by_its_guard_says_so(executor, monkeypatch):
+    """Four rounds only (the guard against a search that never closes): the plan's notes say where it stopped; with
+    no bandwidth met yet, that note says the search was stopped too."""
+    import drsim.experiments.planner as planner
+
+    s = lone_vm(**{"site.hosts[0].vms[0].churn": {"rate": "1MB/s", "variation": 0.3}, "duration": "2d"})
+    whole = plan(s, rpo="7m", replications=6, tolerance=0.1 * MBIT, executor=executor)
+    assert whole.attrs["rounds"] > 4 and not any("stopped" in n for n in whole.attrs["notes"])
+    monkeypatch.setattr(planner, "_MAX_ROUNDS", 4)
+    df = plan(s, rpo="7m", replications=6, tolerance=0.1 * MBIT, executor=executor)
+    assert df.attrs["rounds"] == 4
+    assert any(n.startswith("the search stopped after 4 rounds before its bracket closed: the answer is between ")
+               for n in df.attrs["notes"]), df.attrs["notes"]
+    monkeypatch.setattr(planner, "_MAX_ROUNDS", 2)
+    early = plan(s, rpo="7m", replications=6, tolerance=0.1 * MBIT, executor=executor)
+    assert any(n.startswith("no simulated bandwidth up to ") and n.endswith("(the search stopped after 2 rounds)")
+               for n in early.attrs["notes"]), early.attrs["notes"]

@@ -308,6 +308,11 @@ def test_planner_curve_joins_only_the_fully_replicated_bandwidths(planned):
     assert not by_gid(ax, "unbounded")  # every VM was protected: no triangle
     n_full = sum(e["replications"] == 10 for e in evals)
     assert f"({n_full} bandwidths × 10 replications, {len(evals) - n_full} with fewer)" in ax.get_title(loc="left")
+    for e in evals:  # a search that never came near an answer: the curve joins them all, and says so
+        e["replications"] = 3
+    ax = plots.planner_curve(fast).axes[0]
+    assert len(by_gid(ax, "site-curve")[0].get_xdata()) == len(full) + len(steering) and not by_gid(ax, "steering")
+    assert f"({len(evals)} bandwidths, each with fewer than 10 replications)" in ax.get_title(loc="left")
 
 
 def test_planner_curve_refuses_a_frame_without_evaluations(planned):

@@ -106,6 +106,9 @@ def sweep(scenario: str, replications: int | None, settings: tuple[str, ...], ra
         s, recorded = (load(scenario, experiment=True), {}) if scenario else recorded_request(resume)
     except ExperimentError as exc:
         fail(f"error: {exc}", EXIT_BAD_INPUT)
+    if prices is not None and not scenario:
+        fail("error: --prices: the folder records the prices its sweep ran with; resume with --resume FOLDER alone, "
+             "or give SCENARIO and --prices too, to check them against the folder", EXIT_BAD_INPUT)
     if prices is not None:  # into the scenario itself: every point, its folder and a resume price alike
         from drsim.scenario.prices import prices_with_file
 

@@ -21,25 +21,28 @@ is wider). While the bracket is wider than :data:`FAR_TOLERANCES` tolerances, a 
 thirds with one replication each (on two workers, one run's time cuts the bracket to a third; one replication is
 judged by its value alone: it only steers the search). Then each round runs one candidate with every replication,
 where the criterion crosses the target, interpolated between the bracket's simulated ends linearly in 1 / (stat -
-P*T), P*T being the floor of the RPO percentile (the time since the last cut), plus a quarter tolerance (so that it
-meets, and the bracket below it closes): for a lone VM with constant churn c, stat - P*T = c*T / B (the closed
-form), so that inverse is linear in the bandwidth; on a shared link near saturation it is not, and a step that did
-not halve the bracket is followed by a bisection step, so the search is never much slower than bisection. The
-candidate is moved to within one tolerance of the nearer end that has every replication (:func:`_near_candidate`),
-so the bracket closes whenever the interpolation falls on the right side. Near the answer the RPO percentile has a
-heavy tail over replications (a congestion episode in one replication of ten), so predictions from a few
-replications there mislead; every candidate near it gets them all. While lo is the lower bound (not simulated) the
-step is a bisection. When no bandwidth has met, the largest is extrapolated along the closed form from the lower
-bound (between 1.25 and 2 times it), with ``few`` replications, as the first candidates (the current and the formula
-bandwidths) have. Once the bracket is a tolerance wide an end with fewer replications is topped up to every one (the
-same seeds), the upper end first (if it fails with every replication, it is the new lower end, already judged in
-full), and judged by the criterion; if that moves the bracket, the search goes on. It ends when a bracket at most a
-tolerance wide has both simulated ends judged with every replication: then, as in the full search, hi met and lo
-failed by the criterion.
+P*T), P*T being the floor of the RPO percentile (the time since the last cut), moved a quarter tolerance to the side
+that closes the bracket: for a lone VM with constant churn c, stat - P*T = c*T / B (the closed form), so that
+inverse is linear in the bandwidth; on a shared link near saturation it is not, and a step that did not halve the
+bracket is followed by a bisection step. (A single replication can be a lucky one, better than the criterion over
+all of them: then the bracket's upper end keeps failing once topped up, and the search climbs about a tolerance a
+round near the answer; the office scenario does, 84 runs.) The candidate is moved to within one tolerance of the
+nearer end that has every replication (:func:`_near_candidate`), so the bracket closes whenever the interpolation
+falls on the right side. Near the answer the RPO percentile has a heavy tail over replications (a congestion episode
+in one replication of ten), so predictions from a few replications there mislead; every candidate near it gets them
+all. While lo is the lower bound (not simulated) the step is a bisection. When no bandwidth has met, the largest is
+extrapolated along the closed form from the lower bound (between 1.25 and 2 times it), with ``few`` replications, as
+the first candidates (the current and the formula bandwidths) have. Once the bracket is a tolerance wide an end with
+fewer replications is topped up to every one (the same seeds), the upper end first (if it fails with every
+replication, it is the new lower end, already judged in full), and judged by the criterion; if that moves the
+bracket, the search goes on. It ends when a bracket at most a tolerance wide has both simulated ends judged with
+every replication: then, as in the full search, hi met and lo failed by the criterion.
 
 **Time left.** Each round reports its number of runs and, once a round has been timed, the seconds left: the
-runs still to do in the round times the measured wall time per run (over every finished round), and the rounds
-the bisection still needs (log2 of the widest open bracket over the tolerance) at the last round's size.
+runs of the round and those the search expects after it (far from the answer, the rounds of one replication still
+needed to reach :data:`FAR_TOLERANCES` tolerances and two candidates with every replication; near it, one more
+candidate or top-up; the full search, the halvings its widest bracket still needs at the round's size), times the
+measured wall time per run over every finished round.
 
 Imports, of this stage, the executors, the request's tolerance and the runs at one bandwidth.
 """
@@ -82,7 +85,6 @@ class Candidates:
         self.runs = 0  #: runs done
         self.rounds = 0  #: rounds evaluated
         self._run_time = 0.0  # wall seconds over the rounds, for the estimate of the time left
-        self._last_round_runs = 0
 
     def count(self, upload: float) -> int:
         """Replications done at ``upload`` (0 when never simulated)."""
@@ -92,8 +94,9 @@ class Candidates:
         """Measured wall seconds per run over the rounds so far (NaN before the first)."""
         return self._run_time / self.runs if self.runs else math.nan
 
-    def evaluate(self, wanted: dict[float, int], rounds_left: float = math.nan) -> None:
-        """Run the replications missing for ``{upload bytes/s: replications}``, all in parallel."""
+    def evaluate(self, wanted: dict[float, int], runs_later: float = math.nan) -> None:
+        """Run the replications missing for ``{upload bytes/s: replications}``, all in parallel; ``runs_later``:
+        the runs the search expects after this round (for the time left; NaN: not estimated)."""
         todo = {float(b): list(range(self.count(b), min(int(n), len(self.seeds))))
                 for b, n in wanted.items()}
         todo = {b: ks for b, ks in sorted(todo.items()) if ks}
@@ -107,7 +110,7 @@ class Candidates:
             per = self.seconds_per_run()
             if math.isfinite(per):
                 now_s = per * n_runs
-                later = rounds_left * per * max(self._last_round_runs, 1) if math.isfinite(rounds_left) else 0.0
+                later = runs_later * per if math.isfinite(runs_later) else 0.0
                 message += f"; about {now_s + later:.0f} s left"
             self.progress(message)
         t0 = time.perf_counter()
@@ -133,7 +136,6 @@ class Candidates:
         # wall time per run, as the pool delivers them (runs in parallel share the wall time)
         self._run_time += time.perf_counter() - t0
         self.runs += n_runs
-        self._last_round_runs = n_runs
         self._judge()
 
     def _judge(self) -> None:
@@ -185,15 +187,19 @@ def _estimate(points: dict[float, _Point], lo: float, hi: float, target: float, 
 
 
 def _near_candidate(lo: float, hi: float, guess: float, tol: Callable[[float], float], full: list[float]) -> float:
-    """The candidate of a round near the answer (bytes/s): the guess, moved to within a tolerance of the end of
-    the bracket judged with every replication (``full``) that is nearer to it, so that the bracket closes when
-    the guess is on the right side of the answer (``tol(b)``: the tolerance of a bracket whose upper end is b);
-    kept a quarter tolerance (or a quarter of the bracket) inside."""
-    if full:
-        end = min(full, key=lambda b: abs(guess - b))
-        # above lo, the tolerance at lo: at most the one at the candidate, which would be the bracket's upper end
-        guess = min(guess, end + tol(end)) if end == lo else max(guess, end - tol(end))
-    margin = min(tol(hi) / 4, (hi - lo) / 4)
+    """The candidate of a round near the answer (bytes/s), from the interpolated crossing ``guess``: a quarter
+    tolerance to the side that closes the bracket (above it from a lower end judged with every replication, where
+    meeting closes it; below it from such an upper end, where failing does), and at most one tolerance from that
+    end (``full``: the bracket's ends judged with every replication; the nearer to the guess counts; ``tol(b)``:
+    the tolerance of a bracket whose upper end is b); kept a quarter tolerance (or a quarter of the bracket)
+    inside."""
+    quarter = tol(hi) / 4
+    end = min(full, key=lambda b: abs(guess - b)) if full else lo
+    if end == hi:
+        guess = max(guess - quarter, end - tol(end))
+    else:  # above lo, the tolerance at lo: at most the one at the candidate, which would be the upper end
+        guess = min(guess + quarter, end + tol(end)) if full else guess + quarter
+    margin = min(quarter, (hi - lo) / 4)
     return min(max(guess, lo + margin), hi - margin)
 
 
@@ -219,7 +225,7 @@ def fast_search(cands: Candidates, lower: float, abs_tol: float, rel_tol: float,
             excess = _excess(points[top], floor)
             guess = lower + (top - lower) * excess / (target - floor) if math.isfinite(excess) else 2 * top
             cands.evaluate({min(max(guess, 1.25 * top), 2 * top): few},
-                           rounds_left=math.log2(max(cap / top, 2.0)))
+                           runs_later=few * math.log2(max(cap / top, 2.0)) + 2 * n_rep)
             continue
         width = hi - lo
         tol = tolerance_at(abs_tol, rel_tol, hi)
@@ -230,16 +236,17 @@ def fast_search(cands: Candidates, lower: float, abs_tol: float, rel_tol: float,
                 return
             # the upper end first: a prediction that met may fail with every replication, and then this end is
             # the new lower end, already judged in full (the lower end's top-up would have been wasted)
-            cands.evaluate({short[0]: n_rep}, rounds_left=float(len(short) - 1))
+            cands.evaluate({short[0]: n_rep}, runs_later=sum(n_rep - cands.count(b) for b in short[1:]))
             continue
         if width > FAR_TOLERANCES * tol:  # far from the answer: two candidates of one replication, a third apart
             cands.evaluate({lo + width / 3: 1, lo + 2 * width / 3: 1},
-                           rounds_left=math.log2(max(width / tol, 1.0)) / 2 + 1)
+                           runs_later=2 * math.log(max(width / (FAR_TOLERANCES * tol), 1.0), 3) + 2 * n_rep)
             continue
-        guess = _estimate(points, lo, hi, target, floor) + tol / 4  # a little above: it should meet
-        if not math.isfinite(guess) or width > last_width / 2:
-            guess = (lo + hi) / 2  # a bisection step (after one that did not halve the bracket)
+        guess = _estimate(points, lo, hi, target, floor)
+        if not math.isfinite(guess) or width > last_width / 2:  # a bisection step (after one that did not halve)
+            candidate = (lo + hi) / 2
+        else:
+            full = [b for b in (lo, hi) if b in points and cands.count(b) >= n_rep]
+            candidate = _near_candidate(lo, hi, guess, lambda b: tolerance_at(abs_tol, rel_tol, b), full)
         last_width = width
-        full = [b for b in (lo, hi) if b in points and cands.count(b) >= n_rep]
-        cands.evaluate({_near_candidate(lo, hi, guess, lambda b: tolerance_at(abs_tol, rel_tol, b), full): n_rep},
-                       rounds_left=1.0)
+        cands.evaluate({candidate: n_rep}, runs_later=n_rep)  # most often one more: a top-up or a closing round

@@ -82,12 +82,11 @@ from drsim.experiments.sizing import (
     _steady_window,
     formula_bandwidth,
     hourly_rates,
-    resync_bound,
     scenario_at,
+    sizing_bounds,
     sizing_scenario,
     steady_window_length,
     throttle_share,
-    write_curves,
 )
 from drsim.results.tables import SITE
 from drsim.scenario import units
@@ -189,8 +188,7 @@ def plan(
     capacity_per_bps = link.compression * link.efficiency * share  # payload bytes/s per raw byte/s, long run
     lower_vm = churn / capacity_per_bps
     lower_site = float(churn.sum() / capacity_per_bps)
-    curves = write_curves(base, seeds)  # built once for the resync bound and the formula
-    bound = resync_bound(base, seeds, curves)  # VMs that resync at some interval whatever the bandwidth
+    formula, bound = sizing_bounds(base, seeds)  # bound: VMs that resync at some interval whatever the bandwidth
     always = [b for b in bound if b[1] >= b[3]]
     if always:
         size = units.format_size
@@ -199,8 +197,6 @@ def plan(
             f"{size(limit)} at which a disk's change log reaches half the disk: it needs resynchronisation between "
             "two cuts at any bandwidth" for name, mean, _peak, limit in always)
             + "; shorten the interval, or check the disks' sizes and churn")
-    formula = formula_bandwidth(base, seeds, curves)
-    del curves
     formula_vm = np.array([formula[n] for n in names])
     formula_site = float(formula_vm.sum())
 
@@ -261,7 +257,8 @@ def plan(
                     wanted[(lo + hi) / 2] = reps
             if not any(cands.count(b) < n for b, n in wanted.items()):
                 break
-            cands.evaluate(wanted, rounds_left=math.log2(max(widest, 1.0)))
+            missing = sum(max(n - cands.count(b), 0) for b, n in wanted.items())
+            cands.evaluate(wanted, runs_later=math.log2(max(widest, 1.0)) * missing)
         site_hi = _bracket(points, keys[0][1], lower_site)[1]
         if fast and math.isfinite(site_hi):  # initial replication: one run at the answer, until all are protected
             if progress is not None:
@@ -312,8 +309,14 @@ def plan(
         batch_s = np.array([per_batch[batch_of[n]] for n in names])
         site_init = float(np.mean(pa.max(axis=1) - started.min(axis=1)))
         site_after = float(np.mean(pa.max(axis=1))) - offset
+        short = [b for b in (site_lo, site_hi) if b in points and cands.count(b) < n_rep]
+        if site_hi - site_lo > tolerance_at(tol, rel, site_hi) * (1 + 1e-9) or short:
+            notes.append(f"the search stopped after {rounds} rounds before its bracket closed: the answer is between "
+                         f"{mbit(site_lo)} and {mbit(site_hi)}, " + ("judged with fewer than every replication at "
+                         + " and ".join(mbit(b) for b in short) if short else "wider than the tolerance"))
     else:
-        notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM")
+        notes.append(f"no simulated bandwidth up to {mbit(max(points))} met the target for every VM"
+                     + (f" (the search stopped after {rounds} rounds)" if rounds >= _MAX_ROUNDS else ""))
     for name, _mean, peak, limit in bound:
         notes.append(f"{name}: its busiest {units.format_duration(interval)} interval writes "
                      f"{units.format_size(peak)}, at least the {units.format_size(limit)} at which a disk's change log "

@@ -40,7 +40,7 @@ from drsim.scenario import units
 from drsim.scenario.document import Scenario
 from drsim.scenario.site import protectable
 
-__all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates", "write_curves",
+__all__ = ["sizing_scenario", "scenario_at", "throttle_share", "formula_bandwidth", "hourly_rates", "sizing_bounds",
            "interval_writes", "resync_bound", "FORMULA_GROWTH", "FORMULA_PERCENTILE", "steady_window_length",
            "STEADY_WINDOW", "DAILY_WINDOW", "FLAT_WINDOW"]
 
@@ -117,12 +117,6 @@ def write_curve(scenario: Scenario, vm: Any, seed: int) -> Any:
     return build_curve(scenario, vm, Streams(seed).get("churn", vm.name), scenario.duration)
 
 
-def write_curves(scenario: Scenario, seeds: list[int]) -> dict[tuple[str, int], Any]:
-    """:func:`write_curve` of every replicating VM for every seed, by (VM name, seed): built once for the
-    formula and the resync bound together."""
-    return {(vm.name, s): write_curve(scenario, vm, s) for _, _, vm in _eligible(scenario) for s in seeds}
-
-
 def hourly_rates(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -> np.ndarray:
     """Mean write rate (bytes/s) of each whole calendar hour of the run, from the write curve the model builds
     for ``vm`` with run seed ``seed`` (``curve``: that curve, when already built; one window over the run if it
@@ -139,21 +133,18 @@ def hourly_rates(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -> n
     return np.diff(written) / np.diff(edges)
 
 
-def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None,
-                      curves: dict[tuple[str, int], Any] | None = None) -> dict[str, float]:
+def _formula_of(scenario: Scenario, vm: Any, seeds: list[int], curves: list[Any]) -> float:
+    """One VM's term of :func:`formula_bandwidth`, from its write curves (one per seed)."""
+    rates = np.concatenate([hourly_rates(scenario, vm, s, c) for s, c in zip(seeds, curves, strict=True)])
+    peak = float(np.percentile(rates, FORMULA_PERCENTILE))
+    return peak * FORMULA_GROWTH / scenario.link.compression / scenario.link.efficiency
+
+
+def formula_bandwidth(scenario: Scenario, seeds: list[int] | None = None) -> dict[str, float]:
     """drsim's reconstruction of the vendor planner's sizing per replicating VM (bytes/s of raw upload): the 95th
-    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed;
-    ``curves``: those of :func:`write_curves`, when built), times 1.3, divided by compression and efficiency. The
-    site's is the sum."""
-    seeds = seeds or [scenario.seed]
-    curves = curves or {}
-    link = scenario.link
-    out = {}
-    for _, _, vm in _eligible(scenario):
-        rates = np.concatenate([hourly_rates(scenario, vm, s, curves.get((vm.name, s))) for s in seeds])
-        peak = float(np.percentile(rates, FORMULA_PERCENTILE))
-        out[vm.name] = peak * FORMULA_GROWTH / link.compression / link.efficiency
-    return out
+    percentile of its hourly write rate, pooled over the write curves of ``seeds`` (default: the scenario's seed),
+    times 1.3, divided by compression and efficiency. The site's is the sum."""
+    return sizing_bounds(scenario, seeds or [scenario.seed])[0]
 
 
 def interval_writes(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -> tuple[float, float]:
@@ -175,22 +166,37 @@ def interval_writes(scenario: Scenario, vm: Any, seed: int, curve: Any = None) -
     return float((at(starts + interval) - at(starts)).max()), curve(horizon) / horizon * interval
 
 
-def resync_bound(scenario: Scenario, seeds: list[int],
-                 curves: dict[tuple[str, int], Any] | None = None) -> list[tuple[str, float, float, float]]:
+def _resync_of(scenario: Scenario, vm: Any, seeds: list[int],
+               curves: list[Any]) -> tuple[str, float, float, float] | None:
+    """One VM's entry of :func:`resync_bound` (None when its busiest interval stays below its threshold)."""
+    limit = resync_threshold(vm)
+    peak, mean = 0.0, 0.0
+    for seed, curve in zip(seeds, curves, strict=True):
+        p, m = interval_writes(scenario, vm, seed, curve)
+        peak, mean = max(peak, p), mean + m / len(seeds)
+    return (vm.name, mean, peak, limit) if peak >= limit else None
+
+
+def resync_bound(scenario: Scenario, seeds: list[int]) -> list[tuple[str, float, float, float]]:
     """The replicating VMs that need a resynchronisation at some interval whatever the bandwidth: (name, bytes
     written in an interval on average, in the busiest interval, the pending bytes that mark a resync), for each VM
-    whose busiest interval (over the write curves of ``seeds``, or ``curves`` when built) reaches its threshold."""
-    curves = curves or {}
-    out = []
+    whose busiest interval (over the write curves of ``seeds``) reaches its threshold."""
+    return sizing_bounds(scenario, seeds)[1]
+
+
+def sizing_bounds(scenario: Scenario, seeds: list[int]) -> tuple[dict[str, float], list[tuple[str, float, float,
+                                                                                             float]]]:
+    """(:func:`formula_bandwidth`, :func:`resync_bound`) together: each VM's write curves are built once for
+    both, one VM at a time (memory: one VM's curves)."""
+    formula: dict[str, float] = {}
+    bound = []
     for _, _, vm in _eligible(scenario):
-        limit = resync_threshold(vm)
-        peak, mean = 0.0, 0.0
-        for seed in seeds:
-            p, m = interval_writes(scenario, vm, seed, curves.get((vm.name, seed)))
-            peak, mean = max(peak, p), mean + m / len(seeds)
-        if peak >= limit:
-            out.append((vm.name, mean, peak, limit))
-    return out
+        curves = [write_curve(scenario, vm, s) for s in seeds]
+        formula[vm.name] = _formula_of(scenario, vm, seeds, curves)
+        entry = _resync_of(scenario, vm, seeds, curves)
+        if entry is not None:
+            bound.append(entry)
+    return formula, bound
 
 
 def steady_window_length(scenario: Scenario) -> float:

@@ -130,12 +130,12 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     target, open where it missed) and, with ``vms``, each VM (thin lines): the ``max_vms`` most demanding (the
     highest required bandwidth, then the highest RPO at the lowest bandwidth), a note saying how many are left
     out (the worst-VM line covers them all). The lines join the bandwidths judged with every replication; those
-    the fast search simulated with fewer (to steer it; the criterion predicted) are small grey diamonds. The
-    target is a dashed horizontal line; vertical lines mark the required bandwidth (the answer), the vendor
-    formula's bandwidth and the current upload. A bandwidth at which a VM was never protected has no finite RPO:
-    it is drawn as a triangle at the top of the panel. Bandwidths in Mbit/s; the RPO in a unit chosen from the
-    target (minutes for a 15-minute target), on a log scale (plain numbers on the axis) when it spans more than a
-    factor 20.
+    the fast search simulated with fewer (to steer it: one replication's value, or the criterion predicted from a
+    few) are small grey diamonds. The target is a dashed horizontal line; vertical lines mark the required
+    bandwidth (the answer), the vendor formula's bandwidth and the current upload. A bandwidth at which a VM was
+    never protected has no finite RPO: it is drawn as a triangle at the top of the panel. Bandwidths in Mbit/s;
+    the RPO in a unit chosen from the target (minutes for a 15-minute target), on a log scale (plain numbers on
+    the axis) when it spans more than a factor 20.
     """
     a = plan_df.attrs
     if "evaluations" not in a:
@@ -148,6 +148,9 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     met = np.array([bool(e["site_met"]) for e in evals])
     # the fast search steers with fewer replications: the curves join the bandwidths judged with all of them
     full = np.array([e.get("replications", a["replications"]) >= a["replications"] for e in evals], dtype=bool)
+    all_fewer = not full.any()  # a search that never came near an answer: every point steered it
+    if all_fewer:
+        full[:] = True
     target = float(a["rpo_s"])
     pct = f"p{a['percentile']:g}"
     finite = np.concatenate([v[np.isfinite(v)] for v in per_vm.values()] + [np.array([target])])
@@ -209,8 +212,9 @@ def planner_curve(plan_df: pd.DataFrame, vms: bool = True, max_vms: int = 8) -> 
     ax.spines[["top", "right"]].set_visible(False)
     reps = f"{a['replications']} replication{'s' if a['replications'] != 1 else ''}"
     fewer = int((~full).sum())
-    ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({int(full.sum())} bandwidths × {reps}"
-                 + (f", {fewer} with fewer" if fewer else "") + ")\n"
+    count = (f"{len(evals)} bandwidths, each with fewer than {reps}" if all_fewer else
+             f"{int(full.sum())} bandwidths × {reps}" + (f", {fewer} with fewer" if fewer else ""))
+    ax.set_title(f"{a['scenario']}: {pct} RPO against bandwidth ({count})\n"
                  f"judged by {a['criterion_text']}" + note, loc="left", fontsize="medium")
     ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
