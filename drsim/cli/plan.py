@@ -30,10 +30,11 @@ from drsim.scenario.problems import ScenarioError
 @click.option("-n", "--replications", type=click.IntRange(min=1), default=10, show_default=True,
               help="Replications at every bandwidth (the same run seeds at each).")
 @click.option("--tolerance", default="0.5Mbit/s", show_default=True, metavar="RATE",
-              help="Stop when the bracket around the answer is this narrow (or --rel-tolerance of it, if wider).")
+              help="Stop when the bracket around the answer is this narrow, or --rel-tolerance of its upper end "
+                   "when that is wider.")
 @click.option("--rel-tolerance", default="1%", show_default=True, metavar="PERCENT",
-              help="Stop when the bracket is at most this share of its upper end wide, if that is wider than "
-                   "--tolerance; 0 for --tolerance alone.")
+              help="The bracket's width as a share of its upper end, used when wider than --tolerance; 0 for "
+                   "--tolerance alone.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core]; 1 runs in this process.")
 @click.option("--dask", "dask", default=None, metavar="ADDRESS",

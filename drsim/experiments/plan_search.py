@@ -187,7 +187,8 @@ def _estimate(points: dict[float, _Point], lo: float, hi: float, target: float, 
 
 
 def _near_candidate(lo: float, hi: float, guess: float, tol: Callable[[float], float], full: list[float]) -> float:
-    """The candidate of a round near the answer (bytes/s), from the interpolated crossing ``guess``: a quarter
+    """The candidate of a round near the answer (bytes/s), from ``guess`` (the interpolated crossing, or the
+    bracket's middle on a bisection step): a quarter
     tolerance to the side that closes the bracket (above it from a lower end judged with every replication, where
     meeting closes it; below it from such an upper end, where failing does), and at most one tolerance from that
     end (``full``: the bracket's ends judged with every replication; the nearer to the guess counts; ``tol(b)``:
@@ -243,10 +244,10 @@ def fast_search(cands: Candidates, lower: float, abs_tol: float, rel_tol: float,
                            runs_later=2 * math.log(max(width / (FAR_TOLERANCES * tol), 1.0), 3) + 2 * n_rep)
             continue
         guess = _estimate(points, lo, hi, target, floor)
-        if not math.isfinite(guess) or width > last_width / 2:  # a bisection step (after one that did not halve)
-            candidate = (lo + hi) / 2
-        else:
-            full = [b for b in (lo, hi) if b in points and cands.count(b) >= n_rep]
-            candidate = _near_candidate(lo, hi, guess, lambda b: tolerance_at(abs_tol, rel_tol, b), full)
+        if not math.isfinite(guess) or width > last_width / 2:
+            guess = (lo + hi) / 2  # a bisection step (after one that did not halve the bracket)
         last_width = width
+        full = [b for b in (lo, hi) if b in points and cands.count(b) >= n_rep]
+        # moved to within a tolerance of a fully replicated end, a bisection step too: then one outcome closes it
+        candidate = _near_candidate(lo, hi, guess, lambda b: tolerance_at(abs_tol, rel_tol, b), full)
         cands.evaluate({candidate: n_rep}, runs_later=n_rep)  # most often one more: a top-up or a closing round
