@@ -27,7 +27,7 @@ DEFAULT_TOLERANCE = 0.5e6 / 8  #: 0.5 Mbit/s, in bytes/s
 #: tolerance. [assumption: uplinks are bought in steps of several Mbit/s, so an answer at most 1 % above the
 #: threshold changes no purchase; measured on the 300-VM site of benchmarks/bench_plan.py (benchmarks/README.md):
 #: over four experiment seeds the 1 % answers are 0.4 to 0.9 % above the 0.5 Mbit/s ones, in 32 runs instead of
-#: 43 to 72]
+#: 43 to 63]
 DEFAULT_REL_TOLERANCE = 0.01
 #: The largest relative tolerance accepted (a wider bracket is no answer).
 MAX_REL_TOLERANCE = 0.25
