@@ -33,7 +33,7 @@ from drsim.results.metrics import rpo_stats
 from drsim.results.tables import Results
 from drsim.scenario.document import Scenario
 
-__all__: list[str] = []
+__all__ = ["rpo_quantiles", "criterion_text"]
 
 
 def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, int]],
@@ -58,16 +58,8 @@ def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, 
         steady = bool(np.isfinite(protected_at).all())
         start = float(protected_at.max()) if steady and window == "steady" else -math.inf
         idx = np.array([model.vm_names.index(n) for n in names])
-        codes, t0, r0, length = res.rpo_segments()
-        if start > -math.inf:  # cut the pieces to [start, end): the RPO at start is r0 + (start - t0)
-            cut = np.maximum(start - t0, 0.0)
-            r0, length = r0 + np.minimum(cut, length), np.maximum(length - cut, 0.0)
-        quant = np.full(len(names), np.inf)
-        for j, code in enumerate(idx):
-            sel = (codes == code) & (length > 0)
-            if np.isfinite(protected_at[j]) and sel.any():
-                value = rpo_stats(r0[sel], length[sel], scenario.objectives.rpo, q=q).p95
-                quant[j] = value if math.isfinite(value) else np.inf
+        quant = rpo_quantiles(res, idx, q, start)
+        quant[~np.isfinite(protected_at)] = np.inf
         # cycles since the start: a sent one is a delta upload queued then, a missed one a missed tick
         tr, mt = model.recorder["transfers"].arrays(), model.recorder["missed_ticks"].arrays()
         sent = (tr["kind"] == K_DELTA) & (tr["direction"] == 0) & (tr["queued_at"] >= start)
@@ -84,6 +76,31 @@ def _plan_runs(scenario: Scenario, q: float, window: str, runs: list[tuple[int, 
             "steady": np.full(len(names), float(steady)),
         }))
     return out
+
+
+def rpo_quantiles(res: Results, codes: np.ndarray, q: float, start: float = -math.inf) -> np.ndarray:
+    """The exact ``q`` time quantile (s) of the RPO of the VMs with file-order indices ``codes``, over the run from
+    ``start`` (s; the pieces cut there: the RPO at ``start`` is r0 + (start - t0)), from the run's RPO pieces
+    (:func:`drsim.results.metrics.rpo_stats`); inf for a VM with no RPO then."""
+    seg_codes, t0, r0, length = res.rpo_segments()
+    if start > -math.inf:
+        cut = np.maximum(start - t0, 0.0)
+        r0, length = r0 + np.minimum(cut, length), np.maximum(length - cut, 0.0)
+    out = np.full(len(codes), np.inf)
+    for j, code in enumerate(codes):
+        sel = (seg_codes == code) & (length > 0)
+        if sel.any():
+            value = rpo_stats(r0[sel], length[sel], res.scenario.objectives.rpo, q=q).p95
+            out[j] = value if math.isfinite(value) else np.inf
+    return out
+
+
+def criterion_text(criterion: str, replications: int) -> str:
+    """How a bandwidth or an option is judged over ``replications``, in words (the plan's and options' texts)."""
+    if replications <= 1:
+        return "the single replication's value"
+    return ("upper end of the 95 % confidence interval of the mean over replications" if criterion == "upper"
+            else "mean over replications")
 
 
 def _initial_runs(scenario: Scenario, runs: list[tuple[int, int]],

@@ -3,10 +3,10 @@ priced, with the two answers: the **cheapest option that meets the objectives** 
 total expected annual cost** (:func:`compare_options`).
 
 **Each option** is the scenario with that upload (the throttle scaled with it, as the planner does), interval and
-policy, run ``replications`` times over its whole duration, failures included, with common random numbers (the
-same run seeds for every option). Per run and VM: the ``percentile``-th time percentile of its RPO over its
-protected time (exact, :func:`drsim.results.metrics.rpo_stats`; inf when the VM is never protected), the site's
-lowest VM availability, and the costs (:func:`drsim.results.costs.costs_table`) with the price sheet: running
+policy, run ``replications`` times over its whole duration, failures included, with common random numbers (the same
+run seeds for every option). Per run and VM: the ``percentile``-th time percentile of its RPO over its protected
+time (exact, :func:`~drsim.experiments.bandwidth_runs.rpo_quantiles`; inf when the VM is never protected), the
+site's lowest VM availability, and the costs (:func:`drsim.results.costs.costs_table`) with the price sheet: running
 costs per year (licence, storage, compute, drills, egress and the uplink tier of that upload) and this run's
 incidents (downtime and lost work) scaled to a year.
 
@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from drsim.experiments.bandwidth_runs import _Point
+from drsim.experiments.bandwidth_runs import _Point, criterion_text, rpo_quantiles
 from drsim.experiments.executors import resolve_executor, shutdown, wait_first
 from drsim.experiments.risk import NotKeepingUp, risk
 from drsim.experiments.seeds import replication_seed
@@ -56,7 +56,6 @@ from drsim.experiments.sizing import _eligible, scenario_at
 from drsim.experiments.statistics import t_975
 from drsim.model.site import SiteModel
 from drsim.results.costs import costs_table, totals
-from drsim.results.metrics import rpo_stats
 from drsim.results.tables import Results
 from drsim.scenario import units
 from drsim.scenario.document import Scenario
@@ -77,30 +76,15 @@ def _option_runs(scenario: Scenario, q: float, prices: PriceSheet, runs: list[tu
     names = [v.name for _, _, v in _eligible(scenario)]
     out = []
     for _k, seed in runs:
-        res = Results(SiteModel(scenario, seed).run())
+        model = SiteModel(scenario, seed)
+        res = Results(model.run())
         summ = res.summary.set_index("vm").loc[names]
-        rpo = res.rpo
-        t, v = rpo["time"].to_numpy(), rpo["rpo"].to_numpy()
-        codes = rpo["vm"].astype(str).to_numpy()[0::2]
-        r0, length = v[0::2], t[1::2] - t[0::2]
-        quantiles = _quantiles(codes, r0, length, names, q, res.scenario.objectives.rpo)
+        quantiles = rpo_quantiles(res, np.array([model.vm_names.index(n) for n in names]), q)
         protected = summ["protected"].to_numpy(dtype=bool)
         costs = costs_table(res, prices)
         out.append({"quantile": np.where(protected, quantiles, np.inf),
                     "availability": float(summ["availability"].min()), "protected": bool(protected.all()),
                     "uplink": float(costs[costs["item"] == "uplink"]["monthly"].iloc[0]), **totals(costs)})
-    return out
-
-
-def _quantiles(codes: np.ndarray, r0: np.ndarray, length: np.ndarray, names: list[str], q: float,
-               target: float) -> np.ndarray:
-    """Per VM, the exact ``q`` time quantile of its RPO pieces (:func:`drsim.results.metrics.rpo_stats`)."""
-    out = np.full(len(names), math.inf)
-    for j, n in enumerate(names):
-        sel = (codes == n) & (length > 0)
-        if sel.any():
-            value = rpo_stats(r0[sel], length[sel], target, q=q).p95
-            out[j] = value if math.isfinite(value) else math.inf
     return out
 
 
@@ -216,9 +200,7 @@ def compare_options(scenario: Scenario, prices: PriceSheet, uploads: Sequence[fl
     df.attrs = {
         "scenario": scenario.name, "rpo_s": target, "percentile": float(percentile), "replications": len(seeds),
         "criterion": criterion,
-        "criterion_text": ("upper end of the 95 % confidence interval of the mean over replications"
-                           if criterion == "upper" and len(seeds) > 1 else "mean over replications"
-                           if len(seeds) > 1 else "the single replication's value"),
+        "criterion_text": criterion_text(criterion, len(seeds)),
         "incidents": incidents, "currency": prices.currency, "price_date": str(prices.date),
         "cheapest": _cheapest(meeting),
         "lowest_total": None if priced.empty else str(priced.loc[priced["total_per_year"].idxmin(), "option"]),

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from drsim.experiments.bandwidth_runs import _initial_runs, _Point
+from drsim.experiments.bandwidth_runs import _initial_runs, _Point, criterion_text
 from drsim.experiments.executors import resolve_executor, shutdown, stop_pool
 from drsim.experiments.plan_request import (
     DEFAULT_REL_TOLERANCE,
@@ -386,9 +386,7 @@ def plan(
         "rel_tolerance": rel,
         "bracket_tolerance_Bps": tolerance_at(tol, rel, site_hi),
         "criterion": criterion,
-        "criterion_text": ("upper end of the 95 % confidence interval of the mean over replications"
-                           if criterion == "upper" and n_rep > 1 else "mean over replications"
-                           if n_rep > 1 else "the single replication's value"),
+        "criterion_text": criterion_text(criterion, n_rep),
         "window": window,
         "measured": f"per VM, the {pct:g}th time percentile of the RPO (exact) "
                     + ("in the steady state, once every VM is protected" if window == "steady"

@@ -19,8 +19,8 @@ at 0.
 written since the VM was protected: the engine gives no finite loss for it, so it is left out of the lost-data
 cost (the table's ``attrs["unpriced"]`` counts them per year; the texts say so when there are any).
 
-Imports :mod:`drsim.scenario` (prices, units), :mod:`drsim.results` (the incident price) and, of this stage, the
-estimators and the steady state.
+Imports :mod:`drsim.scenario` (prices, units), :mod:`drsim.results` (the incident price, the site row's name) and,
+of this stage, the estimators and the steady state.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import pandas as pd
 from drsim.experiments.estimators import CONDITIONAL, PLAIN, Stacked, _Conditional, _mean_ci, _quadrature, _t_half
 from drsim.experiments.steady import SteadyState
 from drsim.results.costs import incident_cost
+from drsim.results.tables import SITE
 from drsim.scenario.prices import PriceSheet
 from drsim.scenario.units import HOUR
 
 __all__ = ["incident_cost_table", "INCIDENT_COST_COLUMNS", "INCIDENT_ITEMS"]
 
-SITE = "(site)"
 INCIDENT_ITEMS = ("downtime", "lost data", "incidents")  #: the rows per VM: each cost and their sum
 #: columns of :func:`incident_cost_table` (money per year in the sheet's currency)
 INCIDENT_COST_COLUMNS = ("vm", "item", "per_year", "low", "high", "estimator")
